@@ -1,0 +1,1 @@
+"""Procedurally generated, deterministic synthetic worlds: the embedded default data of each paper."""

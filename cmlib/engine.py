@@ -1,0 +1,408 @@
+"""One training loop for every paper: seeding, progress, atomic checkpoints, exact resume, NaN guard, multi-GPU.
+
+Distribution, devices and precision come from Lightning Fabric (``lightning.fabric``), which stays inside this
+module: models and losses never import it. The same ``fit`` call runs
+
+* on one CPU or GPU (``FitConfig()`` defaults),
+* as DDP when launched by ``torchrun --nproc_per_node N script.py`` or ``fabric run --devices N script.py`` with
+  ``FitConfig(strategy="ddp", devices=N)`` (``fabric.launch()`` is skipped automatically under ``fabric run``).
+
+Data contract: ``batches(epoch)`` returns the *global* batches of that epoch, deterministically in ``epoch``; under
+DDP every tensor of a batch is split along dim 0 across the processes (the global batch size must divide evenly), so
+one process with batch B and N processes with B/N each see the same samples. Losses computed over the whole batch
+(in-batch negatives) see only the local shard under DDP, as in open_clip without feature gathering.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from cmlib.config import check_range
+
+__all__ = [
+    "FitConfig",
+    "FitResult",
+    "NonFiniteLossError",
+    "epoch_batches",
+    "fit",
+    "make_fabric",
+    "seed_everything",
+    "set_progress",
+]
+
+LossFn = Callable[[nn.Module, Any], Mapping[str, torch.Tensor]]
+Batches = Callable[[int], Iterable[Any]]
+EvalFn = Callable[[nn.Module], Mapping[str, float]]
+
+_PROGRESS_ENABLED = True
+
+
+@dataclass
+class FitConfig:
+    """Settings of :func:`fit` (embed it in a paper config as a field named ``fit``).
+
+    Attributes:
+        max_steps: optimizer steps in total (epochs repeat ``batches`` until then).
+        seed: seeds python/numpy/torch at the start (resume restores the saved RNG states instead).
+        log_every: steps between history rows (loss terms averaged over the interval).
+        grad_clip: max global gradient norm, or None.
+        checkpoint_dir: where ``last.pt`` is written atomically; None = no checkpoints.
+        checkpoint_every: steps between checkpoints (0 = only at the end).
+        resume: continue from ``checkpoint_dir/last.pt`` when it exists.
+        eval_every: steps between ``eval_fn`` calls (0 = only at the end).
+        select_best: restore the weights with the best ``eval_fn(...)["score"]`` at the end.
+        progress: show a tqdm bar (also subject to :func:`set_progress`).
+        accelerator, devices, strategy, num_nodes, precision: passed to ``lightning.fabric.Fabric``.
+    """
+
+    max_steps: int = 100
+    seed: int = 0
+    log_every: int = 10
+    grad_clip: float | None = None
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 0
+    resume: bool = False
+    eval_every: int = 0
+    select_best: bool = False
+    progress: bool = False
+    accelerator: str = "cpu"
+    devices: int = 1
+    strategy: str = "auto"
+    num_nodes: int = 1
+    precision: str = "32-true"
+
+    def __post_init__(self) -> None:
+        check_range("max_steps", self.max_steps, lo=1)
+        check_range("log_every", self.log_every, lo=1)
+        check_range("checkpoint_every", self.checkpoint_every, lo=0)
+        check_range("eval_every", self.eval_every, lo=0)
+        if self.grad_clip is not None:
+            check_range("grad_clip", self.grad_clip, lo=0.0)
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns. ``history`` rows: ``{"step", "loss", <term>...}`` and ``{"step", "eval/<k>"...}``."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    final_step: int = 0
+    best_step: int | None = None
+    best_score: float | None = None
+    wall_time_s: float = 0.0
+    steps_per_s: float = 0.0
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The summed loss became NaN/inf; the message names the step and every term."""
+
+
+def set_progress(enabled: bool) -> None:
+    """Globally enable/disable cmlib progress bars (``tqdm.notebook`` ignores TQDM_DISABLE, so cmlib has its own)."""
+    global _PROGRESS_ENABLED
+    _PROGRESS_ENABLED = bool(enabled)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch, and ask torch for deterministic algorithms (warn-only where none exists)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    if torch.backends.cudnn.is_available():
+        torch.backends.cudnn.benchmark = False
+
+
+def epoch_batches(
+    dataset: torch.utils.data.Dataset,
+    batch_size: int,
+    *,
+    seed: int = 0,
+    shuffle: bool = True,
+    drop_last: bool = True,
+    collate_fn: Callable[[list[Any]], Any] | None = None,
+) -> Batches:
+    """A ``batches`` callable over a map-style dataset: epoch -> a DataLoader shuffled by ``(seed, epoch)``.
+
+    Loading happens in the main process (``num_workers=0``), which keeps runs bit-reproducible on CPU.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size: expected >= 1, got {batch_size}")
+    if len(dataset) < batch_size and drop_last:  # type: ignore[arg-type]
+        raise ValueError(f"batch_size {batch_size} is larger than the dataset ({len(dataset)} items) with drop_last")
+
+    def batches(epoch: int) -> Iterable[Any]:
+        gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        return torch.utils.data.DataLoader(
+            dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, collate_fn=collate_fn, generator=gen
+        )
+
+    return batches
+
+
+def make_fabric(cfg: FitConfig) -> Any:
+    """Build and launch a ``lightning.fabric.Fabric`` from ``cfg`` (skipping ``launch`` under ``fabric run``)."""
+    from lightning.fabric import Fabric
+
+    fabric = Fabric(
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        strategy=cfg.strategy,
+        num_nodes=cfg.num_nodes,
+        precision=cfg.precision,
+    )
+    if not getattr(fabric, "_launched", False):
+        fabric.launch()
+    return fabric
+
+
+@dataclass
+class _State:
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_step: int | None = None
+    best_score: float | None = None
+    best_weights: dict[str, torch.Tensor] | None = None
+
+
+def fit(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: LossFn,
+    batches: Batches,
+    cfg: FitConfig,
+    *,
+    scheduler: Any | None = None,
+    eval_fn: EvalFn | None = None,
+    fabric: Any | None = None,
+) -> FitResult:
+    """Train ``model`` for ``cfg.max_steps`` optimizer steps.
+
+    Args:
+        model: the module; ``loss_fn`` receives it wrapped by Fabric (attribute access passes through).
+        optimizer: built over ``model.parameters()`` by the caller.
+        loss_fn: ``(model, batch) -> {name: scalar tensor}``; named, already-weighted terms; their sum is minimised.
+        batches: ``epoch -> iterable of batches`` (see :func:`epoch_batches`); randomness only from its own generator.
+        cfg: loop settings.
+        scheduler: stepped once per optimizer step, or None.
+        eval_fn: ``model -> {"score": float, ...}`` on held-out validation data (never the test split).
+        fabric: an existing Fabric to reuse (e.g. several fits in one DDP script); built from ``cfg`` if None.
+
+    Returns:
+        A :class:`FitResult`. The model (unwrapped, the object passed in) holds the final (or best) weights.
+
+    Raises:
+        NonFiniteLossError: the loss became non-finite; names the step and terms; the last checkpoint is kept.
+    """
+    fabric = fabric or make_fabric(cfg)
+    module = model
+    wrapped, optimizer = fabric.setup(model, optimizer)
+    state = _State()
+    ckpt = Path(cfg.checkpoint_dir) / "last.pt" if cfg.checkpoint_dir else None
+    if cfg.resume and ckpt is not None and ckpt.exists():
+        state = _load_checkpoint(ckpt, module, optimizer, scheduler, fabric)
+    else:
+        seed_everything(cfg.seed)
+    start_step, t0 = state.step, time.perf_counter()
+    bar = _progress_bar(cfg, fabric, start_step)
+    sums: dict[str, float] = {}
+    counted = 0
+    resumed_rng = _pop_resume_rng(state)
+    while state.step < cfg.max_steps:
+        for i, batch in enumerate(batches(state.epoch)):
+            if i < state.batch_in_epoch:
+                continue  # already consumed before the interruption
+            if resumed_rng is not None:
+                _set_rng_state(resumed_rng)
+                resumed_rng = None
+            terms = _train_step(wrapped, optimizer, loss_fn, batch, cfg, fabric, state, ckpt)
+            if scheduler is not None:
+                scheduler.step()
+            state.step += 1
+            state.batch_in_epoch = i + 1
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + v
+            counted += 1
+            if bar is not None:
+                bar.update(1)
+                if state.step % cfg.log_every == 0:
+                    bar.set_postfix(loss=f"{terms['loss']:.4f}", refresh=False)
+            if state.step % cfg.log_every == 0 or state.step == cfg.max_steps:
+                state.history.append({"step": state.step, **{k: v / counted for k, v in sums.items()}})
+                sums, counted = {}, 0
+            if eval_fn is not None and cfg.eval_every and state.step % cfg.eval_every == 0:
+                _evaluate(wrapped, module, eval_fn, state)
+            if ckpt is not None and cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0:
+                _save_checkpoint(ckpt, module, optimizer, scheduler, state, fabric)
+            if state.step >= cfg.max_steps:
+                break
+        else:
+            if state.batch_in_epoch == 0:
+                raise ValueError(f"batches({state.epoch}) yielded no batch: the dataset is empty or too small")
+            state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+    if bar is not None:
+        bar.close()
+    if eval_fn is not None and (not cfg.eval_every or state.step % cfg.eval_every != 0):
+        _evaluate(wrapped, module, eval_fn, state)
+    if cfg.select_best and state.best_weights is not None:
+        module.load_state_dict(state.best_weights)
+    if ckpt is not None:
+        _save_checkpoint(ckpt, module, optimizer, scheduler, state, fabric)
+    wall = time.perf_counter() - t0
+    done = state.step - start_step
+    return FitResult(state.history, state.step, state.best_step, state.best_score, wall, done / wall if wall else 0.0)
+
+
+def _train_step(
+    wrapped: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: LossFn,
+    batch: Any,
+    cfg: FitConfig,
+    fabric: Any,
+    state: _State,
+    ckpt: Path | None,
+) -> dict[str, float]:
+    """One optimizer step; returns the float value of each term and of the total ``loss``."""
+    batch = fabric.to_device(_shard(batch, fabric.global_rank, fabric.world_size))
+    wrapped.train()
+    terms = dict(loss_fn(wrapped, batch))
+    if not terms:
+        raise ValueError("loss_fn returned no loss term")
+    total = torch.stack([t.reshape(()) for t in terms.values()]).sum()
+    values = {k: float(v.detach()) for k, v in terms.items()}
+    if not math.isfinite(float(total.detach())):
+        detail = ", ".join(f"{k}={v:.6g}" for k, v in values.items())
+        kept = f"last good checkpoint kept at {ckpt}" if ckpt is not None and ckpt.exists() else "no checkpoint written"
+        raise NonFiniteLossError(f"non-finite loss at step {state.step + 1}: total={float(total):.6g} ({detail}); {kept}")
+    optimizer.zero_grad(set_to_none=True)
+    fabric.backward(total)
+    if cfg.grad_clip is not None:
+        fabric.clip_gradients(wrapped, optimizer, max_norm=cfg.grad_clip)
+    optimizer.step()
+    return {"loss": float(total.detach()), **values}
+
+
+def _evaluate(wrapped: nn.Module, module: nn.Module, eval_fn: EvalFn, state: _State) -> None:
+    wrapped.eval()
+    with torch.no_grad():
+        scores = {k: float(v) for k, v in eval_fn(wrapped).items()}
+    state.history.append({"step": state.step, **{f"eval/{k}": v for k, v in scores.items()}})
+    score = scores.get("score")
+    if score is not None and (state.best_score is None or score > state.best_score):
+        state.best_step, state.best_score = state.step, score
+        state.best_weights = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+
+
+def _shard(batch: Any, rank: int, world: int) -> Any:
+    """Split every tensor of a (nested) batch along dim 0 into ``world`` equal parts and keep part ``rank``."""
+    if world == 1:
+        return batch
+    if isinstance(batch, torch.Tensor):
+        if batch.shape[0] % world:
+            raise ValueError(f"global batch of {batch.shape[0]} items does not split evenly over {world} processes")
+        return batch.chunk(world)[rank]
+    if isinstance(batch, Mapping):
+        return {k: _shard(v, rank, world) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)) and not isinstance(batch, str):
+        return type(batch)(_shard(v, rank, world) for v in batch)
+    if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
+        return dataclasses.replace(batch, **{f.name: _shard(getattr(batch, f.name), rank, world) for f in dataclasses.fields(batch)})
+    return batch
+
+
+def _progress_bar(cfg: FitConfig, fabric: Any, start: int) -> Any:
+    if not (cfg.progress and _PROGRESS_ENABLED and fabric.is_global_zero):
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=cfg.max_steps, initial=start, mininterval=2.0, desc="fit", leave=False)
+
+
+def _rng_state() -> dict[str, Any]:
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+        "python": random.getstate(),
+    }
+
+
+def _set_rng_state(rng: Mapping[str, Any]) -> None:
+    torch.set_rng_state(rng["torch"])
+    kind, keys, pos, has_gauss, gauss = rng["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, internal, gauss_next = rng["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+
+
+def _pop_resume_rng(state: _State) -> dict[str, Any] | None:
+    rng = getattr(state, "_resume_rng", None)
+    if rng is not None:
+        del state._resume_rng  # type: ignore[attr-defined]
+    return rng
+
+
+def _save_checkpoint(path: Path, module: nn.Module, optimizer: Any, scheduler: Any, state: _State, fabric: Any) -> None:
+    """Write ``path`` atomically (temp file + rename) on rank 0, then wait for every rank."""
+    if fabric.is_global_zero:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "model": module.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "step": state.step,
+            "epoch": state.epoch,
+            "batch_in_epoch": state.batch_in_epoch,
+            "history": state.history,
+            "best_step": state.best_step,
+            "best_score": state.best_score,
+            "best_weights": state.best_weights,
+            "rng": _rng_state(),
+        }
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    fabric.barrier()
+
+
+def _load_checkpoint(path: Path, module: nn.Module, optimizer: Any, scheduler: Any, fabric: Any) -> _State:
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - re-raised with the file named
+        raise RuntimeError(f"{path}: cannot read checkpoint ({err}); delete it or set resume=False") from err
+    module.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    if scheduler is not None and payload["scheduler"] is not None:
+        scheduler.load_state_dict(payload["scheduler"])
+    state = _State(
+        step=payload["step"],
+        epoch=payload["epoch"],
+        batch_in_epoch=payload["batch_in_epoch"],
+        history=list(payload["history"]),
+        best_step=payload["best_step"],
+        best_score=payload["best_score"],
+        best_weights=payload["best_weights"],
+    )
+    state._resume_rng = payload["rng"]  # type: ignore[attr-defined]
+    _set_rng_state(payload["rng"])
+    return state
+
+
+def copy_weights(module: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached CPU copy of ``module``'s state dict (for comparing or restoring weights)."""
+    return copy.deepcopy({k: v.detach().cpu() for k, v in module.state_dict().items()})

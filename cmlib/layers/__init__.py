@@ -1,0 +1,1 @@
+"""Paper-agnostic building blocks (attention, cross-attention, pooling)."""

@@ -1,0 +1,1 @@
+"""Losses as functions and modules over tensors; they never import models."""

@@ -1,0 +1,1 @@
+"""Architectures only (timm / torchvision based), baselines included."""

@@ -1,0 +1,1 @@
+"""One module per paper: its Config dataclass (defaults = smoke profile) and the glue the notebooks call."""
