@@ -1,0 +1,178 @@
+"""CLAREL two-tower model (Oreshkin et al., "CLAREL: Classification via retrieval loss for zero-shot learning",
+CVPRW 2020): f_phi (image) and f_theta (text) into one space Z (Section 2, Fig. 1), plus the image and text
+classifier heads used by the kappa-weighted classifier losses.
+
+The architecture appendix (D) is missing from the paper text; widths follow the official code (boreshkinai/CLAREL
+model/model.py, as restated in issue 4):
+
+* image tower: precomputed 2048-d features (xlsa17 ResNet-101) -> dropout 0.25 -> linear 1024; or raw images ->
+  a timm backbone by name (weights from a local file when given) -> the same head;
+* text tower: word vectors (frozen) -> two residual 1-D CNN blocks -> bidirectional LSTM (512 per direction) ->
+  mean pooling over the valid tokens -> linear 1024; an image's text embedding is the mean over its sentences.
+
+CPU profiles shrink the widths through :class:`ClarelModelConfig` (the report says so).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+
+@dataclass
+class ClarelModelConfig:
+    """Widths of the two towers (defaults: the paper profile's; smoke/study shrink them).
+
+    Attributes:
+        embed_dim: width of the joint space Z (official: 1024).
+        image_in_dim: width of precomputed image features (xlsa17 ResNet-101: 2048); ignored with a backbone.
+        image_dropout: dropout before the image projection (official: 0.25).
+        backbone: timm model name for raw images (e.g. "resnet18"); None = precomputed features.
+        backbone_weights: local weights file for the backbone (None = random init; never downloaded).
+        cnn_channels: channels of the residual 1-D CNN blocks.
+        cnn_kernel: kernel size of the 1-D convolutions.
+        lstm_hidden: LSTM width per direction (official: 512).
+        freeze_word_vectors: keep the word-vector table fixed (official: a constant table).
+    """
+
+    embed_dim: int = 1024
+    image_in_dim: int = 2048
+    image_dropout: float = 0.25
+    backbone: str | None = None
+    backbone_weights: Path | None = None
+    cnn_channels: int = 512
+    cnn_kernel: int = 3
+    lstm_hidden: int = 512
+    freeze_word_vectors: bool = True
+
+
+class ImageTower(nn.Module):
+    """f_phi: features (or a timm backbone over images) -> dropout -> linear embed_dim."""
+
+    def __init__(self, cfg: ClarelModelConfig) -> None:
+        super().__init__()
+        self.backbone: nn.Module | None = None
+        in_dim = cfg.image_in_dim
+        if cfg.backbone is not None:
+            self.backbone = build_backbone(cfg.backbone, cfg.backbone_weights)
+            in_dim = self.backbone.num_features
+        self.dropout = nn.Dropout(cfg.image_dropout)
+        self.proj = nn.Linear(in_dim, cfg.embed_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, image_in_dim) features or (B, 3, H, W) images -> (B, embed_dim)."""
+        if self.backbone is not None:
+            x = self.backbone(x)
+        return self.proj(self.dropout(x))
+
+
+def build_backbone(name: str, weights: Path | None) -> nn.Module:
+    """A timm feature extractor (``num_classes=0``: pooled features), weights from a local file or random.
+
+    Raises:
+        FileNotFoundError: ``weights`` is given but is not a file.
+    """
+    import timm
+
+    if weights is None:
+        return timm.create_model(name, pretrained=False, num_classes=0)
+    weights = Path(weights)
+    if not weights.is_file():
+        raise FileNotFoundError(f"backbone_weights={weights}: not a file (expected a timm/torch state dict for {name})")
+    return timm.create_model(name, pretrained=True, num_classes=0, pretrained_cfg_overlay=dict(file=str(weights)))
+
+
+class ResidualConv1d(nn.Module):
+    """x + conv(relu(conv(x))) over (B, C, L), padded positions kept at zero by ``mask``."""
+
+    def __init__(self, channels: int, kernel: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv1d(channels, channels, kernel, padding=kernel // 2)
+        self.conv2 = nn.Conv1d(channels, channels, kernel, padding=kernel // 2)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        """x (B, C, L), mask (B, 1, L) float -> (B, C, L)."""
+        h = torch.relu(self.conv1(x)) * mask
+        return torch.relu(x + self.conv2(h)) * mask
+
+
+class TextTower(nn.Module):
+    """f_theta: word vectors -> 2 residual 1-D CNN blocks -> BiLSTM -> masked mean pooling -> linear embed_dim."""
+
+    def __init__(self, word_vectors: Tensor, cfg: ClarelModelConfig) -> None:
+        """Args: word_vectors: (V, E) table, row 0 = <pad> (zeros), row 1 = <unk>; cfg: widths."""
+        super().__init__()
+        self.words = nn.Embedding.from_pretrained(word_vectors.float(), freeze=cfg.freeze_word_vectors, padding_idx=0)
+        self.inp = nn.Conv1d(word_vectors.shape[1], cfg.cnn_channels, 1)
+        self.blocks = nn.ModuleList([ResidualConv1d(cfg.cnn_channels, cfg.cnn_kernel) for _ in range(2)])
+        self.lstm = nn.LSTM(cfg.cnn_channels, cfg.lstm_hidden, batch_first=True, bidirectional=True)
+        self.proj = nn.Linear(2 * cfg.lstm_hidden, cfg.embed_dim)
+
+    def forward(self, ids: Tensor, lengths: Tensor) -> Tensor:
+        """Embed sentences.
+
+        Args:
+            ids: (N, L) int64 token ids (0 = padding).
+            lengths: (N,) int64 true lengths; 0 (an empty sentence) is treated as one <pad> token, so every
+                sentence embeds.
+
+        Returns:
+            (N, embed_dim) sentence embeddings.
+        """
+        lengths = lengths.clamp(min=1, max=ids.shape[1])
+        mask = (torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths[:, None]).float()  # (N, L)
+        x = self.inp(self.words(ids).transpose(1, 2)) * mask[:, None, :]
+        for block in self.blocks:
+            x = block(x, mask[:, None, :])
+        packed = pack_padded_sequence(x.transpose(1, 2), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = self.lstm(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=ids.shape[1])  # (N, L, 2H)
+        pooled = (out * mask[..., None]).sum(1) / lengths[:, None].to(out.dtype)
+        return self.proj(pooled)
+
+
+class ClarelModel(nn.Module):
+    """Two towers into Z plus the image and text classifier heads over the seen (training) classes.
+
+    Exposes ``encode_image`` / ``encode_text`` (open_clip style).
+    """
+
+    def __init__(self, word_vectors: Tensor, n_classes: int, cfg: ClarelModelConfig | None = None) -> None:
+        """Args: word_vectors: (V, E) table; n_classes: seen classes of the training split; cfg: widths."""
+        super().__init__()
+        cfg = cfg or ClarelModelConfig()
+        if n_classes < 1:
+            raise ValueError(f"ClarelModel: n_classes={n_classes} must be >= 1 (the seen training classes)")
+        self.cfg = cfg
+        self.image = ImageTower(cfg)
+        self.text = TextTower(word_vectors, cfg)
+        self.image_head = nn.Linear(cfg.embed_dim, n_classes)
+        self.text_head = nn.Linear(cfg.embed_dim, n_classes)
+
+    def encode_image(self, x: Tensor) -> Tensor:
+        """f_phi: (B, image_in_dim) or (B, 3, H, W) -> (B, embed_dim)."""
+        return self.image(x)
+
+    def encode_text(self, ids: Tensor, lengths: Tensor) -> Tensor:
+        """f_theta over sentences, averaged over each image's sentences.
+
+        Args:
+            ids: (N, L) sentences, or (B, K, L) K sentences per image.
+            lengths: (N,) or (B, K).
+
+        Returns:
+            (N, embed_dim), or (B, embed_dim) = the mean over the K sentences of each image.
+        """
+        if ids.dim() == 2:
+            return self.text(ids, lengths)
+        b, k, length = ids.shape
+        return self.text(ids.reshape(b * k, length), lengths.reshape(b * k)).reshape(b, k, -1).mean(1)
+
+    def forward(self, x: Tensor, ids: Tensor, lengths: Tensor) -> dict[str, Tensor]:
+        """Both towers and both heads: {"image_emb", "text_emb" (B, D), "image_logits", "text_logits" (B, C)}."""
+        zi, zt = self.encode_image(x), self.encode_text(ids, lengths)
+        return {"image_emb": zi, "text_emb": zt, "image_logits": self.image_head(zi), "text_logits": self.text_head(zt)}
