@@ -1,0 +1,295 @@
+"""Run a paper's notebooks on a params profile into ``reports/`` (and make the golden notebooks for nbval).
+
+    python -m cmlib.runner clarel whcmt --profile study [--jobs 2]
+    python -m cmlib.runner all --profile smoke
+    python -m cmlib.runner clarel --golden            # smoke params -> tests/notebooks/golden/clarel/
+
+For each notebook ``notebooks/<paper>/NN_name.py`` (jupytext py:percent) the runner
+
+1. validates ``params/<paper>/<profile>.yaml`` against ``cmlib.studies.<paper>.Config`` (strict: a typo fails here,
+   before any compute),
+2. turns the .py into a notebook in memory (papermill reads only JSON notebooks) and executes it with papermill from
+   the project root, injecting ``params`` and ``report_dir``,
+3. writes ``reports/<paper>/<profile>/<name>/``: the executed ``<name>.ipynb``, ``<name>.html`` (figures embedded),
+   the notebook's own ``metrics.json``, ``run_info.json`` and ``figures/``.
+
+A notebook runs in ``<name>.partial/`` and replaces ``<name>/`` only when it succeeds, so a failure never destroys the
+last good report; the failed run stays in ``<name>.partial/`` for inspection. ``reports/README.md`` is rebuilt from
+every metrics.json at the end. A failing notebook makes the runner exit 1, naming the notebook, the cell and the error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cmlib.config import ConfigError, from_params, load_yaml
+from cmlib.reporting import project_root, write_json_atomic
+
+__all__ = ["Job", "build_index", "list_notebooks", "list_papers", "main", "make_golden", "run", "validate_params"]
+
+STRIP_KEYS = "metadata.papermill cell.metadata.papermill cell.metadata.execution metadata.widgets"
+GOLDEN_DIR = Path("tests/notebooks/golden")
+GOLDEN_REPORTS = Path("build/golden")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One notebook execution: which notebook, which params, where its report goes."""
+
+    paper: str
+    notebook: Path  # notebooks/<paper>/NN_name.py, relative to the root
+    profile: str
+    params: dict[str, Any]
+    report_dir: Path  # final report folder, relative to the root
+    output: Path  # executed .ipynb path (inside the staging folder, or the golden path)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    job: Job
+    ok: bool
+    seconds: float
+    error: str = ""
+
+
+def list_papers(root: Path) -> list[str]:
+    """Papers that have a notebooks/<paper>/ folder with at least one NN_*.py notebook."""
+    base = root / "notebooks"
+    return sorted(p.name for p in base.iterdir() if p.is_dir() and list_notebooks(root, p.name)) if base.is_dir() else []
+
+
+def list_notebooks(root: Path, paper: str) -> list[Path]:
+    """notebooks/<paper>/NN_name.py, sorted, relative to ``root``."""
+    return sorted(p.relative_to(root) for p in (root / "notebooks" / paper).glob("[0-9][0-9]_*.py"))
+
+
+def validate_params(root: Path, paper: str, profile: str) -> dict[str, Any]:
+    """Load params/<paper>/<profile>.yaml and check it against ``cmlib.studies.<paper>.Config``.
+
+    Returns the mapping to inject (as written by the user; the notebook builds the config itself).
+
+    Raises:
+        ConfigError: unknown profile (listing the available ones), bad YAML, unknown key, wrong type, missing path.
+    """
+    folder = root / "params" / paper
+    path = folder / f"{profile}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in folder.glob("*.yaml"))
+        raise ConfigError(f"{path.relative_to(root)}: no such profile {profile!r} for {paper}; available: {', '.join(known) or 'none'}")
+    params = load_yaml(path)
+    try:
+        study = importlib.import_module(f"cmlib.studies.{paper}")
+    except ModuleNotFoundError as err:
+        raise ConfigError(f"paper {paper!r}: cannot import cmlib.studies.{paper} ({err})") from None
+    cwd = Path.cwd()
+    os.chdir(root)  # paths in params are relative to the project root
+    try:
+        from_params(study.Config, params, where=str(path.relative_to(root)))
+    finally:
+        os.chdir(cwd)
+    return params
+
+
+def plan(root: Path, papers: Sequence[str], profile: str, *, golden: bool = False) -> list[Job]:
+    """Validate every params file first, then list the jobs (nothing runs if any params file is wrong)."""
+    jobs = []
+    for paper in papers:
+        params = validate_params(root, paper, profile)
+        for nb in list_notebooks(root, paper):
+            name = nb.stem
+            if golden:
+                report = GOLDEN_REPORTS / paper / name
+                output = GOLDEN_DIR / paper / f"{name}.ipynb"
+            else:
+                report = Path("reports") / paper / profile / name
+                output = report.with_name(f"{name}.partial") / f"{name}.ipynb"
+            jobs.append(Job(paper, nb, profile, params, report, output))
+    return jobs
+
+
+def execute(job: Job, root: Path) -> Outcome:
+    """Run one notebook with papermill; on success move its staging folder over the report folder."""
+    import jupytext
+    import papermill as pm
+
+    t0 = time.perf_counter()
+    stage = job.output.parent if job.output.parent.name.endswith(".partial") else None
+    report_dir = job.report_dir.with_name(f"{job.report_dir.name}.partial") if stage else job.report_dir
+    if stage is not None:
+        shutil.rmtree(root / stage, ignore_errors=True)
+    (root / job.output).parent.mkdir(parents=True, exist_ok=True)
+    nb = jupytext.read(root / job.notebook)
+    try:
+        pm.execute_notebook(
+            nb,
+            str(root / job.output),
+            parameters={"params": job.params, "report_dir": str(report_dir)},
+            kernel_name="python3",
+            cwd=str(root),
+            progress_bar=False,
+        )
+    except pm.PapermillExecutionError as err:
+        msg = f"cell {err.cell_index} (In [{err.exec_count}]) raised {err.ename}: {err.evalue}"
+        return Outcome(job, False, time.perf_counter() - t0, msg)
+    except Exception as err:  # noqa: BLE001 - kernel died, timeout...: report and go on with the others
+        return Outcome(job, False, time.perf_counter() - t0, f"{type(err).__name__}: {err}")
+    if stage is not None:
+        _export_html(root / job.output)
+        final = root / job.report_dir
+        shutil.rmtree(final, ignore_errors=True)
+        (root / stage).rename(final)
+    return Outcome(job, True, time.perf_counter() - t0)
+
+
+def _export_html(ipynb: Path) -> None:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(ipynb, as_version=4))
+    ipynb.with_suffix(".html").write_text(body, encoding="utf-8")
+
+
+def run(papers: Sequence[str], profile: str, *, jobs: int = 1, root: Path | None = None, golden: bool = False) -> int:
+    """Run the notebooks; print a line per notebook; rebuild the index. Returns the number of failures."""
+    root = root or project_root()
+    todo = plan(root, papers, profile, golden=golden)
+    if not todo:
+        print(f"no notebooks found for {', '.join(papers)}", file=sys.stderr)
+        return 1
+    os.environ.setdefault("PYTHONHASHSEED", "0")  # gensim word2vec is bit-reproducible only with a fixed hash seed
+    print(f"running {len(todo)} notebook(s) of {', '.join(papers)} on the {profile!r} profile", flush=True)
+    outcomes = []
+    if jobs > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(execute, job, root) for job in todo]
+            for i, fut in enumerate(futures, 1):
+                outcomes.append(_announce(fut.result(), i, len(todo)))
+    else:
+        for i, job in enumerate(todo, 1):
+            outcomes.append(_announce(execute(job, root), i, len(todo)))
+    if golden:
+        for out in outcomes:
+            if out.ok:
+                _finish_golden(out.job, root)
+    else:
+        build_index(root)
+    failed = [o for o in outcomes if not o.ok]
+    for o in failed:
+        print(f"FAILED {o.job.notebook}: {o.error}", file=sys.stderr)
+    return len(failed)
+
+
+def _announce(out: Outcome, i: int, n: int) -> Outcome:
+    status = "ok" if out.ok else "FAILED"
+    print(f"[{i}/{n}] {out.job.paper}/{out.job.notebook.stem} ({out.job.profile}) {status} in {out.seconds:.1f} s", flush=True)
+    return out
+
+
+def make_golden(papers: Sequence[str], *, root: Path | None = None) -> int:
+    """Execute each notebook with its smoke params into tests/notebooks/golden/ (outputs kept, noise stripped)."""
+    return run(papers, "smoke", root=root, golden=True)
+
+
+def _finish_golden(job: Job, root: Path) -> None:
+    """Strip papermill noise from a golden notebook and store the metrics it wrote as the expected values."""
+    out = root / job.output
+    subprocess.run(
+        [sys.executable, "-m", "nbstripout", "--keep-output", "--keep-count", "--extra-keys", STRIP_KEYS, str(out)],
+        check=True,
+    )
+    metrics = root / job.report_dir / "metrics.json"
+    if metrics.is_file():
+        shutil.copyfile(metrics, out.with_suffix(".metrics.json"))
+
+
+def build_index(root: Path) -> Path:
+    """Rebuild reports/README.md from every reports/<paper>/<profile>/<notebook>/metrics.json and run_info.json."""
+    reports = root / "reports"
+    claim_rows, time_rows = [], []
+    for metrics_path in sorted(reports.glob("*/*/*/metrics.json")):
+        folder = metrics_path.parent
+        if folder.name.endswith(".partial"):
+            continue
+        paper, profile, name = folder.relative_to(reports).parts
+        link = f"{paper}/{profile}/{name}/{name}.html"
+        metrics = json.loads(metrics_path.read_text())
+        for c in metrics.get("claims", []):
+            ci = f"[{c.get('ci_low')}, {c.get('ci_high')}]"
+            claim_rows.append(f"| {paper} | {profile} | [{name}]({link}) | {c['claim']} | {c.get('statistic', '')} "
+                              f"{c.get('rule', '')} | {c.get('mean')} | {ci} | {c.get('n')} | **{c['verdict']}** |")
+        info_path = folder / "run_info.json"
+        info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+        time_rows.append(f"| {paper} | {profile} | [{name}]({link}) | {info.get('wall_time_s', 'n/a')} | "
+                         f"{info.get('device', 'n/a')} | {str(info.get('git_commit') or 'n/a')[:10]} |")
+    lines = [
+        "# Reports index",
+        "",
+        "Generated by `python -m cmlib.runner` from every `metrics.json`; do not edit by hand.",
+        "Verdicts are computed from the measured values (95% t-interval over seeds against the rule).",
+        "",
+        "## Claims",
+        "",
+        "| paper | profile | notebook | claim | statistic and rule | mean | 95% interval | n | verdict |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *claim_rows,
+        "",
+        "## Wall time of each notebook",
+        "",
+        "| paper | profile | notebook | wall time (s) | device | commit |",
+        "|---|---|---|---|---|---|",
+        *time_rows,
+        "",
+    ]
+    out = reports / "README.md"
+    reports.mkdir(exist_ok=True)
+    tmp = out.with_name(".README.md.tmp")
+    tmp.write_text("\n".join(lines))
+    os.replace(tmp, out)
+    return out
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m cmlib.runner", description=__doc__.split("\n\n")[0])
+    ap.add_argument("papers", nargs="+", help="paper short names (clarel, whcmt, deskpro, grmnet, demo) or 'all'")
+    ap.add_argument("--profile", default="smoke", help="params/<paper>/<profile>.yaml: smoke, study, paper, ...")
+    ap.add_argument("--jobs", type=int, default=1, help="notebooks run in parallel processes")
+    ap.add_argument("--golden", action="store_true", help="write golden smoke notebooks for nbval instead of reports")
+    ap.add_argument("--index-only", action="store_true", help="only rebuild reports/README.md")
+    return ap.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse(argv)
+    root = project_root()
+    if args.index_only:
+        print(build_index(root))
+        return 0
+    known = list_papers(root)
+    papers = known if args.papers == ["all"] else args.papers
+    unknown = [p for p in papers if p not in known]
+    if unknown:
+        print(f"unknown paper {unknown[0]!r}; papers with notebooks: {', '.join(known)}", file=sys.stderr)
+        return 2
+    try:
+        failures = make_golden(papers, root=root) if args.golden else run(papers, args.profile, jobs=args.jobs, root=root)
+    except ConfigError as err:
+        print(f"params error: {err}", file=sys.stderr)
+        return 2
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
