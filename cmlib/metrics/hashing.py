@@ -197,8 +197,9 @@ def _top_k_rows(dist: np.ndarray, k: int, n_bits: int) -> np.ndarray:
         rows, cols, counts = rows[keep], cols[keep], counts[ok]
         key = np.searchsorted(np.flatnonzero(ok), rows) * (n_bits + 1) + sub[rows, cols]
         order = np.argsort(key.astype(np.uint16 if key.size and key.max() < 65536 else np.int64), kind="stable")
-        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        out[todo[ok]] = cols[order][starts[:, None] + np.arange(k)]
+        if ok.any():
+            starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+            out[todo[ok]] = cols[order][starts[:, None] + np.arange(k)]
         todo, slack = todo[~ok], slack * 4.0
     return out
 

@@ -1,0 +1,145 @@
+"""Hamming MAP@k and friends: hand-computed cases, a slow obviously-correct reference, bad input."""
+
+import numpy as np
+import pytest
+import torch
+
+from cmlib.metrics import hashing
+from cmlib.metrics.hashing import MAPResult, mean_average_precision
+
+
+def slow_map(qc, dc, ql, dl, topk, convention):
+    """Per query: Hamming distance, stable argsort, relevance = shared label, AP over top k."""
+    aps, dropped = [], 0
+    for i in range(len(qc)):
+        dist = [sum(int(a != b) for a, b in zip(qc[i], row)) for row in dc]
+        order = sorted(range(len(dc)), key=lambda j: (dist[j], j))[:topk]
+        rel = [bool(np.any(np.logical_and(ql[i], dl[j]))) for j in order]
+        hits, total = 0, 0.0
+        for pos, r in enumerate(rel, start=1):
+            if r:
+                hits += 1
+                total += hits / pos
+        if hits == 0:
+            dropped += 1
+            if convention == "deephash":
+                aps.append(0.0)
+            continue
+        aps.append(total / hits)
+    return np.mean(aps) if aps else 0.0, dropped
+
+
+def test_hand_computed_single_query_with_ties():
+    # db distances to query 000: [1, 0, 1, 2]; stable ranking: idx1 (d0), idx0 (d1), idx2 (d1), idx3 (d2)
+    q = np.array([[0, 0, 0]])
+    db = np.array([[1, 0, 0], [0, 0, 0], [0, 1, 0], [1, 1, 0]])
+    ql = np.array([[1, 0]])
+    dl = np.array([[1, 0], [0, 1], [1, 1], [1, 0]])  # relevant: 0, 2, 3
+    # ranked relevance: idx1 F, idx0 T, idx2 T, idx3 T -> AP = (1/2 + 2/3 + 3/4) / 3
+    res = mean_average_precision(q, db, ql, dl, topk=None)
+    assert res == MAPResult(pytest.approx((1 / 2 + 2 / 3 + 3 / 4) / 3), 1, 0)
+    # top-2: idx1 F, idx0 T -> AP = (1/2) / 1 ; tie at distance 1 cut by index (idx0 before idx2)
+    assert mean_average_precision(q, db, ql, dl, topk=2).map == pytest.approx(0.5)
+    # top-1: nothing relevant -> wsdhq drops, deephash scores 0
+    assert mean_average_precision(q, db, ql, dl, topk=1) == MAPResult(0.0, 0, 1)
+    assert mean_average_precision(q, db, ql, dl, topk=1, convention="deephash") == MAPResult(0.0, 1, 0)
+
+
+def test_empty_relevance_dropped_vs_zero():
+    q = np.array([[0, 0], [1, 1]])
+    db = np.array([[0, 0], [1, 1], [0, 1]])
+    ql = np.array([[1, 0], [0, 1]])
+    dl = np.array([[1, 0], [1, 0], [1, 0]])  # query 1 has no relevant item anywhere
+    wsdhq = mean_average_precision(q, db, ql, dl)
+    deephash = mean_average_precision(q, db, ql, dl, convention="deephash")
+    assert wsdhq == MAPResult(1.0, 1, 1)
+    assert deephash.map == pytest.approx(0.5) and deephash.n_scored == 2
+
+
+@pytest.mark.parametrize("bits", [8, 13, 64, 72])
+@pytest.mark.parametrize("convention", ["wsdhq", "deephash"])
+def test_matches_slow_reference_on_random_inputs(bits, convention):
+    rng = np.random.default_rng(bits)
+    # a small code alphabet forces many exact ties; duplicate query codes exercise the shared rankings
+    alphabet = rng.integers(0, 2, (12, bits))
+    qc, dc = alphabet[rng.integers(0, 12, 15)], alphabet[rng.integers(0, 12, 120)]
+    dc[::7] = rng.integers(0, 2, dc[::7].shape)
+    ql, dl = rng.random((15, 6)) < 0.2, rng.random((120, 6)) < 0.2
+    ql[0] = dl[0] = True  # at least one positive everywhere
+    for topk in (1, 10, 37, None):
+        ref, dropped = slow_map(qc, dc, ql, dl, topk or 120, convention)
+        got = mean_average_precision(torch.as_tensor(qc * 2 - 1), dc, ql, dl, topk=topk, convention=convention)
+        assert got.map == pytest.approx(ref, abs=1e-12)
+        assert got.n_dropped == (dropped if convention == "wsdhq" else 0)
+
+
+def test_top_k_retries_rows_whose_bracket_keeps_too_few(monkeypatch):
+    # force the sample bracket to be too tight on the first pass: the rows must be retried and stay exact
+    real = hashing._bracket
+    calls = []
+
+    def tight_first(dist, k, n_bits, slack):
+        calls.append(slack)
+        return real(dist, k, n_bits, slack) if len(calls) > 1 else dist.min(axis=1).astype(np.int64)
+
+    monkeypatch.setattr(hashing, "_bracket", tight_first)
+    n, bits = 2000, 8
+    db = np.ones((n, bits), dtype=np.int64)
+    near = np.arange(0, n, 200)
+    db[near] = 0
+    q = np.zeros((1, bits), dtype=np.int64)
+    words_q, words_d = hashing.pack_codes(q).words, hashing.pack_codes(db).words
+    ranked = hashing.top_k_ranking(words_q, words_d, bits, 15)
+    assert len(calls) == 2
+    assert ranked[0].tolist() == near.tolist() + [1, 2, 3, 4, 5]
+
+
+def test_packed_bits_equal_unpacked():
+    rng = np.random.default_rng(1)
+    qc, dc = rng.integers(0, 2, (9, 24)), rng.integers(0, 2, (50, 24))
+    ql, dl = rng.integers(0, 3, 9), rng.integers(0, 3, 50)  # single-label class ids
+    a = mean_average_precision(qc, dc, ql, dl, topk=20)
+    b = mean_average_precision(np.packbits(qc.astype(np.uint8), axis=1), np.packbits(dc.astype(np.uint8), axis=1),
+                               ql, dl, topk=20, packed=True)
+    assert a == b
+
+
+def test_precision_recall_radius_and_curves_hand_computed():
+    q = np.array([[0, 0, 0, 0]])
+    db = np.array([[0, 0, 0, 0], [1, 0, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1]])
+    ql, dl = np.array([[1]]), np.array([[1], [0], [1], [1]])
+    prec, rec = hashing.precision_recall_radius(q, db, ql, dl, radius=2)
+    assert (prec, rec) == (pytest.approx(0.5), pytest.approx(1 / 3))  # within r=2: idx0 (T), idx1 (F)
+    p_curve, r_curve = hashing.pr_curve(q, db, ql, dl)
+    np.testing.assert_allclose(p_curve, [1, 0.5, 0.5, 2 / 3, 0.75])
+    np.testing.assert_allclose(r_curve, [1 / 3, 1 / 3, 1 / 3, 2 / 3, 1])
+    np.testing.assert_allclose(hashing.precision_at_n(q, db, ql, dl, [1, 2, 4]), [1, 0.5, 0.75])
+
+
+def test_deterministic():
+    rng = np.random.default_rng(5)
+    qc, dc = rng.integers(0, 2, (30, 16)), rng.integers(0, 2, (500, 16))
+    ql, dl = rng.random((30, 4)) < 0.3, rng.random((500, 4)) < 0.3
+    assert mean_average_precision(qc, dc, ql, dl, topk=50) == mean_average_precision(qc, dc, ql, dl, topk=50)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(query_codes=np.array([[0, 2]])), "query_codes: expected binary codes"),
+        (dict(query_codes=np.array([[0, -1]])), "query_codes: expected binary codes"),
+        (dict(db_codes=np.zeros((3, 3), dtype=int)), "query_codes has 2 bits but db_codes has 3"),
+        (dict(db_labels=np.array([[1], [0]])), "db_labels: expected 3 rows to match db_codes"),
+        (dict(query_labels=np.array([[0]])), "query_labels: labels have no positive entry anywhere"),
+        (dict(db_codes=np.zeros((0, 2), dtype=int), db_labels=np.zeros((0, 1))), "db_codes: expected at least one row"),
+        (dict(convention="map"), "convention: expected 'wsdhq' or 'deephash'"),
+        (dict(topk=0), "topk: expected a positive integer"),
+        (dict(query_codes=np.array([0, 1])), r"query_codes: expected shape \(N, b\)"),
+    ],
+)
+def test_bad_input_errors(kwargs, match):
+    args = dict(query_codes=np.array([[0, 1]]), db_codes=np.array([[0, 1], [1, 1], [0, 0]]),
+                query_labels=np.array([[1]]), db_labels=np.array([[1], [0], [1]]))
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        mean_average_precision(**args)
