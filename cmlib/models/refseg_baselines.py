@@ -1,0 +1,94 @@
+"""Baselines of GRM-Net's Table 1 (Ling, Mo, Gao 2022, Sec. 3.2).
+
+- :class:`BinaryRefSeg`: a standard (binary) referring-segmentation model: a language-conditioned fully convolutional
+  segmenter predicting one merged mask for all referred instances, scored as a single instance, as the paper does
+  for DMN / CMSA / CMPC / CEFNet ("we treat the output mask of these approaches as the segmentation mask for a single
+  instance"). Fusion: tile the expression vector over the stride-4 FPN map, concatenate, 1x1 conv (the same fusion
+  as GRM-Net's), then a small conv decoder. It stands for the family, not for any one of those four models.
+- :class:`InstanceMatcher`: the second stage of a two-stage method in the spirit of Zou et al. 2019 (segment every
+  instance with a pre-trained instance segmenter, then keep those matching the expression): an MLP scoring each
+  detected instance from its pooled RoI features, predicted class, detection score and absolute position, jointly
+  with the expression vector. Trained with the detector frozen (no end-to-end training, the point of the paper).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from cmlib.models.grmnet import GRMNetSpec, build_backbone
+from cmlib.models.grmnet_heads import LanguageEncoder, TiledFusion
+
+
+class BinaryRefSeg(nn.Module):
+    """Language-conditioned FCN: (image, expression) -> one mask logit map (B, 1, H, W)."""
+
+    def __init__(self, spec: GRMNetSpec) -> None:
+        super().__init__()
+        self.backbone, _, _ = build_backbone(spec)
+        c = self.backbone.out_channels
+        self.language = LanguageEncoder(spec.vocab_size, spec.embed_dim, spec.lstm_hidden)
+        self.fusion = TiledFusion(c, self.language.out_dim)
+        self.decoder = nn.Sequential(nn.ReLU(), nn.Conv2d(c, c, 3, padding=1), nn.ReLU(),
+                                     nn.Conv2d(c, c, 3, padding=1), nn.ReLU(), nn.Conv2d(c, 1, 1))
+        self.register_buffer("mean", torch.tensor([0.9, 0.9, 0.9]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor([0.25, 0.25, 0.25]).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, images: Tensor, tokens: Tensor, lengths: Tensor) -> Tensor:
+        """images (B, 3, H, W) in [0, 1]; tokens (B, T); lengths (B,) -> logits (B, 1, H, W)."""
+        feats = self.backbone((images - self.mean) / self.std)
+        x = self.fusion(feats["0"], self.language(tokens, lengths))
+        return F.interpolate(self.decoder(x), size=images.shape[-2:], mode="bilinear", align_corners=False)
+
+    def load_detector_backbone(self, state: dict[str, Tensor]) -> int:
+        """Copy the ``backbone.*`` weights of a trained GRM-Net / instance detector; returns how many tensors."""
+        sub = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
+        self.backbone.load_state_dict(sub, strict=True)
+        return len(sub)
+
+
+def binary_loss(logits: Tensor, merged: Tensor) -> Tensor:
+    """Pixel-wise binary cross-entropy against the merged target mask (B, H, W) {0, 1} (standard RIS loss)."""
+    return F.binary_cross_entropy_with_logits(logits[:, 0], merged.float())
+
+
+def binary_to_instances(prob: Tensor, threshold: float = 0.5) -> tuple[Tensor, Tensor]:
+    """One merged prediction as a single instance: (masks (P, H, W) bool, scores (P,)), P in {0, 1}.
+
+    The score is the mean probability inside the predicted mask; an empty mask yields no prediction.
+    """
+    mask = prob > threshold
+    if not bool(mask.any()):
+        return mask.new_zeros((0, *mask.shape)), prob.new_zeros(0)
+    return mask[None], prob[mask].mean().reshape(1)
+
+
+class InstanceMatcher(nn.Module):
+    """Stage 2 of the two-stage baseline: score every detected instance against the expression.
+
+    Input per instance: pooled RoI features (C), one-hot predicted class, detection score, 5-d absolute position.
+    """
+
+    def __init__(self, spec: GRMNetSpec, feat_dim: int, hidden: int = 256) -> None:
+        super().__init__()
+        self.language = LanguageEncoder(spec.vocab_size, spec.embed_dim, spec.lstm_hidden)
+        self.num_classes = spec.num_classes
+        d_in = feat_dim + spec.num_classes + 1 + 5 + self.language.out_dim
+        self.mlp = nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, 1))
+
+    def forward(self, inst: Tensor, labels: Tensor, scores: Tensor, pos: Tensor, owner: Tensor,
+                tokens: Tensor, lengths: Tensor) -> Tensor:
+        """Match logits for N instances drawn from B (scene, expression) pairs.
+
+        Args:
+            inst: (N, C) pooled features; labels: (N,) predicted classes; scores: (N,); pos: (N, 5).
+            owner: (N,) long, which of the B expressions each instance is scored against.
+            tokens: (B, T); lengths: (B,).
+
+        Returns:
+            (N,) logits.
+        """
+        text = self.language(tokens, lengths)[owner]
+        onehot = F.one_hot(labels.long(), self.num_classes).float()
+        return self.mlp(torch.cat([inst, onehot, scores[:, None], pos, text], dim=1))[:, 0]

@@ -1,0 +1,108 @@
+"""GRM-Net model: eq. 1 reference vectors, reference selection, fused Mask R-CNN forward, bad inputs."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from cmlib.models.grmnet import GRMNet, GRMNetSpec
+from cmlib.models.grmnet_heads import absolute_position, grm_vectors, reference_indices, relative_offsets
+from cmlib.models.refseg_baselines import BinaryRefSeg, binary_to_instances
+
+SMALL = GRMNetSpec(num_classes=4, vocab_size=12, channels=16, embed_dim=8, lstm_hidden=8, representation_size=32,
+                   mask_layers=(16,), rpn_pre_nms_top_n_train=60, rpn_post_nms_top_n_train=30,
+                   rpn_pre_nms_top_n_test=60, rpn_post_nms_top_n_test=30, box_batch_size_per_image=16,
+                   rpn_batch_size_per_image=32, detections_per_img=5, canvas=64)
+
+
+def test_eq1_five_and_three_dim():
+    cand = torch.tensor([[10.0, 20.0, 30.0, 60.0]])            # w=20, h=40
+    ref = torch.tensor([[[0.0, 0.0, 10.0, 10.0]]])            # w=h=10
+    d5 = relative_offsets(cand, ref, 5)[0, 0]
+    assert torch.allclose(d5, torch.tensor([-10 / 20, -20 / 40, -20 / 20, -50 / 40, 100 / 800]))
+    d3 = relative_offsets(cand, ref, 3)[0, 0]
+    assert torch.allclose(d3, torch.tensor([(5 - 20) / 20, (5 - 40) / 40, 100 / 800]))
+    pos = absolute_position(cand, (100, 200))[0]
+    assert torch.allclose(pos, torch.tensor([10 / 200, 20 / 100, 30 / 200, 60 / 100, 800 / 20000]))
+    with pytest.raises(ValueError, match="5 or 3"):
+        relative_offsets(cand, ref, 4)
+
+
+def test_consistency_is_global_distance_is_local():
+    props = torch.tensor([[0, 0, 10, 10], [90, 0, 100, 10], [12, 0, 22, 10], [50, 50, 60, 60]], dtype=torch.float)
+    scores = torch.tensor([0.2, 0.9, 0.1, 0.8])
+    cand = torch.tensor([[0.0, 0.0, 10.0, 10.0]])
+    idx, valid = reference_indices(cand, props, scores, 2, "consistency")
+    assert idx.tolist() == [[1, 3]] and valid.all()          # top-2 by objectness, however far
+    idx, valid = reference_indices(cand, props, scores, 2, "distance")
+    assert idx.tolist() == [[2, 3]] and valid.all()          # nearest others; itself (IoU 1) skipped
+    idx, valid = reference_indices(cand, props[:1], scores[:1], 3, "distance")
+    assert not valid.any()
+    g = grm_vectors(cand, props, scores, (100, 100), k=5, manner="consistency", dim=5, use_position=True)
+    assert g.shape == (1, 5 * 5 + 5) and (g[0, 20:25] == 0).all()  # 4 proposals -> 5th reference zero
+
+
+def _sample(n_inst: int, canvas: int = 64):
+    boxes = torch.tensor([[4.0 + 6 * i, 30.0, 10.0 + 6 * i, 50.0] for i in range(n_inst)]).reshape(-1, 4)
+    masks = torch.zeros(n_inst, canvas, canvas, dtype=torch.uint8)
+    for i, b in enumerate(boxes.long()):
+        masks[i, b[1]:b[3], b[0]:b[2]] = 1
+    return {"boxes": boxes, "labels": torch.ones(n_inst, dtype=torch.long), "masks": masks}
+
+
+@pytest.mark.parametrize("variant", [dict(), dict(top_k=0, use_position=False), dict(manner="distance"),
+                                     dict(delta_dim=3, top_k=3)])
+def test_forward_train_and_eval(variant):
+    torch.manual_seed(0)
+    model = GRMNet(dataclasses.replace(SMALL, **variant))
+    images = [torch.rand(3, 64, 64) for _ in range(2)]
+    tokens = torch.tensor([[2, 3, 4, 0], [1, 1, 0, 0]])      # second: only <unk> words
+    lengths = torch.tensor([3, 2])
+    targets = [_sample(2), _sample(0)]                      # second: refers to no instance
+    model.train()
+    losses = model(images, tokens, lengths, targets)
+    assert set(losses) == {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg", "loss_mask"}
+    total = sum(losses.values())
+    assert torch.isfinite(total)
+    total.backward()
+    assert model.roi_heads.fusion.extra.weight.grad.abs().sum() > 0   # language + GRM reach the RoI heads
+    model.eval()
+    out = model(images, tokens, lengths)
+    assert len(out) == 2 and out[0]["masks"].shape[1:] == (1, 64, 64)
+    assert all(len(o["boxes"]) <= SMALL.detections_per_img for o in out)
+
+
+def test_scene_with_more_instances_than_the_detector_limit():
+    torch.manual_seed(0)
+    model = GRMNet(SMALL)
+    model.train()
+    losses = model([torch.rand(3, 64, 64)], torch.tensor([[2, 3]]), torch.tensor([2]), [_sample(9)])
+    assert torch.isfinite(sum(losses.values()))
+
+
+def test_load_detector_and_determinism():
+    torch.manual_seed(0)
+    det = GRMNet(dataclasses.replace(SMALL, use_language=False))
+    ref = GRMNet(SMALL)
+    missing = ref.load_detector(det.state_dict())
+    assert missing and all(k.startswith("language.") or ".fusion." in k for k in missing)
+    assert torch.equal(ref.backbone.fpn.inner_blocks[0][0].weight, det.backbone.fpn.inner_blocks[0][0].weight)
+    with pytest.raises(ValueError, match="unexpected"):
+        det.load_detector(ref.state_dict())
+    ref.eval()
+    img = [torch.rand(3, 64, 64)]
+    a = ref.inspect(img, torch.tensor([[2, 3]]), torch.tensor([2]))[0]
+    b = ref.inspect(img, torch.tensor([[2, 3]]), torch.tensor([2]))[0]
+    assert torch.equal(a["proposals"], b["proposals"]) and a["references"].shape[1] == SMALL.top_k
+
+
+def test_binary_baseline_shapes():
+    torch.manual_seed(0)
+    m = BinaryRefSeg(SMALL)
+    logits = m(torch.rand(2, 3, 64, 64), torch.tensor([[2, 3], [1, 0]]), torch.tensor([2, 1]))
+    assert logits.shape == (2, 1, 64, 64)
+    masks, scores = binary_to_instances(torch.zeros(64, 64))
+    assert masks.shape == (0, 64, 64) and scores.shape == (0,)
+    masks, scores = binary_to_instances(torch.full((64, 64), 0.8))
+    assert masks.shape == (1, 64, 64) and scores.item() == pytest.approx(0.8)
