@@ -1,0 +1,176 @@
+"""Speed and memory of cmlib.metrics at dataset scale, against baselines timed in the same run (issue 3).
+
+Run: ``.venv/bin/python benchmarks/metrics.py [--quick]``. For each figure it prints our time, the baseline time,
+the ratio, the target and the peak extra memory (RSS high-water mark above the pre-call RSS, read from
+/proc/self/status after resetting it through /proc/self/clear_refs). Every fast result is checked against a slow,
+obviously correct reference on a subset of queries (stable full argsort); the script exits 1 if one disagrees.
+Performance targets that are missed are reported as such, not turned into a failure.
+
+Data are synthetic (codes / features correlated with labels, a fixed seed) at the sizes of NUS-WIDE
+(2,100 x 193,734, 21 labels), MIRFLICKR (2,000 x 22,581, 24 labels) and Celeb-reID (2,972 x 11,006, 632 ids).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cmlib.metrics import hashing, reid  # noqa: E402
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def measure(fn, *args, **kwargs):
+    """Runs fn once; returns (result, seconds, peak extra MiB above the RSS before the call)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+    before = _status_kib("VmRSS")
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    secs = time.perf_counter() - t0
+    return out, secs, max(_status_kib("VmHWM") - before, 0) / 1024
+
+
+# ------------------------------------------------------------------------------------------------------------ data
+def hashing_data(n_q: int, n_db: int, n_labels: int, bits: int, seed: int = 0):
+    """Multi-hot labels and {0,1} codes = sign(label projection + noise): similar labels -> similar codes."""
+    rng = np.random.default_rng(seed)
+    labels = rng.random((n_q + n_db, n_labels)) < 2.0 / n_labels
+    labels[np.arange(n_q + n_db), rng.integers(0, n_labels, n_q + n_db)] = True
+    proj = rng.normal(size=(n_labels, bits))
+    codes = (labels @ proj + 1.5 * rng.normal(size=(n_q + n_db, bits)) > 0).astype(np.uint8)
+    return codes[:n_q], codes[n_q:], labels[:n_q], labels[n_q:]
+
+
+def reid_data(n_q: int, n_g: int, n_ids: int, dim: int, seed: int = 0):
+    """Features = identity centre + noise; query camera 0, gallery camera 1 (Celeb-reID has no camera split)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_ids, dim)).astype(np.float32)
+    q_pids, g_pids = rng.integers(0, n_ids, n_q), rng.integers(0, n_ids, n_g)
+    qf = centres[q_pids] + 5.0 * rng.normal(size=(n_q, dim)).astype(np.float32)
+    gf = centres[g_pids] + 5.0 * rng.normal(size=(n_g, dim)).astype(np.float32)
+    return torch.from_numpy(qf), torch.from_numpy(gf), q_pids, g_pids, np.zeros(n_q, int), np.ones(n_g, int)
+
+
+# ------------------------------------------------------------------------------------------------------- baselines
+def bare_xor_popcount(q_words: np.ndarray, d_words: np.ndarray, chunk: int = 256) -> int:
+    """All query x database Hamming distances (XOR + popcount), tiled, nothing else; returns a checksum."""
+    total = 0
+    for start in range(0, q_words.shape[0], chunk):
+        total += int(hashing.hamming_distances(q_words[start:start + chunk], d_words)[:, 0].sum())
+    return total
+
+
+def faiss_search(q_codes: np.ndarray, d_codes: np.ndarray, k: int):
+    import faiss
+
+    index = faiss.IndexBinaryFlat(q_codes.shape[1])
+    index.add(np.packbits(d_codes, axis=1))
+    return index.search(np.packbits(q_codes, axis=1), k)
+
+
+def slow_map(qc, dc, ql, dl, k):
+    """Stable full argsort per query, AP over the top k / relevant retrieved, queries without hit dropped."""
+    aps = []
+    for i in range(qc.shape[0]):
+        dist = (qc[i][None, :] != dc).sum(1)
+        order = np.argsort(dist, kind="stable")[:k]
+        rel = (dl[order] & ql[i]).any(1)
+        if rel.any():
+            hits = np.cumsum(rel)
+            aps.append(np.sum(hits[rel] / (np.flatnonzero(rel) + 1)) / hits[-1])
+    return float(np.mean(aps)) if aps else 0.0
+
+
+def slow_rank(dist, qp, gp, qc, gc, max_rank=50):
+    """CAL / torchreid standard protocol with a stable full argsort per query."""
+    order = np.argsort(dist, axis=1, kind="stable")
+    cmcs, aps = [], []
+    for i in range(dist.shape[0]):
+        keep = ~((gp[order[i]] == qp[i]) & (gc[order[i]] == qc[i]))
+        good = ((gp[order[i]] == qp[i]) & (gc[order[i]] != qc[i]))[keep]
+        if not good.any():
+            continue
+        rows = np.flatnonzero(good)
+        cmcs.append(np.arange(max_rank) >= rows[0])
+        aps.append(np.mean(np.arange(1, rows.size + 1) / (rows + 1)))
+    return np.mean(cmcs, axis=0), float(np.mean(aps))
+
+
+# ------------------------------------------------------------------------------------------------------- benchmarks
+def report(name, ours, base, base_name, target, peak, ok):
+    ratio = base / ours if ours > 0 else float("inf")
+    print(f"{name:<34} ours {ours:7.3f} s | {base_name} {base:7.3f} s | baseline/ours {ratio:6.2f}x | "
+          f"peak +{peak:6.0f} MiB | target: {target} | reference {'OK' if ok else 'MISMATCH'}", flush=True)
+
+
+def bench_hashing(label: str, n_q: int, n_db: int, n_labels: int, bits_list, k: int, n_check: int) -> bool:
+    all_ok = True
+    for bits in bits_list:
+        qc, dc, ql, dl = hashing_data(n_q, n_db, n_labels, bits, seed=bits)
+        res, t_ours, peak = measure(hashing.mean_average_precision, qc, dc, ql, dl, topk=k)
+        qw, dw = hashing.pack_codes(qc).words, hashing.pack_codes(dc).words
+        _, t_xor, _ = measure(bare_xor_popcount, qw, dw)
+        _, t_faiss, _ = measure(faiss_search, qc, dc, k)
+        sub = hashing.mean_average_precision(qc[:n_check], dc, ql[:n_check], dl, topk=k)
+        ref = slow_map(qc[:n_check], dc, ql[:n_check], dl, k)
+        ok = abs(sub.map - ref) < 1e-9
+        all_ok &= ok
+        name = f"{label} MAP@{k} {bits:>2} bits (={res.map:.4f})"
+        report(name, t_ours, t_xor, "XOR+popcount", "<= 2x XOR+popcount (ratio >= 0.5)", peak, ok)
+        print(f"{'':<34} faiss IndexBinaryFlat k={k}: {t_faiss:7.3f} s | faiss/ours {t_faiss / t_ours:6.2f}x | "
+              f"target >= 8x | peak target <= 1024 MiB", flush=True)
+    return all_ok
+
+
+def bench_reid(n_q: int, n_g: int, n_ids: int, dims, n_check: int) -> bool:
+    all_ok = True
+    for dim in dims:
+        qf, gf, qp, gp, qc, gc = reid_data(n_q, n_g, n_ids, dim, seed=dim)
+
+        def ours():
+            return reid.evaluate_rank(reid.pairwise_distance(qf, gf, "cosine"), qp, gp, qc, gc)
+
+        res, t_ours, peak = measure(ours)
+        dist = reid.pairwise_distance(qf, gf, "cosine").numpy()
+        _, t_sort, _ = measure(np.argsort, dist, axis=1)
+        _, t_dist, _ = measure(reid.pairwise_distance, qf, gf, "cosine")
+        sub = reid.evaluate_rank(dist[:n_check], qp[:n_check], gp, qc[:n_check], gc)
+        cmc, m_ap = slow_rank(dist[:n_check], qp[:n_check], gp, qc[:n_check], gc)
+        ok = bool(np.allclose(sub.cmc, cmc, atol=1e-12) and abs(sub.mAP - m_ap) < 1e-9)
+        all_ok &= ok
+        name = f"re-id {dim}-d R1={res.cmc[0]:.3f} mAP={res.mAP:.3f}"
+        report(name, t_ours, t_sort, "full argsort", "features -> CMC+mAP <= 1.0 s", peak, ok)
+        print(f"{'':<34} of which distances {t_dist:.3f} s, ranking {t_ours - t_dist:.3f} s", flush=True)
+    return all_ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one tenth of every size (a smoke run)")
+    args = parser.parse_args()
+    s = 10 if args.quick else 1
+    print(f"torch threads: {torch.get_num_threads()} | quick: {args.quick} | times are wall clock on a shared machine")
+    ok = bench_hashing("NUS-WIDE", 2100 // s, 193734 // s, 21, (8, 16, 32, 64), 5000 // s, 40)
+    ok &= bench_hashing("MIRFLICKR", 2000 // s, 22581 // s, 24, (8, 16, 32, 64), 5000 // s, 40)
+    ok &= bench_reid(2972 // s, 11006 // s, 632 // s, (2048, 512), 300)
+    print("all results agree with the references" if ok else "A RESULT DISAGREES WITH ITS REFERENCE")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
