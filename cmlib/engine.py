@@ -288,7 +288,7 @@ def _train_step(
     if not math.isfinite(float(total.detach())):
         detail = ", ".join(f"{k}={v:.6g}" for k, v in values.items())
         kept = f"last good checkpoint kept at {ckpt}" if ckpt is not None and ckpt.exists() else "no checkpoint written"
-        raise NonFiniteLossError(f"non-finite loss at step {state.step + 1}: total={float(total):.6g} ({detail}); {kept}")
+        raise NonFiniteLossError(f"non-finite loss at step {state.step + 1}: total={float(total.detach()):.6g} ({detail}); {kept}")
     optimizer.zero_grad(set_to_none=True)
     fabric.backward(total)
     if cfg.grad_clip is not None:

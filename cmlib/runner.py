@@ -137,11 +137,13 @@ def execute(job: Job, root: Path) -> Outcome:
             str(root / job.output),
             parameters={"params": job.params, "report_dir": str(report_dir)},
             kernel_name="python3",
+            language="python",
             cwd=str(root),
             progress_bar=False,
         )
     except pm.PapermillExecutionError as err:
-        msg = f"cell {err.cell_index} (In [{err.exec_count}]) raised {err.ename}: {err.evalue}"
+        first = _cell_first_line(root / job.output, err.exec_count)
+        msg = f"cell {err.cell_index} (In [{err.exec_count}]: {first!r}) raised {err.ename}: {err.evalue}"
         return Outcome(job, False, time.perf_counter() - t0, msg)
     except Exception as err:  # noqa: BLE001 - kernel died, timeout...: report and go on with the others
         return Outcome(job, False, time.perf_counter() - t0, f"{type(err).__name__}: {err}")
@@ -151,6 +153,22 @@ def execute(job: Job, root: Path) -> Outcome:
         shutil.rmtree(final, ignore_errors=True)
         (root / stage).rename(final)
     return Outcome(job, True, time.perf_counter() - t0)
+
+
+def _cell_first_line(ipynb: Path, exec_count: int) -> str:
+    """The first non-comment line of the cell executed as ``In [exec_count]`` (to name the failing cell)."""
+    import nbformat
+
+    try:
+        cells = nbformat.read(ipynb, as_version=4).cells
+    except (OSError, ValueError):
+        return "?"
+    found = [c for c in cells if c.cell_type == "code" and c.get("execution_count") == exec_count]
+    if not found:
+        return "?"
+    lines = found[0].source.splitlines()
+    code = [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    return (code or lines or ["?"])[0][:80]
 
 
 def _export_html(ipynb: Path) -> None:

@@ -1,0 +1,101 @@
+"""cmlib.runner: params validated before compute, failures named, last good reports kept, index rebuilt."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cmlib.config import ConfigError
+from cmlib.runner import build_index, list_notebooks, main, run, validate_params
+
+ROOT = Path(__file__).resolve().parents[2]
+FAILING = """# %% tags=["parameters"]
+params: dict = {}
+report_dir = None
+
+# %%
+from cmlib.reporting import Report
+rep = Report(report_dir, paper="demo", notebook="02_fails")
+rep.save_metrics({"before_error": 1.0})
+
+# %%
+raise ValueError("boom in the third cell")
+"""
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> Path:
+    """A throw-away project: the demo paper's notebook and params plus a notebook that fails."""
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "cmlib"\n')
+    shutil.copytree(ROOT / "params" / "demo", tmp_path / "params" / "demo")
+    shutil.copytree(ROOT / "notebooks" / "demo", tmp_path / "notebooks" / "demo")
+    return tmp_path
+
+
+def test_smoke_params_restate_the_config_defaults() -> None:
+    import importlib
+
+    from cmlib.config import from_params, load_yaml
+
+    for folder in sorted((ROOT / "params").iterdir()):
+        study = importlib.import_module(f"cmlib.studies.{folder.name}")
+        assert from_params(study.Config, load_yaml(folder / "smoke.yaml")) == study.Config(), folder.name
+
+
+def test_every_paper_profile_validates() -> None:
+    for path in sorted((ROOT / "params").glob("*/*.yaml")):
+        if path.stem in ("smoke", "study"):  # other profiles may point at real data absent here
+            validate_params(ROOT, path.parent.name, path.stem)
+
+
+def test_unknown_profile_and_key_fail_before_compute(project: Path) -> None:
+    with pytest.raises(ConfigError, match=r"no such profile 'nope' for demo; available: paper, smoke, study"):
+        validate_params(project, "demo", "nope")
+    (project / "params" / "demo" / "typo.yaml").write_text("seeds: [0]\nfit: {max_stepz: 3}\n")
+    with pytest.raises(ConfigError, match=r"params/demo/typo.yaml.fit: unknown key 'max_stepz' \(did you mean 'max_steps'\?\)"):
+        validate_params(project, "demo", "typo")
+    (project / "params" / "demo" / "broken.yaml").write_text("seeds: [0\n")
+    with pytest.raises(ConfigError, match="broken.yaml: not valid YAML"):
+        validate_params(project, "demo", "broken")
+
+
+def test_main_reports_unknown_paper(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["nosuchpaper", "--profile", "smoke"]) == 2
+    assert "unknown paper 'nosuchpaper'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_failing_notebook_is_named_and_good_reports_are_kept(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "notebooks" / "demo" / "02_fails.py").write_text(FAILING)
+    old = project / "reports" / "demo" / "smoke" / "02_fails"
+    old.mkdir(parents=True)
+    (old / "metrics.json").write_text('{"paper": "demo", "notebook": "02_fails", "kept": true}')
+    assert [p.name for p in list_notebooks(project, "demo")] == ["01_engine_demo.py", "02_fails.py"]
+
+    failures = run(["demo"], "smoke", root=project)
+
+    assert failures == 1
+    err = capsys.readouterr().err
+    assert "FAILED notebooks/demo/02_fails.py: cell 3 (In [4]: 'raise ValueError(\"boom in the third cell\")')" in err and "ValueError: boom in the third cell" in err
+    assert json.loads((old / "metrics.json").read_text())["kept"] is True  # the last good report survives
+    assert (project / "reports" / "demo" / "smoke" / "02_fails.partial" / "02_fails.ipynb").is_file()
+    good = project / "reports" / "demo" / "smoke" / "01_engine_demo"
+    for name in ("01_engine_demo.ipynb", "01_engine_demo.html", "metrics.json", "run_info.json", "figures/accuracy_per_seed.png"):
+        assert (good / name).is_file(), name
+    index = (project / "reports" / "README.md").read_text()
+    assert "the trained model beats chance" in index and "01_engine_demo" in index
+
+
+def test_index_lists_claims_and_wall_times(tmp_path: Path) -> None:
+    folder = tmp_path / "reports" / "clarel" / "study" / "01_gzsl"
+    folder.mkdir(parents=True)
+    claim = {"claim": "H up", "statistic": "dH", "rule": "> 0", "n": 3, "mean": 0.1, "ci_low": 0.05, "ci_high": 0.15,
+             "verdict": "reproduced"}
+    (folder / "metrics.json").write_text(json.dumps({"claims": [claim]}))
+    (folder / "run_info.json").write_text(json.dumps({"wall_time_s": 12.5, "device": "cpu", "git_commit": "abc"}))
+    text = build_index(tmp_path).read_text()
+    assert "| clarel | study | [01_gzsl](clarel/study/01_gzsl/01_gzsl.html) | H up | dH > 0 | 0.1 | [0.05, 0.15] | 3 | **reproduced** |" in text
+    assert "| 12.5 |" in text
