@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cmlib.metrics import hashing, reid  # noqa: E402
+from cmlib.metrics import hashing, reid
 
 
 def _status_kib(field: str) -> int:
@@ -142,7 +142,7 @@ def bench_reid(n_q: int, n_g: int, n_ids: int, dims, n_check: int) -> bool:
     for dim in dims:
         qf, gf, qp, gp, qc, gc = reid_data(n_q, n_g, n_ids, dim, seed=dim)
 
-        def ours():
+        def ours(qf=qf, gf=gf, qp=qp, gp=gp, qc=qc, gc=gc):
             return reid.evaluate_rank(reid.pairwise_distance(qf, gf, "cosine"), qp, gp, qc, gc)
 
         res, t_ours, peak = measure(ours)

@@ -11,4 +11,4 @@ from cmlib.metrics.hashing import MAPResult
 from cmlib.metrics.reid import RankResult
 from cmlib.metrics.zsl import GZSLResult
 
-__all__ = ["hashing", "zsl", "reid", "refseg", "MAPResult", "GZSLResult", "RankResult"]
+__all__ = ["GZSLResult", "MAPResult", "RankResult", "hashing", "refseg", "reid", "zsl"]

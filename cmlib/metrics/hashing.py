@@ -14,7 +14,8 @@ ranking, so rankings are computed once per distinct query code.
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Literal, NamedTuple
 
 import numpy as np
 

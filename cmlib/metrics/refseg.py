@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Literal, Sequence, TypedDict
+from collections.abc import Sequence
+from typing import Literal, TypedDict
 
 import numpy as np
 from pycocotools import mask as mask_utils

@@ -126,20 +126,20 @@ def test_deterministic():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(query_codes=np.array([[0, 2]])), "query_codes: expected binary codes"),
-        (dict(query_codes=np.array([[0, -1]])), "query_codes: expected binary codes"),
-        (dict(db_codes=np.zeros((3, 3), dtype=int)), "query_codes has 2 bits but db_codes has 3"),
-        (dict(db_labels=np.array([[1], [0]])), "db_labels: expected 3 rows to match db_codes"),
-        (dict(query_labels=np.array([[0]])), "query_labels: labels have no positive entry anywhere"),
-        (dict(db_codes=np.zeros((0, 2), dtype=int), db_labels=np.zeros((0, 1))), "db_codes: expected at least one row"),
-        (dict(convention="map"), "convention: expected 'wsdhq' or 'deephash'"),
-        (dict(topk=0), "topk: expected a positive integer"),
-        (dict(query_codes=np.array([0, 1])), r"query_codes: expected shape \(N, b\)"),
+        ({"query_codes": np.array([[0, 2]])}, "query_codes: expected binary codes"),
+        ({"query_codes": np.array([[0, -1]])}, "query_codes: expected binary codes"),
+        ({"db_codes": np.zeros((3, 3), dtype=int)}, "query_codes has 2 bits but db_codes has 3"),
+        ({"db_labels": np.array([[1], [0]])}, "db_labels: expected 3 rows to match db_codes"),
+        ({"query_labels": np.array([[0]])}, "query_labels: labels have no positive entry anywhere"),
+        ({"db_codes": np.zeros((0, 2), dtype=int), "db_labels": np.zeros((0, 1))}, "db_codes: expected at least one row"),
+        ({"convention": "map"}, "convention: expected 'wsdhq' or 'deephash'"),
+        ({"topk": 0}, "topk: expected a positive integer"),
+        ({"query_codes": np.array([0, 1])}, r"query_codes: expected shape \(N, b\)"),
     ],
 )
 def test_bad_input_errors(kwargs, match):
-    args = dict(query_codes=np.array([[0, 1]]), db_codes=np.array([[0, 1], [1, 1], [0, 0]]),
-                query_labels=np.array([[1]]), db_labels=np.array([[1], [0], [1]]))
+    args = {"query_codes": np.array([[0, 1]]), "db_codes": np.array([[0, 1], [1, 1], [0, 0]]),
+                "query_labels": np.array([[1]]), "db_labels": np.array([[1], [0], [1]])}
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         mean_average_precision(**args)

@@ -83,15 +83,15 @@ def test_pairwise_distance_metrics():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(distmat=np.array([[np.nan, 1.0]])), "distmat: expected finite values, found 1 NaN"),
-    (dict(distmat=np.zeros((1, 0)), g_pids=[], g_cams=[]), "distmat: the gallery is empty"),
-    (dict(g_pids=[1]), "g_pids: expected 2 rows to match distmat columns"),
-    (dict(mode="cloth_changing"), "mode 'cloth_changing' needs clothes ids"),
-    (dict(mode="cc"), "mode: expected 'standard'"),
-    (dict(g_pids=[3, 4]), "no query has a valid match"),
+    ({"distmat": np.array([[np.nan, 1.0]])}, "distmat: expected finite values, found 1 NaN"),
+    ({"distmat": np.zeros((1, 0)), "g_pids": [], "g_cams": []}, "distmat: the gallery is empty"),
+    ({"g_pids": [1]}, "g_pids: expected 2 rows to match distmat columns"),
+    ({"mode": "cloth_changing"}, "mode 'cloth_changing' needs clothes ids"),
+    ({"mode": "cc"}, "mode: expected 'standard'"),
+    ({"g_pids": [3, 4]}, "no query has a valid match"),
 ])
 def test_bad_input(kwargs, match):
-    args = dict(distmat=np.array([[0.1, 0.2]]), q_pids=[1], g_pids=[1, 2], q_cams=[0], g_cams=[1, 1])
+    args = {"distmat": np.array([[0.1, 0.2]]), "q_pids": [1], "g_pids": [1, 2], "q_cams": [0], "g_cams": [1, 1]}
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         evaluate_rank(**args)
