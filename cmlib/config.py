@@ -32,7 +32,7 @@ from typing import Any, Literal, TypeVar, Union
 
 import yaml
 
-__all__ = ["ConfigError", "from_params", "to_dict", "path_field", "check_range", "load_yaml"]
+__all__ = ["ConfigError", "check_range", "from_params", "load_yaml", "path_field", "to_dict"]
 
 T = TypeVar("T")
 _MUST_EXIST = "cmlib_must_exist"
@@ -144,7 +144,7 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
-def _convert(value: Any, tp: Any, where: str) -> Any:  # noqa: C901 - one branch per supported type
+def _convert(value: Any, tp: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:

@@ -383,7 +383,7 @@ def _save_checkpoint(path: Path, module: nn.Module, optimizer: Any, scheduler: A
 def _load_checkpoint(path: Path, module: nn.Module, optimizer: Any, scheduler: Any, fabric: Any) -> _State:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - re-raised with the file named
+    except Exception as err:
         raise RuntimeError(f"{path}: cannot read checkpoint ({err}); delete it or set resume=False") from err
     module.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])

@@ -31,6 +31,9 @@ import pandas as pd
 from cmlib.config import to_dict
 
 __all__ = [
+    "INCONCLUSIVE",
+    "NOT_REPRODUCED",
+    "REPRODUCED",
     "Claim",
     "Report",
     "claims",
@@ -38,9 +41,6 @@ __all__ = [
     "project_root",
     "show",
     "write_json_atomic",
-    "REPRODUCED",
-    "NOT_REPRODUCED",
-    "INCONCLUSIVE",
 ]
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
@@ -119,7 +119,7 @@ class Report:
             "packages": _versions(),
             "device": _device(),
             "python": platform.python_version(),
-            "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "finished_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "wall_time_s": round(time.perf_counter() - self._t0, 2),
         }
         write_json_atomic(self.dir / "run_info.json", info)
@@ -233,7 +233,7 @@ def _jsonable(obj: Any) -> Any:
 
 def _git_commit(root: Path) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None

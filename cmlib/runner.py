@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from cmlib.config import ConfigError, from_params, load_yaml
-from cmlib.reporting import project_root, write_json_atomic
+from cmlib.reporting import project_root
 
 __all__ = ["Job", "build_index", "list_notebooks", "list_papers", "main", "make_golden", "run", "validate_params"]
 

@@ -44,7 +44,7 @@ class Vocabulary:
         self.stoi = {t: i for i, t in enumerate(self.itos)}
 
     @classmethod
-    def build(cls, corpus: Iterable[Sequence[str]], *, max_size: int | None = None, min_count: int = 1) -> "Vocabulary":
+    def build(cls, corpus: Iterable[Sequence[str]], *, max_size: int | None = None, min_count: int = 1) -> Vocabulary:
         """The ``max_size`` most frequent tokens of ``corpus`` (lists of tokens) seen at least ``min_count`` times."""
         counts = Counter(tok for toks in corpus for tok in toks if tok not in (PAD, UNK))
         ranked = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
@@ -53,7 +53,7 @@ class Vocabulary:
         return cls([PAD, UNK, *ranked])
 
     @classmethod
-    def from_tokens(cls, tokens: Iterable[str]) -> "Vocabulary":
+    def from_tokens(cls, tokens: Iterable[str]) -> Vocabulary:
         """A vocabulary in the given order (e.g. a dataset's vocab.txt); specials are prepended when absent."""
         toks = [t for t in tokens if t not in (PAD, UNK)]
         return cls([PAD, UNK, *dict.fromkeys(toks)])

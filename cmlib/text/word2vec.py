@@ -61,7 +61,7 @@ def load_word_vectors(path: str | Path) -> dict[str, np.ndarray]:
 
 def _load_pickle(path: Path) -> dict[str, np.ndarray]:
     with path.open("rb") as fh:
-        data = pickle.load(fh)  # noqa: S301 - a local file the user named
+        data = pickle.load(fh)
     if not isinstance(data, Mapping):
         raise ValueError(f"{path}: expected a pickled dict {{word: vector}}, got {type(data).__name__}")
     out = {str(w): np.asarray(v, dtype=np.float32).reshape(-1) for w, v in data.items()}

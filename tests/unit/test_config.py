@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 import pytest
 
@@ -22,10 +22,10 @@ class Outer:
     lr: float = 0.1
     seeds: list[int] = field(default_factory=lambda: [0])
     sizes: tuple[int, ...] = (1, 2)
-    name: Optional[str] = None
+    name: str | None = None
     inner: Inner = field(default_factory=Inner)
     weights: dict[str, float] = field(default_factory=dict)
-    data_root: Optional[Path] = path_field(layout="<root>/res101.mat and <root>/att_splits.mat")
+    data_root: Path | None = path_field(layout="<root>/res101.mat and <root>/att_splits.mat")
     alpha: float = 0.0
 
     def __post_init__(self) -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import pytest
 
-from cmlib.reporting import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Claim, Report, claims, metrics_table  # noqa: E402
+from cmlib.reporting import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Claim, Report, claims, metrics_table
 
 
 def test_claim_interval_hand_computed() -> None:
