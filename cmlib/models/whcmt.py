@@ -1,0 +1,251 @@
+"""WHCMT: Weakly-supervised deep image Hashing based on Cross-Modal Transformer (Yang, Chu & Dubey).
+
+Equations and sections of the paper implemented here:
+- eq. (1), Section 2.2: the visual representation v = [g^l(y^l_cls) || x^l_patch] is exactly the large-patch
+  (L-) branch output of timm's ``CrossVit`` (``MultiScaleBlock``: ``projs`` = f^l, ``fusion`` = MCA with the L class
+  token as query over the S-branch patches, ``revert_projs`` = g^l). Nothing of CrossViT is re-implemented.
+- Section 2.3: tag transformer over word vectors, a class token, no positional embedding -> t = [t_cls || t_tag].
+- Section 2.4: cross-modal transformer a = [v || t], b = a + MCA(LN(a)), a' = b + FFN(LN(b)); v_f = [a'_cls || x^l_patch];
+  FC1, FC2, then lateral heads H1 (b-bit code h, sigmoid) and H2 (d-dim r compared with t_cls, as in WDHT).
+- Retrieval (end of Section 2.5): only the image; the tag input is one all-ones tag vector. Codes = h > 0.5.
+
+Choices where the paper is silent (no official code exists):
+- MCA of the cross-modal transformer is CrossViT-style: the visual class token is the only query over [v || t]
+  (``cmlib.layers.attention.ClassTokenCrossBlock``), so only a'_cls is produced, which is all v_f uses.
+- Tag tokens (word_dim, 300) are projected to the visual width by a linear layer before concatenation (the same
+  "projection for dimension alignment" CrossViT uses between branches).
+- FC1 takes [a'_cls || mean of x^l_patch] (2 x width) rather than the flattened token sequence (which would make FC1
+  ~237 M parameters at 240 px); ReLU between FC layers as in WDHT's AlexNet fc layers.
+- The tag input is a tensor of tag ids into a frozen word-vector table whose row 0 is padding (zeros) and row 1 is
+  the all-ones token; out-of-vocabulary tags are dropped before they get here (see ``cmlib.studies.whcmt``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import timm
+import torch
+from timm.models.crossvit import CrossVit
+from timm.models.vision_transformer import Block
+from torch import Tensor, nn
+
+from cmlib.layers.attention import ClassTokenCrossBlock, cross_attention_weights, key_padding_bias
+
+PAD_ID = 0
+ONES_ID = 1
+
+
+@dataclass
+class CrossVitConfig:
+    """A timm ``CrossVit`` configuration (defaults: a small CPU model, 32 px).
+
+    Attributes:
+        variant: ``"custom"`` builds ``CrossVit`` from the fields below; otherwise a registered timm name such as
+            ``"crossvit_9_240"`` (the paper's backbone).
+        weights_file: Local checkpoint for a registered variant (``pretrained_cfg_overlay=dict(file=...)``); None =
+            random init. Never downloads.
+        img_size: Input side in pixels.
+        patch_size: (S, L) patch sizes; the larger one is the L-branch.
+        embed_dim: (S, L) widths.
+        depth: Number of multi-scale blocks; each is (1 S encoder, ``l_depth`` L encoders, 0 extra fusion), as crossvit_9.
+        l_depth: L-branch encoders per multi-scale block (the paper: 3).
+        num_heads: (S, L) heads.
+        mlp_ratio: FFN ratio of the encoders.
+    """
+
+    variant: str = "custom"
+    weights_file: str | None = None
+    img_size: int = 32
+    patch_size: tuple[int, ...] = (4, 8)
+    embed_dim: tuple[int, ...] = (48, 96)
+    depth: int = 1
+    l_depth: int = 3
+    num_heads: tuple[int, ...] = (3, 3)
+    mlp_ratio: float = 3.0
+
+
+def build_crossvit(cfg: CrossVitConfig) -> CrossVit:
+    """Create the timm ``CrossVit`` (no classifier head) for ``cfg``; loads ``weights_file`` when given."""
+    if cfg.variant == "custom":
+        return CrossVit(img_size=cfg.img_size, patch_size=tuple(cfg.patch_size), embed_dim=tuple(cfg.embed_dim),
+                        depth=((1, cfg.l_depth, 0),) * cfg.depth, num_heads=tuple(cfg.num_heads),
+                        mlp_ratio=(cfg.mlp_ratio, cfg.mlp_ratio, 1.0), num_classes=0)
+    kwargs: dict = {"num_classes": 0}
+    if cfg.weights_file is not None:
+        if not Path(cfg.weights_file).is_file():
+            raise FileNotFoundError(f"CrossVitConfig.weights_file: no file at {cfg.weights_file!r} (expected a timm "
+                                    f"checkpoint of {cfg.variant})")
+        kwargs["pretrained_cfg_overlay"] = dict(file=str(cfg.weights_file))
+    return timm.create_model(cfg.variant, pretrained=cfg.weights_file is not None, **kwargs)
+
+
+class CrossViTEncoder(nn.Module):
+    """Visual part of WHCMT: v = [g^l(y^l_cls) || x^l_patch] of eq. (1), from timm's ``CrossVit``.
+
+    Args:
+        cfg: Backbone configuration.
+    """
+
+    def __init__(self, cfg: CrossVitConfig) -> None:
+        super().__init__()
+        self.backbone = build_crossvit(cfg)
+        sizes = [pe.patch_size[0] for pe in self.backbone.patch_embed]
+        self.l_idx = max(range(len(sizes)), key=lambda i: sizes[i])
+        self.s_idx = 1 - self.l_idx
+        self.dim = self.backbone.embed_dim[self.l_idx]
+        self.keep_attn = False
+        self.last_cross_scale_attn: Tensor | None = None
+        fusion = self.backbone.blocks[-1].fusion[self.l_idx]
+        self._fusion = fusion[-1] if isinstance(fusion, nn.Sequential) else fusion
+        self._fusion.register_forward_hook(self._keep_cross_scale)
+
+    def _keep_cross_scale(self, module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
+        if self.keep_attn:
+            with torch.no_grad():
+                x = module.norm1(inputs[0])
+                self.last_cross_scale_attn = cross_attention_weights(module.attn, x)
+
+    @property
+    def s_grid(self) -> int:
+        """Side of the S-branch patch grid."""
+        pe = self.backbone.patch_embed[self.s_idx]
+        return pe.img_size[0] // pe.patch_size[0]
+
+    @property
+    def l_grid(self) -> int:
+        """Side of the L-branch patch grid."""
+        pe = self.backbone.patch_embed[self.l_idx]
+        return pe.img_size[0] // pe.patch_size[0]
+
+    def forward(self, images: Tensor) -> Tensor:
+        """Images (B, 3, H, W) -> v (B, 1 + N_L, D_L) (after timm's final LayerNorm of the L-branch).
+
+        With ``keep_attn`` set, ``last_cross_scale_attn`` holds the eq. (1) attention of the L class token over
+        [f^l(x^l_cls) || x^s_patch] in the last multi-scale block, shape (B, heads, 1 + N_S).
+        """
+        return self.backbone.forward_features(images)[self.l_idx]
+
+
+class TagTransformer(nn.Module):
+    """Section 2.3: t = Encoder([t_cls || t_tag]) with no positional embedding (tags are order-agnostic).
+
+    Args:
+        tag_table: Frozen word vectors (V, word_dim); row ``PAD_ID`` zeros, row ``ONES_ID`` all ones.
+        depth: Transformer encoder blocks (timm ``Block``).
+        num_heads: Heads (must divide word_dim).
+        mlp_ratio: FFN ratio.
+    """
+
+    def __init__(self, tag_table: Tensor, depth: int = 1, num_heads: int = 6, mlp_ratio: float = 2.0) -> None:
+        super().__init__()
+        dim = tag_table.shape[1]
+        if dim % num_heads:
+            raise ValueError(f"TagTransformer: word_dim={dim} must be divisible by num_heads={num_heads}")
+        self.register_buffer("tag_table", tag_table.float().clone(), persistent=True)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        self.blocks = nn.ModuleList([Block(dim, num_heads, mlp_ratio, qkv_bias=True) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.dim = dim
+
+    def forward(self, tag_ids: Tensor) -> tuple[Tensor, Tensor]:
+        """Tag ids (B, T) (``PAD_ID`` = padding) -> t (B, 1 + T, word_dim) and padding mask (B, 1 + T)."""
+        tokens = self.tag_table[tag_ids]
+        pad = torch.cat([torch.zeros_like(tag_ids[:, :1], dtype=torch.bool), tag_ids == PAD_ID], dim=1)
+        x = torch.cat([self.cls_token.expand(len(tag_ids), -1, -1), tokens], dim=1)
+        bias = key_padding_bias(pad, x.dtype)
+        for blk in self.blocks:
+            x = blk(x, attn_mask=bias)
+        return self.norm(x), pad
+
+
+class HashHead(nn.Module):
+    """FC1, FC2 then lateral heads H1 (sigmoid code h, b bits) and H2 (r, d dims), as in WDHT / WHCMT Fig. 1.
+
+    Args:
+        in_dim: Input feature width.
+        hidden: Width of FC1 and FC2.
+        bits: Code length b.
+        r_dim: Width d of r (that of the tag class token).
+    """
+
+    def __init__(self, in_dim: int, hidden: int, bits: int, r_dim: int) -> None:
+        super().__init__()
+        self.fc = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.h1 = nn.Linear(hidden, bits)
+        self.h2 = nn.Linear(hidden, r_dim)
+        self.bits = bits
+
+    def forward(self, feats: Tensor) -> tuple[Tensor, Tensor]:
+        """Features (B, in_dim) -> (h in (0, 1) of shape (B, b), r of shape (B, d))."""
+        z = self.fc(feats)
+        return torch.sigmoid(self.h1(z)), self.h2(z)
+
+
+def retrieval_tag_ids(batch_size: int, device: torch.device | str = "cpu") -> Tensor:
+    """Tag input used at retrieval: one all-ones tag token per image, ids of shape (B, 1)."""
+    return torch.full((batch_size, 1), ONES_ID, dtype=torch.long, device=device)
+
+
+class WeakHashModel(nn.Module):
+    """Common interface of WHCMT and the WDHT baselines: ``forward(images, tag_ids) -> dict(h, r, t_cls)``.
+
+    Subclasses implement ``forward``; ``encode`` gives the retrieval codes from images alone.
+    """
+
+    bits: int
+
+    @torch.no_grad()
+    def encode(self, images: Tensor, bits: int | None = None) -> Tensor:
+        """Binary codes (B, b) as bool (h > 0.5) from images alone (tags = one all-ones token).
+
+        Raises:
+            ValueError: ``bits`` differs from the code length this model was built for.
+        """
+        if bits is not None and bits != self.bits:
+            raise ValueError(f"{type(self).__name__}.encode: model was built for {self.bits}-bit codes, "
+                             f"asked for {bits} bits; train a model with bits={bits}")
+        out = self(images, retrieval_tag_ids(len(images), images.device))
+        return out["h"] > 0.5
+
+
+class WHCMT(WeakHashModel):
+    """The full model of Fig. 1.
+
+    Args:
+        visual: CrossViT configuration.
+        tag_table: Frozen word-vector table (V, word_dim), see ``TagTransformer``.
+        bits: Code length b.
+        hidden: Width of FC1 / FC2.
+        tag_depth: Tag transformer blocks.
+        tag_heads: Tag transformer heads.
+        cm_heads: Heads of the cross-modal MCA.
+    """
+
+    def __init__(self, visual: CrossVitConfig, tag_table: Tensor, bits: int, hidden: int = 256,
+                 tag_depth: int = 1, tag_heads: int = 6, cm_heads: int = 3) -> None:
+        super().__init__()
+        self.visual = CrossViTEncoder(visual)
+        self.tags = TagTransformer(tag_table, depth=tag_depth, num_heads=tag_heads)
+        self.tag_proj = nn.Linear(self.tags.dim, self.visual.dim)
+        self.cross_modal = ClassTokenCrossBlock(self.visual.dim, num_heads=cm_heads)
+        self.head = HashHead(2 * self.visual.dim, hidden, bits, self.tags.dim)
+        self.bits = bits
+
+    def set_keep_attention(self, on: bool = True) -> None:
+        """Keep the cross-scale (eq. 1) and cross-modal (Section 2.4) attention weights of the next forward."""
+        self.visual.keep_attn = on
+        self.cross_modal.keep_attn = on
+
+    def forward(self, images: Tensor, tag_ids: Tensor) -> dict[str, Tensor]:
+        """Images (B, 3, H, W) and tag ids (B, T) -> h (B, b), r (B, d), t_cls (B, d)."""
+        v = self.visual(images)  # (B, 1 + N_L, D)
+        t, t_pad = self.tags(tag_ids)  # (B, 1 + T, d)
+        a = torch.cat([v, self.tag_proj(t)], dim=1)
+        pad = torch.cat([torch.zeros(v.shape[:2], dtype=torch.bool, device=v.device), t_pad], dim=1)
+        a_cls = self.cross_modal(a, pad)[:, 0]  # a'_cls (B, D)
+        feats = torch.cat([a_cls, v[:, 1:].mean(dim=1)], dim=1)  # v_f = [a'_cls || x_patch], patches mean-pooled
+        h, r = self.head(feats)
+        return {"h": h, "r": r, "t_cls": t[:, 0]}

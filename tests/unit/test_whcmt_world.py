@@ -1,0 +1,68 @@
+"""The synthetic WHCMT world: deterministic, multi-label with co-occurrence, weak noisy tags, protocol split."""
+
+import numpy as np
+import pytest
+
+from cmlib.data.worlds.whcmt import (N_CONCEPTS, WorldConfig, concept_synonyms, make_world, protocol_split,
+                                     render_images, sample_labels)
+
+
+@pytest.fixture(scope="module")
+def world():
+    return make_world(WorldConfig(n_query=60, n_database=300, n_train=200, image_size=32, seed=3))
+
+
+def test_same_seed_same_world_other_seed_differs(world):
+    again = make_world(WorldConfig(n_query=60, n_database=300, n_train=200, image_size=32, seed=3))
+    assert np.array_equal(world.images, again.images) and world.tags == again.tags
+    other = make_world(WorldConfig(n_query=60, n_database=300, n_train=200, image_size=32, seed=4))
+    assert not np.array_equal(world.labels, other.labels)
+
+
+def test_shapes_and_label_counts(world):
+    n = 360
+    assert world.images.shape == (n, 3, 32, 32) and world.images.dtype == np.uint8
+    assert world.labels.shape == (n, N_CONCEPTS)
+    per_image = world.labels.sum(1)
+    assert per_image.min() >= 1 and per_image.max() <= 4
+    assert len(world.label_names) == N_CONCEPTS
+
+
+def test_split_follows_protocol(world):
+    q, db, tr = world.query, world.database, world.train
+    assert len(q) == 60 and len(db) == 300 and len(tr) == 200
+    assert not set(q) & set(db) and set(tr) <= set(db) and len(set(q) | set(db)) == 360
+    with pytest.raises(ValueError, match="n_query"):
+        protocol_split(10, 10, 0, 0)
+
+
+def test_tags_are_weak_and_noisy():
+    cfg = WorldConfig(n_query=100, n_database=1500, n_train=1000, seed=0)
+    labels, _ = sample_labels(1600, 0)
+    from cmlib.data.worlds.whcmt import sample_tags
+    tags = sample_tags(labels, cfg)
+    syn = {s: c for c in range(N_CONCEPTS) for s in concept_synonyms(c)}
+    n_inf = np.array([sum(t in syn for t in ts) for ts in tags])
+    # some images carry no informative tag, most carry at least one noise tag, and tag recall is far from perfect
+    assert 0.2 < (n_inf == 0).mean() < 0.8
+    recall = sum(sum(syn[t] in np.flatnonzero(labels[i]) for t in ts if t in syn) for i, ts in enumerate(tags))
+    assert 0.2 < recall / labels.sum() < 0.6
+    assert np.mean([len(ts) > n for ts, n in zip(tags, n_inf)]) > 0.6
+
+
+def test_cooccurrence_is_correlated():
+    labels, group = sample_labels(3000, 0)
+    co = labels.T.astype(float) @ labels.astype(float)
+    np.fill_diagonal(co, 0)
+    # the strongest pairs co-occur far more often than the average pair
+    assert np.sort(co.ravel())[-20:].mean() > 3 * co.mean()
+
+
+def test_render_draws_colour_where_concepts_are():
+    red_circle = np.zeros((1, N_CONCEPTS), dtype=np.uint8)
+    red_circle[0, 0] = 1  # solid-red-circle
+    img = render_images(red_circle, 32, seed=0, n_clutter=0)[0].astype(int)
+    reddish = (img[0] > 150) & (img[1] < 90) & (img[2] < 90)
+    assert reddish.sum() > 30
+    with pytest.raises(ValueError, match="labels must have shape"):
+        render_images(np.zeros((2, 5)), 32, seed=0)
