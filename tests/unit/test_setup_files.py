@@ -1,0 +1,29 @@
+"""The set-up files agree with each other: one dependency list, exact torch pins, the newcomer's two commands."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_torch_and_torchvision_are_pinned_exactly() -> None:
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert "torch==2.14.1" in deps and "torchvision==0.29.1" in deps
+
+
+def test_environment_yml_installs_from_pyproject() -> None:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    deps = env["dependencies"]
+    assert "python=3.11" in deps and "pip" in deps
+    assert {"pip": ["-e .[dev]"]} in deps  # nothing else, so it never drifts from pyproject.toml
+
+
+def test_readme_starts_with_the_two_commands_and_ci_runs_make_test() -> None:
+    first = [ln.strip() for ln in (ROOT / "README.md").read_text().splitlines()[:2]]
+    assert first[0].startswith("make study") and first[1].startswith("make test")
+    ci = [ln for ln in (ROOT / ".ci" / "run").read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    assert ci[-1].strip() == "make test"
