@@ -1,0 +1,449 @@
+"""DeSKPro study glue: data, the streams of Table 3, training with validation-split model selection, evaluation.
+
+Paper: Wu et al., "Identity-Sensitive Knowledge Propagation for Cloth-Changing Person Re-identification",
+ICASSP 2023 (Tables 1-3, Fig. 3). Notebooks: ``notebooks/deskpro/{01_ccreid,02_ablation,03_attention_maps}``.
+
+Streams (each trained once per seed and cached under ``cache_dir`` keyed by the hash of everything it depends on):
+
+========================  ===========================================================================
+``G``                     global stream, no CSA (model 1, the LightMBN-like baseline)
+``G+CSA``                 global stream with CSA, no L_att (model 2)
+``G+CSA+Latt``            global stream with CSA and L_att (model 3; the global stream of DeSKPro)
+``teacher``               face stream on restored (high-resolution) faces, phi_t (model 6)
+``student-``              face stream on low-resolution crops without L_fkp, phi_s^- (model 4)
+``student+``              face stream on low-resolution crops with L_fkp from the teacher, phi_s^+ (model 5)
+========================  ===========================================================================
+
+Models 7, DeSKPro and DeSKPro* concatenate a global and a face stream. The two streams share no parameter and
+eq. (7) is a sum of per-stream terms, so training them jointly on the same batches (as the official code does) and
+training them separately are the same optimisation; cmlib trains each stream once and reuses it in every
+combination. As in the official code (``main.py``: ``find_best_model`` per stream), each stream is selected on its
+own validation score, but here on a held-out validation split of identities disjoint from train and test
+(the official code selects on test mAP).
+
+Choices where the paper is silent (official code, KimbingNg/DeskPro ``config_files/base.yaml``): Adam with
+weight decay 5e-4, warm-up then cosine annealing of the learning rate (``w_cosine_annealing: true``), random
+horizontal flip and random erasing (``random_erasing: true``, probability 0.5), P x K = 5 x 6 (``celeb_config``).
+The teacher is frozen and run in eval mode while the student learns (Sec. 2.2, "we fix its parameters").
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import nn
+
+from cmlib.config import check_range, path_field
+from cmlib.data.reid_folders import ReIDSet
+from cmlib.data.samplers import PKBatches
+from cmlib.data.worlds.deskpro import CLOTH_LABELS, DeskproWorld, WorldConfig, make_world
+from cmlib.engine import FitConfig, fit, seed_everything
+from cmlib.losses.reid import DeSKProLoss, cloth_irrelevant_mask
+from cmlib.metrics.reid import evaluate_rank
+from cmlib.models.deskpro import MultiBranchNet, flip_averaged_embedding
+
+__all__ = [
+    "Config",
+    "STREAMS",
+    "ABLATION_ROWS",
+    "build_world",
+    "train_stream",
+    "descriptors",
+    "evaluate",
+    "run_ablation",
+    "run_ccreid",
+    "attention_maps",
+]
+
+CACHE_VERSION = "deskpro-v1"  # bump when training code changes, so cached weights are not reused
+_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+
+@dataclass
+class ModelConfig:
+    """Backbone size: ``width`` scales OSNet x1.0 (the paper), ``feat_dim`` is the embedding size (512 in the paper)."""
+
+    width: float = 0.25
+    feat_dim: int = 64
+    pretrained: str | None = path_field(layout="a torchreid OSNet state dict (.pth) matching `width`")
+
+    def __post_init__(self) -> None:
+        check_range("model.width", self.width, lo=0.05, hi=2.0)
+        check_range("model.feat_dim", self.feat_dim, lo=4)
+
+
+@dataclass
+class Config:
+    """DeSKPro study config; the defaults are the smoke profile.
+
+    Paper hyper-parameters: epsilon 0.1, lambda 7, (tau, alpha) = (5, 0.7) on Celeb-reID(-light) and (1, 0.8) on
+    PRCC, Adam 6e-4, P x K = 5 x 6.
+    """
+
+    seeds: list[int] = field(default_factory=lambda: [0])
+    world: WorldConfig = field(default_factory=WorldConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    p: int = 5
+    k: int = 6
+    lr: float = 6e-4
+    weight_decay: float = 5e-4
+    warmup_frac: float = 0.1
+    epsilon: float = 0.1
+    lam: float = 7.0
+    tau: float = 5.0
+    alpha: float = 0.7
+    tau_prcc: float = 1.0
+    alpha_prcc: float = 0.8
+    margin: float = 0.7
+    smoothing: float = 0.1
+    random_erasing: float = 0.5
+    body_steps: int = 30
+    face_steps: int = 30
+    eval_every: int = 10
+    cache_dir: str = ".cache/deskpro"
+    num_threads: int = 1
+
+    def __post_init__(self) -> None:
+        check_range("num_threads", self.num_threads, lo=0)
+        check_range("p", self.p, lo=2)
+        check_range("k", self.k, lo=2)
+        check_range("lr", self.lr, lo=0.0)
+        check_range("epsilon", self.epsilon, lo=0.0, hi=1.0)
+        check_range("lam", self.lam, lo=0.0)
+        check_range("alpha", self.alpha, lo=0.0, hi=1.0)
+        check_range("alpha_prcc", self.alpha_prcc, lo=0.0, hi=1.0)
+        check_range("tau", self.tau, lo=1e-6)
+        check_range("tau_prcc", self.tau_prcc, lo=1e-6)
+        check_range("random_erasing", self.random_erasing, lo=0.0, hi=1.0)
+        check_range("body_steps", self.body_steps, lo=1)
+        check_range("face_steps", self.face_steps, lo=1)
+        check_range("eval_every", self.eval_every, lo=1)
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """One trainable stream: ``kind`` body | teacher | student; CSA / L_att for body, L_fkp for the student."""
+
+    kind: Literal["body", "teacher", "student"]
+    csa: bool = False
+    att: bool = False
+    kd: bool = False
+
+
+STREAMS: dict[str, StreamSpec] = {
+    "G": StreamSpec("body"),
+    "G+CSA": StreamSpec("body", csa=True),
+    "G+CSA+Latt": StreamSpec("body", csa=True, att=True),
+    "teacher": StreamSpec("teacher"),
+    "student-": StreamSpec("student"),
+    "student+": StreamSpec("student", kd=True),
+}
+
+# Table 3: row name -> streams concatenated at inference.
+ABLATION_ROWS: list[tuple[str, list[str]]] = [
+    ("1 (baseline)", ["G"]),
+    ("2", ["G+CSA"]),
+    ("3", ["G+CSA+Latt"]),
+    ("4", ["student-"]),
+    ("5", ["student+"]),
+    ("6", ["teacher"]),
+    ("7", ["G+CSA+Latt", "student-"]),
+    ("DeSKPro", ["G+CSA+Latt", "student+"]),
+    ("DeSKPro*", ["G+CSA+Latt", "teacher"]),
+]
+
+
+@contextmanager
+def _threads(n: int) -> Iterator[None]:
+    """Run with ``n`` intra-op threads (0: leave torch's setting), then restore.
+
+    One thread is the default: CPU numbers are then the same on every machine, and on a shared 2-core machine
+    OpenMP threads of concurrent processes spin against each other (measured: 20x slower steps with 2 threads).
+    """
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _with_threads(fn):
+    """Decorator: run ``fn(cfg, ...)`` under ``_threads(cfg.num_threads)``."""
+
+    @functools.wraps(fn)
+    def wrapper(cfg: Config, *args, **kwargs):
+        with _threads(cfg.num_threads):
+            return fn(cfg, *args, **kwargs)
+
+    return wrapper
+
+
+def _hash(obj: object) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def build_world(cfg: Config, seed: int) -> DeskproWorld:
+    """The synthetic world of ``seed`` (rendered once, then read from ``cache_dir``)."""
+    path = Path(cfg.cache_dir) / f"world-{_hash([CACHE_VERSION, asdict(cfg.world), seed])}.pt"
+    if path.is_file():
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        sets = {k: ReIDSet(**v) for k, v in blob.items()}
+        return DeskproWorld(**sets, config=cfg.world)
+    world = make_world(cfg.world, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = {k: vars(getattr(world, k)) for k in world.__dataclass_fields__ if k != "config"}
+    tmp = path.with_suffix(".tmp")
+    torch.save(blob, tmp)
+    tmp.replace(path)
+    return world
+
+
+def _normalise(x: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, 3, H, W) -> ImageNet-normalised float."""
+    return (x.float() / 255.0 - _MEAN) / _STD
+
+
+def _stream_input(spec: StreamSpec, data: ReIDSet) -> torch.Tensor:
+    if spec.kind == "body":
+        return data.images
+    if spec.kind == "teacher":
+        if data.hr_face is None:
+            raise ValueError("the teacher stream needs restored faces (hr_face), which this split does not have")
+        return data.hr_face
+    return data.lr_face
+
+
+def _augment(x: torch.Tensor, extras: list[torch.Tensor | None], p_erase: float):
+    """Random horizontal flip of ``x`` and of every extra (mask, teacher input) alike; random erasing of ``x`` only.
+
+    Draws from the global torch RNG, which the engine seeds (and restores on resume).
+    """
+    flip = (torch.rand(x.shape[0]) < 0.5)[:, None, None, None]
+    x = torch.where(flip, x.flip(3), x)
+    extras = [None if e is None else torch.where(flip, e.flip(3), e) for e in extras]
+    b, _, h, w = x.shape
+    for i in torch.nonzero(torch.rand(b) < p_erase).flatten().tolist():
+        area = h * w * float(torch.empty(1).uniform_(0.02, 0.4))
+        ratio = math.exp(float(torch.empty(1).uniform_(math.log(0.3), math.log(3.3))))
+        eh, ew = min(int(round(math.sqrt(area * ratio))), h), min(int(round(math.sqrt(area / ratio))), w)
+        y0, x0 = int(torch.randint(0, h - eh + 1, (1,))), int(torch.randint(0, w - ew + 1, (1,)))
+        x[i, :, y0 : y0 + eh, x0 : x0 + ew] = 0.0
+    return x, extras
+
+
+def _batches(cfg: Config, spec: StreamSpec, train: ReIDSet, labels: torch.Tensor, seed: int) -> PKBatches:
+    rows = torch.arange(len(train)) if spec.kind == "body" else torch.nonzero(train.has_face).flatten()
+    inputs = _stream_input(spec, train)
+
+    def fetch(idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        sel = rows[idx]
+        batch = {"x": inputs[sel], "y": labels[sel]}
+        if spec.kind == "body" and spec.att:
+            batch["mask"] = cloth_irrelevant_mask(train.parsing[sel].long(), CLOTH_LABELS, cfg.epsilon)
+        if spec.kind == "student" and spec.kd:
+            batch["x_teacher"] = train.hr_face[sel]
+        return batch
+
+    return PKBatches(labels[rows].tolist(), cfg.p, cfg.k, fetch, seed=seed)
+
+
+def _scheduler(opt: torch.optim.Optimizer, steps: int, warmup_frac: float) -> torch.optim.lr_scheduler.LambdaLR:
+    warm = max(int(steps * warmup_frac), 1)
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(steps - warm, 1)))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def _loss_fn(cfg: Config, spec: StreamSpec, teacher: MultiBranchNet | None, tau: float, alpha: float):
+    crit = DeSKProLoss(lam=cfg.lam, alpha=alpha, tau=tau, margin=cfg.margin, smoothing=cfg.smoothing)
+
+    def loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        xt = _normalise(batch["x_teacher"]) if "x_teacher" in batch else None
+        x, (mask, xt) = _augment(_normalise(batch["x"]), [batch.get("mask"), xt], cfg.random_erasing)
+        out = model(x)
+        if spec.kind == "body":
+            return crit(batch["y"], body=out, body_mask=mask)
+        teacher_logits = None
+        if teacher is not None:
+            with torch.no_grad():  # fixed teacher on the restored face, flipped like the student's input
+                teacher_logits = teacher(xt).logits
+        return crit(batch["y"], student=out, teacher_logits=teacher_logits)
+
+    return loss
+
+
+def _val_score(spec: StreamSpec, world: DeskproWorld):
+    def score(model: nn.Module) -> dict[str, float]:
+        res = evaluate([descriptors(model, spec, world.val_query)], [descriptors(model, spec, world.val_gallery)],
+                       world.val_query, world.val_gallery, "cloth_changing")
+        return {"score": res["mAP"], "R1": res["R1"]}
+
+    return score
+
+
+@_with_threads
+def train_stream(
+    cfg: Config, world: DeskproWorld, name: str, seed: int, protocol: Literal["celeb", "prcc"] = "celeb"
+) -> tuple[MultiBranchNet, dict]:
+    """Train (or load from the cache) stream ``name`` of :data:`STREAMS` on ``world`` with ``seed``.
+
+    ``protocol`` picks (tau, alpha) for the student with L_fkp: (cfg.tau, cfg.alpha) or (cfg.tau_prcc, cfg.alpha_prcc).
+
+    Returns:
+        (model in eval mode, info: steps, wall time, steps/s, best validation step and score, cached flag).
+    """
+    if name not in STREAMS:
+        raise ValueError(f"unknown stream {name!r}; expected one of {sorted(STREAMS)}")
+    spec = STREAMS[name]
+    tau, alpha = (cfg.tau, cfg.alpha) if protocol == "celeb" else (cfg.tau_prcc, cfg.alpha_prcc)
+    teacher = train_stream(cfg, world, "teacher", seed)[0] if spec.kd else None
+    steps = cfg.body_steps if spec.kind == "body" else cfg.face_steps
+    labels = torch.unique(world.train.pids, return_inverse=True)[1]
+    key_obj = [CACHE_VERSION, name, seed, asdict(cfg.world), asdict(cfg.model), steps, cfg.p, cfg.k, cfg.lr,
+               cfg.weight_decay, cfg.warmup_frac, cfg.epsilon, cfg.lam, cfg.margin, cfg.smoothing,
+               cfg.random_erasing, cfg.eval_every, (tau, alpha) if spec.kd else None]
+    path = Path(cfg.cache_dir) / f"{name.replace('+', 'p').replace('-', 'm')}-{_hash(key_obj)}.pt"
+    seed_everything(seed)
+    model = MultiBranchNet(int(labels.max()) + 1, cfg.model.width, cfg.model.feat_dim, csa=spec.csa,
+                           pretrained=cfg.model.pretrained)
+    if path.is_file():
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(blob["model"])
+        return model.eval(), {**json.loads(blob["info"]), "cached": True}
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    fit_cfg = FitConfig(max_steps=steps, seed=seed, log_every=max(steps // 5, 1), eval_every=cfg.eval_every,
+                        select_best=True)
+    result = fit(model, opt, _loss_fn(cfg, spec, teacher, tau, alpha), _batches(cfg, spec, world.train, labels, seed),
+                 fit_cfg, scheduler=_scheduler(opt, steps, cfg.warmup_frac), eval_fn=_val_score(spec, world))
+    info = {"stream": name, "steps": result.final_step, "wall_time_s": round(result.wall_time_s, 2),
+            "steps_per_s": round(result.steps_per_s, 3), "best_step": result.best_step,
+            "val_mAP": result.best_score, "final_loss": next((r["loss"] for r in reversed(result.history) if "loss" in r), None),
+            "cached": False}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": model.state_dict(), "info": json.dumps(info)}, path.with_suffix(".tmp"))
+    path.with_suffix(".tmp").replace(path)
+    return model.eval(), info
+
+
+@torch.no_grad()
+def descriptors(model: nn.Module, spec: StreamSpec | str, data: ReIDSet, batch_size: int = 128) -> torch.Tensor:
+    """(N, 7 * feat_dim) flip-averaged descriptors of one stream; zeros for face streams where no face exists."""
+    spec = STREAMS[spec] if isinstance(spec, str) else spec
+    was_training = model.training
+    model.eval()
+    inputs = _stream_input(spec, data)
+    out = torch.cat([flip_averaged_embedding(model, _normalise(inputs[i : i + batch_size]))
+                     for i in range(0, len(data), batch_size)])
+    model.train(was_training)
+    if spec.kind != "body":
+        out = out * data.has_face[:, None].to(out.dtype)
+    return out
+
+
+def evaluate(q_desc: list[torch.Tensor], g_desc: list[torch.Tensor], query: ReIDSet, gallery: ReIDSet,
+             mode: Literal["cloth_changing", "same_clothes", "standard"]) -> dict[str, float]:
+    """CMC rank-1/5 and mAP (%) of concatenated stream descriptors.
+
+    Similarity is the dot product of the concatenated, per-embedding L2-normalised descriptors (official
+    ``main.py``, ``inference_mode 0``: ``1 - qf @ gf.T``); a face part of zeros leaves the global-stream score.
+    """
+    qf, gf = torch.cat(q_desc, 1), torch.cat(g_desc, 1)
+    dist = 1.0 - qf @ gf.T
+    res = evaluate_rank(dist, query.pids, gallery.pids, query.camids, gallery.camids,
+                        query.clothes, gallery.clothes, mode=mode, max_rank=5)
+    return {"R1": 100 * float(res.cmc[0]), "R5": 100 * float(res.cmc[4]), "mAP": 100 * float(res.mAP),
+            "skipped": int(res.n_skipped)}
+
+
+def _row(name: str, streams: list[str], models: dict, query: ReIDSet, gallery: ReIDSet, mode: str) -> dict:
+    q = [descriptors(models[s], s, query) for s in streams]
+    g = [descriptors(models[s], s, gallery) for s in streams]
+    return {"model": name, **evaluate(q, g, query, gallery, mode)}
+
+
+@_with_threads
+def run_ablation(cfg: Config, seed: int) -> tuple[list[dict], list[dict]]:
+    """Table 3 on the Celeb-reID-light-like protocol (cloth-changing mode) for one seed.
+
+    Returns:
+        (rows: model, R1, R5, mAP, seed; training info of every stream).
+    """
+    world = build_world(cfg, seed)
+    trained = {name: train_stream(cfg, world, name, seed) for name in STREAMS}
+    models = {k: v[0] for k, v in trained.items()}
+    rows = [{**_row(name, streams, models, world.celeb_query, world.celeb_gallery, "cloth_changing"), "seed": seed}
+            for name, streams in ABLATION_ROWS]
+    return rows, [v[1] | {"seed": seed} for v in trained.values()]
+
+
+@_with_threads
+def run_ccreid(cfg: Config, seed: int) -> tuple[list[dict], list[dict]]:
+    """Tables 1-2 shape: the global-stream baseline (model 1) against DeSKPro on both protocols, one seed.
+
+    Celeb-reID-light-like: cloth-changing mode. PRCC-like: gallery camera A; cross-clothes queries (camera C,
+    cloth-changing mode) and same-clothes queries (camera B, same-clothes mode). The PRCC student uses
+    (tau_prcc, alpha_prcc); the global streams and the teacher do not depend on (tau, alpha) and are shared.
+    """
+    world = build_world(cfg, seed)
+    names = ["G", "G+CSA+Latt", "teacher", "student+"]
+    trained = {n: train_stream(cfg, world, n, seed) for n in names}
+    trained["student+prcc"] = train_stream(cfg, world, "student+", seed, protocol="prcc")
+    m = {k: v[0] for k, v in trained.items()}
+    rows = []
+    for method, streams, face_key in [("LightMBN-like (G)", ["G"], None), ("DeSKPro", ["G+CSA+Latt", "student+"], "student+")]:
+        r = _row(method, streams, m, world.celeb_query, world.celeb_gallery, "cloth_changing")
+        rows.append({"protocol": "celeb-light", "setting": "cloth-changing", **r, "seed": seed})
+        prcc_models = dict(m)
+        if face_key:
+            prcc_models["student+"] = m["student+prcc"]
+        for setting, query, mode in [("cross-clothes", world.prcc_cross_query, "cloth_changing"),
+                                     ("same-clothes", world.prcc_same_query, "same_clothes")]:
+            r = _row(method, streams, prcc_models, query, world.prcc_gallery, mode)
+            rows.append({"protocol": "prcc", "setting": setting, **r, "seed": seed})
+    return rows, [v[1] | {"seed": seed, "key": k} for k, v in trained.items()]
+
+
+@torch.no_grad()
+@_with_threads
+def attention_maps(cfg: Config, seed: int, n_images: int = 4) -> dict[str, torch.Tensor]:
+    """Fig. 3 material for models 2 and 3 on the same test images, plus the cloth-attention contrast.
+
+    Returns:
+        dict with ``images`` (n, 3, H, W) uint8, ``cloth`` (n, H, W) bool clothing pixels, and for each of
+        ``G+CSA`` / ``G+CSA+Latt``: ``<name>/attention`` (n, h_f, w_f) Psi_hat, ``<name>/refined``
+        (n, h_f, w_f) channel-mean |F_att|, and ``<name>/contrast`` (scalar): mean Psi_hat on
+        cloth-irrelevant person pixels minus mean Psi_hat on clothing pixels over the whole test gallery.
+    """
+    world = build_world(cfg, seed)
+    gallery = world.celeb_gallery
+    step = max(len(gallery) // n_images, 1)
+    pick = torch.arange(0, step * n_images, step)[:n_images]
+    out: dict[str, torch.Tensor] = {"images": gallery.images[pick]}
+    parsing = gallery.parsing.long()
+    out["cloth"] = torch.isin(parsing[pick], torch.tensor(CLOTH_LABELS))
+    for name in ("G+CSA", "G+CSA+Latt"):
+        model = train_stream(cfg, world, name, seed)[0]
+        feat, refined, psi = model.attend(_normalise(gallery.images))
+        out[f"{name}/attention"] = psi[pick, 0]
+        out[f"{name}/refined"] = refined[pick].abs().mean(1)
+        up = nn.functional.interpolate(psi, size=parsing.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+        cloth = torch.isin(parsing, torch.tensor(CLOTH_LABELS))
+        person_not_cloth = (parsing > 0) & ~cloth
+        out[f"{name}/contrast"] = up[person_not_cloth].mean() - up[cloth].mean()
+    return out
