@@ -6,10 +6,12 @@ ranking), so every number here is deterministic. The reference implementations (
 use ``np.argsort``'s quicksort, whose tie order is unspecified; our stable order is the documented choice.
 
 Speed: Hamming distances take only ``b + 1`` values, so the top-k of a query is found by counting, never by sorting
-the whole database: distances are computed in (query chunk x database tile) blocks, the k-th distance of every query
-is bracketed from a fixed database sample, the candidates up to that distance are compacted, and a radix (counting)
-sort on the small ``(row, distance)`` key orders them by distance then index. Queries that share a code share a
-ranking, so rankings are computed once per distinct query code.
+the whole database. One pass over cache-sized database tiles computes each tile's distances (XOR + popcount on packed
+words) and keeps only the items below a per-row threshold that drops, as the tiles go by, to the smallest distance
+already reached by k items (``_rank_block``): what is kept is every item closer than the k-th distance plus a prefix,
+by index, of the tie bucket, about 1.5 k items per row. A radix sort on the 16-bit ``(row, distance)`` key orders them.
+Relevance comes from labels packed into uint64 bit masks. Queries that share a code share a ranking, so rankings are
+computed once per distinct query code.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from cmlib.metrics._checks import ArrayLike, as_multi_hot, check_len, check_ndim
 Convention = Literal["wsdhq", "deephash"]
 _WORD_DTYPES = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 _SAMPLE = 4096  # database sample size used to bracket each query's k-th distance (correctness never depends on it)
+_TILE_BYTES = 1 << 20  # XOR temporary per database tile (about the L2 cache; speed only)
 
 
 class MAPResult(NamedTuple):
@@ -76,11 +79,12 @@ def _to_bits(arr: np.ndarray, name: str) -> np.ndarray:
         return arr
     if arr.size == 0:
         return arr.astype(bool)
-    values = np.unique(arr)
-    if np.isin(values, (0, 1)).all():
+    zero_one = (arr == 0) | (arr == 1)
+    if zero_one.all():
         return arr > 0
-    if np.isin(values, (-1, 1)).all():
+    if ((arr == -1) | (arr == 1)).all():
         return arr > 0
+    values = np.unique(arr[~zero_one])
     raise ValueError(
         f"{name}: expected binary codes in {{0, 1}} or {{-1, +1}} (or packed=True bytes), found values "
         f"{values[:5].tolist()}{'...' if values.size > 5 else ''}"
@@ -123,81 +127,145 @@ def _prepare(query_codes, db_codes, query_labels, db_labels, packed: bool, n_bit
 
 
 # ------------------------------------------------------------------------------------------------------- distances
-def hamming_distances(query_words: np.ndarray, db_words: np.ndarray, tile: int = 16384) -> np.ndarray:
-    """Hamming distances between packed codes, computed in database tiles (XOR + popcount).
+def _dist_dtype(words: np.ndarray) -> type:
+    """uint8 distances while every level 0..b+1 fits (word capacity below 255 bits), else uint16."""
+    return np.uint8 if words.shape[1] * words.dtype.itemsize * 8 < 255 else np.uint16
+
+
+def _tile_cols(n_rows: int, words: np.ndarray) -> int:
+    """Database columns per tile so that the (rows, tile) XOR temporary stays near ``_TILE_BYTES`` (L2 sized)."""
+    return int(max(256, min(16384, _TILE_BYTES // max(1, n_rows * words.dtype.itemsize))))
+
+
+def _hamming_tile(query_words: np.ndarray, db_words: np.ndarray, out: np.ndarray, buf: np.ndarray) -> None:
+    """Writes the (R, T) Hamming distances of query_words (R, W) and db_words (T, W) into ``out``.
+
+    ``buf`` is an (R, T) scratch array of the word dtype (the XOR); multi-word codes add one popcount per word.
+    """
+    np.bitwise_xor(query_words[:, None, 0], db_words[None, :, 0], out=buf)
+    np.bitwise_count(buf, out=out, casting="unsafe")
+    for w in range(1, query_words.shape[1]):
+        np.bitwise_xor(query_words[:, None, w], db_words[None, :, w], out=buf)
+        out += np.bitwise_count(buf).astype(out.dtype, copy=False)
+
+
+def hamming_distances(query_words: np.ndarray, db_words: np.ndarray, tile: int | None = None) -> np.ndarray:
+    """Hamming distances between packed codes, computed in cache-sized database tiles (XOR + popcount).
 
     Args:
         query_words: (Q, W) packed words.
         db_words: (N, W) packed words of the same dtype.
-        tile: Database items per block (bounds the XOR temporary to Q x tile words).
+        tile: Database items per block (default keeps the Q x tile XOR temporary near ``_TILE_BYTES``).
 
     Returns:
-        uint8 (Q, N) distances for codes up to 255 bits, else uint16.
+        uint8 (Q, N) distances for codes below 255 bits, else uint16.
     """
-    n_words, itemsize = query_words.shape[1], query_words.dtype.itemsize
-    out_dtype = np.uint8 if n_words * itemsize * 8 <= 255 else np.uint16
-    out = np.empty((query_words.shape[0], db_words.shape[0]), dtype=out_dtype)
-    for start in range(0, db_words.shape[0], tile):
-        stop = min(start + tile, db_words.shape[0])
-        block = out[:, start:stop]
-        np.bitwise_count(query_words[:, None, 0] ^ db_words[None, start:stop, 0], out=block, casting="unsafe")
-        for w in range(1, n_words):
-            block += np.bitwise_count(query_words[:, None, w] ^ db_words[None, start:stop, w]).astype(out_dtype)
+    n_q, n = query_words.shape[0], db_words.shape[0]
+    out = np.empty((n_q, n), dtype=_dist_dtype(query_words))
+    tile = int(tile or _tile_cols(n_q, query_words))
+    buf = np.empty((n_q, min(tile, n)), dtype=query_words.dtype)
+    for start in range(0, n, tile):
+        stop = min(start + tile, n)
+        _hamming_tile(query_words, db_words[start:stop], out[:, start:stop], buf[:, : stop - start])
     return out
 
 
-def _bracket(dist: np.ndarray, k: int, n_bits: int, slack: float) -> np.ndarray:
-    """Per-row distance threshold expected to keep at least k items, from a fixed sample of columns.
+def _bracket(sample: np.ndarray, k: float, n_bits: int, slack: float) -> np.ndarray:
+    """Per-row distance threshold expected to keep at least k items, from distances to a database sample.
 
     Args:
-        dist: (R, N) distances.
-        k: Items wanted per row.
+        sample: (R, S) distances of each row to S evenly spaced database items.
+        k: Items wanted per row at the sample's scale (k_database x S / N).
         n_bits: Code length b (distances lie in 0..b).
-        slack: Multiplier on the wanted fraction (>1 keeps a margin; a failing row is retried by the caller).
+        slack: Multiplier on the wanted count (>1 keeps a margin; a failing row is retried by the caller with more).
 
     Returns:
-        int64 (R,) thresholds in 0..b.
+        int64 (R,) inclusive thresholds in 0..b.
     """
-    n = dist.shape[1]
-    step = max(1, n // _SAMPLE)
-    sample = dist[:, ::step].astype(np.int64)  # a strided view: evenly spaced columns, no fancy-index gather
     rows, n_sample = sample.shape
-    hist = np.bincount((sample + (n_bits + 1) * np.arange(rows)[:, None]).ravel(), minlength=rows * (n_bits + 1))
+    hist = np.bincount((sample.astype(np.int64) + (n_bits + 1) * np.arange(rows)[:, None]).ravel(),
+                       minlength=rows * (n_bits + 1))
     cum = np.cumsum(hist.reshape(rows, n_bits + 1), axis=1)
-    want = min(1.0, slack * k / n + 8.0 / n_sample) * n_sample
+    want = min(float(n_sample), slack * k + 8.0)
     return np.minimum((cum < want).sum(axis=1), n_bits)
 
 
-def _top_k_rows(dist: np.ndarray, k: int, n_bits: int) -> np.ndarray:
-    """Indices of the k nearest database items per row, ordered by (distance, index).
+def _rank_block(query_words: np.ndarray, db_words: np.ndarray, n_bits: int, k: int, slack: float = 1.5,
+                tile: int | None = None) -> np.ndarray:
+    """Top-k ranking, by (distance, database index), of a block of query codes; counting, never a full sort.
+
+    One pass over database tiles: each tile's distances are computed in cache and only the items below a per-row
+    strict threshold ``u`` are kept (row, column, distance). ``u`` starts one above a sample-based bracket of the
+    k-th distance and drops to ``v`` as soon as the tiles seen so far hold k items at distance <= v: the true k-th
+    distance t is then <= v, and the tie items at distance v that the ranking needs (the first ones by index) are
+    already kept, so later tiles only need distance < v. The kept candidates hold every item at distance < t and a
+    prefix, by index, of the distance-t bucket at least as long as needed; a stable radix sort on the small
+    ``(row, distance)`` key then orders them by distance and index, and the first k per row are the ranking. Rows
+    whose bracket kept fewer than k items are redone with a wider bracket (finally the whole database).
 
     Args:
-        dist: (R, N) integer Hamming distances.
-        k: Items per row, 1 <= k <= N.
+        query_words: (R, W) packed query codes (R * (b + 1) < 2**16 keeps the sort key 16-bit).
+        db_words: (N, W) packed database codes.
         n_bits: Code length b.
+        k: Ranking depth, 1 <= k <= N.
+        slack: Margin of the first bracket.
+        tile: Database columns per tile (default: ``_tile_cols``).
 
     Returns:
-        int64 (R, k) database indices.
+        int32 (R, k) database indices, nearest first.
     """
-    rows_n, n = dist.shape
-    out = np.empty((rows_n, k), dtype=np.int64)
-    todo = np.arange(rows_n)
-    slack = 1.5
-    while todo.size:
-        sub = dist if todo.size == rows_n else dist[todo]
-        thr = _bracket(sub, k, n_bits, slack) if k < n else np.full(todo.size, n_bits)
-        rows, cols = np.nonzero(sub <= thr[:, None].astype(sub.dtype))
-        counts = np.bincount(rows, minlength=todo.size)
-        ok = counts >= k
-        keep = ok[rows]
-        rows, cols, counts = rows[keep], cols[keep], counts[ok]
-        key = np.searchsorted(np.flatnonzero(ok), rows) * (n_bits + 1) + sub[rows, cols]
-        order = np.argsort(key.astype(np.uint16 if key.size and key.max() < 65536 else np.int64), kind="stable")
-        if ok.any():
-            starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-            out[todo[ok]] = cols[order][starts[:, None] + np.arange(k)]
-        todo, slack = todo[~ok], slack * 4.0
+    n_rows, n = query_words.shape[0], db_words.shape[0]
+    levels = n_bits + 1
+    if k >= n or slack * k >= n:
+        u = np.full(n_rows, levels, dtype=np.int64)
+    else:
+        sample_words = db_words[:: max(1, n // _SAMPLE)]
+        sample = hamming_distances(query_words, sample_words)
+        u = _bracket(sample, k * sample.shape[1] / n, n_bits, slack).astype(np.int64) + 1
+    dist_dtype = _dist_dtype(query_words)
+    shift = max(8, int(tile or _tile_cols(n_rows, query_words)).bit_length() - 1)
+    tile = 1 << shift  # a power of two: rows and columns of a flat index are a shift and a mask
+    buf = np.empty((n_rows, tile), dtype=query_words.dtype)
+    dist = np.empty((n_rows, tile), dtype=dist_dtype)
+    cnt = np.zeros((n_rows, levels), dtype=np.int64)
+    parts = []
+    u_small = u.astype(dist_dtype)[:, None]
+    for start in range(0, n, tile):
+        width = min(tile, n - start)
+        _hamming_tile(query_words, db_words[start:start + width], dist[:, :width], buf[:, :width])
+        if width < tile:
+            dist[:, width:] = np.iinfo(dist_dtype).max  # padding never passes (u <= b + 1 < max)
+        flat = np.flatnonzero(dist < u_small)
+        if not flat.size:
+            continue
+        rows = flat >> shift
+        d = dist.reshape(-1)[flat]
+        parts.append((rows.astype(np.int32), ((flat & (tile - 1)) + start).astype(np.int32), d))
+        cnt += np.bincount(rows * levels + d, minlength=n_rows * levels).reshape(n_rows, levels)
+        v = (np.cumsum(cnt, axis=1) < k).sum(axis=1)
+        if (v < u).any():
+            np.minimum(u, v, out=u)
+            u_small = u.astype(dist_dtype)[:, None]
+    failed = (np.cumsum(cnt, axis=1) < k).sum(axis=1) > u
+    out = np.empty((n_rows, k), dtype=np.int32)
+    if failed.any():
+        out[failed] = _rank_block(query_words[failed], db_words, n_bits, k, slack * 4.0, tile)
+        if failed.all():
+            return out
+    rows = np.concatenate([p[0] for p in parts])
+    cols = np.concatenate([p[1] for p in parts])
+    key = rows * levels + np.concatenate([p[2] for p in parts])
+    order = np.argsort(key.astype(np.uint16) if n_rows * levels <= 65536 else key, kind="stable")
+    counts = np.bincount(rows, minlength=n_rows)
+    starts = np.cumsum(counts) - counts
+    ok = np.flatnonzero(~failed)
+    out[ok] = cols[order[starts[ok, None] + np.arange(k)]]
     return out
+
+
+def _block_rows(n_bits: int, n: int, k: int) -> int:
+    """Distinct query codes per block: a 16-bit sort key and about 256 MiB of candidates (about 2k per row)."""
+    return int(max(1, min(256, 65536 // (n_bits + 1), (256 << 20) // (24 * max(1, min(2 * k, n))))))
 
 
 def top_k_ranking(query_words: np.ndarray, db_words: np.ndarray, n_bits: int, k: int,
@@ -209,31 +277,24 @@ def top_k_ranking(query_words: np.ndarray, db_words: np.ndarray, n_bits: int, k:
         db_words: (N, W) packed database codes.
         n_bits: Code length b.
         k: Ranking depth, 1 <= k <= N.
-        chunk: Distinct query codes per block (default keeps the (chunk, N) distance block near 64 MiB and the radix
-            key below 2**16).
+        chunk: Distinct query codes per block (default ``_block_rows``).
 
     Returns:
         int64 (Q, k) database indices, nearest first.
     """
     uniq, inverse = np.unique(query_words, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    n = db_words.shape[0]
-    if chunk is None:
-        chunk = max(1, min(65536 // (n_bits + 1), (64 << 20) // max(n, 1), 1024))
+    chunk = chunk or _block_rows(n_bits, db_words.shape[0], k)
     ranked = np.empty((uniq.shape[0], k), dtype=np.int64)
     for start in range(0, uniq.shape[0], chunk):
-        dist = hamming_distances(uniq[start:start + chunk], db_words)
-        ranked[start:start + chunk] = _top_k_rows(dist, k, n_bits)
-    return ranked[inverse]
+        ranked[start:start + chunk] = _rank_block(uniq[start:start + chunk], db_words, n_bits, k)
+    return ranked[inverse.reshape(-1)]
 
 
-def _relevance(ranked: np.ndarray, q_bits: np.ndarray, d_bits: np.ndarray, chunk: int = 1024) -> np.ndarray:
-    """Bool (Q, k): does ranked item j share a label with query i."""
-    rel = np.empty(ranked.shape, dtype=bool)
-    for start in range(0, ranked.shape[0], chunk):
-        idx = ranked[start:start + chunk]
-        rel[start:start + chunk] = (d_bits[idx] & q_bits[start:start + chunk, None, :]).any(axis=-1)
-    return rel
+def _relevance(ranked: np.ndarray, q_bits: np.ndarray, d_bits: np.ndarray) -> np.ndarray:
+    """Bool (Q, k): does ranked item j share a label with query i (uint64 label masks, one AND per word)."""
+    if q_bits.shape[1] == 1:
+        return (d_bits[:, 0][ranked] & q_bits[:, :1]) != 0
+    return (d_bits[ranked] & q_bits[:, None, :]).any(axis=-1)
 
 
 # ---------------------------------------------------------------------------------------------------------- metrics
@@ -254,6 +315,26 @@ def average_precision_at_k(rel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     prec = hits_cum / np.arange(1, rel.shape[1] + 1)
     total = np.where(rel, prec, 0.0).sum(axis=1)
     return np.divide(total, hits, out=np.zeros_like(total), where=hits > 0), hits
+
+
+def _ap_per_query(q: HammingCodes, d: HammingCodes, q_bits: np.ndarray, d_bits: np.ndarray,
+                  k: int) -> tuple[np.ndarray, np.ndarray]:
+    """AP@k and hits of every query, one block of distinct query codes at a time (memory: one block's ranking)."""
+    uniq, inverse = np.unique(q.words, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    by_code = np.argsort(inverse, kind="stable")
+    chunk = _block_rows(q.n_bits, d.words.shape[0], k)
+    sub = max(1, (4 << 20) // k)  # queries per relevance block: (sub, k) bools and int64 cumsums
+    ap, hits = np.zeros(inverse.size), np.zeros(inverse.size, dtype=np.int64)
+    code_sorted = inverse[by_code]
+
+    for start in range(0, uniq.shape[0], chunk):
+        ranked = _rank_block(uniq[start:start + chunk], d.words, q.n_bits, k)
+        lo, hi = np.searchsorted(code_sorted, (start, start + chunk))
+        for s0 in range(lo, hi, sub):
+            qq = by_code[s0:min(s0 + sub, hi)]
+            ap[qq], hits[qq] = average_precision_at_k(_relevance(ranked[inverse[qq] - start], q_bits[qq], d_bits))
+    return ap, hits
 
 
 def mean_average_precision(query_codes: ArrayLike, db_codes: ArrayLike, query_labels: ArrayLike,
@@ -284,8 +365,7 @@ def mean_average_precision(query_codes: ArrayLike, db_codes: ArrayLike, query_la
     if topk is not None and (not isinstance(topk, (int, np.integer)) or topk < 1):
         raise ValueError(f"topk: expected a positive integer or None, got {topk!r}")
     k = n if topk is None else min(int(topk), n)
-    ranked = top_k_ranking(q.words, d.words, q.n_bits, k)
-    ap, hits = average_precision_at_k(_relevance(ranked, q_bits, d_bits))
+    ap, hits = _ap_per_query(q, d, q_bits, d_bits, k)
     if convention == "deephash":
         return MAPResult(float(ap.mean()), int(ap.size), 0)
     scored = hits > 0
