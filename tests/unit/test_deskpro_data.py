@@ -1,0 +1,130 @@
+"""DeSKPro data: P x K batches, the synthetic world's protocols, Celeb-reID / PRCC parsers and parallel folders."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cmlib.data.celebreid import read_celebreid
+from cmlib.data.prcc import read_prcc
+from cmlib.data.reid_folders import ParallelFolders, ReIDRecord, load_reid_set
+from cmlib.data.samplers import PKBatches
+from cmlib.data.worlds.deskpro import CLOTH_LABELS, WorldConfig, make_world
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_pk_batches_hold_p_identities_times_k_images_and_are_deterministic():
+    labels = [i // 4 for i in range(40)] + [10, 10]  # 10 ids x 4 images, one id with 2 (sampled with replacement)
+    pk = PKBatches(labels, p=3, k=3, fetch=lambda idx: idx, seed=1)
+    batches = list(pk(0))
+    assert len(batches) == len(pk) == 11 // 3
+    for b in batches:
+        ids = torch.tensor(labels)[b]
+        assert len(b) == 9 and len(ids.unique()) == 3 and all((ids == i).sum() == 3 for i in ids.unique())
+    assert all(torch.equal(a, b) for a, b in zip(batches, pk(0)))
+    assert not all(torch.equal(a, b) for a, b in zip(batches, pk(1)))
+
+
+def test_pk_batches_name_single_image_identities():
+    labels = ["a", "a", "b", "b", "lonely"]
+    with pytest.warns(UserWarning, match="lonely"):
+        pk = PKBatches(labels, p=2, k=2, fetch=lambda i: i)
+    assert pk.dropped == ["lonely"]
+    with pytest.raises(ValueError, match="lonely"):
+        PKBatches(labels, p=2, k=2, fetch=lambda i: i, on_singleton="error")
+    with pytest.raises(ValueError, match="fewer than p=3"):
+        PKBatches(["a", "a", "b", "b"], p=3, k=2, fetch=lambda i: i)
+
+
+@pytest.fixture(scope="module")
+def world():
+    cfg = WorldConfig(n_train_ids=6, n_val_ids=3, n_test_ids=4, height=64, width=32, face_size=16)
+    return make_world(cfg, seed=3)
+
+
+def test_world_is_deterministic_by_seed(world):
+    again = make_world(world.config, seed=3)
+    assert torch.equal(again.train.images, world.train.images) and torch.equal(again.prcc_cross_query.lr_face, world.prcc_cross_query.lr_face)
+    other = make_world(world.config, seed=4)
+    assert not torch.equal(other.train.images, world.train.images)
+
+
+def test_world_protocols(world):
+    q, g = world.celeb_query, world.celeb_gallery
+    assert not set(q.clothes.tolist()) & set(g.clothes.tolist())  # Celeb-light: never the same clothes
+    assert len(set(q.camids.tolist()) | set(g.camids.tolist())) == len(q) + len(g)  # every image its own camera
+    a, b, c = world.prcc_gallery, world.prcc_same_query, world.prcc_cross_query
+    assert set(a.camids.tolist()) == {0} and set(b.camids.tolist()) == {1} and set(c.camids.tolist()) == {2}
+    assert set(b.clothes.tolist()) == set(a.clothes.tolist()) and not set(c.clothes.tolist()) & set(a.clothes.tolist())
+    ids = [set(s.pids.tolist()) for s in (world.train, world.val_query, q)]
+    assert not ids[0] & ids[1] and not ids[0] & ids[2] and not ids[1] & ids[2]
+
+
+def test_world_parsing_faces_and_clothing(world):
+    t = world.train
+    assert t.images.dtype == torch.uint8 and t.images.shape[1:] == (3, 64, 32)
+    assert int(t.parsing.max()) <= 7 and bool(torch.isin(t.parsing, torch.tensor(CLOTH_LABELS)).any())
+    no_face = ~t.has_face
+    assert t.lr_face[no_face].sum() == 0 and (t.lr_face[t.has_face].flatten(1).sum(1) > 0).all()
+    # clothing covers a large part of the person: the shortcut the CSA must learn to suppress
+    person = (t.parsing > 0).sum()
+    cloth = torch.isin(t.parsing, torch.tensor(CLOTH_LABELS)).sum()
+    assert 0.5 < float(cloth) / float(person) < 0.95
+
+
+def _write(path, array):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def test_celebreid_parser_and_parallel_folders(tmp_path):
+    rgb = np.full((40, 20, 3), 128, np.uint8)
+    for split, names in {"train": ["3_1_0.jpg", "3_2_0.jpg", "7_1_0.jpg"], "query": ["9_1_0.jpg"], "gallery": ["9_2_0.jpg"]}.items():
+        for n in names:
+            _write(tmp_path / "imgs" / split / n, rgb)
+            _write(tmp_path / "mask" / split / n.replace(".jpg", ".png"), np.full((40, 20), 5, np.uint8))
+    _write(tmp_path / "lr_face" / "train" / "3_1_0.jpg", rgb[:8, :8])
+    _write(tmp_path / "hr_face" / "train" / "3_1_0.jpg", rgb[:16, :16])
+    recs = read_celebreid(tmp_path, "train")
+    assert [r.pid for r in recs] == [3, 3, 7] and len({r.camid for r in recs}) == 3
+    data = load_reid_set(recs, ParallelFolders(tmp_path), size=(32, 16), face_size=8)
+    assert data.images.shape == (3, 3, 32, 16) and data.has_face.tolist() == [True, False, False]
+    assert data.hr_face.shape == (3, 3, 8, 8) and int(data.parsing.max()) == 5
+    with pytest.raises(ValueError, match="split must be"):
+        read_celebreid(tmp_path, "val")
+
+
+def test_missing_parallel_folder_and_mask_size_mismatch(tmp_path):
+    _write(tmp_path / "imgs" / "train" / "1_1_0.jpg", np.zeros((40, 20, 3), np.uint8))
+    recs = read_celebreid(tmp_path, "train")
+    with pytest.raises(FileNotFoundError, match=r"mask.*expected layout"):
+        load_reid_set(recs, ParallelFolders(tmp_path), size=(32, 16), face_size=8)
+    _write(tmp_path / "mask" / "train" / "1_1_0.png", np.full((20, 10), 4, np.uint8))  # half size
+    (tmp_path / "lr_face").mkdir()
+    (tmp_path / "hr_face").mkdir()
+    data = load_reid_set(recs, ParallelFolders(tmp_path), size=(32, 16), face_size=8)
+    assert data.parsing.shape == (1, 32, 16) and bool((data.parsing == 4).all())
+    with pytest.raises(ValueError, match=r"20x10 but its image is 40x20"):
+        load_reid_set(recs, ParallelFolders(tmp_path), size=(32, 16), face_size=8, mask_size_mismatch="error")
+
+
+def test_prcc_parser_cameras_and_clothes(tmp_path):
+    rgb = np.zeros((8, 4, 3), np.uint8)
+    for n in ["A_cropped_rgb001.jpg", "C_cropped_rgb002.jpg"]:
+        _write(tmp_path / "imgs" / "train" / "001" / n, rgb)
+    for cam in "ABC":
+        _write(tmp_path / "imgs" / "test" / cam / "005" / "cropped_rgb001.jpg", rgb)
+    train = read_prcc(tmp_path, "train")
+    assert [(r.pid, r.camid, r.clothes_id) for r in train] == [(1, 0, 2), (1, 2, 3)]
+    test = read_prcc(tmp_path, "test")
+    assert [r.camid for r in test] == [0, 1, 2] and test[0].clothes_id == test[1].clothes_id != test[2].clothes_id
+    assert read_prcc(tmp_path, "test", camera="C") == [ReIDRecord("test/C/005/cropped_rgb001.jpg", 5, 2, 11)]
+    with pytest.raises(FileNotFoundError, match="expected"):
+        read_prcc(tmp_path, "val")
