@@ -87,17 +87,24 @@ def build_backbone(name: str, weights: Path | None) -> nn.Module:
 
 
 class ResidualConv1d(nn.Module):
-    """x + conv(relu(conv(x))) over (B, C, L), padded positions kept at zero by ``mask``."""
+    """relu(x + bn(conv(relu(bn(conv(x)))))) over (B, C, L), padded positions kept at zero by ``mask``.
+
+    Batch normalisation after each convolution (TF-slim ``conv2d`` with ``normalizer_fn=batch_norm``, the
+    official code's convention) keeps the sentence signal from vanishing: without it the text tower's output
+    varied ~200x less across sentences than the image tower's and J_TR stayed at log B (measured).
+    """
 
     def __init__(self, channels: int, kernel: int) -> None:
         super().__init__()
-        self.conv1 = nn.Conv1d(channels, channels, kernel, padding=kernel // 2)
-        self.conv2 = nn.Conv1d(channels, channels, kernel, padding=kernel // 2)
+        self.conv1 = nn.Conv1d(channels, channels, kernel, padding=kernel // 2, bias=False)
+        self.bn1 = nn.BatchNorm1d(channels)
+        self.conv2 = nn.Conv1d(channels, channels, kernel, padding=kernel // 2, bias=False)
+        self.bn2 = nn.BatchNorm1d(channels)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         """x (B, C, L), mask (B, 1, L) float -> (B, C, L)."""
-        h = torch.relu(self.conv1(x)) * mask
-        return torch.relu(x + self.conv2(h)) * mask
+        h = torch.relu(self.bn1(self.conv1(x))) * mask
+        return torch.relu(x + self.bn2(self.conv2(h))) * mask
 
 
 class TextTower(nn.Module):
@@ -107,7 +114,8 @@ class TextTower(nn.Module):
         """Args: word_vectors: (V, E) table, row 0 = <pad> (zeros), row 1 = <unk>; cfg: widths."""
         super().__init__()
         self.words = nn.Embedding.from_pretrained(word_vectors.float(), freeze=cfg.freeze_word_vectors, padding_idx=0)
-        self.inp = nn.Conv1d(word_vectors.shape[1], cfg.cnn_channels, 1)
+        self.inp = nn.Sequential(nn.Conv1d(word_vectors.shape[1], cfg.cnn_channels, 1, bias=False),
+                                 nn.BatchNorm1d(cfg.cnn_channels), nn.ReLU())
         self.blocks = nn.ModuleList([ResidualConv1d(cfg.cnn_channels, cfg.cnn_kernel) for _ in range(2)])
         self.lstm = nn.LSTM(cfg.cnn_channels, cfg.lstm_hidden, batch_first=True, bidirectional=True)
         self.proj = nn.Linear(2 * cfg.lstm_hidden, cfg.embed_dim)

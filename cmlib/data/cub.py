@@ -1,0 +1,127 @@
+"""The real 100-class CUB-200-2011 image subset (``../shared/datasets/cub``) for a real-image CLAREL run
+(Oreshkin et al., CVPRW 2020, Section 4 uses CUB with Reed et al.'s sentences).
+
+Reed's ``text_c10`` sentences are not available offline, so each image gets sentences generated from its
+class's *real* CUB attribute vector (``class_attribute_labels_continuous.txt``, percentages of annotators): a
+real-image run with class-level (not per-image) text, labelled as such in every report. Classes keep their
+xlsa17 PS role (73 seen / 27 unseen); the seen classes in xlsa17 ``valclasses1.txt`` are the validation classes.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+SUBSET = "cub100_subset_227px"
+
+
+@dataclass
+class Cub100:
+    """Images (N, 3, S, S) uint8, labels (N,) subset class ids, sentences, xlsa17-style splits, class names."""
+
+    images: torch.Tensor
+    labels: np.ndarray
+    sentences: list[list[str]]
+    splits: dict[str, np.ndarray]
+    class_names: list[str]
+    image_files: list[str]
+
+
+def _lines(path: Path) -> list[str]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found (expected the cub folder of ../shared/datasets)")
+    return [ln.strip() for ln in path.read_text().replace("\r\n", "\n").split("\n") if ln.strip()]
+
+
+def read_subset(root: str | Path) -> tuple[list[str], np.ndarray, list[dict[str, str]]]:
+    """Image paths (relative to ``images/``), subset labels and the per-class rows of ``cub100_subset_classes.tsv``."""
+    root = Path(root)
+    files = [ln.split(",", 1)[1].strip() for ln in _lines(root / SUBSET / "images.txt")]
+    labels = np.array([int(ln.split(",")[1]) for ln in _lines(root / SUBSET / "image_class_labels.txt")])
+    if len(files) != len(labels):
+        raise ValueError(f"{root / SUBSET}: images.txt lists {len(files)} images, image_class_labels.txt {len(labels)}")
+    with open(root / "derived" / "cub100_subset_classes.tsv") as f:
+        classes = list(csv.DictReader(f, delimiter="\t"))
+    return files, labels, classes
+
+
+def attribute_phrases(root: str | Path) -> tuple[list[str], np.ndarray]:
+    """CUB attribute phrases ("dagger bill shape") and the (200, 312) class percentages in CUB class-id order."""
+    root = Path(root) / "CUB_200_2011_meta"
+    phrases = []
+    for ln in _lines(root / "attributes.txt"):
+        part, value = ln.split(" ", 1)[1].split("::")
+        part = part.removeprefix("has_").replace("_", " ")
+        phrases.append(f"{value.replace('_', ' ')} {part}")
+    table = np.loadtxt(root / "attributes" / "class_attribute_labels_continuous.txt")
+    return phrases, table
+
+
+def class_sentences(percent: np.ndarray, phrases: list[str], n: int, rng: random.Random, k: int = 4) -> list[str]:
+    """``n`` sentences for one image of a class: each names ``k`` attributes drawn with probability proportional
+    to the squared annotator percentage (frequent attributes dominate, rare ones still appear)."""
+    weights = (np.asarray(percent, float) / 100.0) ** 2
+    idx = np.flatnonzero(weights > 0)
+    if idx.size == 0:
+        return ["a bird"] * n
+    out = []
+    for _ in range(n):
+        picks = rng.choices(list(idx), weights=list(weights[idx]), k=k)
+        out.append("this bird has " + " and ".join(phrases[i] for i in dict.fromkeys(picks)))
+    return out
+
+
+def load_cub100(root: str | Path, image_size: int = 64, seed: int = 0, test_seen_fraction: float = 0.2,
+                sentences_per_image: int = 10, limit_per_class: int | None = None) -> Cub100:
+    """Load the subset: images resized to ``image_size`` (uint8), attribute sentences, GZSL splits.
+
+    Args:
+        root: the ``cub`` folder of ../shared/datasets.
+        image_size: side of the resized images.
+        seed: draws the test_seen hold-out and the sentences.
+        test_seen_fraction: share of each seen class's images held out as test_seen (xlsa17 ratio: 0.2).
+        sentences_per_image: generated sentences per image.
+        limit_per_class: keep at most this many images per class (tests).
+    """
+    from PIL import Image
+
+    root = Path(root)
+    files, labels, classes = read_subset(root)
+    if limit_per_class is not None:
+        keep = np.concatenate([np.flatnonzero(labels == c)[:limit_per_class] for c in np.unique(labels)])
+        files, labels = [files[i] for i in keep], labels[keep]
+    phrases, table = attribute_phrases(root)
+    val_names = set(_lines(root / "xlsa17" / "valclasses1.txt"))
+    role = {int(r["subset_class_id"]): r for r in classes}
+    rng, text_rng = np.random.default_rng(seed), random.Random(seed)
+    sentences = []
+    for lab in labels:
+        cub_id = int(role[int(lab)]["cub_class"].split(".")[0])
+        sentences.append(class_sentences(table[cub_id - 1], phrases, sentences_per_image, text_rng))
+    images = np.stack([np.asarray(Image.open(root / SUBSET / "images" / f).convert("RGB")
+                                  .resize((image_size, image_size), Image.BILINEAR)) for f in files])
+    unseen = np.array(sorted(c for c, r in role.items() if r["xlsa17_PS_role"] == "test_unseen"))
+    val = np.array(sorted(c for c, r in role.items() if c not in unseen and r["cub_class"] in val_names))
+    splits = _splits(labels, unseen, val, test_seen_fraction, rng)
+    names = [role[c]["cub_class"] for c in sorted(role)]
+    return Cub100(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), labels.astype(np.int64), sentences,
+                  splits, names, files)
+
+
+def _splits(labels: np.ndarray, unseen: np.ndarray, val: np.ndarray, frac: float,
+            rng: np.random.Generator) -> dict[str, np.ndarray]:
+    trainval, test_seen = [], []
+    for c in np.setdiff1d(np.unique(labels), unseen):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        n = max(1, int(round(frac * len(idx))))
+        test_seen.append(idx[:n])
+        trainval.append(idx[n:])
+    seen_mask = ~np.isin(labels, unseen)
+    return {"trainval": np.sort(np.concatenate(trainval)), "test_seen": np.sort(np.concatenate(test_seen)),
+            "test_unseen": np.flatnonzero(~seen_mask), "train": np.flatnonzero(seen_mask & ~np.isin(labels, val)),
+            "val": np.flatnonzero(np.isin(labels, val))}

@@ -1,0 +1,61 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # CLAREL 02 — H against α on the validation split (Figure 2)
+#
+# Section 2.1 argues that multiplying distances to seen prototypes by 1 + α lowers the chance of predicting a
+# seen class for any image, so u rises and s falls with α and H should trace an inverted U. Figure 2 shows H on
+# the validation split, mean and 95% interval over 10 repeats. α acts at inference only: one model per repeat.
+
+# %% tags=["parameters"]
+params: dict = {}  # overrides of cmlib.studies.clarel.Config (empty: smoke profile)
+report_dir = None  # set by the runner: reports/clarel/<profile>/02_alpha_sweep
+
+# %%
+import os
+
+from cmlib.config import from_params
+from cmlib.reporting import Report, claims, metrics_table, project_root, show
+from cmlib.studies import clarel
+
+os.chdir(project_root())
+cfg = from_params(clarel.Config, params)
+rep = Report(report_dir, paper="clarel", notebook="02_alpha_sweep")
+rep.run_info(cfg)
+data = clarel.build_data(cfg)
+print(f"data: {data.source}; {len(data.labels)} images, {len(data.class_names)} classes, vocabulary {len(data.vocab)}")
+
+# %%
+h = clarel.alpha_sweep_matrix(cfg, data)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+table = metrics_table([{"alpha": a, "H_mean": float(h[:, i].mean()), "H_min": float(h[:, i].min()),
+                        "H_max": float(h[:, i].max())} for i, a in enumerate(cfg.alphas)], digits=1)
+show(table)
+rep.save_metrics({"alphas": cfg.alphas, "H_val": h.tolist(), "best_alpha_per_repeat":
+                  [cfg.alphas[int(i)] for i in h.argmax(axis=1)]})
+
+# %%
+fig = clarel.plot_alpha_sweep(cfg.alphas, h)
+rep.save_figure(fig, "alpha_sweep")
+
+# %% [markdown]
+# ## Claims
+
+# %%
+# NBVAL_CHECK_OUTPUT
+c = claims(clarel.alpha_claims(cfg.alphas, h))
+rep.save_claims(c)
+show(c)

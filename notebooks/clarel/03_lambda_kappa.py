@@ -1,0 +1,63 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # CLAREL 03 — H, u, s against λ and κ (Figures 3 and 4)
+#
+# λ mixes text retrieval (λ) and image retrieval (1 − λ); κ mixes the classifier losses (κ) with the retrieval
+# losses (1 − κ). The paper finds a stable range λ ∈ [0.2, 0.9], the largest drop at λ = 0 (no text retrieval),
+# a stable κ ∈ [0.2, 0.6] and a collapse at κ = 1 (classifier losses alone do not align the modalities).
+# Each point: full protocol (α validated, train+val model, test split), mean over seeds.
+
+# %% tags=["parameters"]
+params: dict = {}  # overrides of cmlib.studies.clarel.Config (empty: smoke profile)
+report_dir = None  # set by the runner: reports/clarel/<profile>/03_lambda_kappa
+
+# %%
+import os
+
+from cmlib.config import from_params
+from cmlib.reporting import Report, claims, metrics_table, project_root, show
+from cmlib.studies import clarel
+
+os.chdir(project_root())
+cfg = from_params(clarel.Config, params)
+rep = Report(report_dir, paper="clarel", notebook="03_lambda_kappa")
+rep.run_info(cfg)
+data = clarel.build_data(cfg)
+print(f"data: {data.source}; {len(data.labels)} images, {len(data.class_names)} classes, vocabulary {len(data.vocab)}")
+
+# %%
+lam_rows = clarel.sweep_rows(cfg, data, "lambda")
+kappa_rows = clarel.sweep_rows(cfg, data, "kappa")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+show(clarel.mean_table(lam_rows, ["lambda"], ["alpha", "u", "s", "H"]))
+show(clarel.mean_table(kappa_rows, ["kappa"], ["alpha", "u", "s", "H"]))
+rep.save_metrics({"lambda_rows": lam_rows, "kappa_rows": kappa_rows})
+
+# %%
+rep.save_figure(clarel.plot_sweep(lam_rows, "lambda"), "h_against_lambda")
+
+# %%
+rep.save_figure(clarel.plot_sweep(kappa_rows, "kappa"), "h_against_kappa")
+
+# %% [markdown]
+# ## Claims
+
+# %%
+# NBVAL_CHECK_OUTPUT
+c = claims(clarel.sweep_claims(lam_rows, kappa_rows, cfg.seeds, cfg.lam, cfg.kappa))
+rep.save_claims(c)
+show(c)
