@@ -148,11 +148,11 @@ def protocol_split_from_json(records: list[MirflickrRecord], split_json: Path, a
         ({"query", "database", "train"}: int64 indices into ``records``), and per split how many split entries
         had no record (e.g. the 24,581 - 20,015 images absent from the cleaned tag files).
     """
-    names, _ = load_allannots(allannots)
     split = json.loads(Path(split_json).read_text())
     missing_keys = {"train", "query", "db"} - set(split)
     if missing_keys:
         raise ValueError(f"{split_json}: missing keys {sorted(missing_keys)} (expected train/query/db)")
+    names, _ = load_allannots(allannots)
     where = {rec.number: i for i, rec in enumerate(records)}
     out, dropped = {}, {}
     for key, name in (("query", "query"), ("db", "database"), ("train", "train")):

@@ -4,8 +4,14 @@
 - eq. (3) hinge loss L2: the H2 output r_i is closer (by ``margin``) to its own tag token than to any other in the batch;
 - eq. (4) quantization loss L3: codes (sigmoid outputs) are pushed away from 0.5.
 
-L = lambda1 * L1 + lambda2 * L2 + lambda3 * L3 with (1, 10, 1) in the paper. The sums run over the mini-batch exactly as
-written in the paper (no averaging); margin = 0.2 follows WDHT (the WHCMT paper does not state it).
+L = lambda1 * L1 + lambda2 * L2 + lambda3 * L3 with (1, 10, 1) in the paper; margin = 0.2 follows WDHT (the WHCMT paper
+does not state it).
+
+Reduction over the mini-batch: the paper writes plain sums. ``reduction="sum"`` is that literal reading;
+``reduction="mean"`` divides each sum by its number of terms (B^2 pairs for L1, B(B-1) pairs for L2, B images for L3),
+which is what WDHT's official Keras code does (Vijetha1/WDHT ``customLossFunctions.py``: per-sample losses that Keras
+averages over the batch; WHCMT says it "primarily follows" WDHT). The two differ by more than a scale: with sums L3
+has B times fewer terms than L1/L2, so lambda3 barely matters, whereas the paper's Table 3 finds lambda3 decisive.
 """
 
 from __future__ import annotations
@@ -15,30 +21,40 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-def pairwise_similarity_loss(h: Tensor, t_cls: Tensor) -> Tensor:
+def _reduce(terms: Tensor, reduction: str) -> Tensor:
+    if reduction == "sum":
+        return terms.sum()
+    if reduction == "mean":
+        return terms.mean()
+    raise ValueError(f"reduction: expected 'sum' or 'mean', got {reduction!r}")
+
+
+def pairwise_similarity_loss(h: Tensor, t_cls: Tensor, reduction: str = "sum") -> Tensor:
     """Eq. (2): L1 = sum_ij [ (1/b)||h_i - h_j||^2 - 1/2 (1 - cos(t_i, t_j)) ]^2.
 
     Args:
         h: Relaxed codes in [0, 1], shape (B, b).
         t_cls: Tag class tokens, shape (B, d).
+        reduction: ``"sum"`` (the paper's formula) or ``"mean"`` over the B x B pairs (WDHT's code).
 
     Returns:
-        Scalar L1 (summed over all B x B pairs, i = j included as in the paper; those terms are zero).
+        Scalar L1 over all B x B pairs (i = j included as in the paper; those terms are zero).
     """
     b = h.shape[1]
     code_dist = (h.unsqueeze(1) - h.unsqueeze(0)).pow(2).sum(dim=2) / b  # (B, B), smooth at i = j
     t = F.normalize(t_cls, dim=1)
     tag_dist = 0.5 * (1.0 - t @ t.T)
-    return (code_dist - tag_dist).pow(2).sum()
+    return _reduce((code_dist - tag_dist).pow(2), reduction)
 
 
-def hinge_loss(r: Tensor, t_cls: Tensor, margin: float = 0.2) -> Tensor:
+def hinge_loss(r: Tensor, t_cls: Tensor, margin: float = 0.2, reduction: str = "sum") -> Tensor:
     """Eq. (3): L2 = sum_i sum_{j != i} max(0, margin + t_j^T r_i - t_i^T r_i).
 
     Args:
         r: H2 outputs, shape (B, d).
         t_cls: Tag class tokens, shape (B, d).
         margin: Hinge margin (WDHT's 0.2).
+        reduction: ``"sum"`` (the paper) or ``"mean"`` over the B(B-1) pairs (WDHT's code).
 
     Returns:
         Scalar L2.
@@ -46,12 +62,12 @@ def hinge_loss(r: Tensor, t_cls: Tensor, margin: float = 0.2) -> Tensor:
     scores = r @ t_cls.T  # (B, B): scores[i, j] = t_j^T r_i
     pos = scores.diagonal().unsqueeze(1)
     off_diag = ~torch.eye(len(r), dtype=torch.bool, device=r.device)
-    return torch.clamp(margin + scores - pos, min=0.0)[off_diag].sum()
+    return _reduce(torch.clamp(margin + scores - pos, min=0.0)[off_diag], reduction)
 
 
-def quantization_loss(h: Tensor) -> Tensor:
-    """Eq. (4): L3 = - sum_i (1/b) ||h_i - 0.5 * 1||^2, shape (B, b) -> scalar."""
-    return -((h - 0.5).pow(2).sum(dim=1) / h.shape[1]).sum()
+def quantization_loss(h: Tensor, reduction: str = "sum") -> Tensor:
+    """Eq. (4): L3 = - sum_i (1/b) ||h_i - 0.5 * 1||^2, shape (B, b) -> scalar (``"mean"``: over the B images)."""
+    return _reduce(-(h - 0.5).pow(2).sum(dim=1) / h.shape[1], reduction)
 
 
 class WeakTagHashLoss(nn.Module):
@@ -60,20 +76,25 @@ class WeakTagHashLoss(nn.Module):
     Args:
         lambdas: (lambda1, lambda2, lambda3); the paper uses (1, 10, 1).
         margin: Hinge margin of eq. (3).
+        reduction: ``"sum"`` (the paper's formulas) or ``"mean"`` (WDHT's code); see the module docstring.
     """
 
-    def __init__(self, lambdas: tuple[float, float, float] = (1.0, 10.0, 1.0), margin: float = 0.2) -> None:
+    def __init__(self, lambdas: tuple[float, float, float] = (1.0, 10.0, 1.0), margin: float = 0.2,
+                 reduction: str = "mean") -> None:
         super().__init__()
         if len(lambdas) != 3:
             raise ValueError(f"WeakTagHashLoss: lambdas must have 3 entries (l1, l2, l3), got {lambdas}")
         self.lambdas = tuple(float(v) for v in lambdas)
         self.margin = float(margin)
+        if reduction not in ("sum", "mean"):
+            raise ValueError(f"WeakTagHashLoss: reduction must be 'sum' or 'mean', got {reduction!r}")
+        self.reduction = reduction
 
     def forward(self, h: Tensor, r: Tensor, t_cls: Tensor) -> dict[str, Tensor]:
         """Weighted terms for codes h (B, b), H2 outputs r (B, d) and tag class tokens t_cls (B, d)."""
         l1, l2, l3 = self.lambdas
         return {
-            "l1_pairwise": l1 * pairwise_similarity_loss(h, t_cls),
-            "l2_hinge": l2 * hinge_loss(r, t_cls, self.margin),
-            "l3_quant": l3 * quantization_loss(h),
+            "l1_pairwise": l1 * pairwise_similarity_loss(h, t_cls, self.reduction),
+            "l2_hinge": l2 * hinge_loss(r, t_cls, self.margin, self.reduction),
+            "l3_quant": l3 * quantization_loss(h, self.reduction),
         }

@@ -207,6 +207,30 @@ def sample_tags(labels: np.ndarray, cfg: WorldConfig) -> list[list[str]]:
     return out
 
 
+def text_corpus(n_sentences: int, seed: int, n_noise_words: int = 200) -> list[list[str]]:
+    """A small "encyclopedia" of the world, standing in for the Wikipedia text the paper's word2vec was trained on.
+
+    Each sentence names one concept by one of its synonyms next to plain attribute words of that concept (its colour,
+    shape and texture words) and a few noise words drawn uniformly, so that synonyms of a concept share contexts
+    (word2vec places them close) while noise words get no consistent context.
+
+    Returns:
+        ``n_sentences`` token lists.
+    """
+    rng = np.random.default_rng([seed, 6])
+    noise = noise_words(n_noise_words)
+    out = []
+    for _ in range(n_sentences):
+        c = int(rng.integers(N_CONCEPTS))
+        s, rest = divmod(c, len(COLOURS) * len(TEXTURES))
+        col, tex = divmod(rest, len(TEXTURES))
+        words = [concept_synonyms(c)[rng.integers(3)], _COLOUR_SYN[COLOURS[col]][rng.integers(3)],
+                 _SHAPE_SYN[SHAPES[s]][rng.integers(3)], _TEXTURE_SYN[TEXTURES[tex]][rng.integers(3)]]
+        words += [noise[k] for k in rng.integers(n_noise_words, size=3)]
+        out.append([words[i] for i in rng.permutation(len(words))])
+    return out
+
+
 def protocol_split(n: int, n_query: int, n_train: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Query / database (= the rest) / train (subset of the database) indices, as in the MIRFLICKR protocol."""
     if n_query >= n or n_train > n - n_query:
