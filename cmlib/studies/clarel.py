@@ -19,6 +19,7 @@ Choices where the paper is silent (sources):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -312,6 +313,20 @@ def stage_batches(data: ClarelData, stage: Stage, tcfg: TrainConfig, seed: int):
     return batches
 
 
+def model_config(mcfg: ClarelModelConfig, data: ClarelData) -> ClarelModelConfig:
+    """The tower widths with ``image_in_dim`` taken from the features.
+
+    Raises:
+        ValueError: the data are images but no ``model.backbone`` is named.
+    """
+    if data.inputs.dim() == 2:
+        return dataclasses.replace(mcfg, image_in_dim=int(data.inputs.shape[1]))
+    if mcfg.backbone is None:
+        raise ValueError(f"{data.source} holds images {tuple(data.inputs.shape[1:])}: set model.backbone to a timm "
+                         "model name (e.g. resnet18), or use features")
+    return mcfg
+
+
 def train_model(data: ClarelData, stage: Stage, cfg: Config, seed: int, lam: float, kappa: float):
     """Train one CLAREL model on the stage's training images with the composite loss (lam, kappa).
 
@@ -320,7 +335,7 @@ def train_model(data: ClarelData, stage: Stage, cfg: Config, seed: int, lam: flo
     """
     torch.set_num_threads(cfg.threads)
     seed_everything(seed)
-    model = ClarelModel(data.word_vectors, n_classes=len(stage.seen), cfg=cfg.model)
+    model = ClarelModel(data.word_vectors, n_classes=len(stage.seen), cfg=model_config(cfg.model, data))
     tcfg = cfg.train
     params = [p for p in model.parameters() if p.requires_grad]
     if tcfg.optimizer == "sgd":

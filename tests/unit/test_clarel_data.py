@@ -1,0 +1,58 @@
+"""CLAREL real-data parsers: xlsa17 att_splits / res101, Reed sent_splits + text_c10, the cub100 subset."""
+
+import numpy as np
+import pytest
+import scipy.io as sio
+
+from cmlib.data.reed import load_sent_splits, read_sentences, read_text_c10
+from cmlib.data.xlsa17 import check_split_sizes, load_att_splits, load_res101, merge_train_val
+
+
+def test_cub_att_splits_and_reed_train_val(shared_datasets):
+    att = load_att_splits(shared_datasets / "cub/xlsa17/att_splits.mat")
+    assert att.att.shape == (200, 312) and att.class_names[0] == "002.Laysan_Albatross"
+    assert "train" not in att.splits  # CUB's copy lacks train/val locs
+    merged = merge_train_val(att, load_sent_splits(shared_datasets / "cub/reed_sentence_embeddings/sent_splits.mat"))
+    check_split_sizes(merged.splits, "CUB")
+    assert (len(merged.splits["train"]), len(merged.splits["val"])) == (5875, 2946)
+    assert merged.splits["test_unseen"].min() >= 0  # converted from 1-based
+    assert not np.intersect1d(merged.splits["trainval"], merged.splits["test_unseen"]).size
+
+
+def test_flo_split_sizes_and_a_mismatch_names_both_counts(shared_datasets):
+    flo = load_att_splits(shared_datasets / "flowers/FLO_att_splits.mat")
+    check_split_sizes(flo.splits, "FLO")
+    assert flo.att.shape == (102, 1024)
+    with pytest.raises(ValueError, match="holds 5631 images, expected 7057"):
+        check_split_sizes(flo.splits, "CUB")
+
+
+def test_res101_roundtrip_is_zero_based(tmp_path):
+    feats = np.arange(12, dtype=np.float64).reshape(3, 4)  # (D, N)
+    files = np.array([[np.array(["/x/CUB/images/001.A/a_1.jpg"])], [np.array(["/x/CUB/images/001.A/a_2.jpg"])],
+                      [np.array(["/x/CUB/images/002.B/b_1.jpg"])], [np.array(["/x/CUB/images/002.B/b_2.jpg"])]],
+                     dtype=object)
+    sio.savemat(tmp_path / "res101.mat", {"features": feats, "labels": np.array([[1], [1], [2], [2]]),
+                                          "image_files": files})
+    r = load_res101(tmp_path / "res101.mat")
+    assert r.features.shape == (4, 3) and r.labels.tolist() == [0, 0, 1, 1] and r.image_files[2] == "002.B/b_1.jpg"
+
+
+def test_text_c10_reading(tmp_path):
+    (tmp_path / "001.A").mkdir()
+    (tmp_path / "001.A" / "a_1.txt").write_bytes(b"a red bird\r\n\r\nsmall wings\r\n")
+    assert read_sentences(tmp_path / "001.A" / "a_1.txt") == ["a red bird", "", "small wings"]
+    sents = read_text_c10(tmp_path, ["001.A/a_1.jpg"])
+    assert len(sents[0]) == 10 and sents[0][3] == "a red bird"
+    with pytest.raises(FileNotFoundError, match="image 001.A/a_2.jpg"):
+        read_text_c10(tmp_path, ["001.A/a_2.jpg"])
+
+
+def test_cub100_subset(shared_datasets):
+    from cmlib.data.cub import load_cub100
+
+    b = load_cub100(shared_datasets / "cub", image_size=16, limit_per_class=2)
+    assert b.images.shape == (200, 3, 16, 16) and len(b.sentences[0]) == 10
+    unseen = set(b.labels[b.splits["test_unseen"]].tolist())
+    assert len(unseen) == 27 and not unseen & set(b.labels[b.splits["trainval"]].tolist())
+    assert "bill shape" in " ".join(s for sents in b.sentences for s in sents)

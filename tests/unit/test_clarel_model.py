@@ -1,0 +1,51 @@
+"""CLAREL two-tower model: shapes, sentence averaging, empty/unknown sentences, timm backbone from a local file."""
+
+import torch
+
+from cmlib.models.clarel import ClarelModel, ClarelModelConfig
+
+CFG = ClarelModelConfig(embed_dim=16, image_in_dim=20, cnn_channels=8, lstm_hidden=6)
+
+
+def _model(cfg=CFG):
+    torch.manual_seed(0)
+    return ClarelModel(torch.randn(12, 5), n_classes=3, cfg=cfg).eval()
+
+
+def test_shapes_and_heads():
+    m = _model()
+    out = m(torch.randn(4, 20), torch.randint(0, 12, (4, 2, 7)), torch.full((4, 2), 7))
+    assert out["image_emb"].shape == out["text_emb"].shape == (4, 16)
+    assert out["image_logits"].shape == out["text_logits"].shape == (4, 3)
+
+
+def test_image_text_embedding_is_the_mean_over_its_sentences():
+    m = _model()
+    ids, lengths = torch.randint(2, 12, (3, 4, 6)), torch.randint(1, 7, (3, 4))
+    per_sentence = m.encode_text(ids.reshape(12, 6), lengths.reshape(12)).reshape(3, 4, -1)
+    assert torch.allclose(m.encode_text(ids, lengths), per_sentence.mean(1), atol=1e-6)
+
+
+def test_padding_does_not_change_a_sentence():
+    m = _model()
+    ids = torch.tensor([[3, 4, 5, 0, 0, 0]])
+    longer = torch.tensor([[3, 4, 5, 0, 0, 0, 0, 0, 0]])
+    assert torch.allclose(m.encode_text(ids, torch.tensor([3])), m.encode_text(longer, torch.tensor([3])), atol=1e-6)
+
+
+def test_empty_and_unknown_sentences_still_embed():
+    m = _model()
+    z = m.encode_text(torch.tensor([[0, 0, 0], [1, 1, 0]]), torch.tensor([0, 2]))
+    assert z.shape == (2, 16) and torch.isfinite(z).all()
+
+
+def test_backbone_loads_weights_from_a_local_file(tmp_path):
+    import timm
+
+    src = timm.create_model("resnet10t", pretrained=False, num_classes=0)
+    path = tmp_path / "w.pth"
+    torch.save(src.state_dict(), path)
+    cfg = ClarelModelConfig(embed_dim=16, backbone="resnet10t", backbone_weights=path, cnn_channels=8, lstm_hidden=6)
+    m = _model(cfg)
+    assert torch.equal(m.image.backbone.conv1[0].weight, src.conv1[0].weight)
+    assert m.encode_image(torch.rand(2, 3, 32, 32)).shape == (2, 16)

@@ -1,0 +1,48 @@
+"""The CLAREL compositional world: deterministic, xlsa17-shaped splits, per-image sentences, bad config."""
+
+import numpy as np
+import pytest
+import torch
+
+from cmlib.data.worlds.clarel import GROUPS, WorldConfig, make_world
+
+SMALL = dict(n_classes=30, n_unseen=8, n_val_classes=7, n_genera=6, images_per_class=6, feature_dim=64)
+
+
+def test_same_seed_same_world_other_seed_differs():
+    a, b, c = make_world(WorldConfig(**SMALL)), make_world(WorldConfig(**SMALL)), make_world(WorldConfig(**SMALL, seed=1))
+    assert torch.equal(a.inputs, b.inputs) and a.sentences == b.sentences
+    assert not torch.equal(a.inputs, c.inputs)
+
+
+def test_splits_follow_the_gzsl_protocol():
+    w = make_world(WorldConfig(**SMALL))
+    sp, lab = w.splits, w.labels
+    assert set(lab[sp["test_unseen"]]) == set(w.unseen_classes.tolist())
+    assert not set(lab[sp["trainval"]]) & set(w.unseen_classes.tolist())
+    assert set(lab[sp["test_seen"]]) <= set(lab[sp["trainval"]])
+    assert not np.intersect1d(sp["trainval"], sp["test_seen"]).size
+    assert len(sp["trainval"]) + len(sp["test_seen"]) + len(sp["test_unseen"]) == len(lab)
+    assert set(lab[sp["val"]]) == set(w.val_classes.tolist()) and set(lab[sp["train"]]) == set(w.train_classes.tolist())
+
+
+def test_sentences_describe_the_image_not_only_its_class():
+    w = make_world(WorldConfig(**SMALL, wrong_value=0.0, mention=1.0))
+    assert all(len(s) == 10 for s in w.sentences)
+    # with every group mentioned and no wrong values, the crown value of each image appears in its sentences
+    hits = [any(syn in " ".join(w.sentences[i]) for syn in GROUPS[0][1][w.attributes[i, 0]]) for i in range(40)]
+    assert all(hits)
+    same_class = np.flatnonzero(w.labels == 0)
+    assert len({tuple(w.attributes[i]) for i in same_class}) > 1  # instances vary within a class
+
+
+def test_images_mode_renders_small_rgb():
+    w = make_world(WorldConfig(**SMALL, mode="images", image_size=24))
+    assert w.inputs.shape == (30 * 6, 3, 24, 24) and 0 <= float(w.inputs.min()) and float(w.inputs.max()) <= 1
+
+
+@pytest.mark.parametrize("bad", [dict(n_unseen=20, n_val_classes=20), dict(purity=(0.9, 0.5)), dict(mention=1.5),
+                                 dict(images_per_class=2)])
+def test_bad_config_raises_naming_the_field(bad):
+    with pytest.raises(ValueError):
+        WorldConfig(**{**SMALL, **bad})
