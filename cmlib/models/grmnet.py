@@ -276,6 +276,27 @@ class GRMNet(nn.Module):
         self.train(was)
         return out
 
+    @torch.no_grad()
+    def classify_boxes(self, images: list[Tensor], tokens: Tensor | None, lengths: Tensor | None,
+                       boxes: list[Tensor]) -> list[Tensor]:
+        """Class probabilities of given boxes (Fig. 5 (e): "the predicted probability of their real object class").
+
+        Args:
+            images: [(3, H, W)] at ``canvas`` px; tokens, lengths: the expression; boxes: [(N_b, 4)] per image.
+
+        Returns:
+            [(N_b, num_classes)] softmax probabilities (column 0 = non-object).
+        """
+        was = self.training
+        self.eval()
+        il, feats, text, props, scores, _, _, _ = self._trunk(images, tokens, lengths, None)
+        heads = self.roi_heads
+        extra = heads.extras(boxes, props, scores, il.image_sizes, text)
+        logits, _ = heads.box_predictor(heads.box_head(heads._pool(heads.box_roi_pool, feats, boxes,
+                                                                   il.image_sizes, extra)))
+        self.train(was)
+        return list(torch.softmax(logits, dim=1).split([len(b) for b in boxes]))
+
     def load_detector(self, state: dict[str, Tensor]) -> list[str]:
         """Start from a trained instance detector (a ``use_language=False`` GRMNet's state dict).
 

@@ -47,9 +47,18 @@ class BinaryRefSeg(nn.Module):
         return len(sub)
 
 
-def binary_loss(logits: Tensor, merged: Tensor) -> Tensor:
-    """Pixel-wise binary cross-entropy against the merged target mask (B, H, W) {0, 1} (standard RIS loss)."""
-    return F.binary_cross_entropy_with_logits(logits[:, 0], merged.float())
+def binary_loss(logits: Tensor, merged: Tensor) -> dict[str, Tensor]:
+    """Pixel-wise binary cross-entropy + soft Dice against the merged target mask (B, H, W) {0, 1}.
+
+    BCE alone (the usual RIS loss) collapses to "no ink is referred" on sparse line drawings, where the referred
+    pixels are ~1% of the canvas (measured: an empty prediction everywhere after 300 steps); the Dice term, common in
+    segmentation of small foregrounds, keeps the baseline honest. Returns the two named terms.
+    """
+    target = merged.float()
+    prob = torch.sigmoid(logits[:, 0])
+    inter = (prob * target).flatten(1).sum(1)
+    dice = 1 - (2 * inter + 1) / (prob.flatten(1).sum(1) + target.flatten(1).sum(1) + 1)
+    return {"bce": F.binary_cross_entropy_with_logits(logits[:, 0], target), "dice": dice.mean()}
 
 
 def binary_to_instances(prob: Tensor, threshold: float = 0.5) -> tuple[Tensor, Tensor]:

@@ -1,0 +1,52 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # GRM-Net 04 — inference on real scene sketches (qualitative)
+#
+# The 12 real SketchyScene-style sketches shipped with the colorization code of Zou et al. (in `examples_dir`),
+# resized to the canvas, run through the GRM-Net trained on the embedded world. There is no ground truth for them:
+# the `*_datas.npz` files are the original authors' Mask R-CNN *predictions*, drawn here for comparison only. The
+# expression for each sketch is "all the <category>" for the world category the authors' model found most often.
+# Nothing is scored. Skipped with a message when `examples_dir` is absent.
+
+# %% tags=["parameters"]
+params: dict = {}  # overrides of cmlib.studies.grmnet.Config (empty: smoke profile)
+report_dir = None  # set by the runner: reports/grmnet/<profile>/04_real_sketches
+
+# %%
+import os
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from cmlib.config import from_params
+from cmlib.reporting import Report, project_root
+from cmlib.studies import grmnet
+
+os.chdir(project_root())
+cfg = from_params(grmnet.Config, params)
+grmnet.setup(cfg)
+rep = Report(report_dir, paper="grmnet", notebook="04_real_sketches")
+rep.run_info(cfg)
+examples = grmnet.real_examples(cfg)
+print(f"{len(examples)} real sketches found in {cfg.examples_dir}" if examples else
+      f"skipped: no real sketches under {cfg.examples_dir}/example_scenes (set examples_dir to a copy of them)")
+
+# %%
+if examples:
+    data = grmnet.build_data(cfg)
+    detector, _ = grmnet.train_detector(cfg, data)
+    grm, _ = grmnet.train_referring(cfg, data, detector, cfg.seeds[0], **grmnet.variant_of(7))
+    fig = grmnet.plot_real_examples(cfg, data, grm, examples)
+    rep.save_figure(fig, "real_sketches")
