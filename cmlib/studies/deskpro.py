@@ -62,6 +62,7 @@ __all__ = [
     "run_ablation",
     "run_ccreid",
     "attention_maps",
+    "plot_attention_maps",
 ]
 
 CACHE_VERSION = "deskpro-v1"  # bump when training code changes, so cached weights are not reused
@@ -447,3 +448,37 @@ def attention_maps(cfg: Config, seed: int, n_images: int = 4) -> dict[str, torch
         person_not_cloth = (parsing > 0) & ~cloth
         out[f"{name}/contrast"] = up[person_not_cloth].mean() - up[cloth].mean()
     return out
+
+
+def plot_attention_maps(maps: dict[str, torch.Tensor]):
+    """Fig. 3 layout: per image, the image, its cloth-irrelevant mask, and Psi_hat / |F_att| of models 2 and 3.
+
+    Args:
+        maps: the output of :func:`attention_maps`.
+
+    Returns:
+        A matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    n = maps["images"].shape[0]
+    cols = [("image", None), ("cloth-irrelevant mask", None), ("model 2: attention", "G+CSA/attention"),
+            ("model 2: refined", "G+CSA/refined"), ("model 3: attention", "G+CSA+Latt/attention"),
+            ("model 3: refined", "G+CSA+Latt/refined")]
+    fig, axes = plt.subplots(n, len(cols), figsize=(1.3 * len(cols), 2.4 * n), squeeze=False)
+    for i in range(n):
+        for j, (title, key) in enumerate(cols):
+            ax = axes[i, j]
+            if j == 0:
+                ax.imshow(maps["images"][i].permute(1, 2, 0).numpy())
+            elif j == 1:
+                ax.imshow((~maps["cloth"][i]).float().numpy(), cmap="gray", vmin=0, vmax=1)
+            else:
+                vmax = 1.0 if key.endswith("attention") else None
+                ax.imshow(maps[key][i].numpy(), cmap="jet", vmin=0.0, vmax=vmax)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(title, fontsize=7)
+    fig.tight_layout()
+    return fig

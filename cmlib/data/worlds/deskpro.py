@@ -285,8 +285,8 @@ def make_world(cfg: WorldConfig, seed: int = 0) -> DeskproWorld:
     """
     if cfg.min_outfits < 2 or cfg.max_outfits < cfg.min_outfits:
         raise ValueError(f"WorldConfig: need 2 <= min_outfits <= max_outfits, got {cfg.min_outfits}, {cfg.max_outfits}")
-    if cfg.height < 32 or cfg.width < 16 or cfg.face_size < 8:
-        raise ValueError(f"WorldConfig: images must be >= 32x16 and faces >= 8, got {cfg.height}x{cfg.width}, {cfg.face_size}")
+    if cfg.height < 32 or cfg.width < 16 or cfg.face_size < 16:
+        raise ValueError(f"WorldConfig: images must be >= 32x16 and faces >= 16 (OSNet output stride 16), got {cfg.height}x{cfg.width}, {cfg.face_size}")
     rng = np.random.default_rng(seed)
     r = _Renderer(cfg, rng)
     train_p = _people(cfg, rng, cfg.n_train_ids, 0)
