@@ -17,8 +17,11 @@ item are skipped and counted (``n_skipped``); both means are over the remaining 
 float32 (the dtype of torchreid / CAL distance matrices) with ties broken by gallery index (a stable ranking; the
 reference code's ``np.argsort`` quicksort leaves tie order unspecified).
 
-Speed: no index sort. Per query, the valid distances are sorted as values only, and each good item's rank is read
-with ``searchsorted``; ties (rare) are resolved exactly by counting equal distances at lower gallery indices.
+Speed: no sort. Same-person pairs come from the gallery grouped by id (good / junk flags per pair, vectorised);
+per block of queries, each row's distances are mapped by a monotone affine map into bins spanning its good matches,
+one ``bincount`` counts the valid items below each good match's bin, and only items sharing a bin with a good
+match are compared exactly on (distance, gallery index) (``_block_ranks``). Cosine distances are one float32
+matmul per query chunk, ``1 - sim`` in place.
 """
 
 from __future__ import annotations
@@ -72,15 +75,17 @@ def pairwise_distance(qf: ArrayLike, gf: ArrayLike, metric: Metric = "cosine", c
     if metric == "cosine":
         q, g = F.normalize(q, dim=1), F.normalize(g, dim=1)
     out = torch.empty(q.shape[0], g.shape[0], dtype=torch.float32, device=q.device)
-    g_t, g_sq = g.t().contiguous(), (g * g).sum(1)
+    g_t = g.t().contiguous()
+    g_sq = (g * g).sum(1) if metric != "cosine" else None
     for start in range(0, q.shape[0], chunk_size):
         block = q[start:start + chunk_size]
-        sim = block @ g_t
         if metric == "cosine":
-            out[start:start + chunk_size] = 1.0 - sim
-        else:
-            sq = ((block * block).sum(1, keepdim=True) + g_sq[None, :] - 2.0 * sim).clamp_(min=0.0)
-            out[start:start + chunk_size] = sq.sqrt_() if metric == "euclidean" else sq
+            dst = out[start:start + chunk_size]
+            torch.mm(block, g_t, out=dst)
+            dst.neg_().add_(1.0)  # 1 - sim in place: the same float32 rounding as ``1.0 - sim``
+            continue
+        sq = ((block * block).sum(1, keepdim=True) + g_sq[None, :] - 2.0 * (block @ g_t)).clamp_(min=0.0)
+        out[start:start + chunk_size] = sq.sqrt_() if metric == "euclidean" else sq
     return out
 
 
@@ -92,42 +97,83 @@ def _ids(x: ArrayLike | None, n: int, name: str, other: str) -> np.ndarray:
     return arr
 
 
-def _masks(qp, gp, qc, gc, qcl, gcl, mode: Mode) -> tuple[np.ndarray, np.ndarray]:
-    """Good and junk masks (R, G) for a block of queries (see the module table)."""
-    same_pid = qp[:, None] == gp[None, :]
-    same_cam = qc[:, None] == gc[None, :]
-    good = same_pid & ~same_cam
-    junk = same_pid & same_cam
+def _same_pid_pairs(qp: np.ndarray, gp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All (query, gallery) index pairs with the same person id, sorted by query then gallery index."""
+    g_order = np.argsort(gp, kind="stable")
+    gp_sorted = gp[g_order]
+    lo = np.searchsorted(gp_sorted, qp, side="left")
+    n = np.searchsorted(gp_sorted, qp, side="right") - lo
+    q_idx = np.repeat(np.arange(qp.shape[0]), n)
+    within = np.arange(q_idx.size) - np.repeat(np.cumsum(n) - n, n)
+    return q_idx, g_order[np.repeat(lo, n) + within]
+
+
+def _good_junk(q_idx, g_idx, qc, gc, qcl, gcl, mode: Mode) -> tuple[np.ndarray, np.ndarray]:
+    """Good and junk flags of same-pid pairs (see the module table); every other pair is a valid non-match."""
+    same_cam = qc[q_idx] == gc[g_idx]
+    good, junk = ~same_cam, same_cam
     if mode == "cloth_changing":
-        same_cl = qcl[:, None] == gcl[None, :]
-        good &= ~same_cl
-        junk |= same_pid & same_cl
+        same_cl = qcl[q_idx] == gcl[g_idx]
+        good, junk = good & ~same_cl, junk | same_cl
     elif mode == "same_clothes":
-        same_cl = qcl[:, None] == gcl[None, :]
-        good &= same_cl
-        junk |= same_pid & ~same_cl
+        same_cl = qcl[q_idx] == gcl[g_idx]
+        good, junk = good & same_cl, junk | ~same_cl
     return good, junk
 
 
-def _good_ranks(row: np.ndarray, valid_sorted: np.ndarray, masked: np.ndarray, good_idx: np.ndarray) -> np.ndarray:
-    """0-based ranks, among valid gallery items, of the good items of one query (ties by gallery index).
+_N_BINS = 1024  # value bins per query between its nearest and farthest good match (speed only; ranks are exact)
+
+
+def _block_ranks(rows: np.ndarray, gq: np.ndarray, gg: np.ndarray, jq: np.ndarray, jg: np.ndarray) -> np.ndarray:
+    """0-based ranks, among valid gallery items (ties by gallery index), of the good items of a block of queries.
+
+    Counting, not sorting: each row's distances are mapped by a monotone affine map into ``_N_BINS`` bins spanning its
+    good items' distances (below: bin 0, above: the last bin, junk: a bin of its own), one ``bincount`` gives the
+    valid items in lower bins, and only the items sharing a bin with a good item are compared exactly on
+    (distance, gallery index). Monotone binning makes the result exact whatever the rounding of the map.
 
     Args:
-        row: (G,) float32 distances of the query.
-        valid_sorted: (G,) the row with junk set to +inf, sorted ascending.
-        masked: (G,) the row with junk set to +inf (unsorted).
-        good_idx: (M,) gallery indices of the good items, ascending.
+        rows: (R, G) float32 distances of the block's queries (C-contiguous).
+        gq, gg: (M,) local row and gallery index of each good pair (sorted by row).
+        jq, jg: local row and gallery index of each junk pair.
 
     Returns:
-        int64 (M,) ranks, ascending.
+        int64 (M,) ranks, aligned with the good pairs.
     """
-    dm = row[good_idx]
-    lt = np.searchsorted(valid_sorted, dm, side="left")
-    eq = np.searchsorted(valid_sorted, dm, side="right") - lt
-    ranks = lt.astype(np.int64)
-    for j in np.flatnonzero(eq > 1):  # exact tie-break: equal valid distances at lower gallery index come first
-        ranks[j] += int(np.count_nonzero(masked[: good_idx[j]] == dm[j]))
-    return np.sort(ranks)
+    n_rows, n_g = rows.shape
+    width = _N_BINS + 2
+    vals = rows[gq, gg].astype(np.float64)
+    lo = np.full(n_rows, np.inf)
+    hi = np.full(n_rows, -np.inf)
+    np.minimum.at(lo, gq, vals)
+    np.maximum.at(hi, gq, vals)
+    has = np.isfinite(lo)
+    lo, hi = np.where(has, lo, 0.0), np.where(has, hi, 0.0)
+    span = hi - lo
+    scale = np.where(span > 0, (_N_BINS - 2) / np.where(span > 0, span, 1.0), 1.0)
+    scale = np.minimum(scale, 1e30)
+    binf = np.multiply(rows, scale.astype(np.float32)[:, None])
+    binf += (1.0 - lo * scale).astype(np.float32)[:, None]
+    np.clip(binf, 0.0, float(_N_BINS), out=binf)
+    bins = binf.astype(np.int32)
+    bins += np.arange(0, n_rows * width, width, dtype=np.int32)[:, None]
+    bins[jq, jg] = jq * width + _N_BINS + 1  # junk: a bin above every other, never counted
+    flat_bins = bins.reshape(-1)
+    hist = np.bincount(flat_bins, minlength=n_rows * width)
+    below = np.cumsum(hist) - hist  # valid items of the same row in lower bins (rows are width-aligned)
+    below -= np.repeat(below[::width], width)
+    good_flat = gq * n_g + gg
+    gbin = flat_bins[good_flat]
+    lut = np.zeros(n_rows * width, dtype=bool)
+    lut[gbin] = True
+    sel = np.flatnonzero(np.take(lut, flat_bins))  # items sharing a bin with a good item (the good items among them)
+    sel_bin = flat_bins[sel]
+    sel_val = rows.reshape(-1)[sel] + np.float32(0.0)
+    order = np.lexsort((sel, sel_val, sel_bin))  # by bin, then distance, then gallery index
+    pos = np.empty(sel.size, dtype=np.int64)
+    pos[order] = np.arange(sel.size)
+    bin_start = np.searchsorted(sel_bin[order], gbin, side="left")
+    return below[gbin] + pos[np.searchsorted(sel, good_flat)] - bin_start
 
 
 def evaluate_rank(distmat: ArrayLike, q_pids: ArrayLike, g_pids: ArrayLike, q_cams: ArrayLike, g_cams: ArrayLike,
@@ -166,21 +212,32 @@ def evaluate_rank(distmat: ArrayLike, q_pids: ArrayLike, g_pids: ArrayLike, q_ca
             raise ValueError(f"q_clothes/g_clothes: mode {mode!r} needs clothes ids for queries and gallery")
         qcl = _ids(q_clothes, n_q, "q_clothes", "distmat rows")
         gcl = _ids(g_clothes, n_g, "g_clothes", "distmat columns")
+    pq, pg = _same_pid_pairs(qp, gp)
+    good, junk = _good_junk(pq, pg, qc, gc, qcl, gcl, mode)
+    gq, gg, jq, jg = pq[good], pg[good], pq[junk], pg[junk]
     first = np.full(n_q, -1, dtype=np.int64)
     ap = np.zeros(n_q, dtype=np.float64)
-    for start in range(0, n_q, chunk_size):
-        sl = slice(start, min(start + chunk_size, n_q))
-        rows = dist[sl].astype(np.float32) + np.float32(0.0)  # -0.0 -> +0.0 so equal distances compare equal
-        good, junk = _masks(qp[sl], gp, qc[sl], gc, None if qcl is None else qcl[sl], gcl, mode)
-        masked = np.where(junk, np.float32(np.inf), rows)
-        valid_sorted = torch.sort(torch.from_numpy(masked), dim=1).values.numpy()
-        for i in range(rows.shape[0]):
-            good_idx = np.flatnonzero(good[i])
-            if good_idx.size == 0:
-                continue
-            ranks = _good_ranks(rows[i], valid_sorted[i], masked[i], good_idx)
-            first[start + i] = ranks[0]
-            ap[start + i] = np.mean(np.arange(1, ranks.size + 1) / (ranks + 1.0))
+    chunk_size = max(1, min(int(chunk_size), (1 << 19) // n_g))  # a cache-sized block (speed only)
+    g_bounds = np.searchsorted(gq, np.arange(0, n_q + chunk_size, chunk_size))
+    j_bounds = np.searchsorted(jq, np.arange(0, n_q + chunk_size, chunk_size))
+    for c, start in enumerate(range(0, n_q, chunk_size)):
+        g0, g1 = g_bounds[c], g_bounds[c + 1]
+        if g0 == g1:
+            continue
+        j0, j1 = j_bounds[c], j_bounds[c + 1]
+        stop = min(start + chunk_size, n_q)
+        rows = np.ascontiguousarray(dist[start:stop], dtype=np.float32)
+        bq = gq[g0:g1]
+        ranks = _block_ranks(rows, bq - start, gg[g0:g1], jq[j0:j1] - start, jg[j0:j1])
+        order = np.lexsort((ranks, bq))  # per query, ranks ascending
+        bq, ranks = bq[order], ranks[order]
+        counts = np.bincount(bq - start, minlength=stop - start)
+        starts = np.cumsum(counts) - counts
+        nth = np.arange(bq.size) - np.repeat(starts, counts) + 1.0
+        sums = np.bincount(bq - start, weights=nth / (ranks + 1.0), minlength=stop - start)
+        has = counts > 0
+        first[start:stop][has] = ranks[starts[has]]
+        ap[start:stop][has] = sums[has] / counts[has]
     scored = first >= 0
     if not scored.any():
         raise ValueError(f"q_pids/g_pids: no query has a valid match in the gallery under mode {mode!r}")

@@ -143,3 +143,63 @@ def test_bad_input_errors(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         mean_average_precision(**args)
+
+
+def _stable_top_k(qw, dw, k):
+    dist = hashing.hamming_distances(qw, dw).astype(np.int64)
+    return np.argsort(dist, axis=1, kind="stable")[:, :k]
+
+
+@pytest.mark.parametrize("bits", [8, 16, 40, 100])
+def test_rank_block_tiles_and_tie_buckets_straddling_k(bits):
+    # few distinct codes -> huge tie buckets that straddle k; small tiles -> the threshold drops between tiles
+    rng = np.random.default_rng(bits)
+    alphabet = rng.integers(0, 2, (6, bits))
+    db = alphabet[rng.integers(0, 6, 3000)]
+    db[::11] = rng.integers(0, 2, db[::11].shape)
+    q = np.concatenate([alphabet, rng.integers(0, 2, (9, bits))])
+    qw, dw = hashing.pack_codes(q).words, hashing.pack_codes(db).words
+    for k in (1, 37, 500, 1499, 2999, 3000):
+        ref = _stable_top_k(qw, dw, k)
+        for tile in (256, 1024, None):
+            np.testing.assert_array_equal(hashing._rank_block(qw, dw, bits, k, tile=tile), ref)
+        np.testing.assert_array_equal(hashing.top_k_ranking(qw, dw, bits, k, chunk=4), ref)
+
+
+def test_rank_block_retry_chain_and_bad_bracket(monkeypatch):
+    # a bracket that always returns 0 forces the retries up to the whole-database fallback; still exact
+    monkeypatch.setattr(hashing, "_bracket", lambda sample, k, n_bits, slack: np.zeros(sample.shape[0], np.int64))
+    rng = np.random.default_rng(7)
+    q, db = rng.integers(0, 2, (5, 16)), rng.integers(0, 2, (20000, 16))
+    qw, dw = hashing.pack_codes(q).words, hashing.pack_codes(db).words
+    np.testing.assert_array_equal(hashing._rank_block(qw, dw, 16, 300, tile=512), _stable_top_k(qw, dw, 300))
+
+
+def test_hamming_distances_tiles_and_words():
+    rng = np.random.default_rng(3)
+    for bits in (7, 64, 130):
+        q, db = rng.integers(0, 2, (5, bits)), rng.integers(0, 2, (1000, bits))
+        ref = (q[:, None, :] != db[None]).sum(-1)
+        qw, dw = hashing.pack_codes(q).words, hashing.pack_codes(db).words
+        for tile in (1, 300, None):
+            np.testing.assert_array_equal(hashing.hamming_distances(qw, dw, tile=tile), ref)
+
+
+def test_map_larger_random_against_reference_many_labels():
+    # > 64 classes (two label words), duplicate query codes, k around a tie bucket
+    rng = np.random.default_rng(11)
+    qc, dc = rng.integers(0, 2, (12, 10)), rng.integers(0, 2, (900, 10))
+    qc[6:] = qc[:6]
+    ql, dl = rng.random((12, 70)) < 0.03, rng.random((900, 70)) < 0.03
+    ql[:, 69] = True
+    dl[::5, 69] = True
+    for topk in (50, 333, None):
+        for convention in ("wsdhq", "deephash"):
+            ref, dropped = slow_map(qc, dc, ql, dl, topk or 900, convention)
+            assert got_dropped(qc, dc, ql, dl, topk, convention) == (dropped if convention == "wsdhq" else 0)
+            got = mean_average_precision(qc, dc, ql, dl, topk=topk, convention=convention)
+            assert got.map == pytest.approx(ref, abs=1e-12)
+
+
+def got_dropped(qc, dc, ql, dl, topk, convention):
+    return mean_average_precision(qc, dc, ql, dl, topk=topk, convention=convention).n_dropped

@@ -102,3 +102,34 @@ def test_pairwise_bad_input():
         pairwise_distance(torch.ones(2, 3), torch.ones(2, 4))
     with pytest.raises(ValueError, match="gf: expected a non-empty"):
         pairwise_distance(torch.ones(2, 3), torch.ones(0, 3))
+
+
+@pytest.mark.parametrize("mode", ["standard", "cloth_changing", "same_clothes"])
+def test_matches_slow_reference_dense_bins_and_block_edges(mode):
+    # a large gallery of few distinct values (many items share each value bin), -0.0, queries without a match,
+    # a good match tied with junk and valid items; chunk sizes cut the queries at odd places
+    rng = np.random.default_rng(5)
+    nq, ng = 23, 4000
+    dist = rng.integers(-3, 40, (nq, ng)).astype(np.float32) / 37
+    dist[dist == 0] = -0.0
+    dist[3] = 0.25  # one row all equal: every good match ties
+    qp, gp = rng.integers(0, 30, nq), rng.integers(0, 25, ng)
+    qc, gc = rng.integers(0, 2, nq), rng.integers(0, 2, ng)
+    qcl, gcl = rng.integers(0, 2, nq), rng.integers(0, 2, ng)
+    cmc, m_ap, skipped = slow_rank(dist, qp, gp, qc, gc, qcl, gcl, mode, 30)
+    for chunk in (1, 5, 512):
+        got = evaluate_rank(dist, qp, gp, qc, gc, qcl, gcl, mode=mode, max_rank=30, chunk_size=chunk)
+        np.testing.assert_allclose(got.cmc, cmc)
+        assert got.mAP == pytest.approx(m_ap, abs=1e-12) and got.n_skipped == skipped
+
+
+def test_continuous_distances_match_reference():
+    rng = np.random.default_rng(8)
+    qf, gf = torch.randn(40, 16), torch.randn(2500, 16)
+    qp, gp = rng.integers(0, 20, 40), rng.integers(0, 20, 2500)
+    qc, gc = np.zeros(40, int), rng.integers(0, 3, 2500)
+    dist = pairwise_distance(qf, gf, "cosine").numpy()
+    got = evaluate_rank(dist, qp, gp, qc, gc, max_rank=50)
+    cmc, m_ap, skipped = slow_rank(dist, qp, gp, qc, gc, None, None, "standard", 50)
+    np.testing.assert_allclose(got.cmc, cmc)
+    assert got.mAP == pytest.approx(m_ap, abs=1e-12) and got.n_skipped == skipped
