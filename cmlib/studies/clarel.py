@@ -60,7 +60,7 @@ class TrainConfig:
         eval_batch: batch size for embedding at inference.
     """
 
-    steps: int = 150
+    steps: int = 60
     optimizer: Literal["sgd", "adam"] = "adam"
     lr: float = 1e-3
     momentum: float = 0.0
@@ -90,10 +90,6 @@ def _small_model() -> ClarelModelConfig:
     return ClarelModelConfig(embed_dim=128, cnn_channels=64, lstm_hidden=64)
 
 
-def _smoke_world() -> WorldConfig:
-    return WorldConfig(n_classes=60, n_unseen=15, n_val_classes=15, n_genera=12, images_per_class=10)
-
-
 @dataclass
 class Config:
     """Every parameter of the CLAREL notebooks; defaults are the smoke profile.
@@ -105,7 +101,8 @@ class Config:
             ``<root>/sent_splits.mat``, ``<root>/text_c10/``) or "cub100" (``../shared/datasets/cub``).
         dataset: which xlsa17 split sizes to check ("CUB" or "FLO").
         world: the compositional world (data="world").
-        model: tower widths.
+        model: tower widths (default: CPU widths; a partial ``model`` mapping starts from ClarelModelConfig's own
+            defaults, the paper's widths, so profiles restate every width).
         train: optimisation.
         lam, kappa: the loss mixing of the main model (paper: 0.5, 0.5).
         alphas: metric-rescaling grid swept at inference on the validation split (alpha >= 0).
@@ -121,7 +118,7 @@ class Config:
     data: Literal["world", "xlsa17", "cub100"] = "world"
     data_root: Path | None = path_field(layout="xlsa17: res101.mat, att_splits.mat, text_c10/; cub100: the cub folder")
     dataset: Literal["CUB", "FLO"] = "CUB"
-    world: WorldConfig = field(default_factory=_smoke_world)
+    world: WorldConfig = field(default_factory=WorldConfig)
     model: ClarelModelConfig = field(default_factory=_small_model)
     train: TrainConfig = field(default_factory=TrainConfig)
     lam: float = 0.5

@@ -41,7 +41,7 @@ def test_images_mode_renders_small_rgb():
     assert w.inputs.shape == (30 * 6, 3, 24, 24) and 0 <= float(w.inputs.min()) and float(w.inputs.max()) <= 1
 
 
-@pytest.mark.parametrize("bad", [dict(n_unseen=20, n_val_classes=20), dict(purity=(0.9, 0.5)), dict(mention=1.5),
+@pytest.mark.parametrize("bad", [dict(n_unseen=20, n_val_classes=20), dict(purity_low=0.9, purity_high=0.5), dict(mention=1.5),
                                  dict(images_per_class=2)])
 def test_bad_config_raises_naming_the_field(bad):
     with pytest.raises(ValueError):

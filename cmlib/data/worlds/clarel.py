@@ -54,7 +54,7 @@ _GLUES = ("and", "with", ",", "and a", "and also")
 
 @dataclass
 class WorldConfig:
-    """Parameters of the compositional world (defaults: the smoke size).
+    """Parameters of the compositional world (defaults: the smoke size; the study profile uses CUB's 200 / 50 / 50).
 
     Attributes:
         n_classes: total classes (CUB: 200).
@@ -63,7 +63,7 @@ class WorldConfig:
         n_genera: genera; species of one genus share a base composition.
         n_mutations: attribute groups (of 8) in which a species differs from its genus base.
         images_per_class: instances per class (CUB: about 60).
-        purity: (low, high) range of the per-class probability of the dominant value of each group.
+        purity_low, purity_high: range of the per-class probability of the dominant value of each group.
         occlusion: probability that a group is invisible in an image (features/images modes).
         wrong_value: probability that a mentioned value in a sentence is wrong (annotator noise).
         mention: probability that a sentence mentions a group (omissions: 1 - mention).
@@ -78,13 +78,14 @@ class WorldConfig:
         seed: generates classes, splits, instances and sentences.
     """
 
-    n_classes: int = 200
-    n_unseen: int = 50
-    n_val_classes: int = 50
-    n_genera: int = 40
+    n_classes: int = 60
+    n_unseen: int = 15
+    n_val_classes: int = 15
+    n_genera: int = 12
     n_mutations: int = 3
-    images_per_class: int = 12
-    purity: tuple[float, float] = (0.55, 0.9)
+    images_per_class: int = 8
+    purity_low: float = 0.55
+    purity_high: float = 0.9
     occlusion: float = 0.15
     wrong_value: float = 0.05
     mention: float = 0.45
@@ -106,9 +107,9 @@ class WorldConfig:
             raise ValueError(f"WorldConfig: n_genera={self.n_genera} must be in [1, n_classes={self.n_classes}]")
         if not 0 <= self.n_mutations <= len(GROUPS):
             raise ValueError(f"WorldConfig: n_mutations={self.n_mutations} must be in [0, {len(GROUPS)}]")
-        lo, hi = self.purity
-        if not 0.0 < lo <= hi <= 1.0:
-            raise ValueError(f"WorldConfig: purity={self.purity} must satisfy 0 < low <= high <= 1")
+        if not 0.0 < self.purity_low <= self.purity_high <= 1.0:
+            raise ValueError(f"WorldConfig: purity_low={self.purity_low}, purity_high={self.purity_high} must satisfy "
+                             "0 < low <= high <= 1")
         for name in ("occlusion", "wrong_value", "mention", "test_seen_fraction"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -169,7 +170,7 @@ def _class_compositions(cfg: WorldConfig, rng: np.random.Generator) -> list[list
         seen_tuples.add(tuple(dom))
         groups = []
         for g, k in enumerate(n_values):
-            purity = rng.uniform(*cfg.purity)
+            purity = rng.uniform(cfg.purity_low, cfg.purity_high)
             p = rng.dirichlet(np.ones(k)) * (1.0 - purity)
             p[dom[g]] += purity
             groups.append(p / p.sum())
