@@ -1,7 +1,7 @@
 """Speed and memory of cmlib.metrics at dataset scale, against baselines timed in the same run (issue 3).
 
-Run: ``.venv/bin/python benchmarks/metrics.py [--quick]``. For each figure it prints our time, the baseline time,
-the ratio, the target and the peak extra memory (RSS high-water mark above the pre-call RSS, read from
+Run: ``.venv/bin/python benchmarks/metrics.py [--quick] [--repeat N]``. For each case it prints our time, each
+baseline's time, the ratios, the targets with PASS / MISS, and the peak extra memory (RSS high-water mark above the pre-call RSS, read from
 /proc/self/status after resetting it through /proc/self/clear_refs). Every fast result is checked against a slow,
 obviously correct reference on a subset of queries (stable full argsort); the script exits 1 if one disagrees.
 Performance targets that are missed are reported as such, not turned into a failure.
@@ -32,17 +32,20 @@ def _status_kib(field: str) -> int:
     return 0
 
 
-def measure(fn, *args, **kwargs):
-    """Runs fn once; returns (result, seconds, peak extra MiB above the RSS before the call)."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
-    before = _status_kib("VmRSS")
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    secs = time.perf_counter() - t0
-    return out, secs, max(_status_kib("VmHWM") - before, 0) / 1024
+def measure(fn, *args, repeat: int = 1, **kwargs):
+    """Runs fn ``repeat`` times; returns (result, best seconds, largest peak extra MiB above the pre-call RSS)."""
+    best, peak, out = float("inf"), 0.0, None
+    for _ in range(max(1, repeat)):
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+        except OSError:
+            pass
+        before = _status_kib("VmRSS")
+        t0 = time.perf_counter()
+        out = fn(*args, **kwargs)
+        best = min(best, time.perf_counter() - t0)
+        peak = max(peak, max(_status_kib("VmHWM") - before, 0) / 1024)
+    return out, best, peak
 
 
 # ------------------------------------------------------------------------------------------------------------ data
@@ -112,28 +115,36 @@ def slow_rank(dist, qp, gp, qc, gc, max_rank=50):
 
 
 # ------------------------------------------------------------------------------------------------------- benchmarks
-def report(name, ours, base, base_name, target, peak, ok):
-    ratio = base / ours if ours > 0 else float("inf")
-    print(f"{name:<34} ours {ours:7.3f} s | {base_name} {base:7.3f} s | baseline/ours {ratio:6.2f}x | "
-          f"peak +{peak:6.0f} MiB | target: {target} | reference {'OK' if ok else 'MISMATCH'}", flush=True)
+REPEAT = 2  # timings: best of REPEAT runs (faiss, the slowest, once); set by --repeat
+ROWS: list[tuple[str, str]] = []  # (case, PASS/MISS summary) for the final table
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
 
 
 def bench_hashing(label: str, n_q: int, n_db: int, n_labels: int, bits_list, k: int, n_check: int) -> bool:
     all_ok = True
     for bits in bits_list:
         qc, dc, ql, dl = hashing_data(n_q, n_db, n_labels, bits, seed=bits)
-        res, t_ours, peak = measure(hashing.mean_average_precision, qc, dc, ql, dl, topk=k)
+        res, t_ours, peak = measure(hashing.mean_average_precision, qc, dc, ql, dl, topk=k, repeat=REPEAT)
         qw, dw = hashing.pack_codes(qc).words, hashing.pack_codes(dc).words
-        _, t_xor, _ = measure(bare_xor_popcount, qw, dw)
+        _, t_xor, _ = measure(bare_xor_popcount, qw, dw, repeat=REPEAT)
         _, t_faiss, _ = measure(faiss_search, qc, dc, k)
         sub = hashing.mean_average_precision(qc[:n_check], dc, ql[:n_check], dl, topk=k)
         ref = slow_map(qc[:n_check], dc, ql[:n_check], dl, k)
         ok = abs(sub.map - ref) < 1e-9
         all_ok &= ok
-        name = f"{label} MAP@{k} {bits:>2} bits (={res.map:.4f})"
-        report(name, t_ours, t_xor, "XOR+popcount", "<= 2x XOR+popcount (ratio >= 0.5)", peak, ok)
-        print(f"{'':<34} faiss IndexBinaryFlat k={k}: {t_faiss:7.3f} s | faiss/ours {t_faiss / t_ours:6.2f}x | "
-              f"target >= 8x | peak target <= 1024 MiB", flush=True)
+        r_xor, r_faiss = t_ours / t_xor, t_faiss / t_ours
+        p_xor, p_faiss, p_mem = r_xor <= 2.0, r_faiss >= 8.0, peak <= 1024
+        name = f"{label} MAP@{k} {bits}b"
+        print(f"{name:<24} ours {t_ours:7.3f} s | bare XOR+popcount {t_xor:6.3f} s -> ours/bare {r_xor:5.2f}x "
+              f"(target <= 2: {verdict(p_xor)}) | faiss k={k} {t_faiss:7.3f} s -> faiss/ours {r_faiss:5.2f}x "
+              f"(target >= 8: {verdict(p_faiss)}) | peak +{peak:5.0f} MiB (<= 1024: {verdict(p_mem)}) | "
+              f"MAP {res.map:.4f} | reference {'OK' if ok else 'MISMATCH'}", flush=True)
+        summary = (f"{verdict(p_xor and p_faiss and p_mem)} (ours/bare {r_xor:.2f}x, faiss/ours {r_faiss:.2f}x, "
+                   f"+{peak:.0f} MiB)")
+        ROWS.append((name, summary))
     return all_ok
 
 
@@ -145,29 +156,44 @@ def bench_reid(n_q: int, n_g: int, n_ids: int, dims, n_check: int) -> bool:
         def ours(qf=qf, gf=gf, qp=qp, gp=gp, qc=qc, gc=gc):
             return reid.evaluate_rank(reid.pairwise_distance(qf, gf, "cosine"), qp, gp, qc, gc)
 
-        res, t_ours, peak = measure(ours)
+        res, t_ours, peak = measure(ours, repeat=REPEAT)
         dist = reid.pairwise_distance(qf, gf, "cosine").numpy()
-        _, t_sort, _ = measure(np.argsort, dist, axis=1)
-        _, t_dist, _ = measure(reid.pairwise_distance, qf, gf, "cosine")
+        _, t_sort, _ = measure(np.argsort, dist, axis=1, repeat=REPEAT)
+        _, t_dist, _ = measure(reid.pairwise_distance, qf, gf, "cosine", repeat=REPEAT)
+        _, t_rank, _ = measure(reid.evaluate_rank, dist, qp, gp, qc, gc, repeat=REPEAT)
         sub = reid.evaluate_rank(dist[:n_check], qp[:n_check], gp, qc[:n_check], gc)
         cmc, m_ap = slow_rank(dist[:n_check], qp[:n_check], gp, qc[:n_check], gc)
         ok = bool(np.allclose(sub.cmc, cmc, atol=1e-12) and abs(sub.mAP - m_ap) < 1e-9)
         all_ok &= ok
-        name = f"re-id {dim}-d R1={res.cmc[0]:.3f} mAP={res.mAP:.3f}"
-        report(name, t_ours, t_sort, "full argsort", "features -> CMC+mAP <= 1.0 s", peak, ok)
-        print(f"{'':<34} of which distances {t_dist:.3f} s, ranking {t_ours - t_dist:.3f} s", flush=True)
+        p_time, p_mem = t_ours <= 1.0, peak <= 1024
+        name = f"re-id {dim}-d cosine"
+        print(f"{name:<24} ours {t_ours:7.3f} s (distances {t_dist:.3f} s + ranking {t_rank:.3f} s) | full argsort "
+              f"{t_sort:6.3f} s -> argsort/ours {t_sort / t_ours:5.2f}x | target <= 1.0 s: {verdict(p_time)} | "
+              f"peak +{peak:5.0f} MiB (<= 1024: {verdict(p_mem)}) | R1 {res.cmc[0]:.3f} mAP {res.mAP:.3f} | "
+              f"reference {'OK' if ok else 'MISMATCH'}", flush=True)
+        ROWS.append((name, f"{verdict(p_time and p_mem)} ({t_ours:.3f} s, +{peak:.0f} MiB)"))
     return all_ok
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one tenth of every size (a smoke run)")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per timing, best kept (faiss: once)")
     args = parser.parse_args()
+    global REPEAT
+    REPEAT = args.repeat
     s = 10 if args.quick else 1
-    print(f"torch threads: {torch.get_num_threads()} | quick: {args.quick} | times are wall clock on a shared machine")
+    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else ["?"]
+    print(f"torch threads: {torch.get_num_threads()} | quick: {args.quick} | best of {REPEAT} | load average "
+          f"{' '.join(load)} | wall clock on a shared machine")
     ok = bench_hashing("NUS-WIDE", 2100 // s, 193734 // s, 21, (8, 16, 32, 64), 5000 // s, 40)
     ok &= bench_hashing("MIRFLICKR", 2000 // s, 22581 // s, 24, (8, 16, 32, 64), 5000 // s, 40)
     ok &= bench_reid(2972 // s, 11006 // s, 632 // s, (2048, 512), 300)
+    print("\nsummary (speed targets of issue 3; a MISS is reported, not an error):")
+    for name, line in ROWS:
+        print(f"  {name:<24} {line}")
+    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else ["?"]
+    print(f"load average at the end: {' '.join(load)}")
     print("all results agree with the references" if ok else "A RESULT DISAGREES WITH ITS REFERENCE")
     return 0 if ok else 1
 
