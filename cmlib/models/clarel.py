@@ -83,7 +83,7 @@ def build_backbone(name: str, weights: Path | None) -> nn.Module:
     weights = Path(weights)
     if not weights.is_file():
         raise FileNotFoundError(f"backbone_weights={weights}: not a file (expected a timm/torch state dict for {name})")
-    return timm.create_model(name, pretrained=True, num_classes=0, pretrained_cfg_overlay=dict(file=str(weights)))
+    return timm.create_model(name, pretrained=True, num_classes=0, pretrained_cfg_overlay={"file": str(weights)})
 
 
 class ResidualConv1d(nn.Module):

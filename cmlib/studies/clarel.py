@@ -29,7 +29,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from cmlib.config import check_range, path_field, to_dict
+from cmlib.config import ConfigError, check_range, path_field, to_dict
 from cmlib.data.worlds.clarel import WorldConfig, make_world
 from cmlib.engine import FitConfig, fit, seed_everything
 from cmlib.losses.retrieval import clarel_loss, euclidean_distances
@@ -144,12 +144,8 @@ class Config:
         check_range("val_seen_fraction", self.val_seen_fraction, lo=0.01, hi=0.9)
         check_range("threads", self.threads, lo=1)
         if not self.seeds or not self.sweep_seeds or not self.alphas:
-            from cmlib.config import ConfigError
-
             raise ConfigError("seeds, sweep_seeds and alphas must each hold at least one value")
         if self.data != "world" and self.data_root is None:
-            from cmlib.config import ConfigError
-
             raise ConfigError(f"data={self.data!r} needs data_root (a folder with the dataset files)")
 
 
@@ -273,7 +269,7 @@ def make_stage(data: ClarelData, name: Literal["val", "test"], val_seen_fraction
     held, kept = [], []
     for c in np.unique(labels[train_pool]):
         idx = rng.permutation(train_pool[labels[train_pool] == c])
-        k = max(1, int(round(val_seen_fraction * len(idx))))
+        k = max(1, round(val_seen_fraction * len(idx)))
         held.append(idx[:k])
         kept.append(idx[k:])
     seen, unseen = np.unique(labels[train_pool]), np.unique(labels[unseen_idx])
@@ -339,7 +335,7 @@ def train_model(data: ClarelData, stage: Stage, cfg: Config, seed: int, lam: flo
         opt = torch.optim.SGD(params, lr=tcfg.lr, momentum=tcfg.momentum, weight_decay=tcfg.weight_decay)
     else:
         opt = torch.optim.Adam(params, lr=tcfg.lr, weight_decay=tcfg.weight_decay)
-    milestones = sorted({max(1, int(round(f * tcfg.steps))) for f in tcfg.lr_drops})
+    milestones = sorted({max(1, round(f * tcfg.steps)) for f in tcfg.lr_drops})
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.1)
 
     def loss_fn(m: torch.nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

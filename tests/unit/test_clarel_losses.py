@@ -6,8 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cmlib.losses.retrieval import (ClarelLoss, clarel_loss, euclidean_distances, image_retrieval_loss,
-                                    text_retrieval_loss)
+from cmlib.losses.retrieval import (
+    ClarelLoss,
+    clarel_loss,
+    euclidean_distances,
+    image_retrieval_loss,
+    text_retrieval_loss,
+)
 
 
 def test_text_retrieval_is_cross_entropy_of_negative_distances():

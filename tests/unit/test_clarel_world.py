@@ -6,7 +6,7 @@ import torch
 
 from cmlib.data.worlds.clarel import GROUPS, WorldConfig, make_world
 
-SMALL = dict(n_classes=30, n_unseen=8, n_val_classes=7, n_genera=6, images_per_class=6, feature_dim=64)
+SMALL = {"n_classes": 30, "n_unseen": 8, "n_val_classes": 7, "n_genera": 6, "images_per_class": 6, "feature_dim": 64}
 
 
 def test_same_seed_same_world_other_seed_differs():
@@ -41,8 +41,8 @@ def test_images_mode_renders_small_rgb():
     assert w.inputs.shape == (30 * 6, 3, 24, 24) and 0 <= float(w.inputs.min()) and float(w.inputs.max()) <= 1
 
 
-@pytest.mark.parametrize("bad", [dict(n_unseen=20, n_val_classes=20), dict(purity_low=0.9, purity_high=0.5), dict(mention=1.5),
-                                 dict(images_per_class=2)])
+@pytest.mark.parametrize("bad", [{"n_unseen": 20, "n_val_classes": 20}, {"purity_low": 0.9, "purity_high": 0.5}, {"mention": 1.5},
+                                 {"images_per_class": 2}])
 def test_bad_config_raises_naming_the_field(bad):
     with pytest.raises(ValueError):
         WorldConfig(**{**SMALL, **bad})

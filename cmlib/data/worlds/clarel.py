@@ -292,7 +292,7 @@ def _image_splits(cfg: WorldConfig, labels: np.ndarray, unseen: np.ndarray, trai
     trainval, test_seen = [], []
     for c in np.concatenate([train, val]):
         idx = rng.permutation(np.flatnonzero(labels == c))
-        n_test = max(1, int(round(cfg.test_seen_fraction * len(idx))))
+        n_test = max(1, round(cfg.test_seen_fraction * len(idx)))
         test_seen.append(idx[:n_test])
         trainval.append(idx[n_test:])
     return {
