@@ -1,0 +1,106 @@
+"""WHCMT study glue: config errors, tag encoding, deterministic training, the run cache, the real-tags profile."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from cmlib.config import ConfigError, from_params
+from cmlib.losses.hashing import WeakTagHashLoss
+from cmlib.models.whcmt import ONES_ID, PAD_ID
+from cmlib.studies import whcmt
+from cmlib.text import Vocabulary
+
+TINY = {"world": {"n_query": 30, "n_database": 120, "n_train": 100}, "w2v_corpus_sentences": 500, "steps": 3,
+        "hidden": 16, "bits": [8], "unsupervised": ["ITQ"]}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    cfg = from_params(whcmt.Config, TINY)
+    return cfg, whcmt.prepare_data(cfg)
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(ConfigError, match="steps"):
+        from_params(whcmt.Config, {"steps": 0})
+    with pytest.raises(ConfigError, match="unknown method 'PQ'"):
+        from_params(whcmt.Config, {"unsupervised": ["PQ"]})
+    with pytest.raises(ConfigError, match="data_root"):
+        from_params(whcmt.Config, {"data": "mirflickr_tags"})
+    with pytest.raises(ConfigError, match="img_size"):
+        from_params(whcmt.Config, {"world": {"image_size": 64}})
+
+
+def test_encode_tags_drops_unknown_and_marks_untagged():
+    vocab = Vocabulary.from_tokens(["sky", "sea"])
+    ids, dropped, untagged = whcmt.encode_tags([["sky", "zzz"], [], ["qqq"], ["sea", "sky", "sea"]], vocab, 2)
+    assert dropped == 2 and untagged == 2
+    assert ids[0].tolist() == [2, PAD_ID] and ids[1].tolist() == [ONES_ID, PAD_ID] and ids[2, 0] == ONES_ID
+    assert ids[3].tolist() == [3, 2]  # truncated to max_tags
+
+
+def test_prepared_data_is_deterministic_and_tag_table_is_set_up(tiny):
+    cfg, data = tiny
+    again = whcmt.prepare_data(cfg)
+    assert torch.equal(data.tag_table, again.tag_table) and torch.equal(data.tag_ids, again.tag_ids)
+    assert torch.all(data.tag_table[PAD_ID] == 0) and torch.all(data.tag_table[ONES_ID] == 1)
+    assert data.tag_table[2:].mean(0).abs().max() < 1e-4  # centred word vectors
+    assert data.stats["map_topk"] == round(5000 * 120 / 22581)
+
+
+def test_train_run_is_deterministic_and_cached(tiny, tmp_path, capsys):
+    cfg, data = tiny
+    cfg = dataclasses.replace(cfg, cache_dir=tmp_path)
+    row, model = whcmt.train_run("WHCMT", 8, data, cfg, seed=1)
+    row2, _ = whcmt.train_run("WHCMT", 8, data, dataclasses.replace(cfg, cache_dir=None), seed=1)
+    assert row["map"] == row2["map"] and row["final_loss"] == row2["final_loss"] and not row["cached"]
+    row3, model3 = whcmt.train_run("WHCMT", 8, data, cfg, seed=1)
+    assert row3["cached"] and row3["map"] == row["map"]
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), model3.state_dict().values()))
+    row4, _ = whcmt.train_run("WHCMT", 8, data, cfg, seed=1, lambdas=(1.0, 1.0, 1.0))
+    assert not row4["cached"]
+    assert "reused from cache" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="method"):
+        whcmt.build_model("DPSH", 8, data, cfg)
+
+
+def test_tables_and_claims_from_rows(tiny):
+    cfg, data = tiny
+    unsup = whcmt.unsupervised_rows(data, cfg)
+    deep = [{"method": m, "bits": 8, "seed": 0, "map": v} for m, v in (("WDHT-CNN", 0.3), ("WHCMT", 0.4))]
+    cl = whcmt.table2_claims(unsup, deep)
+    assert cl[1].values == [pytest.approx(0.1)]
+    t4 = whcmt.table4_summary(deep + [{"method": "WDHT-ViT", "bits": 8, "seed": 0, "map": 0.33}])
+    assert {r["method"]: round(r["improvement_pct"], 1) for r in t4}["WDHT-ViT"] == 10.0
+
+
+def test_attention_maps_and_summary(tiny):
+    cfg, data = tiny
+    _, model = whcmt.train_run("WHCMT", 8, data, cfg, seed=0, verbose=False)
+    idx = whcmt.attention_examples(data, 2)
+    maps = whcmt.attention_maps(model, data, idx)
+    assert maps["patches"].shape == (2, 4, 4) and maps["cross_scale"].shape == (2, 8, 8)
+    assert np.allclose(maps["modality_share"].sum(1), 1.0, atol=1e-5)
+    summary = whcmt.attention_summary(model, data, cfg, n_max=20)
+    assert 0 < summary["tag_share"] < 1
+
+
+def test_mean_reduction_divides_by_the_number_of_terms():
+    h, r, t = torch.rand(5, 8), torch.randn(5, 4), torch.randn(5, 4)
+    s = WeakTagHashLoss(reduction="sum")(h, r, t)
+    m = WeakTagHashLoss(reduction="mean")(h, r, t)
+    assert torch.allclose(m["l1_pairwise"] * 25, s["l1_pairwise"]) and torch.allclose(m["l2_hinge"] * 20, s["l2_hinge"])
+    assert torch.allclose(m["l3_quant"] * 5, s["l3_quant"])
+
+
+def test_real_mirflickr_tags_on_rendered_images(shared_datasets):
+    cfg = from_params(whcmt.Config, {**TINY, "data": "mirflickr_tags", "max_database": 300,
+                                     "data_root": str(shared_datasets / "mirflickr25k")})
+    data = whcmt.prepare_data(cfg)
+    assert len(data.query) == 2000 - data.stats["split_entries_without_record_query"]
+    assert len(data.database) == 300 and set(data.train) <= set(data.database)
+    assert data.images.shape == (len(data.query) + 300, 3, 32, 32)
+    assert len(data.train) > 0 and len(data.vocab) > 2 and data.stats["train_tags_dropped_oov"] == 0
+    assert data.label_names[0] == "animals" and data.labels.shape[1] == 24
