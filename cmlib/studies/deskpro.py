@@ -108,8 +108,8 @@ class Config:
     margin: float = 0.7
     smoothing: float = 0.1
     random_erasing: float = 0.5
-    body_steps: int = 30
-    face_steps: int = 30
+    body_steps: int = 20
+    face_steps: int = 20
     eval_every: int = 10
     cache_dir: str = ".cache/deskpro"
     num_threads: int = 1

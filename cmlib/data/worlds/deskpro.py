@@ -53,8 +53,8 @@ class WorldConfig:
         noise: pixel noise standard deviation (0-255 scale).
     """
 
-    n_train_ids: int = 40
-    n_val_ids: int = 12
+    n_train_ids: int = 30
+    n_val_ids: int = 10
     n_test_ids: int = 20
     height: int = 64
     width: int = 32
