@@ -386,6 +386,8 @@ def train_two_stage(cfg: Config, data: StudyData, detector: GRMNet, seed: int
 
     def loss(m: nn.Module, b: dict[str, Tensor]) -> dict[str, Tensor]:
         logits = m(b["feat"], b["labels"], b["scores"], b["pos"], b["owner"], b["tokens"], b["lengths"])
+        if logits.numel() == 0:  # no detection in any scene of the batch: a zero loss that keeps the graph
+            return {"bce": sum(p.sum() for p in m.parameters()) * 0.0}
         return {"bce": nn.functional.binary_cross_entropy_with_logits(logits, b["y"])}
 
     info = _train_cached(cfg, _cache_path(cfg, "matcher", seed=seed), matcher, loss, _Items(data.train, item),
