@@ -27,7 +27,7 @@ report_dir = None  # set by the runner: reports/clarel/<profile>/03_lambda_kappa
 import os
 
 from cmlib.config import from_params
-from cmlib.reporting import Report, claims, metrics_table, project_root, show
+from cmlib.reporting import Report, claims, project_root, show
 from cmlib.studies import clarel
 
 os.chdir(project_root())
@@ -58,6 +58,6 @@ rep.save_figure(clarel.plot_sweep(kappa_rows, "kappa"), "h_against_kappa")
 
 # %%
 # NBVAL_CHECK_OUTPUT
-c = claims(clarel.sweep_claims(lam_rows, kappa_rows, cfg.seeds, cfg.lam, cfg.kappa))
+c = claims(clarel.sweep_claims(lam_rows, kappa_rows, cfg.grid_seeds, cfg.lam, cfg.kappa))
 rep.save_claims(c)
 show(c)

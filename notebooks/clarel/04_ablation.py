@@ -26,7 +26,7 @@ report_dir = None  # set by the runner: reports/clarel/<profile>/04_ablation
 import os
 
 from cmlib.config import from_params
-from cmlib.reporting import Report, claims, metrics_table, project_root, show
+from cmlib.reporting import Report, claims, project_root, show
 from cmlib.studies import clarel
 
 os.chdir(project_root())
@@ -50,6 +50,6 @@ rep.save_metrics({"rows": rows, "table": table.to_dict(orient="records")})
 
 # %%
 # NBVAL_CHECK_OUTPUT
-c = claims(clarel.ablation_claims(rows, cfg.seeds))
+c = claims(clarel.ablation_claims(rows, cfg.grid_seeds))
 rep.save_claims(c)
 show(c)
