@@ -44,7 +44,7 @@ def main() -> None:
         cfg = grmnet.Config(canvas=canvas, n_train_scenes=8, n_test_scenes=1)
         data = grmnet.build_data(cfg)
         batch = grmnet.collate([grmnet.referring_item(data, "train", e, 15) for e in data.train[:4]])
-        for name, variant in (("detector", dict(use_language=False, top_k=0, use_position=False)),
+        for name, variant in (("detector", {"use_language": False, "top_k": 0, "use_position": False}),
                               ("GRM-Net K=0", grmnet.variant_of(3)), ("GRM-Net K=10", grmnet.variant_of(7))):
             torch.manual_seed(0)
             model = grmnet.GRMNet(grmnet.model_spec(cfg, data, **variant))

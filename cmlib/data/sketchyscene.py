@@ -173,7 +173,7 @@ def load_example_predictions(npz_path: str | Path, categories: list[str], size: 
     data = np.load(str(npz_path), allow_pickle=True)
     out = []
     for box, cls, crop in zip(data["pred_boxes"], data["pred_class_ids"], data["pred_masks"]):
-        y1, x1, y2, x2 = (int(v) for v in box)
+        y1, x1 = int(box[0]), int(box[1])
         mask = np.zeros((size, size), dtype=bool)
         crop = np.asarray(crop, dtype=bool)
         y1, x1 = max(y1, 0), max(x1, 0)

@@ -24,7 +24,10 @@ from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.models.detection.roi_heads import (
-    RoIHeads, fastrcnn_loss, maskrcnn_inference, maskrcnn_loss,
+    RoIHeads,
+    fastrcnn_loss,
+    maskrcnn_inference,
+    maskrcnn_loss,
 )
 from torchvision.models.detection.rpn import RPNHead
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
@@ -97,7 +100,7 @@ class TinyFPN(nn.Module):
         self.fpn = FeaturePyramidNetwork([32, 64, 96], channels)
         self.out_channels = channels
 
-    def forward(self, x: Tensor) -> "OrderedDict[str, Tensor]":
+    def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
         """x: (B, 3, H, W) -> {'0': stride 4, '1': stride 8, '2': stride 16}, each (B, channels, h, w)."""
         c2 = self.c2(self.stem(x))
         c3 = self.c3(c2)
@@ -213,8 +216,8 @@ class GRMNet(nn.Module):
         d_text = self.language.out_dim if self.language is not None else 0
         self.rpn = LanguageRPN(
             anchors, RPNHead(c, anchors.num_anchors_per_location()[0]), 0.7, 0.3, spec.rpn_batch_size_per_image, 0.5,
-            dict(training=spec.rpn_pre_nms_top_n_train, testing=spec.rpn_pre_nms_top_n_test),
-            dict(training=spec.rpn_post_nms_top_n_train, testing=spec.rpn_post_nms_top_n_test), 0.7,
+            {"training": spec.rpn_pre_nms_top_n_train, "testing": spec.rpn_pre_nms_top_n_test},
+            {"training": spec.rpn_post_nms_top_n_train, "testing": spec.rpn_post_nms_top_n_test}, 0.7,
             fusion=TiledFusion(c, d_text) if spec.use_language else None)
         box_pool = MultiScaleRoIAlign(levels, 7, 2)
         mask_pool = MultiScaleRoIAlign(levels, 14, 2)

@@ -13,17 +13,24 @@ import dataclasses
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Optional
+from typing import Any, Literal, Optional
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from cmlib.config import check_range, path_field, to_dict
-from cmlib.data.sketchyscene import ReferringExpression, SketchScene, load_categories, load_expressions
-from cmlib.data.sketchyscene import load_scene, load_vocab_words
+from cmlib.data.sketchyscene import (
+    ReferringExpression,
+    SketchScene,
+    load_categories,
+    load_expressions,
+    load_scene,
+    load_vocab_words,
+)
 from cmlib.data.worlds.grmnet import WorldSpec, make_world
 from cmlib.engine import FitConfig, epoch_batches, fit, seed_everything
 from cmlib.metrics.refseg import coco_mask_ap, sketchyscene_ap

@@ -27,9 +27,6 @@ report_dir = None  # set by the runner: reports/grmnet/<profile>/04_real_sketche
 # %%
 import os
 
-import matplotlib.pyplot as plt
-import numpy as np
-
 from cmlib.config import from_params
 from cmlib.reporting import Report, project_root
 from cmlib.studies import grmnet

@@ -6,7 +6,12 @@ import pytest
 from scipy.io import savemat
 
 from cmlib.data.sketchyscene import (
-    instances_from_gt, load_categories, load_example_predictions, load_expressions, load_scene, load_vocab_words,
+    instances_from_gt,
+    load_categories,
+    load_example_predictions,
+    load_expressions,
+    load_scene,
+    load_vocab_words,
 )
 from cmlib.data.worlds.grmnet import WorldSpec, make_world, scene_expressions
 from cmlib.text import tokenize

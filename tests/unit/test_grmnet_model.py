@@ -51,8 +51,8 @@ def _sample(n_inst: int, canvas: int = 64):
     return {"boxes": boxes, "labels": torch.ones(n_inst, dtype=torch.long), "masks": masks}
 
 
-@pytest.mark.parametrize("variant", [dict(), dict(top_k=0, use_position=False), dict(manner="distance"),
-                                     dict(delta_dim=3, top_k=3)])
+@pytest.mark.parametrize("variant", [{}, {"top_k": 0, "use_position": False}, {"manner": "distance"},
+                                     {"delta_dim": 3, "top_k": 3}])
 def test_forward_train_and_eval(variant):
     torch.manual_seed(0)
     model = GRMNet(dataclasses.replace(SMALL, **variant))

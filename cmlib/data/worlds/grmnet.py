@@ -16,7 +16,11 @@ import numpy as np
 
 from cmlib.data.sketchyscene import ReferringExpression, SketchInstance, SketchScene, box_of
 from cmlib.data.worlds.grmnet_strokes import (
-    CATEGORY_SIZE, SKY_CATEGORIES, WORLD_CATEGORIES, draw_object, make_shape,
+    CATEGORY_SIZE,
+    SKY_CATEGORIES,
+    WORLD_CATEGORIES,
+    draw_object,
+    make_shape,
 )
 
 SINGULAR = {"people": "person"}  # SketchyScene's category is "people"; MATCHING says "the person" / "the people"
