@@ -26,6 +26,7 @@ from cmlib.metrics._checks import ArrayLike, as_multi_hot, check_len, check_ndim
 Convention = Literal["wsdhq", "deephash"]
 _WORD_DTYPES = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 _SAMPLE = 4096  # database sample size used to bracket each query's k-th distance (correctness never depends on it)
+_FULL_SORT_RATIO = 10  # N <= ratio * k: a per-row radix argsort of the distances is cheaper than the tiled pass
 _TILE_BYTES = 1 << 20  # XOR temporary per database tile (about the L2 cache; speed only)
 
 
@@ -201,7 +202,9 @@ def _rank_block(query_words: np.ndarray, db_words: np.ndarray, n_bits: int, k: i
     already kept, so later tiles only need distance < v. The kept candidates hold every item at distance < t and a
     prefix, by index, of the distance-t bucket at least as long as needed; a stable radix sort on the small
     ``(row, distance)`` key then orders them by distance and index, and the first k per row are the ranking. Rows
-    whose bracket kept fewer than k items are redone with a wider bracket (finally the whole database).
+    whose bracket kept fewer than k items are redone with a wider bracket (finally the whole database). When k is a
+    large share of the database (``N <= _FULL_SORT_RATIO * k``) a stable per-row radix argsort of the uint8 / uint16
+    distances (cache-resident, one pass per byte) is cheaper and is used instead.
 
     Args:
         query_words: (R, W) packed query codes (R * (b + 1) < 2**16 keeps the sort key 16-bit).
@@ -216,7 +219,9 @@ def _rank_block(query_words: np.ndarray, db_words: np.ndarray, n_bits: int, k: i
     """
     n_rows, n = query_words.shape[0], db_words.shape[0]
     levels = n_bits + 1
-    if k >= n or slack * k >= n:
+    if n <= _FULL_SORT_RATIO * k:  # k a large share of the database: one cache-resident radix sort per row
+        return np.argsort(hamming_distances(query_words, db_words), axis=1, kind="stable")[:, :k].astype(np.int32)
+    if slack * k >= n:
         u = np.full(n_rows, levels, dtype=np.int64)
     else:
         sample_words = db_words[:: max(1, n // _SAMPLE)]
@@ -238,10 +243,10 @@ def _rank_block(query_words: np.ndarray, db_words: np.ndarray, n_bits: int, k: i
         flat = np.flatnonzero(dist < u_small)
         if not flat.size:
             continue
-        rows = flat >> shift
-        d = dist.reshape(-1)[flat]
-        parts.append((rows.astype(np.int32), ((flat & (tile - 1)) + start).astype(np.int32), d))
-        cnt += np.bincount(rows * levels + d, minlength=n_rows * levels).reshape(n_rows, levels)
+        key = (flat >> shift) * levels + dist.reshape(-1)[flat]  # (row, distance): the sort key
+        cnt += np.bincount(key, minlength=n_rows * levels).reshape(n_rows, levels)
+        parts.append((key.astype(np.uint16 if n_rows * levels <= 65536 else np.int64),
+                      ((flat & (tile - 1)) + start).astype(np.int32)))
         v = (np.cumsum(cnt, axis=1) < k).sum(axis=1)
         if (v < u).any():
             np.minimum(u, v, out=u)
@@ -252,20 +257,24 @@ def _rank_block(query_words: np.ndarray, db_words: np.ndarray, n_bits: int, k: i
         out[failed] = _rank_block(query_words[failed], db_words, n_bits, k, slack * 4.0, tile)
         if failed.all():
             return out
-    rows = np.concatenate([p[0] for p in parts])
+    order = np.argsort(np.concatenate([p[0] for p in parts]), kind="stable")  # radix sort on a 16-bit key
     cols = np.concatenate([p[1] for p in parts])
-    key = rows * levels + np.concatenate([p[2] for p in parts])
-    order = np.argsort(key.astype(np.uint16) if n_rows * levels <= 65536 else key, kind="stable")
-    counts = np.bincount(rows, minlength=n_rows)
+    counts = cnt.sum(axis=1)  # every kept item was counted once, at its distance
     starts = np.cumsum(counts) - counts
-    ok = np.flatnonzero(~failed)
-    out[ok] = cols[order[starts[ok, None] + np.arange(k)]]
+    if failed.any():
+        ok = np.flatnonzero(~failed)
+        out[ok] = cols[order[starts[ok, None] + np.arange(k)]]
+    else:
+        out = cols[order[starts[:, None] + np.arange(k)]]
     return out
 
 
 def _block_rows(n_bits: int, n: int, k: int) -> int:
-    """Distinct query codes per block: a 16-bit sort key and about 256 MiB of candidates (about 2k per row)."""
-    return int(max(1, min(256, 65536 // (n_bits + 1), (256 << 20) // (24 * max(1, min(2 * k, n))))))
+    """Distinct query codes per block: small blocks keep each block's candidates (about 1.5 k per row) and its
+    radix sort in cache; the full-sort path takes rows whose (rows, N) int64 argsort stays near 64 MiB."""
+    if n <= _FULL_SORT_RATIO * k:
+        return int(max(1, min(256, (64 << 20) // (8 * n))))
+    return int(max(1, min(16, 65536 // (n_bits + 1), (256 << 20) // (24 * max(1, min(2 * k, n))))))
 
 
 def top_k_ranking(query_words: np.ndarray, db_words: np.ndarray, n_bits: int, k: int,
@@ -293,7 +302,9 @@ def top_k_ranking(query_words: np.ndarray, db_words: np.ndarray, n_bits: int, k:
 def _relevance(ranked: np.ndarray, q_bits: np.ndarray, d_bits: np.ndarray) -> np.ndarray:
     """Bool (Q, k): does ranked item j share a label with query i (uint64 label masks, one AND per word)."""
     if q_bits.shape[1] == 1:
-        return (d_bits[:, 0][ranked] & q_bits[:, :1]) != 0
+        shared = np.take(np.ascontiguousarray(d_bits[:, 0]), ranked)
+        np.bitwise_and(shared, q_bits[:, :1], out=shared)
+        return shared != 0
     return (d_bits[ranked] & q_bits[:, None, :]).any(axis=-1)
 
 
@@ -310,8 +321,8 @@ def average_precision_at_k(rel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         (ap, hits): float64 (Q,) AP (0 where no hit) and int64 (Q,) hits in the top k.
     """
-    hits_cum = np.cumsum(rel, axis=1, dtype=np.int64)
-    hits = hits_cum[:, -1] if rel.shape[1] else np.zeros(rel.shape[0], dtype=np.int64)
+    hits_cum = np.cumsum(rel, axis=1, dtype=np.int32)
+    hits = hits_cum[:, -1].astype(np.int64) if rel.shape[1] else np.zeros(rel.shape[0], dtype=np.int64)
     prec = hits_cum / np.arange(1, rel.shape[1] + 1)
     total = np.where(rel, prec, 0.0).sum(axis=1)
     return np.divide(total, hits, out=np.zeros_like(total), where=hits > 0), hits

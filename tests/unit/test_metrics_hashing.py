@@ -150,8 +150,10 @@ def _stable_top_k(qw, dw, k):
     return np.argsort(dist, axis=1, kind="stable")[:, :k]
 
 
+@pytest.mark.parametrize("full_sort_ratio", [0, 10])
 @pytest.mark.parametrize("bits", [8, 16, 40, 100])
-def test_rank_block_tiles_and_tie_buckets_straddling_k(bits):
+def test_rank_block_tiles_and_tie_buckets_straddling_k(bits, full_sort_ratio, monkeypatch):
+    monkeypatch.setattr(hashing, "_FULL_SORT_RATIO", full_sort_ratio)  # 0: the tiled path for every k
     # few distinct codes -> huge tie buckets that straddle k; small tiles -> the threshold drops between tiles
     rng = np.random.default_rng(bits)
     alphabet = rng.integers(0, 2, (6, bits))
@@ -167,6 +169,7 @@ def test_rank_block_tiles_and_tie_buckets_straddling_k(bits):
 
 
 def test_rank_block_retry_chain_and_bad_bracket(monkeypatch):
+    monkeypatch.setattr(hashing, "_FULL_SORT_RATIO", 0)
     # a bracket that always returns 0 forces the retries up to the whole-database fallback; still exact
     monkeypatch.setattr(hashing, "_bracket", lambda sample, k, n_bits, slack: np.zeros(sample.shape[0], np.int64))
     rng = np.random.default_rng(7)
@@ -185,7 +188,9 @@ def test_hamming_distances_tiles_and_words():
             np.testing.assert_array_equal(hashing.hamming_distances(qw, dw, tile=tile), ref)
 
 
-def test_map_larger_random_against_reference_many_labels():
+@pytest.mark.parametrize("full_sort_ratio", [0, 10])
+def test_map_larger_random_against_reference_many_labels(full_sort_ratio, monkeypatch):
+    monkeypatch.setattr(hashing, "_FULL_SORT_RATIO", full_sort_ratio)
     # > 64 classes (two label words), duplicate query codes, k around a tie bucket
     rng = np.random.default_rng(11)
     qc, dc = rng.integers(0, 2, (12, 10)), rng.integers(0, 2, (900, 10))
