@@ -211,6 +211,50 @@ class WeakHashModel(nn.Module):
         return out["h"] > 0.5
 
 
+@torch.no_grad()
+def unit_variance_init(model: nn.Module, layers: list[nn.Module], *inputs: Tensor, n_iter: int = 2) -> None:
+    """Data-dependent init (LSUV, Mishkin & Matas, ICLR 2016): rescale each layer so its outputs on ``inputs`` have
+    unit standard deviation, in order.
+
+    Used because no pretrained backbone is available on CPU profiles: with default init the hash logits barely differ
+    between images (std ~0.04), so every h_i ~ h_j and the gradient of eq. (2), proportional to h_i - h_j, vanishes;
+    the paper starts from an ImageNet-pretrained CrossViT whose features do differ. This changes weights' scale only.
+
+    Args:
+        model: The model; ``model(*inputs)`` is run once per layer and iteration.
+        layers: ``nn.Linear`` / ``nn.Conv2d`` modules in forward order.
+        inputs: A representative batch (e.g. images and tag ids).
+        n_iter: Rescaling passes per layer.
+    """
+    was_training = model.training
+    model.eval()
+    for layer in layers:
+        seen: dict[str, Tensor] = {}
+        hook = layer.register_forward_hook(lambda m, i, o: seen.update(out=o))
+        try:
+            for _ in range(n_iter):
+                model(*inputs)
+                std = float(seen["out"].std())
+                if std > 1e-8:
+                    layer.weight.mul_(1.0 / std)
+                    if layer.bias is not None:
+                        layer.bias.mul_(1.0 / std)
+        finally:
+            hook.remove()
+    model.train(was_training)
+
+
+def init_layers(model: nn.Module, include_cnn: bool = True) -> list[nn.Module]:
+    """Layers for :func:`unit_variance_init`: the Conv2d/Linear layers of a CNN backbone (when ``include_cnn``; leave
+    pretrained weights alone), then the hash head's FC1, FC2 and H1. Transformer backbones keep timm's init (their
+    LayerNorms already fix the scale)."""
+    backbone = getattr(model, "backbone", None)
+    cnn = []
+    if include_cnn and backbone is not None and not any(isinstance(m, (CrossVit, Block)) for m in backbone.modules()):
+        cnn = [m for m in backbone.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    return cnn + [model.head.fc[0], model.head.fc[2], model.head.h1]
+
+
 class WHCMT(WeakHashModel):
     """The full model of Fig. 1.
 

@@ -39,7 +39,8 @@ from cmlib.losses.hashing import WeakTagHashLoss
 from cmlib.metrics.hashing import mean_average_precision
 from cmlib.models.hashing_baselines import (UNSUPERVISED, WDHT, AlexNetFc7, CrossViTFeatures, SmallAlexNet,
                                             ViTConfig, ViTFeatures)
-from cmlib.models.whcmt import ONES_ID, PAD_ID, WHCMT, CrossVitConfig, WeakHashModel
+from cmlib.models.whcmt import (ONES_ID, PAD_ID, WHCMT, CrossVitConfig, WeakHashModel, init_layers,
+                                unit_variance_init)
 from cmlib.text import Vocabulary, load_word_vectors, train_word2vec
 
 METHODS = ("WDHT-CNN", "WDHT-ViT", "WDHT-CrossViT", "WHCMT")
@@ -84,6 +85,9 @@ class Config:
         lr: SGD learning rate. momentum: SGD momentum. batch_size: Mini-batch size B.
         steps: Optimizer steps per run.
         grad_clip: Max global gradient norm (None = off; see the module docstring).
+        unit_variance_init: Rescale the hash head (and a from-scratch CNN) so activations have unit variance on the
+            first training batch (LSUV; ``cmlib.models.whcmt.unit_variance_init``); without a pretrained backbone the
+            codes of all images start equal and eq. (2)'s gradient vanishes.
         seeds: Seeds; every deep run is repeated per seed and claims use one value per seed (and bit length).
         unsupervised: Unsupervised baselines of Table 2 (LSH, ITQ, SH).
         unsup_pool: Images are average-pooled to this side before flattening into unsupervised features.
@@ -115,7 +119,7 @@ class Config:
     tag_heads: int = 6
     cm_heads: int = 3
     bits: list[int] = field(default_factory=lambda: [8, 16])
-    lambdas: tuple[float, float, float] = (1.0, 10.0, 1.0)
+    lambdas: list[float] = field(default_factory=lambda: [1.0, 10.0, 1.0])
     margin: float = 0.2
     loss_reduction: Literal["mean", "sum"] = "mean"
     lr: float = 0.001
@@ -123,6 +127,7 @@ class Config:
     batch_size: int = 50
     steps: int = 40
     grad_clip: float | None = 10.0
+    unit_variance_init: bool = True
     seeds: list[int] = field(default_factory=lambda: [0])
     unsupervised: list[str] = field(default_factory=lambda: ["LSH", "ITQ", "SH"])
     unsup_pool: int = 8
@@ -147,6 +152,8 @@ class Config:
         if self.visual.img_size != self.world.image_size and self.visual.variant == "custom":
             raise ConfigError(f"visual.img_size={self.visual.img_size} must equal world.image_size="
                               f"{self.world.image_size}")
+        if len(self.lambdas) != 3:
+            raise ConfigError(f"lambdas: expected 3 weights (lambda1, lambda2, lambda3), got {self.lambdas}")
         if not self.seeds:
             raise ConfigError("seeds: expected at least one seed")
 
@@ -323,8 +330,23 @@ def evaluate_map(model: WeakHashModel, data: WhcmtData, cfg: Config) -> dict[str
     d = encode(model, data.images, data.database)
     res = mean_average_precision(q, d, data.labels[data.query], data.labels[data.database],
                                  topk=map_topk(cfg, len(data.database)), convention="wsdhq")
-    return {"map": res.map, "n_scored": res.n_scored, "n_dropped": res.n_dropped,
-            "bit_balance": float(np.abs(d.mean(axis=0) - 0.5).mean())}
+    out = {"map": res.map, "n_scored": res.n_scored, "n_dropped": res.n_dropped,
+           "bit_balance": float(np.abs(d.mean(axis=0) - 0.5).mean())}
+    if isinstance(model, WHCMT):  # diagnostic outside the paper's protocol: codes computed with each image's tags
+        q_t, d_t = (_codes_with_tags(model, data, s) for s in (data.query, data.database))
+        out["map_with_own_tags"] = mean_average_precision(
+            q_t, d_t, data.labels[data.query], data.labels[data.database],
+            topk=map_topk(cfg, len(data.database))).map
+    return out
+
+
+@torch.no_grad()
+def _codes_with_tags(model: WHCMT, data: WhcmtData, idx: np.ndarray, batch: int = 250) -> np.ndarray:
+    """Codes (len(idx), b) from images *and their tags* (not the retrieval protocol; a diagnostic only)."""
+    model.eval()
+    out = [model(to_input(torch.from_numpy(data.images[idx[i:i + batch]])), data.tag_ids[idx[i:i + batch]])["h"] > 0.5
+           for i in range(0, len(idx), batch)]
+    return torch.cat(out).numpy()
 
 
 def _run_key(method: str, bits: int, lambdas: tuple, seed: int, cfg: Config) -> str:
@@ -364,8 +386,9 @@ def train_run(method: str, bits: int, data: WhcmtData, cfg: Config, *, seed: int
         row = {**row, "cached": False}
     if verbose:
         how = "reused from cache" if row["cached"] else f"trained in {row['train_s']:.1f}s"
-        print(f"{method:14s} {bits:2d} bits seed {seed} lambdas {lambdas}: MAP@K {row['map']:.3f} ({how}, "
-              f"{row['s_per_step']:.3f} s/step)")
+        extra = f", with own tags {row['map_with_own_tags']:.3f}" if "map_with_own_tags" in row else ""
+        print(f"{method:14s} {bits:2d} bits seed {seed} lambdas {lambdas}: MAP@K {row['map']:.3f}{extra}, bit "
+              f"balance {row['bit_balance']:.2f} ({how}, {row['s_per_step']:.3f} s/step)")
     return row, model
 
 
@@ -379,6 +402,9 @@ def _fit_and_eval(model: WeakHashModel, method: str, bits: int, lambdas: tuple, 
         out = net(to_input(batch[0]), batch[1])
         return criterion(out["h"], out["r"], out["t_cls"])
 
+    if cfg.unit_variance_init:
+        first = next(iter(batches(0)))
+        unit_variance_init(model, init_layers(model, include_cnn=cfg.cnn_weights is None), to_input(first[0]), first[1])
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     fit_cfg = FitConfig(max_steps=cfg.steps, seed=seed, log_every=max(1, cfg.steps // 10), grad_clip=cfg.grad_clip)
     res = fit(model, opt, loss_fn, batches, fit_cfg)
@@ -614,9 +640,12 @@ def table4_summary(rows: list[dict]) -> list[dict]:
     """Mean MAP per framework at 8 bits and the improvement (%) over WDHT's CNN, as in Table 4."""
     import pandas as pd
 
-    df = pd.DataFrame(rows).groupby("method", sort=False)["map"].mean()
+    frame = pd.DataFrame(rows)
+    df = frame.groupby("method", sort=False)["map"].mean()
+    balance = frame.groupby("method", sort=False)["bit_balance"].mean() if "bit_balance" in frame else None
     base = float(df["WDHT-CNN"])
-    return [{"method": m, "map": float(v), "improvement_pct": 100.0 * (float(v) - base) / base} for m, v in df.items()]
+    return [{"method": m, "map": float(v), "improvement_pct": 100.0 * (float(v) - base) / base,
+             **({"bit_balance": float(balance[m])} if balance is not None else {})} for m, v in df.items()]
 
 
 def attention_examples(data: WhcmtData, n: int) -> np.ndarray:
