@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cmlib.data.reid_folders import ReIDRecord
 
-__all__ = ["read_celebreid", "CELEB_SIZES"]
+__all__ = ["CELEB_SIZES", "read_celebreid"]
 
 CELEB_SIZES = {"celeb": (20208, 2972, 11006), "celeb-light": (9021, 887, 934)}
 _NAME = re.compile(r"^(-?\d+)_(\d*)_(\d*)")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cmlib.data.reid_folders import ReIDRecord
 
-__all__ = ["read_prcc", "PRCC_PROTOCOLS"]
+__all__ = ["PRCC_PROTOCOLS", "read_prcc"]
 
 _CAMS = {"A": 0, "B": 1, "C": 2}
 PRCC_PROTOCOLS = {"gallery": "A", "same_clothes_query": "B", "cross_clothes_query": "C"}

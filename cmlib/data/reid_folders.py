@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-__all__ = ["ReIDRecord", "ReIDSet", "ParallelFolders", "load_reid_set", "LIP_CLOTH_LABELS"]
+__all__ = ["LIP_CLOTH_LABELS", "ParallelFolders", "ReIDRecord", "ReIDSet", "load_reid_set"]
 
 # LIP labels: 0 bg, 1 hat, 2 hair, 3 glove, 4 sunglasses, 5 upper-clothes, 6 dress, 7 coat, 8 socks, 9 pants,
 # 10 jumpsuits, 11 scarf, 12 skirt, 13 face, 14 left-arm, 15 right-arm, 16 left-leg, 17 right-leg, 18/19 shoes.
@@ -73,9 +73,9 @@ class ReIDSet:
     def __len__(self) -> int:
         return int(self.pids.shape[0])
 
-    def subset(self, idx: torch.Tensor) -> "ReIDSet":
+    def subset(self, idx: torch.Tensor) -> ReIDSet:
         """The rows ``idx`` (LongTensor or bool mask) of every field."""
-        pick = lambda t: None if t is None else t[idx]  # noqa: E731
+        pick = lambda t: None if t is None else t[idx]
         return ReIDSet(*(pick(getattr(self, f)) for f in self.__dataclass_fields__))
 
 
@@ -161,8 +161,8 @@ def load_reid_set(
                 if hpath is None:
                     raise FileNotFoundError(f"face crop {face} has no restored face under {folders.folder('hr_face')}")
                 hr[i] = _read_rgb(hpath, (f, f))
-    to_chw = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).contiguous()  # noqa: E731
-    ints = lambda attr: torch.tensor([getattr(r, attr) for r in records], dtype=torch.long)  # noqa: E731
+    to_chw = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).contiguous()
+    ints = lambda attr: torch.tensor([getattr(r, attr) for r in records], dtype=torch.long)
     return ReIDSet(
         images=to_chw(images),
         parsing=None if parsing is None else torch.from_numpy(parsing),

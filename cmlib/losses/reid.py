@@ -24,12 +24,12 @@ from torch import nn
 from torch.nn import functional as F
 
 __all__ = [
-    "cloth_irrelevant_mask",
-    "attention_loss",
-    "knowledge_propagation_loss",
-    "batch_hard_triplet",
-    "label_smoothing_ce",
     "DeSKProLoss",
+    "attention_loss",
+    "batch_hard_triplet",
+    "cloth_irrelevant_mask",
+    "knowledge_propagation_loss",
+    "label_smoothing_ce",
 ]
 
 

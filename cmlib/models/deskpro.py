@@ -39,11 +39,11 @@ __all__ = [
     "CSA",
     "BNNeck",
     "BatchDropTop",
-    "GlobalBranch",
-    "PartBranch",
     "ChannelBranch",
+    "GlobalBranch",
     "MBNOutput",
     "MultiBranchNet",
+    "PartBranch",
     "flip_averaged_embedding",
     "two_stream_descriptor",
 ]

@@ -24,11 +24,11 @@ from torch import nn
 __all__ = [
     "OSBlock",
     "OSNet",
+    "load_osnet_weights",
     "osnet",
-    "osnet_x1_0",
     "osnet_x0_5",
     "osnet_x0_25",
-    "load_osnet_weights",
+    "osnet_x1_0",
 ]
 
 

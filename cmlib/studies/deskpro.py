@@ -52,17 +52,17 @@ from cmlib.metrics.reid import evaluate_rank
 from cmlib.models.deskpro import MultiBranchNet, flip_averaged_embedding
 
 __all__ = [
-    "Config",
-    "STREAMS",
     "ABLATION_ROWS",
+    "STREAMS",
+    "Config",
+    "attention_maps",
     "build_world",
-    "train_stream",
     "descriptors",
     "evaluate",
+    "plot_attention_maps",
     "run_ablation",
     "run_ccreid",
-    "attention_maps",
-    "plot_attention_maps",
+    "train_stream",
 ]
 
 CACHE_VERSION = "deskpro-v1"  # bump when training code changes, so cached weights are not reused
@@ -373,9 +373,16 @@ def evaluate(q_desc: list[torch.Tensor], g_desc: list[torch.Tensor], query: ReID
 
 
 def _row(name: str, streams: list[str], models: dict, query: ReIDSet, gallery: ReIDSet, mode: str) -> dict:
+    """One table row.
+
+    ``queries_without_face`` counts queries with no face crop: two-stream models rank them by the global stream
+    alone; face-only models (4, 5, 6) cannot rank them (all scores equal).
+    """
     q = [descriptors(models[s], s, query) for s in streams]
     g = [descriptors(models[s], s, gallery) for s in streams]
-    return {"model": name, **evaluate(q, g, query, gallery, mode)}
+    uses_face = any(STREAMS[s].kind != "body" for s in streams)
+    no_face = int((~query.has_face).sum()) if uses_face else 0
+    return {"model": name, **evaluate(q, g, query, gallery, mode), "queries_without_face": no_face}
 
 
 @_with_threads
@@ -440,7 +447,7 @@ def attention_maps(cfg: Config, seed: int, n_images: int = 4) -> dict[str, torch
     out["cloth"] = torch.isin(parsing[pick], torch.tensor(CLOTH_LABELS))
     for name in ("G+CSA", "G+CSA+Latt"):
         model = train_stream(cfg, world, name, seed)[0]
-        feat, refined, psi = model.attend(_normalise(gallery.images))
+        _, refined, psi = model.attend(_normalise(gallery.images))
         out[f"{name}/attention"] = psi[pick, 0]
         out[f"{name}/refined"] = refined[pick].abs().mean(1)
         up = nn.functional.interpolate(psi, size=parsing.shape[-2:], mode="bilinear", align_corners=False)[:, 0]

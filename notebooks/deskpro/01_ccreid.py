@@ -66,6 +66,7 @@ show(metrics_table(table, digits=2))
 
 # %%
 show(metrics_table(pd.DataFrame(streams).drop(columns=["cached"]), digits=3))
+print("queries without a face crop, per row:", sorted({(r["model"], r["queries_without_face"]) for r in rows}))
 
 # %%
 rep.save_metrics({

@@ -66,6 +66,7 @@ show(metrics_table(table, digits=2))
 
 # %%
 show(metrics_table(pd.DataFrame(streams).drop(columns=["cached"]), digits=3))
+print("queries without a face crop, per row:", sorted({(r["model"], r["queries_without_face"]) for r in rows}))
 rep.save_metrics({
     "table": metrics_table(table, digits=4).to_dict(orient="records"),
     "per_seed": rows,
@@ -94,7 +95,8 @@ per = {(r["seed"], r["model"]): r["mAP"] for r in rows}
 
 
 def stat(fn):
-    return [fn(lambda m: per[(s, m)]) for s in cfg.seeds]
+    """One value per seed of ``fn(mAP_of)``, where ``mAP_of(model)`` reads that seed's row."""
+    return [fn({m: v for (seed, m), v in per.items() if seed == s}.__getitem__) for s in cfg.seeds]
 
 
 result = claims([

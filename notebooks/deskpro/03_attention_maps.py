@@ -28,8 +28,6 @@ report_dir = None  # set by the runner: reports/deskpro/<profile>/03_attention_m
 import os
 import warnings
 
-import matplotlib.pyplot as plt
-
 from cmlib.config import from_params
 from cmlib.reporting import Claim, Report, claims, metrics_table, project_root, show
 from cmlib.studies import deskpro

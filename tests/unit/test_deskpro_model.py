@@ -6,6 +6,7 @@ import torch
 from cmlib.models.deskpro import CSA, BatchDropTop, MultiBranchNet, flip_averaged_embedding, two_stream_descriptor
 from cmlib.models.osnet import load_osnet_weights, osnet
 
+
 @pytest.fixture(autouse=True)
 def _one_thread():
     """One intra-op thread: on the shared 2-core machine, 2 OpenMP threads per process spin against each other."""

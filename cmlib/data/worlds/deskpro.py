@@ -28,7 +28,7 @@ from torch.nn import functional as F
 
 from cmlib.data.reid_folders import ReIDSet
 
-__all__ = ["PARSING_LABELS", "CLOTH_LABELS", "WorldConfig", "DeskproWorld", "make_world"]
+__all__ = ["CLOTH_LABELS", "PARSING_LABELS", "DeskproWorld", "WorldConfig", "make_world"]
 
 PARSING_LABELS = ("background", "hair", "face", "skin", "top", "bottom", "shoes", "accessory")
 CLOTH_LABELS = (4, 5, 6, 7)  # the set C of eq. (3) in this world: top, bottom, shoes, accessory
@@ -84,7 +84,7 @@ def _skin_rgb(t: float) -> np.ndarray:
 
 
 def _outfit(rng: np.random.Generator) -> dict:
-    pick = lambda: _PALETTE[rng.integers(len(_PALETTE))]  # noqa: E731
+    pick = lambda: _PALETTE[rng.integers(len(_PALETTE))]
     return {
         "top": pick(), "top2": pick(), "top_tex": int(rng.integers(4)),
         "bottom": pick(), "bottom2": pick(), "bottom_tex": int(rng.integers(3)),
@@ -243,9 +243,9 @@ class _Renderer:
 
     def take(self) -> ReIDSet:
         rows, self.rows = self.rows, []
-        stack = lambda i: np.stack([r[i] for r in rows])  # noqa: E731
-        chw = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).contiguous()  # noqa: E731
-        ints = lambda i: torch.tensor([r[i] for r in rows], dtype=torch.long)  # noqa: E731
+        stack = lambda i: np.stack([r[i] for r in rows])
+        chw = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).contiguous()
+        ints = lambda i: torch.tensor([r[i] for r in rows], dtype=torch.long)
         return ReIDSet(chw(stack(0)), torch.from_numpy(stack(1)), chw(stack(2)), chw(stack(3)),
                        torch.tensor([r[4] for r in rows]), ints(5), ints(6), ints(7))
 
