@@ -106,7 +106,7 @@ class Config:
     world: world_lib.WorldConfig = field(default_factory=world_lib.WorldConfig)
     word_vectors: Path | None = path_field(layout="a word2vec/GloVe file or the NUS-WIDE GloVe pickle")
     w2v_epochs: int = 5
-    w2v_corpus_sentences: int = 20000
+    w2v_corpus_sentences: int = 5000
     center_word_vectors: bool = True
     tag_min_count: int = 1
     max_tags: int = 10

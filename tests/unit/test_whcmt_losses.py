@@ -43,7 +43,7 @@ def test_quantization_eq4_prefers_saturated_codes():
 def test_weighted_terms_and_gradients_finite_for_identical_codes():
     h = torch.full((4, 8), 0.7, requires_grad=True)
     r, t = torch.randn(4, 5), torch.randn(4, 5)
-    terms = WeakTagHashLoss((1.0, 10.0, 2.0))(h, r, t)
+    terms = WeakTagHashLoss((1.0, 10.0, 2.0), reduction="sum")(h, r, t)
     assert set(terms) == {"l1_pairwise", "l2_hinge", "l3_quant"}
     assert torch.allclose(terms["l2_hinge"], 10 * hinge_loss(r, t))
     assert torch.allclose(terms["l3_quant"], 2 * quantization_loss(h))
