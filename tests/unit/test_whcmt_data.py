@@ -41,7 +41,7 @@ def test_nuswide_glove_tag_vectors(shared_datasets):
     assert len(tags) == 1000 and len(concepts) == 81 and tags[:3] == ["nature", "sky", "blue"]
     vecs = nuswide.load_glove_tag_vectors(root / "NUS_WIDE_pretrained_w2v_glove-wiki-gigaword-300.pkl", tags, concepts)
     assert vecs["sky"].shape == (300,) and np.isfinite(vecs["sky"]).all()
-    cos = lambda a, b: float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))  # noqa: E731
+    cos = lambda a, b: float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
     assert cos(vecs["sky"], vecs["clouds"]) > cos(vecs["sky"], vecs["food"])
     with pytest.raises(ValueError, match="tag vectors"):
         nuswide.load_glove_tag_vectors(root / "NUS_WIDE_pretrained_w2v_glove-wiki-gigaword-300.pkl", tags[:10])

@@ -3,8 +3,15 @@
 import numpy as np
 import pytest
 
-from cmlib.data.worlds.whcmt import (N_CONCEPTS, WorldConfig, concept_synonyms, make_world, protocol_split,
-                                     render_images, sample_labels)
+from cmlib.data.worlds.whcmt import (
+    N_CONCEPTS,
+    WorldConfig,
+    concept_synonyms,
+    make_world,
+    protocol_split,
+    render_images,
+    sample_labels,
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +58,7 @@ def test_tags_are_weak_and_noisy():
 
 
 def test_cooccurrence_is_correlated():
-    labels, group = sample_labels(3000, 0)
+    labels, _ = sample_labels(3000, 0)
     co = labels.T.astype(float) @ labels.astype(float)
     np.fill_diagonal(co, 0)
     # the strongest pairs co-occur far more often than the average pair
