@@ -42,8 +42,10 @@ from typing import Literal
 import torch
 from torch import nn
 
-from cmlib.config import check_range, path_field
-from cmlib.data.reid_folders import ReIDSet
+from cmlib.config import ConfigError, check_range, path_field
+from cmlib.data.celebreid import read_celebreid
+from cmlib.data.prcc import read_prcc
+from cmlib.data.reid_folders import FOLDER_LAYOUT, LIP_CLOTH_LABELS, ParallelFolders, ReIDRecord, ReIDSet, load_reid_set
 from cmlib.data.samplers import PKBatches
 from cmlib.data.worlds.deskpro import CLOTH_LABELS, DeskproWorld, WorldConfig, make_world
 from cmlib.engine import FitConfig, fit, seed_everything
@@ -113,6 +115,9 @@ class Config:
     eval_every: int = 10
     cache_dir: str = ".cache/deskpro"
     num_threads: int = 1
+    dataset: Literal["world", "celeb", "celeb-light", "prcc"] = "world"
+    data_root: str | None = path_field(layout=FOLDER_LAYOUT)
+    cloth_labels: list[int] = field(default_factory=lambda: list(LIP_CLOTH_LABELS))
 
     def __post_init__(self) -> None:
         check_range("num_threads", self.num_threads, lo=0)
@@ -129,6 +134,8 @@ class Config:
         check_range("body_steps", self.body_steps, lo=1)
         check_range("face_steps", self.face_steps, lo=1)
         check_range("eval_every", self.eval_every, lo=1)
+        if self.dataset != "world" and self.data_root is None:
+            raise ConfigError(f"dataset: {self.dataset!r} needs data_root (expected layout {FOLDER_LAYOUT})")
 
 
 @dataclass(frozen=True)
@@ -196,7 +203,9 @@ def _hash(obj: object) -> str:
 
 
 def build_world(cfg: Config, seed: int) -> DeskproWorld:
-    """The synthetic world of ``seed`` (rendered once, then read from ``cache_dir``)."""
+    """The synthetic world of ``seed`` (rendered once, then read from ``cache_dir``), or the real dataset."""
+    if cfg.dataset != "world":
+        return load_real(cfg)
     path = Path(cfg.cache_dir) / f"world-{_hash([CACHE_VERSION, asdict(cfg.world), seed])}.pt"
     if path.is_file():
         blob = torch.load(path, map_location="cpu", weights_only=True)
@@ -209,6 +218,44 @@ def build_world(cfg: Config, seed: int) -> DeskproWorld:
     torch.save(blob, tmp)
     tmp.replace(path)
     return world
+
+
+def _split_val(records: list[ReIDRecord], n_val: int) -> tuple[list, list, list]:
+    """Hold out the last ``n_val`` training identities: (train, val query = first image of each, val gallery)."""
+    pids = sorted({r.pid for r in records})
+    if n_val >= len(pids):
+        raise ValueError(f"world.n_val_ids={n_val} must be smaller than the {len(pids)} training identities")
+    held = set(pids[len(pids) - n_val:])
+    train = [r for r in records if r.pid not in held]
+    val = [r for r in records if r.pid in held]
+    firsts = {}
+    for r in val:
+        firsts.setdefault(r.pid, r)
+    return train, list(firsts.values()), [r for r in val if firsts[r.pid] is not r]
+
+
+def load_real(cfg: Config) -> DeskproWorld:
+    """Celeb-reID(-light) or PRCC from ``data_root`` in DeSKPro's parallel-folder layout, as a DeskproWorld.
+
+    Validation (model selection): Celeb-reID holds out ``world.n_val_ids`` training identities (first image of each
+    as query); PRCC uses its ``val`` split (camera C queries against camera A). Splits of the other protocol are None.
+    Sizes come from ``world.height``, ``world.width``, ``world.face_size``.
+    """
+    folders = ParallelFolders(Path(cfg.data_root))
+    w = cfg.world
+    load = lambda recs, mask=False: load_reid_set(recs, folders, (w.height, w.width), w.face_size, with_mask=mask)
+    if cfg.dataset in ("celeb", "celeb-light"):
+        train, vq, vg = _split_val(read_celebreid(cfg.data_root, "train"), w.n_val_ids)
+        return DeskproWorld(load(train, True), load(vq), load(vg), load(read_celebreid(cfg.data_root, "query")),
+                            load(read_celebreid(cfg.data_root, "gallery")), None, None, None, w)
+    val = read_prcc(cfg.data_root, "val")
+    test = {c: load(read_prcc(cfg.data_root, "test", camera=c)) for c in "ABC"}
+    return DeskproWorld(load(read_prcc(cfg.data_root, "train"), True), load([r for r in val if r.camid == 2]),
+                        load([r for r in val if r.camid == 0]), None, None, test["A"], test["B"], test["C"], w)
+
+
+def _cloth_labels(cfg: Config) -> tuple[int, ...]:
+    return CLOTH_LABELS if cfg.dataset == "world" else tuple(cfg.cloth_labels)
 
 
 def _normalise(x: torch.Tensor) -> torch.Tensor:
@@ -252,7 +299,7 @@ def _batches(cfg: Config, spec: StreamSpec, train: ReIDSet, labels: torch.Tensor
         sel = rows[idx]
         batch = {"x": inputs[sel], "y": labels[sel]}
         if spec.kind == "body" and spec.att:
-            batch["mask"] = cloth_irrelevant_mask(train.parsing[sel].long(), CLOTH_LABELS, cfg.epsilon)
+            batch["mask"] = cloth_irrelevant_mask(train.parsing[sel].long(), _cloth_labels(cfg), cfg.epsilon)
         if spec.kind == "student" and spec.kd:
             batch["x_teacher"] = train.hr_face[sel]
         return batch
@@ -319,6 +366,8 @@ def train_stream(
     key_obj = [CACHE_VERSION, name, seed, asdict(cfg.world), asdict(cfg.model), steps, cfg.p, cfg.k, cfg.lr,
                cfg.weight_decay, cfg.warmup_frac, cfg.epsilon, cfg.lam, cfg.margin, cfg.smoothing,
                cfg.random_erasing, cfg.eval_every, (tau, alpha) if spec.kd else None]
+    if cfg.dataset != "world":
+        key_obj += [cfg.dataset, str(Path(cfg.data_root).resolve()), list(cfg.cloth_labels)]
     path = Path(cfg.cache_dir) / f"{name.replace('+', 'p').replace('-', 'm')}-{_hash(key_obj)}.pt"
     seed_everything(seed)
     model = MultiBranchNet(int(labels.max()) + 1, cfg.model.width, cfg.model.feat_dim, csa=spec.csa,
@@ -395,7 +444,9 @@ def run_ablation(cfg: Config, seed: int) -> tuple[list[dict], list[dict]]:
     world = build_world(cfg, seed)
     trained = {name: train_stream(cfg, world, name, seed) for name in STREAMS}
     models = {k: v[0] for k, v in trained.items()}
-    rows = [{**_row(name, streams, models, world.celeb_query, world.celeb_gallery, "cloth_changing"), "seed": seed}
+    query, gallery = (world.celeb_query, world.celeb_gallery) if world.celeb_query is not None else (
+        world.prcc_cross_query, world.prcc_gallery)  # real PRCC: its cross-clothes setting
+    rows = [{**_row(name, streams, models, query, gallery, "cloth_changing"), "seed": seed}
             for name, streams in ABLATION_ROWS]
     return rows, [v[1] | {"seed": seed} for v in trained.values()]
 
@@ -415,8 +466,11 @@ def run_ccreid(cfg: Config, seed: int) -> tuple[list[dict], list[dict]]:
     m = {k: v[0] for k, v in trained.items()}
     rows = []
     for method, streams, face_key in [("LightMBN-like (G)", ["G"], None), ("DeSKPro", ["G+CSA+Latt", "student+"], "student+")]:
-        r = _row(method, streams, m, world.celeb_query, world.celeb_gallery, "cloth_changing")
-        rows.append({"protocol": "celeb-light", "setting": "cloth-changing", **r, "seed": seed})
+        if world.celeb_query is not None:
+            r = _row(method, streams, m, world.celeb_query, world.celeb_gallery, "cloth_changing")
+            rows.append({"protocol": "celeb-light", "setting": "cloth-changing", **r, "seed": seed})
+        if world.prcc_gallery is None:
+            continue
         prcc_models = dict(m)
         if face_key:
             prcc_models["student+"] = m["student+prcc"]
@@ -439,19 +493,21 @@ def attention_maps(cfg: Config, seed: int, n_images: int = 4) -> dict[str, torch
         cloth-irrelevant person pixels minus mean Psi_hat on clothing pixels over the whole test gallery.
     """
     world = build_world(cfg, seed)
-    gallery = world.celeb_gallery
+    gallery = world.celeb_gallery if world.celeb_gallery is not None else world.prcc_gallery
+    if gallery.parsing is None:
+        raise ValueError("attention_maps needs parsing masks of the test gallery (the synthetic world has them)")
     step = max(len(gallery) // n_images, 1)
     pick = torch.arange(0, step * n_images, step)[:n_images]
     out: dict[str, torch.Tensor] = {"images": gallery.images[pick]}
     parsing = gallery.parsing.long()
-    out["cloth"] = torch.isin(parsing[pick], torch.tensor(CLOTH_LABELS))
+    out["cloth"] = torch.isin(parsing[pick], torch.tensor(_cloth_labels(cfg)))
     for name in ("G+CSA", "G+CSA+Latt"):
         model = train_stream(cfg, world, name, seed)[0]
         _, refined, psi = model.attend(_normalise(gallery.images))
         out[f"{name}/attention"] = psi[pick, 0]
         out[f"{name}/refined"] = refined[pick].abs().mean(1)
         up = nn.functional.interpolate(psi, size=parsing.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
-        cloth = torch.isin(parsing, torch.tensor(CLOTH_LABELS))
+        cloth = torch.isin(parsing, torch.tensor(_cloth_labels(cfg)))
         person_not_cloth = (parsing > 0) & ~cloth
         out[f"{name}/contrast"] = up[person_not_cloth].mean() - up[cloth].mean()
     return out

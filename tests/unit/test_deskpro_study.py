@@ -69,3 +69,35 @@ def test_student_with_propagation_and_face_descriptors(tmp_path):
     assert 0.0 <= res["mAP"] <= 100.0 and set(res) == {"R1", "R5", "mAP", "skipped"}
     with pytest.raises(ValueError, match="unknown stream"):
         deskpro.train_stream(cfg, world, "student", 0)
+
+
+def _write(path: Path, array) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def test_real_celeb_light_folders_run_through_the_same_pipeline(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    names = {"train": [f"{p}_{i}_0.jpg" for p in range(1, 7) for i in range(3)],
+             "query": ["20_1_0.jpg", "21_1_0.jpg"], "gallery": [f"{p}_{i}_0.jpg" for p in (20, 21) for i in (2, 3)]}
+    for split, files in names.items():
+        for n in files:
+            _write(tmp_path / "data/imgs" / split / n, rng.integers(0, 255, (48, 24, 3), dtype=np.uint8))
+            _write(tmp_path / "data/mask" / split / n.replace(".jpg", ".png"), rng.integers(0, 20, (48, 24), dtype=np.uint8))
+            if not n.startswith("21_1"):  # one query without a detected face
+                _write(tmp_path / "data/lr_face" / split / n, rng.integers(0, 255, (10, 10, 3), dtype=np.uint8))
+                _write(tmp_path / "data/hr_face" / split / n, rng.integers(0, 255, (40, 40, 3), dtype=np.uint8))
+    cfg = from_params(deskpro.Config, {**to_dict(_tiny(tmp_path)), "dataset": "celeb-light", "data_root": str(tmp_path / "data"),
+                                       "world": {"n_val_ids": 2, "height": 32, "width": 16, "face_size": 16}})
+    world = deskpro.build_world(cfg, 0)
+    assert len(world.train) == 12 and len(world.val_query) == 2 and world.prcc_gallery is None
+    assert world.celeb_query.has_face.tolist() == [True, False]
+    rows, _ = deskpro.run_ccreid(cfg, 0)
+    assert {r["protocol"] for r in rows} == {"celeb-light"}
+    assert [r["queries_without_face"] for r in rows] == [0, 1]
+    with pytest.raises(ConfigError, match="data_root"):
+        from_params(deskpro.Config, {"dataset": "prcc"})

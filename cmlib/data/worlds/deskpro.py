@@ -207,7 +207,10 @@ def _camera(rng: np.random.Generator, noise: float) -> dict:
 
 @dataclass
 class DeskproWorld:
-    """The rendered splits: ``train``, ``val`` (celeb_light protocol) and the test protocols."""
+    """The rendered splits: ``train``, ``val`` (celeb_light protocol) and the test protocols.
+
+    The study also fills this container from real data, where the splits of the other protocol are None.
+    """
 
     train: ReIDSet
     val_query: ReIDSet
