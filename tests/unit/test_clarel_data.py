@@ -56,3 +56,30 @@ def test_cub100_subset(shared_datasets):
     unseen = set(b.labels[b.splits["test_unseen"]].tolist())
     assert len(unseen) == 27 and not unseen & set(b.labels[b.splits["trainval"]].tolist())
     assert "bill shape" in " ".join(s for sents in b.sentences for s in sents)
+
+
+def _fake_xlsa17(root, n_trainval=2):
+    """A 4-image xlsa17 folder: res101.mat, att_splits.mat (with train/val locs) and text_c10."""
+    files = np.array([[np.array([f"/d/CUB/images/00{c}.K/k_{i}.jpg"])] for c in (1, 2) for i in (1, 2)], dtype=object)
+    sio.savemat(root / "res101.mat", {"features": np.ones((3, 4)), "labels": np.array([[1], [1], [2], [2]]),
+                                      "image_files": files})
+    sio.savemat(root / "att_splits.mat", {"att": np.ones((5, 2)), "trainval_loc": np.arange(1, n_trainval + 1)[:, None],
+                                          "test_seen_loc": np.array([[3]]), "test_unseen_loc": np.array([[4]]),
+                                          "train_loc": np.array([[1]]), "val_loc": np.array([[2]])})
+    for c in (1, 2):
+        (root / "text_c10" / f"00{c}.K").mkdir(parents=True)
+        for i in (1, 2):
+            (root / "text_c10" / f"00{c}.K" / f"k_{i}.txt").write_text("a small bird\n")
+
+
+def test_xlsa17_bundle_checks_split_sizes_and_sentence_files(tmp_path):
+    from cmlib.data.xlsa17 import load_xlsa17_with_text
+
+    _fake_xlsa17(tmp_path)
+    with pytest.raises(ValueError, match="CUB trainval holds 2 images, expected 7057"):
+        load_xlsa17_with_text(tmp_path, dataset="CUB")
+    (tmp_path / "text_c10" / "002.K" / "k_2.txt").unlink()
+    with pytest.raises(FileNotFoundError, match="image 002.K/k_2.jpg"):
+        from cmlib.data.reed import read_text_c10
+
+        read_text_c10(tmp_path / "text_c10", ["001.K/k_1.jpg", "002.K/k_2.jpg"])
