@@ -16,6 +16,10 @@ was expected and (for typos) the closest valid key::
     ...
     cmlib.config.ConfigError: params: unknown key 'lrate' (did you mean 'lr'?); valid keys: lr, steps
 
+A nested section given only in part keeps the *parent's* defaults for the keys it leaves out: with
+``fit: FitConfig = field(default_factory=lambda: FitConfig(max_steps=40))``, the mapping ``{"fit": {"seed": 3}}``
+gives ``max_steps=40`` (the paper's smoke default), not FitConfig's own 100.
+
 Conventions of the study: the dataclass defaults of each paper's ``Config`` are its smoke profile, range checks live
 in ``__post_init__`` through :func:`check_range`, and paths that must exist are declared with :func:`path_field`.
 """
@@ -110,6 +114,9 @@ def from_params(cls: type[T], mapping: Mapping[str, Any] | None, *, where: str =
     kwargs = {}
     for name, value in mapping.items():
         field = fields[name]
+        base = _default_of(field)
+        if isinstance(value, Mapping) and dataclasses.is_dataclass(base) and not isinstance(base, type):
+            value = _deep_merge(to_dict(base), value)  # a partial section keeps the parent's defaults for the rest
         kwargs[name] = _convert(value, hints[name], f"{where}.{name}")
         _check_path(field, kwargs[name], f"{where}.{name}")
     try:
@@ -129,6 +136,24 @@ def to_dict(cfg: Any) -> Any:
     if isinstance(cfg, pathlib.PurePath):
         return str(cfg)
     return cfg
+
+
+def _default_of(field: dataclasses.Field) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None
+
+
+def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def _check_path(field: dataclasses.Field, value: Any, where: str) -> None:
@@ -171,7 +196,7 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
             if len(args) != len(value):
                 raise ConfigError(f"{where}: expected {len(args)} items, got {len(value)}")
-            return tuple(_convert(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(args, value)))
+            return tuple(_convert(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
         item = args[0] if args else Any
         out = [_convert(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(out) if (origin is tuple or tp is tuple) else out

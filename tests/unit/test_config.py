@@ -18,6 +18,12 @@ class Inner:
 
 
 @dataclass
+class Pair:
+    span: tuple[float, int] = (0.5, 2)
+    inner: Inner = field(default_factory=lambda: Inner(width=32, act="gelu"))
+
+
+@dataclass
 class Outer:
     lr: float = 0.1
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -92,3 +98,18 @@ def test_load_yaml_errors_name_the_file(tmp_path: Path) -> None:
         load_yaml(bad)
     with pytest.raises(ConfigError, match="params file not found"):
         load_yaml(tmp_path / "missing.yaml")
+
+
+def test_fixed_length_tuples_convert_each_item() -> None:
+    assert from_params(Pair, {"span": [1, 3]}).span == (1.0, 3)
+    with pytest.raises(ConfigError, match=r"params.span\[1\]: expected int, got float 0.5"):
+        from_params(Pair, {"span": [1, 0.5]})
+    with pytest.raises(ConfigError, match="params.span: expected 2 items, got 3"):
+        from_params(Pair, {"span": [1, 2, 3]})
+
+
+def test_partial_nested_section_keeps_the_parent_defaults() -> None:
+    cfg = from_params(Pair, {"inner": {"width": 8}})
+    assert cfg.inner == Inner(width=8, act="gelu")  # act from Pair's default, not Inner's own "relu"
+    with pytest.raises(ConfigError, match="params.inner: unknown key 'depth'"):
+        from_params(Pair, {"inner": {"depth": 2}})
