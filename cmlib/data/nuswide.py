@@ -38,7 +38,7 @@ def load_glove_tag_vectors(pickle_path: Path, tag_list: list[str], concepts: lis
         ValueError: the pickle is not two arrays whose row counts match the tag / concept lists.
     """
     with Path(pickle_path).open("rb") as fh:
-        data = pickle.load(fh, encoding="latin1")  # noqa: S301 - a local file the user named
+        data = pickle.load(fh, encoding="latin1")
     if not (isinstance(data, (list, tuple)) and len(data) == 2):
         raise ValueError(f"{pickle_path}: expected a list of 2 arrays (tags, concepts), got {type(data).__name__}")
     tag_vecs, concept_vecs = (np.asarray(a, dtype=np.float32) for a in data)

@@ -45,7 +45,7 @@ class LSH:
     mean: np.ndarray | None = None
     proj: np.ndarray | None = None
 
-    def fit(self, x: np.ndarray) -> "LSH":
+    def fit(self, x: np.ndarray) -> LSH:
         """Fit on features (N, D)."""
         self.mean = x.mean(axis=0)
         self.proj = np.random.default_rng(self.seed).standard_normal((x.shape[1], self.bits))
@@ -66,7 +66,7 @@ class ITQ:
     mean: np.ndarray | None = None
     proj: np.ndarray | None = None
 
-    def fit(self, x: np.ndarray) -> "ITQ":
+    def fit(self, x: np.ndarray) -> ITQ:
         """Fit on features (N, D)."""
         self.mean, pca = _pca(x, self.bits)
         v = (x - self.mean) @ pca
@@ -95,7 +95,7 @@ class SH:
     span: np.ndarray | None = None
     modes: list[tuple[int, int]] = field(default_factory=list)
 
-    def fit(self, x: np.ndarray) -> "SH":
+    def fit(self, x: np.ndarray) -> SH:
         """Fit on features (N, D): keep the b (dim, frequency) modes with the smallest eigenvalues (k / span)^2."""
         self.mean, self.pca = _pca(x, min(self.bits, x.shape[1]))
         v = (x - self.mean) @ self.pca
@@ -187,7 +187,7 @@ class ViTFeatures(nn.Module):
         else:
             kw: dict = {"num_classes": 0}
             if cfg.weights_file is not None:
-                kw["pretrained_cfg_overlay"] = dict(file=str(cfg.weights_file))
+                kw["pretrained_cfg_overlay"] = {"file": str(cfg.weights_file)}
             self.vit = timm.create_model(cfg.variant, pretrained=cfg.weights_file is not None, **kw)
         self.out_dim = 2 * self.vit.embed_dim
 

@@ -77,7 +77,7 @@ def build_crossvit(cfg: CrossVitConfig) -> CrossVit:
         if not Path(cfg.weights_file).is_file():
             raise FileNotFoundError(f"CrossVitConfig.weights_file: no file at {cfg.weights_file!r} (expected a timm "
                                     f"checkpoint of {cfg.variant})")
-        kwargs["pretrained_cfg_overlay"] = dict(file=str(cfg.weights_file))
+        kwargs["pretrained_cfg_overlay"] = {"file": str(cfg.weights_file)}
     return timm.create_model(cfg.variant, pretrained=cfg.weights_file is not None, **kwargs)
 
 
@@ -230,7 +230,7 @@ def unit_variance_init(model: nn.Module, layers: list[nn.Module], *inputs: Tenso
     model.eval()
     for layer in layers:
         seen: dict[str, Tensor] = {}
-        hook = layer.register_forward_hook(lambda m, i, o: seen.update(out=o))
+        hook = layer.register_forward_hook(lambda m, i, o, seen=seen: seen.update(out=o))
         try:
             for _ in range(n_iter):
                 model(*inputs)

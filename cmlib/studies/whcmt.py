@@ -37,15 +37,25 @@ from cmlib.data.worlds import whcmt as world_lib
 from cmlib.engine import FitConfig, epoch_batches, fit, seed_everything
 from cmlib.losses.hashing import WeakTagHashLoss
 from cmlib.metrics.hashing import mean_average_precision
-from cmlib.models.hashing_baselines import (UNSUPERVISED, WDHT, AlexNetFc7, CrossViTFeatures, SmallAlexNet,
-                                            ViTConfig, ViTFeatures)
-from cmlib.models.whcmt import (ONES_ID, PAD_ID, WHCMT, CrossVitConfig, WeakHashModel, init_layers,
-                                unit_variance_init)
+from cmlib.models.hashing_baselines import (
+    UNSUPERVISED,
+    WDHT,
+    AlexNetFc7,
+    CrossViTFeatures,
+    SmallAlexNet,
+    ViTConfig,
+    ViTFeatures,
+)
+from cmlib.models.whcmt import ONES_ID, PAD_ID, WHCMT, CrossVitConfig, WeakHashModel, init_layers, unit_variance_init
 from cmlib.text import Vocabulary, load_word_vectors, train_word2vec
 
 METHODS = ("WDHT-CNN", "WDHT-ViT", "WDHT-CrossViT", "WHCMT")
 MIRFLICKR_DB = 22581
 TABLE3 = ((1.0, 10.0, 1.0), (1.0, 1.0, 1.0), (1.0, 0.1, 1.0), (1.0, 10.0, 0.1), (1.0, 10.0, 10.0))
+
+
+_MIRFLICKR_LAYOUT = ("<root>/all_imgs.txt, all_tags.txt, all_labels.txt (or vtmuch/...), optional "
+                     "dreamupers/hash_split_for_flickr25k.json + allannots.txt")
 
 
 @dataclass
@@ -99,12 +109,11 @@ class Config:
     """
 
     data: Literal["world", "mirflickr_tags", "mirflickr"] = "world"
-    data_root: Path | None = path_field(layout="<root>/all_imgs.txt, all_tags.txt, all_labels.txt (or vtmuch/...), "
-                                               "optional dreamupers/hash_split_for_flickr25k.json + allannots.txt")
+    data_root: Path | None = path_field(layout=_MIRFLICKR_LAYOUT)  # noqa: RUF009
     on_corrupt: Literal["fail", "skip"] = "fail"
     max_database: int | None = None
     world: world_lib.WorldConfig = field(default_factory=world_lib.WorldConfig)
-    word_vectors: Path | None = path_field(layout="a word2vec/GloVe file or the NUS-WIDE GloVe pickle")
+    word_vectors: Path | None = path_field(layout="a word2vec/GloVe file or the NUS-WIDE GloVe pickle")  # noqa: RUF009
     w2v_epochs: int = 5
     w2v_corpus_sentences: int = 5000
     center_word_vectors: bool = True
@@ -113,7 +122,7 @@ class Config:
     visual: CrossVitConfig = field(default_factory=CrossVitConfig)
     vit: ViTConfig = field(default_factory=ViTConfig)
     cnn: Literal["small", "alexnet"] = "small"
-    cnn_weights: Path | None = path_field(layout="a torchvision alexnet state_dict (.pth)")
+    cnn_weights: Path | None = path_field(layout="a torchvision alexnet state_dict (.pth)")  # noqa: RUF009
     hidden: int = 256
     tag_depth: int = 1
     tag_heads: int = 6
@@ -132,7 +141,7 @@ class Config:
     unsupervised: list[str] = field(default_factory=lambda: ["LSH", "ITQ", "SH"])
     unsup_pool: int = 8
     topk: int | None = None
-    cache_dir: Path | None = path_field(must_exist=False)
+    cache_dir: Path | None = path_field(must_exist=False)  # noqa: RUF009
     n_attention_images: int = 3
     drop_threshold: float = 0.05
     little_threshold: float = 0.02
