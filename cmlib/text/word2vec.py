@@ -63,7 +63,10 @@ def _load_pickle(path: Path) -> dict[str, np.ndarray]:
     with path.open("rb") as fh:
         data = pickle.load(fh)
     if not isinstance(data, Mapping):
-        raise ValueError(f"{path}: expected a pickled dict {{word: vector}}, got {type(data).__name__}")
+        raise ValueError(
+            f"{path}: expected a pickled dict {{word: vector}}, got {type(data).__name__} (NUS-WIDE's BiAM pickle of two "
+            "arrays in TagList1k order is read by cmlib.data.nuswide.load_glove_tag_vectors)"
+        )
     out = {str(w): np.asarray(v, dtype=np.float32).reshape(-1) for w, v in data.items()}
     dims = {v.shape[0] for v in out.values()}
     if len(dims) > 1:
