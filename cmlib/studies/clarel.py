@@ -60,7 +60,7 @@ class TrainConfig:
         eval_batch: batch size for embedding at inference.
     """
 
-    steps: int = 60
+    steps: int = 30
     optimizer: Literal["sgd", "adam"] = "adam"
     lr: float = 1e-3
     momentum: float = 0.0
