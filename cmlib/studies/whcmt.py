@@ -95,6 +95,12 @@ class Config:
         lr: SGD learning rate. momentum: SGD momentum. batch_size: Mini-batch size B.
         steps: Optimizer steps per run.
         grad_clip: Max global gradient norm (None = off; see the module docstring).
+        tag_target_grad: Let L1 / L2 back-propagate into the tag class token (False = stop-gradient, our choice: with
+            the joint gradient the hinge squeezes every t_cls together and the codes collapse; see
+            ``cmlib.losses.hashing``).
+        threads: torch intra-op threads, set by :func:`prepare_data` and every run (results depend on the thread
+            count through float summation order, so the golden notebooks fix it; 1 is also the fastest on the
+            shared 2-core machine).
         unit_variance_init: Rescale the hash head (and a from-scratch CNN) so activations have unit variance on the
             first training batch (LSUV; ``cmlib.models.whcmt.unit_variance_init``); without a pretrained backbone the
             codes of all images start equal and eq. (2)'s gradient vanishes.
@@ -134,8 +140,10 @@ class Config:
     lr: float = 0.001
     momentum: float = 0.9
     batch_size: int = 50
-    steps: int = 40
+    steps: int = 20
     grad_clip: float | None = 10.0
+    tag_target_grad: bool = False
+    threads: int = 1
     unit_variance_init: bool = True
     seeds: list[int] = field(default_factory=lambda: [0])
     unsupervised: list[str] = field(default_factory=lambda: ["LSH", "ITQ", "SH"])
@@ -151,6 +159,7 @@ class Config:
         check_range("batch_size", self.batch_size, lo=2)
         check_range("lr", self.lr, lo=0.0)
         check_range("margin", self.margin, lo=0.0)
+        check_range("threads", self.threads, lo=1)
         for b in self.bits:
             check_range("bits", b, lo=1, hi=64)
         for name in self.unsupervised:
@@ -278,6 +287,7 @@ def encode_tags(tags: list[list[str]], vocab: Vocabulary, max_tags: int) -> tupl
 
 def prepare_data(cfg: Config) -> WhcmtData:
     """Build the data once per notebook: images, split, word vectors, vocabulary, tag ids and the tag table."""
+    torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()
     images, labels, names, tags, (query, database, train), stats = _load_source(cfg)
     train_tags = [tags[i] for i in train]
@@ -403,7 +413,8 @@ def train_run(method: str, bits: int, data: WhcmtData, cfg: Config, *, seed: int
 
 def _fit_and_eval(model: WeakHashModel, method: str, bits: int, lambdas: tuple, seed: int, data: WhcmtData,
                   cfg: Config) -> dict:
-    criterion = WeakTagHashLoss(lambdas, cfg.margin, cfg.loss_reduction)
+    torch.set_num_threads(cfg.threads)
+    criterion = WeakTagHashLoss(lambdas, cfg.margin, cfg.loss_reduction, detach_targets=not cfg.tag_target_grad)
     train = torch.utils.data.TensorDataset(torch.from_numpy(data.images[data.train]), data.tag_ids[data.train])
     batches = epoch_batches(train, min(cfg.batch_size, len(train)), seed=seed)
 

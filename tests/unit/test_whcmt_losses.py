@@ -51,3 +51,25 @@ def test_weighted_terms_and_gradients_finite_for_identical_codes():
     assert torch.isfinite(h.grad).all()
     with pytest.raises(ValueError, match="3 entries"):
         WeakTagHashLoss((1.0, 2.0))
+
+
+def test_tag_class_token_is_a_target_unless_asked():
+    """Default: no gradient from L1 / L2 into t_cls (the losses would otherwise squeeze every t_cls together)."""
+    h = torch.rand(5, 8, requires_grad=True)
+    r = torch.randn(5, 6, requires_grad=True)
+    t = torch.randn(5, 6, requires_grad=True)
+    sum(WeakTagHashLoss()(h, r, t).values()).backward()
+    assert t.grad is None and h.grad is not None and r.grad is not None
+    sum(WeakTagHashLoss(detach_targets=False)(h, r, t).values()).backward()
+    assert t.grad is not None and t.grad.abs().sum() > 0
+
+
+def test_joint_hinge_gradient_squeezes_tag_tokens_along_a_shared_r():
+    """Why the default detaches: with one r for every image (untrained backbone), eq. (3)'s gradient pulls t_cls together."""
+    t = torch.randn(8, 4, generator=torch.Generator().manual_seed(0)) * 3
+    t.requires_grad_(True)
+    r = torch.ones(8, 4) / 2.0
+    hinge_loss(r, t, 0.2).backward()
+    proj = (t.detach() @ r[0])
+    step = (t.detach() - 0.01 * t.grad) @ r[0]
+    assert step.std() < proj.std()

@@ -104,3 +104,15 @@ def test_real_mirflickr_tags_on_rendered_images(shared_datasets):
     assert data.images.shape == (len(data.query) + 300, 3, 32, 32)
     assert len(data.train) > 0 and len(data.vocab) > 2 and data.stats["train_tags_dropped_oov"] == 0
     assert data.label_names[0] == "animals" and data.labels.shape[1] == 24
+
+
+def test_threads_come_from_the_config(tiny):
+    cfg, _ = tiny
+    before = torch.get_num_threads()
+    try:
+        whcmt.prepare_data(dataclasses.replace(cfg, threads=1))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ConfigError, match="threads"):
+        from_params(whcmt.Config, {"threads": 0})
