@@ -39,6 +39,7 @@ rep.run_info(cfg)
 examples = grmnet.real_examples(cfg)
 print(f"{len(examples)} real sketches found in {cfg.examples_dir}" if examples else
       f"skipped: no real sketches under {cfg.examples_dir}/example_scenes (set examples_dir to a copy of them)")
+rep.save_metrics({"real_sketches_found": len(examples)})
 
 # %%
 if examples:
