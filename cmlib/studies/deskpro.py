@@ -30,11 +30,8 @@ The teacher is frozen and run in eval mode while the student learns (Sec. 2.2, "
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -42,13 +39,15 @@ from typing import Literal
 import torch
 from torch import nn
 
+from cmlib.cache import load as load_cached
+from cmlib.cache import save_atomic, stable_hash
 from cmlib.config import ConfigError, check_range, path_field
 from cmlib.data.celebreid import read_celebreid
 from cmlib.data.prcc import read_prcc
 from cmlib.data.reid_folders import FOLDER_LAYOUT, LIP_CLOTH_LABELS, ParallelFolders, ReIDRecord, ReIDSet, load_reid_set
 from cmlib.data.samplers import PKBatches
 from cmlib.data.worlds.deskpro import CLOTH_LABELS, DeskproWorld, WorldConfig, make_world
-from cmlib.engine import FitConfig, fit, seed_everything
+from cmlib.engine import FitConfig, fit, seed_everything, torch_threads
 from cmlib.losses.reid import DeSKProLoss, cloth_irrelevant_mask
 from cmlib.metrics.reid import evaluate_rank
 from cmlib.models.deskpro import MultiBranchNet, flip_averaged_embedding
@@ -171,52 +170,30 @@ ABLATION_ROWS: list[tuple[str, list[str]]] = [
 ]
 
 
-@contextmanager
-def _threads(n: int) -> Iterator[None]:
-    """Run with ``n`` intra-op threads (0: leave torch's setting), then restore.
-
-    One thread is the default: CPU numbers are then the same on every machine, and on a shared 2-core machine
-    OpenMP threads of concurrent processes spin against each other (measured: 20x slower steps with 2 threads).
-    """
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _with_threads(fn):
-    """Decorator: run ``fn(cfg, ...)`` under ``_threads(cfg.num_threads)``."""
+    """Decorator: run ``fn(cfg, ...)`` under ``torch_threads(cfg.num_threads)``."""
 
     @functools.wraps(fn)
     def wrapper(cfg: Config, *args, **kwargs):
-        with _threads(cfg.num_threads):
+        with torch_threads(cfg.num_threads):
             return fn(cfg, *args, **kwargs)
 
     return wrapper
-
-
-def _hash(obj: object) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def build_world(cfg: Config, seed: int) -> DeskproWorld:
     """The synthetic world of ``seed`` (rendered once, then read from ``cache_dir``), or the real dataset."""
     if cfg.dataset != "world":
         return load_real(cfg)
-    path = Path(cfg.cache_dir) / f"world-{_hash([CACHE_VERSION, asdict(cfg.world), seed])}.pt"
+    path = Path(cfg.cache_dir) / f"world-{stable_hash([CACHE_VERSION, asdict(cfg.world), seed])}.pt"
     if path.is_file():
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        blob = load_cached(path)
         sets = {k: ReIDSet(**v) for k, v in blob.items()}
         return DeskproWorld(**sets, config=cfg.world)
     world = make_world(cfg.world, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     blob = {k: vars(getattr(world, k)) for k in world.__dataclass_fields__ if k != "config"}
-    tmp = path.with_suffix(".tmp")
-    torch.save(blob, tmp)
-    tmp.replace(path)
+    save_atomic(blob, path)
     return world
 
 
@@ -368,12 +345,12 @@ def train_stream(
                cfg.random_erasing, cfg.eval_every, (tau, alpha) if spec.kd else None]
     if cfg.dataset != "world":
         key_obj += [cfg.dataset, str(Path(cfg.data_root).resolve()), list(cfg.cloth_labels)]
-    path = Path(cfg.cache_dir) / f"{name.replace('+', 'p').replace('-', 'm')}-{_hash(key_obj)}.pt"
+    path = Path(cfg.cache_dir) / f"{name.replace('+', 'p').replace('-', 'm')}-{stable_hash(key_obj)}.pt"
     seed_everything(seed)
     model = MultiBranchNet(int(labels.max()) + 1, cfg.model.width, cfg.model.feat_dim, csa=spec.csa,
                            pretrained=cfg.model.pretrained)
     if path.is_file():
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        blob = load_cached(path)
         model.load_state_dict(blob["model"])
         return model.eval(), {**json.loads(blob["info"]), "cached": True}
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -385,9 +362,7 @@ def train_stream(
             "steps_per_s": round(result.steps_per_s, 3), "best_step": result.best_step,
             "val_mAP": result.best_score, "final_loss": next((r["loss"] for r in reversed(result.history) if "loss" in r), None),
             "cached": False}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": model.state_dict(), "info": json.dumps(info)}, path.with_suffix(".tmp"))
-    path.with_suffix(".tmp").replace(path)
+    save_atomic({"model": model.state_dict(), "info": json.dumps(info)}, path)
     return model.eval(), info
 
 

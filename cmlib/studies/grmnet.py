@@ -10,8 +10,6 @@ Metrics, both labelled: the SketchyScene per-expression AP@[.5:.95] and COCO mas
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from cmlib.cache import load as load_cached
+from cmlib.cache import save_atomic, stable_hash
 from cmlib.config import check_range, path_field, to_dict
 from cmlib.data.sketchyscene import (
     ReferringExpression,
@@ -226,15 +226,14 @@ def _detection_loss(model: nn.Module, batch: tuple) -> dict[str, Tensor]:
 # ------------------------------------------------------------------------------------------------------ training
 def _cache_path(cfg: Config, kind: str, **extra: Any) -> Path:
     keep = {k: v for k, v in to_dict(cfg).items() if k not in ("seeds", "cache_dir", "examples_dir", "fit")}
-    blob = json.dumps({"kind": kind, "cfg": keep, **extra}, sort_keys=True, default=str)
-    return Path(cfg.cache_dir) / f"{kind}-{hashlib.sha1(blob.encode()).hexdigest()[:16]}.pt"
+    return Path(cfg.cache_dir) / f"{kind}-{stable_hash({'kind': kind, 'cfg': keep, **extra})}.pt"
 
 
 def _train_cached(cfg: Config, path: Path, model: nn.Module, loss_fn: Callable, dataset: torch.utils.data.Dataset,
                   steps: int, seed: int, collate_fn: Callable, params: Any = None) -> dict[str, float]:
     """Train with :func:`cmlib.engine.fit` (or load ``path``); returns {steps, s_per_step, final_loss, cached}."""
     if path.is_file():
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = load_cached(path)
         model.load_state_dict(payload["model"])
         return {**{k: float(v) for k, v in payload["info"].items()}, "cached": 1.0}
     seed_everything(seed)
@@ -244,10 +243,7 @@ def _train_cached(cfg: Config, path: Path, model: nn.Module, loss_fn: Callable, 
     res = fit(model, opt, loss_fn, epoch_batches(dataset, cfg.batch_size, seed=seed, collate_fn=collate_fn), fcfg)
     info = {"steps": float(steps), "s_per_step": 1.0 / res.steps_per_s if res.steps_per_s else float("nan"),
             "final_loss": float(res.history[-1]["loss"]) if res.history else float("nan")}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "info": info}, tmp)
-    tmp.replace(path)
+    save_atomic({"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "info": info}, path)
     return {**info, "cached": 0.0}
 
 

@@ -1,0 +1,46 @@
+"""A small on-disk cache for things that are expensive and do not change between notebooks (trained weights,
+rendered worlds, distance matrices), keyed by a stable hash of everything that determines them.
+
+    key = stable_hash({"kind": "detector", "cfg": to_dict(cfg), "seed": 0})
+    path = Path(cfg.cache_dir) / f"detector-{key}.pt"
+    if path.is_file():
+        blob = load(path)
+    else:
+        blob = train(...)
+        save_atomic(blob, path)
+
+Writes are atomic (temp file + rename), so an interrupted run never leaves half a file that a later run would load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["load", "save_atomic", "stable_hash"]
+
+
+def stable_hash(obj: Any, length: int = 16) -> str:
+    """Hex digest (sha256, first ``length`` chars) of ``obj`` as sorted-key JSON; non-JSON values go through ``str``."""
+    blob = json.dumps(obj, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:length]
+
+
+def save_atomic(payload: Any, path: str | Path) -> Path:
+    """``torch.save`` ``payload`` to ``path`` through a temp file in the same folder and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load(path: str | Path) -> Any:
+    """``torch.load`` on the CPU with ``weights_only=True`` (tensors, dicts, lists, numbers, strings only)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
