@@ -19,7 +19,6 @@ SGD steps at lr 0.001 diverge to NaN, so the global gradient norm is clipped (``
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -31,6 +30,8 @@ import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import Tensor
 
+from cmlib.cache import load as load_cached
+from cmlib.cache import save_atomic, stable_hash
 from cmlib.config import ConfigError, check_range, path_field, to_dict
 from cmlib.data import mirflickr
 from cmlib.data.worlds import whcmt as world_lib
@@ -375,8 +376,7 @@ def _run_key(method: str, bits: int, lambdas: tuple, seed: int, cfg: Config) -> 
     src = b"".join(Path(m.__file__).read_bytes() for m in (world_lib, mirflickr, __import__(
         "cmlib.models.whcmt", fromlist=["x"]), __import__("cmlib.models.hashing_baselines", fromlist=["x"]),
         __import__("cmlib.losses.hashing", fromlist=["x"]), __import__("cmlib.layers.attention", fromlist=["x"])))
-    payload = json.dumps([method, bits, list(lambdas), seed, conf], sort_keys=True).encode() + src
-    return f"{method}-{bits}b-{hashlib.sha1(payload).hexdigest()[:16]}"
+    return f"{method}-{bits}b-{stable_hash([method, bits, list(lambdas), seed, conf, src.decode()])}"
 
 
 def train_run(method: str, bits: int, data: WhcmtData, cfg: Config, *, seed: int = 0,
@@ -393,15 +393,14 @@ def train_run(method: str, bits: int, data: WhcmtData, cfg: Config, *, seed: int
     model = build_model(method, bits, data, cfg)
     key = _run_key(method, bits, lambdas, seed, cfg)
     cache = Path(cfg.cache_dir) if cfg.cache_dir is not None else None
-    if cache is not None and (cache / f"{key}.json").is_file() and (cache / f"{key}.pt").is_file():
-        model.load_state_dict(torch.load(cache / f"{key}.pt", map_location="cpu", weights_only=True))
-        row = {**json.loads((cache / f"{key}.json").read_text()), "cached": True}
+    if cache is not None and (cache / f"{key}.pt").is_file():
+        blob = load_cached(cache / f"{key}.pt")
+        model.load_state_dict(blob["model"])
+        row = {**json.loads(blob["row"]), "cached": True}
     else:
         row = _fit_and_eval(model, method, bits, lambdas, seed, data, cfg)
-        if cache is not None:
-            cache.mkdir(parents=True, exist_ok=True)
-            torch.save(model.state_dict(), cache / f"{key}.pt")
-            (cache / f"{key}.json").write_text(json.dumps(row))
+        if cache is not None:  # weights and their evaluation row in one atomic file
+            save_atomic({"model": model.state_dict(), "row": json.dumps(row)}, cache / f"{key}.pt")
         row = {**row, "cached": False}
     if verbose:
         how = "reused from cache" if row["cached"] else f"trained in {row['train_s']:.1f}s"
