@@ -20,8 +20,6 @@ Choices where the paper is silent (sources):
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +27,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from cmlib.cache import load as load_cached
+from cmlib.cache import save_atomic, stable_hash
 from cmlib.config import ConfigError, check_range, path_field, to_dict
 from cmlib.data.worlds.clarel import WorldConfig, make_world
 from cmlib.engine import FitConfig, fit, seed_everything
@@ -383,7 +383,7 @@ def _key(cfg: Config, stage: str, seed: int, lam: float, kappa: float) -> str:
     blob = {"data": cfg.data, "root": str(cfg.data_root), "dataset": cfg.dataset, "world": to_dict(cfg.world),
             "model": to_dict(cfg.model), "train": to_dict(cfg.train), "vsf": cfg.val_seen_fraction,
             "stage": stage, "seed": seed, "lam": lam, "kappa": kappa}
-    return hashlib.sha1(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return stable_hash(blob)
 
 
 def trained_scores(cfg: Config, data: ClarelData, stage_name: Literal["val", "test"], seed: int, lam: float,
@@ -398,7 +398,7 @@ def trained_scores(cfg: Config, data: ClarelData, stage_name: Literal["val", "te
         return _MEMORY[key]
     path = Path(cfg.cache_dir) / f"{key}.pt" if cfg.cache_dir else None
     if path is not None and path.is_file():
-        blob = torch.load(path, weights_only=True)
+        blob = load_cached(path)
         scored = Scored(blob["distances"], blob["labels"], blob["seen_cols"], blob["unseen_cols"],
                         blob["history"], blob["wall_s"])
     else:
@@ -409,12 +409,9 @@ def trained_scores(cfg: Config, data: ClarelData, stage_name: Literal["val", "te
         scored = Scored(dist, labels, list(range(n_seen)), list(range(n_seen, dist.shape[1])),
                         result.history, result.wall_time_s)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            torch.save({"distances": dist, "labels": labels, "seen_cols": scored.seen_cols,
-                        "unseen_cols": scored.unseen_cols, "history": result.history, "wall_s": result.wall_time_s,
-                        "state_dict": model.state_dict()}, tmp)
-            tmp.replace(path)
+            save_atomic({"distances": dist, "labels": labels, "seen_cols": scored.seen_cols,
+                         "unseen_cols": scored.unseen_cols, "history": result.history, "wall_s": result.wall_time_s,
+                         "state_dict": model.state_dict()}, path)
     _MEMORY[key] = scored
     return scored
 
