@@ -102,11 +102,16 @@ class Report:
         self.save_metrics({"claims": table.to_dict(orient="records")})
 
     def save_figure(self, fig: Any, name: str, *, dpi: int = 110) -> Path:
-        """Save a matplotlib figure as ``figures/<name>.png`` and return the path (the figure still shows inline)."""
+        """Save a matplotlib figure as ``figures/<name>.png`` (the figure still shows inline).
+
+        Returns:
+            The path relative to the report folder (``figures/<name>.png``), as the report links it; no machine path
+            ends up in a notebook's output.
+        """
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         path = self.figures_dir / f"{name}.png"
         fig.savefig(path, dpi=dpi, bbox_inches="tight", metadata={"Software": None})
-        return path
+        return path.relative_to(self.dir)
 
     def run_info(self, params: Any) -> dict[str, Any]:
         """Write run_info.json: resolved params, git commit, package versions, device, wall time so far."""

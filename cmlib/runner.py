@@ -37,7 +37,7 @@ from typing import Any
 from cmlib.config import ConfigError, from_params, load_yaml
 from cmlib.reporting import project_root
 
-__all__ = ["Job", "build_index", "list_notebooks", "list_papers", "main", "make_golden", "run", "validate_params"]
+__all__ = ["Job", "build_index", "list_notebooks", "list_papers", "main", "make_golden", "run", "scrub_paths", "validate_params"]
 
 STRIP_KEYS = "metadata.papermill cell.metadata.papermill cell.metadata.execution metadata.widgets"
 GOLDEN_DIR = Path("tests/notebooks/golden")
@@ -147,12 +147,42 @@ def execute(job: Job, root: Path) -> Outcome:
         return Outcome(job, False, time.perf_counter() - t0, msg)
     except Exception as err:  # noqa: BLE001 - kernel died, timeout...: report and go on with the others
         return Outcome(job, False, time.perf_counter() - t0, f"{type(err).__name__}: {err}")
+    scrub_paths(root / job.output, root, source=job.notebook)
     if stage is not None:
         _export_html(root / job.output)
         final = root / job.report_dir
         shutil.rmtree(final, ignore_errors=True)
         (root / stage).rename(final)
     return Outcome(job, True, time.perf_counter() - t0)
+
+
+def scrub_paths(ipynb: Path, root: Path, *, source: Path | None = None) -> None:
+    """Make an executed notebook machine-independent: outputs and papermill metadata name paths relative to ``root``.
+
+    Printed paths (a cache folder, a figure) would otherwise carry this machine's absolute project path into
+    committed reports and golden notebooks.
+    """
+    import nbformat
+
+    nb = nbformat.read(ipynb, as_version=4)
+    prefix = str(root.resolve())
+
+    def clean(text: str) -> str:
+        return text.replace(prefix + "/", "").replace(prefix, ".")
+
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if "text" in out:
+                out["text"] = clean(out["text"])
+            for mime, value in out.get("data", {}).items():
+                if mime.startswith("text/") and isinstance(value, str):
+                    out["data"][mime] = clean(value)
+    meta = nb.metadata.get("papermill", {})
+    if "output_path" in meta:
+        meta["output_path"] = clean(str(meta["output_path"]))
+    if source is not None and "input_path" in meta:
+        meta["input_path"] = str(source)
+    nbformat.write(nb, ipynb)
 
 
 def _cell_first_line(ipynb: Path, exec_count: int) -> str:

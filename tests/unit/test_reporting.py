@@ -58,7 +58,8 @@ def test_report_writes_metrics_run_info_and_figures(tmp_path: Path) -> None:
     rep.save_claims(claims([Claim("c", [1.0, 2.0], ">", 0.0)]))
     fig, ax = plt.subplots()
     ax.plot([0, 1])
-    assert rep.save_figure(fig, "line").is_file()
+    rel = rep.save_figure(fig, "line")
+    assert rel == Path("figures/line.png") and (rep.dir / rel).is_file()
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert metrics["a"] == 1.5 and metrics["b"] == [1, 2] and metrics["claims"][0]["claim"] == "c"
     info = json.loads((tmp_path / "r" / "run_info.json").read_text())

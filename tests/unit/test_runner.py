@@ -85,6 +85,7 @@ def test_failing_notebook_is_named_and_good_reports_are_kept(project: Path, caps
     good = project / "reports" / "demo" / "smoke" / "01_engine_demo"
     for name in ("01_engine_demo.ipynb", "01_engine_demo.html", "metrics.json", "run_info.json", "figures/accuracy_per_seed.png"):
         assert (good / name).is_file(), name
+    assert str(project.resolve()) not in (good / "01_engine_demo.ipynb").read_text()  # no machine paths in reports
     assert "data:image/png;base64" in (good / "01_engine_demo.html").read_text()  # figures embedded: reads offline
     index = (project / "reports" / "README.md").read_text()
     assert "the trained model beats chance" in index and "01_engine_demo" in index
