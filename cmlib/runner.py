@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from cmlib.config import ConfigError, from_params, load_yaml
-from cmlib.reporting import project_root
+from cmlib.reporting import project_root, write_json_atomic
 
 __all__ = ["Job", "build_index", "list_notebooks", "list_papers", "main", "make_golden", "run", "scrub_paths", "validate_params"]
 
@@ -102,12 +102,18 @@ def validate_params(root: Path, paper: str, profile: str) -> dict[str, Any]:
     return params
 
 
-def plan(root: Path, papers: Sequence[str], profile: str, *, golden: bool = False) -> list[Job]:
-    """Validate every params file first, then list the jobs (nothing runs if any params file is wrong)."""
+def plan(root: Path, papers: Sequence[str], profile: str, *, golden: bool = False, only: str = "") -> list[Job]:
+    """Validate every params file first, then list the jobs (nothing runs if any params file is wrong).
+
+    ``only``: comma-separated parts of notebook names to keep (e.g. ``"04_real"``); empty keeps every notebook.
+    """
+    wanted = [w for w in only.split(",") if w]
     jobs = []
     for paper in papers:
         params = validate_params(root, paper, profile)
         for nb in list_notebooks(root, paper):
+            if wanted and not any(w in nb.stem for w in wanted):
+                continue
             name = nb.stem
             if golden:
                 report = GOLDEN_REPORTS / paper / name
@@ -150,10 +156,18 @@ def execute(job: Job, root: Path) -> Outcome:
     scrub_paths(root / job.output, root, source=job.notebook)
     if stage is not None:
         _export_html(root / job.output)
+        _record_wall_time(root / stage / "run_info.json", time.perf_counter() - t0)
         final = root / job.report_dir
         shutil.rmtree(final, ignore_errors=True)
         (root / stage).rename(final)
     return Outcome(job, True, time.perf_counter() - t0)
+
+
+def _record_wall_time(info_path: Path, seconds: float) -> None:
+    """Add the runner's wall time of the whole notebook (kernel start included) to its run_info.json."""
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    info["notebook_wall_time_s"] = round(seconds, 1)
+    write_json_atomic(info_path, info)
 
 
 def scrub_paths(ipynb: Path, root: Path, *, source: Path | None = None) -> None:
@@ -209,10 +223,11 @@ def _export_html(ipynb: Path) -> None:
     ipynb.with_suffix(".html").write_text(body, encoding="utf-8")
 
 
-def run(papers: Sequence[str], profile: str, *, jobs: int = 1, root: Path | None = None, golden: bool = False) -> int:
+def run(papers: Sequence[str], profile: str, *, jobs: int = 1, root: Path | None = None, golden: bool = False,
+        only: str = "") -> int:
     """Run the notebooks; print a line per notebook; rebuild the index. Returns the number of failures."""
     root = root or project_root()
-    todo = plan(root, papers, profile, golden=golden)
+    todo = plan(root, papers, profile, golden=golden, only=only)
     if not todo:
         print(f"no notebooks found for {', '.join(papers)}", file=sys.stderr)
         return 1
@@ -245,9 +260,9 @@ def _announce(out: Outcome, i: int, n: int) -> Outcome:
     return out
 
 
-def make_golden(papers: Sequence[str], *, root: Path | None = None) -> int:
+def make_golden(papers: Sequence[str], *, root: Path | None = None, only: str = "") -> int:
     """Execute each notebook with its smoke params into tests/notebooks/golden/ (outputs kept, noise stripped)."""
-    return run(papers, "smoke", root=root, golden=True)
+    return run(papers, "smoke", root=root, golden=True, only=only)
 
 
 def _finish_golden(job: Job, root: Path) -> None:
@@ -279,7 +294,8 @@ def build_index(root: Path) -> Path:
                               f"{c.get('rule', '')} | {c.get('mean')} | {ci} | {c.get('n')} | **{c['verdict']}** |")
         info_path = folder / "run_info.json"
         info = json.loads(info_path.read_text()) if info_path.is_file() else {}
-        time_rows.append(f"| {paper} | {profile} | [{name}]({link}) | {info.get('wall_time_s', 'n/a')} | "
+        wall = info.get("notebook_wall_time_s", info.get("wall_time_s", "n/a"))
+        time_rows.append(f"| {paper} | {profile} | [{name}]({link}) | {wall} | "
                          f"{info.get('device', 'n/a')} | {str(info.get('git_commit') or 'n/a')[:10]} |")
     lines = [
         "# Reports index",
@@ -295,7 +311,7 @@ def build_index(root: Path) -> Path:
         "",
         "## Wall time of each notebook",
         "",
-        "| paper | profile | notebook | wall time (s) | device | commit |",
+        "| paper | profile | notebook | wall time (s, kernel start included) | device | commit |",
         "|---|---|---|---|---|---|",
         *time_rows,
         "",
@@ -314,6 +330,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--profile", default="smoke", help="params/<paper>/<profile>.yaml: smoke, study, paper, ...")
     ap.add_argument("--jobs", type=int, default=1, help="notebooks run in parallel processes")
     ap.add_argument("--golden", action="store_true", help="write golden smoke notebooks for nbval instead of reports")
+    ap.add_argument("--only", default="", help="comma-separated parts of notebook names to run, e.g. 04_real")
     ap.add_argument("--index-only", action="store_true", help="only rebuild reports/README.md")
     return ap.parse_args(argv)
 
@@ -331,7 +348,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"unknown paper {unknown[0]!r}; papers with notebooks: {', '.join(known)}", file=sys.stderr)
         return 2
     try:
-        failures = make_golden(papers, root=root) if args.golden else run(papers, args.profile, jobs=args.jobs, root=root)
+        if args.golden:
+            failures = make_golden(papers, root=root, only=args.only)
+        else:
+            failures = run(papers, args.profile, jobs=args.jobs, root=root, only=args.only)
     except ConfigError as err:
         print(f"params error: {err}", file=sys.stderr)
         return 2

@@ -85,6 +85,7 @@ def test_failing_notebook_is_named_and_good_reports_are_kept(project: Path, caps
     good = project / "reports" / "demo" / "smoke" / "01_engine_demo"
     for name in ("01_engine_demo.ipynb", "01_engine_demo.html", "metrics.json", "run_info.json", "figures/accuracy_per_seed.png"):
         assert (good / name).is_file(), name
+    assert json.loads((good / "run_info.json").read_text())["notebook_wall_time_s"] > 0
     assert str(project.resolve()) not in (good / "01_engine_demo.ipynb").read_text()  # no machine paths in reports
     assert "data:image/png;base64" in (good / "01_engine_demo.html").read_text()  # figures embedded: reads offline
     index = (project / "reports" / "README.md").read_text()
@@ -101,3 +102,11 @@ def test_index_lists_claims_and_wall_times(tmp_path: Path) -> None:
     text = build_index(tmp_path).read_text()
     assert "| clarel | study | [01_gzsl](clarel/study/01_gzsl/01_gzsl.html) | H up | dH > 0 | 0.1 | [0.05, 0.15] | 3 | **reproduced** |" in text
     assert "| 12.5 |" in text
+
+
+def test_only_keeps_the_named_notebooks(project: Path) -> None:
+    from cmlib.runner import plan
+
+    (project / "notebooks" / "demo" / "02_other.py").write_text(FAILING)
+    assert [j.notebook.name for j in plan(project, ["demo"], "smoke", only="02_")] == ["02_other.py"]
+    assert len(plan(project, ["demo"], "smoke")) == 2
