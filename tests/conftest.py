@@ -25,6 +25,16 @@ def shared_datasets() -> Path:
     return SHARED_DATASETS
 
 
+@pytest.fixture()
+def one_thread():
+    """One torch intra-op thread for the test (restored after): results then match the studies' pinned setting, and
+    on a shared 2-core machine two OpenMP threads per process spin against each other."""
+    from cmlib.engine import torch_threads
+
+    with torch_threads(1):
+        yield
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run the golden notebooks (nbval) before the tolerance test that reads the metrics.json they write."""
     items.sort(key=lambda item: "test_golden_metrics" in item.nodeid)

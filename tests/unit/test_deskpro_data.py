@@ -11,13 +11,7 @@ from cmlib.data.reid_folders import ParallelFolders, ReIDRecord, load_reid_set
 from cmlib.data.samplers import PKBatches
 from cmlib.data.worlds.deskpro import CLOTH_LABELS, WorldConfig, make_world
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_pk_batches_hold_p_identities_times_k_images_and_are_deterministic():

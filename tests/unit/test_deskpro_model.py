@@ -6,14 +6,7 @@ import torch
 from cmlib.models.deskpro import CSA, BatchDropTop, MultiBranchNet, flip_averaged_embedding, two_stream_descriptor
 from cmlib.models.osnet import load_osnet_weights, osnet
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on the shared 2-core machine, 2 OpenMP threads per process spin against each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 
