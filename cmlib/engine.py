@@ -16,7 +16,6 @@ one process with batch B and N processes with B/N each see the same samples. Los
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import math
 import os
@@ -421,7 +420,3 @@ def _load_checkpoint(path: Path, module: nn.Module, optimizer: Any, scheduler: A
     _set_rng_state(payload["rng"])
     return state
 
-
-def copy_weights(module: nn.Module) -> dict[str, torch.Tensor]:
-    """A detached CPU copy of ``module``'s state dict (for comparing or restoring weights)."""
-    return copy.deepcopy({k: v.detach().cpu() for k, v in module.state_dict().items()})
