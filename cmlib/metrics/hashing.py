@@ -6,12 +6,11 @@ ranking), so every number here is deterministic. The reference implementations (
 use ``np.argsort``'s quicksort, whose tie order is unspecified; our stable order is the documented choice.
 
 Speed: Hamming distances take only ``b + 1`` values, so the top-k of a query is found by counting, never by sorting
-the whole database. One pass over cache-sized database tiles computes each tile's distances (XOR + popcount on packed
-words) and keeps only the items below a per-row threshold that drops, as the tiles go by, to the smallest distance
-already reached by k items (``_rank_block``): what is kept is every item closer than the k-th distance plus a prefix,
-by index, of the tie bucket, about 1.5 k items per row. A radix sort on the 16-bit ``(row, distance)`` key orders them.
-Relevance comes from labels packed into uint64 bit masks. Queries that share a code share a ranking, so rankings are
-computed once per distinct query code.
+the whole database. Per distinct query code (queries that share a code share a ranking), one pass over the database
+keeps the items within a distance bound sampled to hold about 1.5 k of them, and a counting-sort placement on their
+distance values orders them by (distance, index); AP@k is then computed for every query of that code while the
+ranking is in cache. These loops are compiled with numba (``_hamming_kernels``): NumPy would need (Q, N) temporaries
+that cost more than the distances themselves. Relevance comes from labels packed into bit masks (one AND per item).
 """
 
 from __future__ import annotations
@@ -21,13 +20,11 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
+from cmlib.metrics import _hamming_kernels as K
 from cmlib.metrics._checks import ArrayLike, as_multi_hot, check_len, check_ndim, check_nonempty, to_numpy
 
 Convention = Literal["wsdhq", "deephash"]
 _WORD_DTYPES = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
-_SAMPLE = 4096  # database sample size used to bracket each query's k-th distance (correctness never depends on it)
-_FULL_SORT_RATIO = 10  # N <= ratio * k: a per-row radix argsort of the distances is cheaper than the tiled pass
-_TILE_BYTES = 1 << 20  # XOR temporary per database tile (about the L2 cache; speed only)
 
 
 class MAPResult(NamedTuple):
@@ -67,6 +64,10 @@ def pack_codes(codes: ArrayLike, name: str = "codes", packed: bool = False, n_bi
         bits = int(n_bits) if n_bits is not None else arr.shape[1] * 8
         if not 0 < bits <= arr.shape[1] * 8:
             raise ValueError(f"{name}: n_bits={n_bits} does not fit {arr.shape[1]} packed bytes")
+        if bits < arr.shape[1] * 8:  # bits past n_bits are padding, not code: zero them (distances stay <= n_bits)
+            arr = arr.copy()
+            arr[:, bits // 8] &= np.uint8((0xFF << (8 - bits % 8)) & 0xFF)
+            arr[:, bits // 8 + 1:] = 0
         return HammingCodes(_bytes_to_words(arr), bits)
     if arr.shape[1] == 0:
         raise ValueError(f"{name}: expected at least one bit per code, got shape {tuple(arr.shape)}")
@@ -127,227 +128,93 @@ def _prepare(query_codes, db_codes, query_labels, db_labels, packed: bool, n_bit
     return q, d, pack_labels(ql, n_cls), pack_labels(dl, n_cls)
 
 
-# ------------------------------------------------------------------------------------------------------- distances
-def _dist_dtype(words: np.ndarray) -> type:
-    """uint8 distances while every level 0..b+1 fits (word capacity below 255 bits), else uint16."""
-    return np.uint8 if words.shape[1] * words.dtype.itemsize * 8 < 255 else np.uint16
-
-
-def _tile_cols(n_rows: int, words: np.ndarray) -> int:
-    """Database columns per tile so that the (rows, tile) XOR temporary stays near ``_TILE_BYTES`` (L2 sized)."""
-    return int(max(256, min(16384, _TILE_BYTES // max(1, n_rows * words.dtype.itemsize))))
-
-
-def _hamming_tile(query_words: np.ndarray, db_words: np.ndarray, out: np.ndarray, buf: np.ndarray) -> None:
-    """Writes the (R, T) Hamming distances of query_words (R, W) and db_words (T, W) into ``out``.
-
-    ``buf`` is an (R, T) scratch array of the word dtype (the XOR); multi-word codes add one popcount per word.
-    """
-    np.bitwise_xor(query_words[:, None, 0], db_words[None, :, 0], out=buf)
-    np.bitwise_count(buf, out=out, casting="unsafe")
-    for w in range(1, query_words.shape[1]):
-        np.bitwise_xor(query_words[:, None, w], db_words[None, :, w], out=buf)
-        out += np.bitwise_count(buf).astype(out.dtype, copy=False)
-
-
-def hamming_distances(query_words: np.ndarray, db_words: np.ndarray, tile: int | None = None) -> np.ndarray:
-    """Hamming distances between packed codes, computed in cache-sized database tiles (XOR + popcount).
+# -------------------------------------------------------------------------------------------------------- rankings
+def hamming_distances(query_words: np.ndarray, db_words: np.ndarray) -> np.ndarray:
+    """Hamming distances between packed codes (XOR + popcount in a compiled loop).
 
     Args:
-        query_words: (Q, W) packed words.
-        db_words: (N, W) packed words of the same dtype.
-        tile: Database items per block (default keeps the Q x tile XOR temporary near ``_TILE_BYTES``).
+        query_words: (Q, W) packed words (``pack_codes(...).words``).
+        db_words: (N, W) packed words of the same layout.
 
     Returns:
         uint8 (Q, N) distances for codes below 255 bits, else uint16.
     """
-    n_q, n = query_words.shape[0], db_words.shape[0]
-    out = np.empty((n_q, n), dtype=_dist_dtype(query_words))
-    tile = int(tile or _tile_cols(n_q, query_words))
-    buf = np.empty((n_q, min(tile, n)), dtype=query_words.dtype)
-    for start in range(0, n, tile):
-        stop = min(start + tile, n)
-        _hamming_tile(query_words, db_words[start:stop], out[:, start:stop], buf[:, : stop - start])
+    n_bits = query_words.shape[1] * query_words.dtype.itemsize * 8
+    out = np.empty((query_words.shape[0], db_words.shape[0]), dtype=np.uint8 if n_bits < 255 else np.uint16)
+    with K.threads():
+        K.distances(*K.narrow(query_words, db_words), out)
     return out
 
 
-def _bracket(sample: np.ndarray, k: float, n_bits: int, slack: float) -> np.ndarray:
-    """Per-row distance threshold expected to keep at least k items, from distances to a database sample.
+class _CodeGroups(NamedTuple):
+    """Queries grouped by code: code u (``codes[u]``) owns queries ``members[bounds[u]:bounds[u + 1]]``."""
 
-    Args:
-        sample: (R, S) distances of each row to S evenly spaced database items.
-        k: Items wanted per row at the sample's scale (k_database x S / N).
-        n_bits: Code length b (distances lie in 0..b).
-        slack: Multiplier on the wanted count (>1 keeps a margin; a failing row is retried by the caller with more).
-
-    Returns:
-        int64 (R,) inclusive thresholds in 0..b.
-    """
-    rows, n_sample = sample.shape
-    hist = np.bincount((sample.astype(np.int64) + (n_bits + 1) * np.arange(rows)[:, None]).ravel(),
-                       minlength=rows * (n_bits + 1))
-    cum = np.cumsum(hist.reshape(rows, n_bits + 1), axis=1)
-    want = min(float(n_sample), slack * k + 8.0)
-    return np.minimum((cum < want).sum(axis=1), n_bits)
+    codes: np.ndarray  # (U, W) distinct query codes
+    members: np.ndarray  # (Q,) int64 query indices, grouped by code
+    bounds: np.ndarray  # (U + 1,) int64
+    inverse: np.ndarray  # (Q,) int64 code of each query
 
 
-def _rank_block(query_words: np.ndarray, db_words: np.ndarray, n_bits: int, k: int, slack: float = 1.5,
-                tile: int | None = None) -> np.ndarray:
-    """Top-k ranking, by (distance, database index), of a block of query codes; counting, never a full sort.
-
-    One pass over database tiles: each tile's distances are computed in cache and only the items below a per-row
-    strict threshold ``u`` are kept (row, column, distance). ``u`` starts one above a sample-based bracket of the
-    k-th distance and drops to ``v`` as soon as the tiles seen so far hold k items at distance <= v: the true k-th
-    distance t is then <= v, and the tie items at distance v that the ranking needs (the first ones by index) are
-    already kept, so later tiles only need distance < v. The kept candidates hold every item at distance < t and a
-    prefix, by index, of the distance-t bucket at least as long as needed; a stable radix sort on the small
-    ``(row, distance)`` key then orders them by distance and index, and the first k per row are the ranking. Rows
-    whose bracket kept fewer than k items are redone with a wider bracket (finally the whole database). When k is a
-    large share of the database (``N <= _FULL_SORT_RATIO * k``) a stable per-row radix argsort of the uint8 / uint16
-    distances (cache-resident, one pass per byte) is cheaper and is used instead.
-
-    Args:
-        query_words: (R, W) packed query codes (R * (b + 1) < 2**16 keeps the sort key 16-bit).
-        db_words: (N, W) packed database codes.
-        n_bits: Code length b.
-        k: Ranking depth, 1 <= k <= N.
-        slack: Margin of the first bracket.
-        tile: Database columns per tile (default: ``_tile_cols``).
-
-    Returns:
-        int32 (R, k) database indices, nearest first.
-    """
-    n_rows, n = query_words.shape[0], db_words.shape[0]
-    levels = n_bits + 1
-    if n <= _FULL_SORT_RATIO * k:  # k a large share of the database: one cache-resident radix sort per row
-        return np.argsort(hamming_distances(query_words, db_words), axis=1, kind="stable")[:, :k].astype(np.int32)
-    if slack * k >= n:
-        u = np.full(n_rows, levels, dtype=np.int64)
+def _group_by_code(words: np.ndarray) -> _CodeGroups:
+    """Distinct query codes and their queries: queries that share a code share a ranking."""
+    if words.shape[1] == 1:
+        uniq, inverse = np.unique(words[:, 0], return_inverse=True)
+        uniq = uniq[:, None]
     else:
-        sample_words = db_words[:: max(1, n // _SAMPLE)]
-        sample = hamming_distances(query_words, sample_words)
-        u = _bracket(sample, k * sample.shape[1] / n, n_bits, slack).astype(np.int64) + 1
-    dist_dtype = _dist_dtype(query_words)
-    shift = max(8, int(tile or _tile_cols(n_rows, query_words)).bit_length() - 1)
-    tile = 1 << shift  # a power of two: rows and columns of a flat index are a shift and a mask
-    buf = np.empty((n_rows, tile), dtype=query_words.dtype)
-    dist = np.empty((n_rows, tile), dtype=dist_dtype)
-    cnt = np.zeros((n_rows, levels), dtype=np.int64)
-    parts = []
-    u_small = u.astype(dist_dtype)[:, None]
-    for start in range(0, n, tile):
-        width = min(tile, n - start)
-        _hamming_tile(query_words, db_words[start:start + width], dist[:, :width], buf[:, :width])
-        if width < tile:
-            dist[:, width:] = np.iinfo(dist_dtype).max  # padding never passes (u <= b + 1 < max)
-        flat = np.flatnonzero(dist < u_small)
-        if not flat.size:
-            continue
-        key = (flat >> shift) * levels + dist.reshape(-1)[flat]  # (row, distance): the sort key
-        cnt += np.bincount(key, minlength=n_rows * levels).reshape(n_rows, levels)
-        parts.append((key.astype(np.uint16 if n_rows * levels <= 65536 else np.int64),
-                      ((flat & (tile - 1)) + start).astype(np.int32)))
-        v = (np.cumsum(cnt, axis=1) < k).sum(axis=1)
-        if (v < u).any():
-            np.minimum(u, v, out=u)
-            u_small = u.astype(dist_dtype)[:, None]
-    failed = (np.cumsum(cnt, axis=1) < k).sum(axis=1) > u
-    out = np.empty((n_rows, k), dtype=np.int32)
-    if failed.any():
-        out[failed] = _rank_block(query_words[failed], db_words, n_bits, k, slack * 4.0, tile)
-        if failed.all():
-            return out
-    order = np.argsort(np.concatenate([p[0] for p in parts]), kind="stable")  # radix sort on a 16-bit key
-    cols = np.concatenate([p[1] for p in parts])
-    counts = cnt.sum(axis=1)  # every kept item was counted once, at its distance
-    starts = np.cumsum(counts) - counts
-    if failed.any():
-        ok = np.flatnonzero(~failed)
-        out[ok] = cols[order[starts[ok, None] + np.arange(k)]]
-    else:
-        out = cols[order[starts[:, None] + np.arange(k)]]
-    return out
+        uniq, inverse = np.unique(words, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1).astype(np.int64)
+    members = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[members], np.arange(uniq.shape[0] + 1)).astype(np.int64)
+    return _CodeGroups(uniq, members, bounds, inverse)
 
 
-def _block_rows(n_bits: int, n: int, k: int) -> int:
-    """Distinct query codes per block: small blocks keep each block's candidates (about 1.5 k per row) and its
-    radix sort in cache; the full-sort path takes rows whose (rows, N) int64 argsort stays near 64 MiB."""
-    if n <= _FULL_SORT_RATIO * k:
-        return int(max(1, min(256, (64 << 20) // (8 * n))))
-    return int(max(1, min(16, 65536 // (n_bits + 1), (256 << 20) // (24 * max(1, min(2 * k, n))))))
+def _check_k(k: int, n: int) -> None:
+    if not 1 <= k <= n:
+        raise ValueError(f"k: expected 1 <= k <= {n} (the database size), got {k}")
 
 
-def top_k_ranking(query_words: np.ndarray, db_words: np.ndarray, n_bits: int, k: int,
-                  chunk: int | None = None) -> np.ndarray:
-    """Top-k Hamming ranking of every query (stable: ties by database index), computed once per distinct code.
+def top_k_ranking(query_words: np.ndarray, db_words: np.ndarray, n_bits: int, k: int) -> np.ndarray:
+    """Top-k Hamming ranking of every query: by distance, ties by database index (stable); no sort.
+
+    Each distinct query code gets one ranking: a pass over the database keeps the items within a sampled distance
+    bound, and a counting-sort placement on their ``b + 1`` distance values orders them (``_hamming_kernels``).
 
     Args:
         query_words: (Q, W) packed query codes.
         db_words: (N, W) packed database codes.
         n_bits: Code length b.
         k: Ranking depth, 1 <= k <= N.
-        chunk: Distinct query codes per block (default ``_block_rows``).
 
     Returns:
         int64 (Q, k) database indices, nearest first.
     """
-    uniq, inverse = np.unique(query_words, axis=0, return_inverse=True)
-    chunk = chunk or _block_rows(n_bits, db_words.shape[0], k)
-    ranked = np.empty((uniq.shape[0], k), dtype=np.int64)
-    for start in range(0, uniq.shape[0], chunk):
-        ranked[start:start + chunk] = _rank_block(uniq[start:start + chunk], db_words, n_bits, k)
-    return ranked[inverse.reshape(-1)]
-
-
-def _relevance(ranked: np.ndarray, q_bits: np.ndarray, d_bits: np.ndarray) -> np.ndarray:
-    """Bool (Q, k): does ranked item j share a label with query i (uint64 label masks, one AND per word)."""
-    if q_bits.shape[1] == 1:
-        shared = np.take(np.ascontiguousarray(d_bits[:, 0]), ranked)
-        np.bitwise_and(shared, q_bits[:, :1], out=shared)
-        return shared != 0
-    return (d_bits[ranked] & q_bits[:, None, :]).any(axis=-1)
-
-
-# ---------------------------------------------------------------------------------------------------------- metrics
-def average_precision_at_k(rel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """AP over a ranked relevance list, normalised by the relevant items retrieved.
-
-    ``AP = (1 / R_k) * sum_{i <= k} rel_i * P@i`` with ``R_k`` the relevant items among the top k (DeepHash-pytorch
-    ``CalcTopMap``; WSDHQ evaluates the same quantity).
-
-    Args:
-        rel: Bool (Q, k) relevance of each ranked item.
-
-    Returns:
-        (ap, hits): float64 (Q,) AP (0 where no hit) and int64 (Q,) hits in the top k.
-    """
-    hits_cum = np.cumsum(rel, axis=1, dtype=np.int32)
-    hits = hits_cum[:, -1].astype(np.int64) if rel.shape[1] else np.zeros(rel.shape[0], dtype=np.int64)
-    prec = hits_cum / np.arange(1, rel.shape[1] + 1)
-    total = np.where(rel, prec, 0.0).sum(axis=1)
-    return np.divide(total, hits, out=np.zeros_like(total), where=hits > 0), hits
+    _check_k(k, db_words.shape[0])
+    groups = _group_by_code(query_words)
+    ranked = np.empty((groups.codes.shape[0], k), dtype=np.int32)
+    with K.threads():
+        K.rank_codes(*K.narrow(groups.codes, db_words), n_bits, k, K.n_chunks(ranked.shape[0]), K.dist_dtype(n_bits),
+                     ranked)
+    return ranked.astype(np.int64)[groups.inverse]
 
 
 def _ap_per_query(q: HammingCodes, d: HammingCodes, q_bits: np.ndarray, d_bits: np.ndarray,
                   k: int) -> tuple[np.ndarray, np.ndarray]:
-    """AP@k and hits of every query, one block of distinct query codes at a time (memory: one block's ranking)."""
-    uniq, inverse = np.unique(q.words, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    by_code = np.argsort(inverse, kind="stable")
-    chunk = _block_rows(q.n_bits, d.words.shape[0], k)
-    sub = max(1, (4 << 20) // k)  # queries per relevance block: (sub, k) bools and int64 cumsums
-    ap, hits = np.zeros(inverse.size), np.zeros(inverse.size, dtype=np.int64)
-    code_sorted = inverse[by_code]
+    """AP@k and relevant-in-top-k counts of every query (``_hamming_kernels.ap_at_k``), float64 (Q,), int64 (Q,).
 
-    for start in range(0, uniq.shape[0], chunk):
-        ranked = _rank_block(uniq[start:start + chunk], d.words, q.n_bits, k)
-        lo, hi = np.searchsorted(code_sorted, (start, start + chunk))
-        for s0 in range(lo, hi, sub):
-            qq = by_code[s0:min(s0 + sub, hi)]
-            ap[qq], hits[qq] = average_precision_at_k(_relevance(ranked[inverse[qq] - start], q_bits[qq], d_bits))
+    ``AP = (1 / R_k) * sum_{i <= k} rel_i * P@i`` with ``R_k`` the relevant items among the top k, 0 when none
+    (DeepHash-pytorch ``CalcTopMap``; WSDHQ evaluates the same quantity).
+    """
+    _check_k(k, d.words.shape[0])
+    groups = _group_by_code(q.words)
+    n_q = q.words.shape[0]
+    ap, hits = np.zeros(n_q), np.zeros(n_q, dtype=np.int64)
+    with K.threads():
+        K.ap_at_k(*K.narrow(groups.codes, d.words), q.n_bits, k, groups.members, groups.bounds,
+                  *K.narrow(q_bits, d_bits), K.n_chunks(groups.codes.shape[0]), K.dist_dtype(q.n_bits), ap, hits)
     return ap, hits
 
 
+# ---------------------------------------------------------------------------------------------------------- metrics
 def mean_average_precision(query_codes: ArrayLike, db_codes: ArrayLike, query_labels: ArrayLike,
                            db_labels: ArrayLike, topk: int | None = None, convention: Convention = "wsdhq",
                            packed: bool = False, n_bits: int | None = None) -> MAPResult:
@@ -400,24 +267,19 @@ def precision_at_n(query_codes: ArrayLike, db_codes: ArrayLike, query_labels: Ar
     if ns_arr.size == 0 or (ns_arr < 1).any():
         raise ValueError(f"ns: expected a non-empty list of positive cut-offs, got {list(ns)}")
     ns_arr = np.minimum(ns_arr, d.words.shape[0])
-    rel = _relevance(top_k_ranking(q.words, d.words, q.n_bits, int(ns_arr.max())), q_bits, d_bits)
+    ranked = top_k_ranking(q.words, d.words, q.n_bits, int(ns_arr.max()))
+    rel = (d_bits[ranked] & q_bits[:, None, :]).any(axis=-1)
     hits_cum = np.cumsum(rel, axis=1)
     return (hits_cum[:, ns_arr - 1] / ns_arr).mean(axis=0)
 
 
-def _radius_counts(q, d, q_bits, d_bits, chunk: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _radius_counts(q: HammingCodes, d: HammingCodes, q_bits: np.ndarray,
+                   d_bits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-query counts by exact distance: retrieved (Q, b+1), relevant (Q, b+1), total relevant (Q,)."""
-    b = q.n_bits
-    n_q = q.words.shape[0]
-    all_cnt = np.zeros((n_q, b + 1), dtype=np.int64)
-    rel_cnt = np.zeros((n_q, b + 1), dtype=np.int64)
-    for start in range(0, n_q, chunk):
-        dist = hamming_distances(q.words[start:start + chunk], d.words).astype(np.int64)
-        rel = (q_bits[start:start + chunk, None, :] & d_bits[None]).any(axis=-1)
-        offs = dist + (b + 1) * np.arange(dist.shape[0])[:, None]
-        size = dist.shape[0] * (b + 1)
-        all_cnt[start:start + chunk] = np.bincount(offs.ravel(), minlength=size).reshape(-1, b + 1)
-        rel_cnt[start:start + chunk] = np.bincount(offs[rel], minlength=size).reshape(-1, b + 1)
+    all_cnt = np.zeros((q.words.shape[0], q.n_bits + 1), dtype=np.int64)
+    rel_cnt = np.zeros_like(all_cnt)
+    with K.threads():
+        K.radius_counts(*K.narrow(q.words, d.words), *K.narrow(q_bits, d_bits), all_cnt, rel_cnt)
     return all_cnt, rel_cnt, rel_cnt.sum(axis=1)
 
 

@@ -65,7 +65,9 @@ def pairwise_distance(qf: ArrayLike, gf: ArrayLike, metric: Metric = "cosine", c
     for name, t in (("qf", q), ("gf", g)):
         if t.ndim != 2 or t.shape[0] == 0:
             raise ValueError(f"{name}: expected a non-empty (N, D) feature matrix, got shape {tuple(t.shape)}")
-        if not torch.isfinite(t).all():
+        # a finite sum proves every entry finite (one fast reduction); only an inf / NaN sum, or a float32 overflow of
+        # huge finite values, pays for the element-wise test (torch.isfinite(t).all() alone costs 0.15 s at 11k x 2048)
+        if not torch.isfinite(t.sum()) and not torch.isfinite(t).all():
             raise ValueError(f"{name}: expected finite features, found NaN or infinite values")
     if q.shape[1] != g.shape[1]:
         raise ValueError(f"qf has {q.shape[1]} dims but gf has {g.shape[1]}; expected the same feature dimension")

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from cmlib import engine
 from cmlib.metrics import hashing
 from cmlib.metrics.hashing import MAPResult, mean_average_precision
 
@@ -73,25 +74,16 @@ def test_matches_slow_reference_on_random_inputs(bits, convention):
         assert got.n_dropped == (dropped if convention == "wsdhq" else 0)
 
 
-def test_top_k_retries_rows_whose_bracket_keeps_too_few(monkeypatch):
-    # force the sample bracket to be too tight on the first pass: the rows must be retried and stay exact
-    real = hashing._bracket
-    calls = []
-
-    def tight_first(dist, k, n_bits, slack):
-        calls.append(slack)
-        return real(dist, k, n_bits, slack) if len(calls) > 1 else dist.min(axis=1).astype(np.int64)
-
-    monkeypatch.setattr(hashing, "_bracket", tight_first)
-    n, bits = 2000, 8
+def test_top_k_widens_a_sampled_bound_that_keeps_too_few():
+    # N=40960 > 8 x 4096 and k < N/8: the kernel brackets the k-th distance from every 10th item. Make exactly those
+    # the only near items: the sampled bound (distance 0) keeps 4096 < k items and must be widened, still exact
+    n, bits, k = 40960, 8, 4500
     db = np.ones((n, bits), dtype=np.int64)
-    near = np.arange(0, n, 200)
-    db[near] = 0
+    db[::10] = 0
+    db[5::9, :3] = 0  # distance 5: the items that complete the ranking, in index order
     q = np.zeros((1, bits), dtype=np.int64)
-    words_q, words_d = hashing.pack_codes(q).words, hashing.pack_codes(db).words
-    ranked = hashing.top_k_ranking(words_q, words_d, bits, 15)
-    assert len(calls) == 2
-    assert ranked[0].tolist() == near.tolist() + [1, 2, 3, 4, 5]
+    qw, dw = hashing.pack_codes(q).words, hashing.pack_codes(db).words
+    np.testing.assert_array_equal(hashing.top_k_ranking(qw, dw, bits, k), _stable_top_k(qw, dw, k))
 
 
 def test_packed_bits_equal_unpacked():
@@ -150,47 +142,47 @@ def _stable_top_k(qw, dw, k):
     return np.argsort(dist, axis=1, kind="stable")[:, :k]
 
 
-@pytest.mark.parametrize("full_sort_ratio", [0, 10])
-@pytest.mark.parametrize("bits", [8, 16, 40, 100])
-def test_rank_block_tiles_and_tie_buckets_straddling_k(bits, full_sort_ratio, monkeypatch):
-    monkeypatch.setattr(hashing, "_FULL_SORT_RATIO", full_sort_ratio)  # 0: the tiled path for every k
-    # few distinct codes -> huge tie buckets that straddle k; small tiles -> the threshold drops between tiles
+@pytest.mark.parametrize("bits", [8, 16, 40, 64, 100])
+def test_top_k_tie_buckets_straddling_k(bits):
+    # few distinct codes -> huge tie buckets that straddle k; both the sampled-bound and the keep-all paths
     rng = np.random.default_rng(bits)
     alphabet = rng.integers(0, 2, (6, bits))
     db = alphabet[rng.integers(0, 6, 3000)]
     db[::11] = rng.integers(0, 2, db[::11].shape)
     q = np.concatenate([alphabet, rng.integers(0, 2, (9, bits))])
     qw, dw = hashing.pack_codes(q).words, hashing.pack_codes(db).words
-    for k in (1, 37, 500, 1499, 2999, 3000):
-        ref = _stable_top_k(qw, dw, k)
-        for tile in (256, 1024, None):
-            np.testing.assert_array_equal(hashing._rank_block(qw, dw, bits, k, tile=tile), ref)
-        np.testing.assert_array_equal(hashing.top_k_ranking(qw, dw, bits, k, chunk=4), ref)
+    for k in (1, 37, 500, 1499, 2999, 3000):  # N < 8 x 4096: every k takes the exact-count path
+        np.testing.assert_array_equal(hashing.top_k_ranking(qw, dw, bits, k), _stable_top_k(qw, dw, k))
+    big = np.concatenate([db] * 12)  # N = 36000: small k take the sampled-bound path, ties straddle k
+    bw = hashing.pack_codes(big).words
+    for k in (1, 37, 500, 4499, 4500):
+        np.testing.assert_array_equal(hashing.top_k_ranking(qw, bw, bits, k), _stable_top_k(qw, bw, k))
+    with pytest.raises(ValueError, match="k: expected 1 <= k <= 3000"):
+        hashing.top_k_ranking(qw, dw, bits, 3001)
 
 
-def test_rank_block_retry_chain_and_bad_bracket(monkeypatch):
-    monkeypatch.setattr(hashing, "_FULL_SORT_RATIO", 0)
-    # a bracket that always returns 0 forces the retries up to the whole-database fallback; still exact
-    monkeypatch.setattr(hashing, "_bracket", lambda sample, k, n_bits, slack: np.zeros(sample.shape[0], np.int64))
-    rng = np.random.default_rng(7)
-    q, db = rng.integers(0, 2, (5, 16)), rng.integers(0, 2, (20000, 16))
-    qw, dw = hashing.pack_codes(q).words, hashing.pack_codes(db).words
-    np.testing.assert_array_equal(hashing._rank_block(qw, dw, 16, 300, tile=512), _stable_top_k(qw, dw, 300))
+def test_results_do_not_depend_on_the_thread_count():
+    rng = np.random.default_rng(9)
+    qc, dc = rng.integers(0, 2, (300, 16)), rng.integers(0, 2, (40000, 16))
+    ql, dl = rng.random((300, 5)) < 0.3, rng.random((40000, 5)) < 0.3
+    ql[:, 0] = True
+    with engine.torch_threads(1):
+        one = mean_average_precision(qc, dc, ql, dl, topk=1000)
+    with engine.torch_threads(2):
+        two = mean_average_precision(qc, dc, ql, dl, topk=1000)
+    assert one == two and 0.0 < one.map < 1.0
 
 
-def test_hamming_distances_tiles_and_words():
+def test_hamming_distances_one_and_many_words():
     rng = np.random.default_rng(3)
     for bits in (7, 64, 130):
         q, db = rng.integers(0, 2, (5, bits)), rng.integers(0, 2, (1000, bits))
         ref = (q[:, None, :] != db[None]).sum(-1)
         qw, dw = hashing.pack_codes(q).words, hashing.pack_codes(db).words
-        for tile in (1, 300, None):
-            np.testing.assert_array_equal(hashing.hamming_distances(qw, dw, tile=tile), ref)
+        np.testing.assert_array_equal(hashing.hamming_distances(qw, dw), ref)
 
 
-@pytest.mark.parametrize("full_sort_ratio", [0, 10])
-def test_map_larger_random_against_reference_many_labels(full_sort_ratio, monkeypatch):
-    monkeypatch.setattr(hashing, "_FULL_SORT_RATIO", full_sort_ratio)
+def test_map_larger_random_against_reference_many_labels():
     # > 64 classes (two label words), duplicate query codes, k around a tie bucket
     rng = np.random.default_rng(11)
     qc, dc = rng.integers(0, 2, (12, 10)), rng.integers(0, 2, (900, 10))
@@ -208,3 +200,18 @@ def test_map_larger_random_against_reference_many_labels(full_sort_ratio, monkey
 
 def got_dropped(qc, dc, ql, dl, topk, convention):
     return mean_average_precision(qc, dc, ql, dl, topk=topk, convention=convention).n_dropped
+
+
+def test_packed_padding_bits_are_not_code():
+    # 12-bit codes in 2 bytes: garbage in the last 4 bits must not change distances or MAP
+    rng = np.random.default_rng(4)
+    qc, dc = rng.integers(0, 2, (6, 12)).astype(np.uint8), rng.integers(0, 2, (40, 12)).astype(np.uint8)
+    ql, dl = rng.integers(0, 3, 6), rng.integers(0, 3, 40)
+    qp, dp = np.packbits(qc, axis=1), np.packbits(dc, axis=1)
+    qp[:, 1] |= 0x0F
+    dp[::2, 1] |= 0x05
+    got = mean_average_precision(qp, dp, ql, dl, topk=10, packed=True, n_bits=12)
+    assert got == mean_average_precision(qc, dc, ql, dl, topk=10)
+    assert hashing.pack_codes(qp, packed=True, n_bits=12).words.max() < 1 << 16
+    assert (hashing.hamming_distances(hashing.pack_codes(qp, packed=True, n_bits=12).words,
+                                      hashing.pack_codes(dp, packed=True, n_bits=12).words) <= 12).all()
