@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -88,8 +88,8 @@ class Config:
     num_threads: int = 1
     cache_dir: str = ".cache/grmnet"
     examples_dir: str = "../shared/datasets/sketchyscene"
-    data_root: Optional[Path] = path_field(layout="<root>/{train,test}/{DRAWING_GT,CLASS_GT,INSTANCE_GT}/")
-    matching_dir: Optional[Path] = path_field(layout="<dir>/sentence_instance_{train,test}.json + vocab.txt")
+    data_root: Path | None = path_field(layout="<root>/{train,test}/{DRAWING_GT,CLASS_GT,INSTANCE_GT}/")
+    matching_dir: Path | None = path_field(layout="<dir>/sentence_instance_{train,test}.json + vocab.txt")
 
     def __post_init__(self) -> None:
         check_range("canvas", self.canvas, lo=64)
@@ -288,17 +288,22 @@ def targets_of(data: StudyData, exprs: list[ReferringExpression], split: str = "
     return out
 
 
+def _expression_batches(data: StudyData, exprs: list[ReferringExpression], max_tokens: int, split: str,
+                        batch: int) -> Iterator[tuple[list[Tensor], Tensor, Tensor]]:
+    """(images, tokens (B, T), lengths (B,)) of consecutive batches of expressions, in order."""
+    for i in range(0, len(exprs), batch):
+        imgs, tok, ln, _ = collate([referring_item(data, split, e, max_tokens) for e in exprs[i:i + batch]])
+        yield imgs, tok, ln
+
+
 @torch.no_grad()
 def predict_grmnet(model: GRMNet, data: StudyData, exprs: list[ReferringExpression], max_tokens: int,
                    split: str = "test", batch: int = 8) -> list[dict[str, np.ndarray]]:
     """Instances per expression: {masks (P, H, W) bool (probability > 0.5), scores (P,)}."""
     model.eval()
-    out = []
-    for i in range(0, len(exprs), batch):
-        imgs, tok, ln, _ = collate([referring_item(data, split, e, max_tokens) for e in exprs[i:i + batch]])
-        for det in model(imgs, tok, ln):
-            out.append({"masks": (det["masks"][:, 0] > 0.5).numpy(), "scores": det["scores"].numpy()})
-    return out
+    return [{"masks": (det["masks"][:, 0] > 0.5).numpy(), "scores": det["scores"].numpy()}
+            for imgs, tok, ln in _expression_batches(data, exprs, max_tokens, split, batch)
+            for det in model(imgs, tok, ln)]
 
 
 def score(predictions: list[dict[str, np.ndarray]], targets: list[dict[str, np.ndarray]]) -> dict[str, float]:
@@ -332,8 +337,7 @@ def predict_binary(model: BinaryRefSeg, data: StudyData, exprs: list[ReferringEx
     """The merged mask as one instance per expression (scored by its mean probability)."""
     model.eval()
     out = []
-    for i in range(0, len(exprs), batch):
-        imgs, tok, ln, _ = collate([referring_item(data, split, e, max_tokens) for e in exprs[i:i + batch]])
+    for imgs, tok, ln in _expression_batches(data, exprs, max_tokens, split, batch):
         for prob in torch.sigmoid(model(torch.stack(imgs), tok, ln))[:, 0]:
             m, s = binary_to_instances(prob)
             out.append({"masks": m.numpy(), "scores": s.numpy()})

@@ -62,8 +62,8 @@ def load_word_vectors(path: str | Path) -> dict[str, np.ndarray]:
 def _load_pickle(path: Path) -> dict[str, np.ndarray]:
     with path.open("rb") as fh:
         data = pickle.load(fh)
-    if not isinstance(data, Mapping):
-        raise ValueError(
+    if not isinstance(data, Mapping):  # a file's content, not an argument's type: ValueError
+        raise ValueError(  # noqa: TRY004
             f"{path}: expected a pickled dict {{word: vector}}, got {type(data).__name__} (NUS-WIDE's BiAM pickle of two "
             "arrays in TagList1k order is read by cmlib.data.nuswide.load_glove_tag_vectors)"
         )
