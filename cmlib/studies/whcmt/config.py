@@ -1,0 +1,138 @@
+"""WHCMT study configuration: the one :class:`Config` every notebook and params profile resolves against."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from cmlib.config import ConfigError, check_range, path_field
+from cmlib.data.worlds import whcmt as world_lib
+from cmlib.models.hashing_baselines import UNSUPERVISED, ViTConfig
+from cmlib.models.whcmt import CrossVitConfig
+
+METHODS = ("WDHT-CNN", "WDHT-ViT", "WDHT-CrossViT", "WHCMT")
+
+MIRFLICKR_DB = 22581
+
+TABLE3 = ((1.0, 10.0, 1.0), (1.0, 1.0, 1.0), (1.0, 0.1, 1.0), (1.0, 10.0, 0.1), (1.0, 10.0, 10.0))
+
+_MIRFLICKR_LAYOUT = ("<root>/all_imgs.txt, all_tags.txt, all_labels.txt (or vtmuch/...), optional "
+                     "dreamupers/hash_split_for_flickr25k.json + allannots.txt")
+
+@dataclass
+class Config:
+    """Everything a WHCMT notebook needs (defaults: the smoke profile, seconds on 2 CPU cores).
+
+    Attributes:
+        data: ``world`` (embedded default), ``mirflickr_tags`` (real MIRFLICKR tags and labels from ``data_root``,
+            images rendered from the real labels) or ``mirflickr`` (real images under ``data_root``).
+        data_root: MIRFLICKR-25K folder (cleaned all_*.txt files or the raw layout; split json optional).
+        on_corrupt: ``fail`` or ``skip`` an unreadable image (real images only).
+        max_database: Keep at most this many database images (real data), None = all.
+        world: Synthetic world sizes and noise (also the image size / split sizes for ``mirflickr_tags``).
+        word_vectors: Local word-vector file (word2vec .bin/.txt, GloVe .txt, pickled dict or the NUS-WIDE BiAM
+            GloVe pickle with TagList1k.txt beside it); None = train word2vec (gensim) on the training tags.
+        w2v_epochs: Epochs of that word2vec.
+        w2v_corpus_sentences: World only: sentences of the world's text corpus (``text_corpus``) added to the
+            training tags for word2vec, standing in for the paper's Wikipedia-pretrained word2vec; 0 = tags only.
+        center_word_vectors: Subtract the vocabulary mean from the tag vectors (our choice: word2vec trained on a
+            small corpus puts every vector along one common direction, all cosines ~0.99, which would make the
+            targets of eq. (2) constant; pretrained vectors have mean cosine near 0).
+        tag_min_count: Training-tag frequency needed to enter the vocabulary.
+        max_tags: Tags per image kept (in the given order).
+        visual: CrossViT backbone (WHCMT and WDHT-CrossViT).
+        vit: ViT backbone (WDHT-ViT).
+        cnn: ``small`` (AlexNet-shaped CNN for small images) or ``alexnet`` (torchvision, ``cnn_weights`` file).
+        cnn_weights: Local AlexNet state_dict for ``cnn: alexnet``.
+        hidden: Width of FC1 / FC2.
+        tag_depth: Tag transformer blocks.
+        tag_heads: Tag transformer heads (divide the word-vector size).
+        cm_heads: Heads of the cross-modal MCA (divide the CrossViT L width).
+        bits: Code lengths of Table 2.
+        lambdas: (lambda1, lambda2, lambda3) of the main runs.
+        margin: Hinge margin of eq. (3) (WDHT's 0.2).
+        loss_reduction: ``mean`` (WDHT's official code averages each loss over the batch) or ``sum`` (the paper's
+            formulas read literally); see ``cmlib.losses.hashing``.
+        lr: SGD learning rate. momentum: SGD momentum. batch_size: Mini-batch size B.
+        steps: Optimizer steps per run.
+        grad_clip: Max global gradient norm (None = off; see the module docstring).
+        tag_target_grad: Let L1 / L2 back-propagate into the tag class token (False = stop-gradient, our choice: with
+            the joint gradient the hinge squeezes every t_cls together and the codes collapse; see
+            ``cmlib.losses.hashing``).
+        threads: torch intra-op threads, set by :func:`prepare_data` and every run (results depend on the thread
+            count through float summation order, so the golden notebooks fix it; 1 is also the fastest on the
+            shared 2-core machine).
+        unit_variance_init: Rescale the hash head (and a from-scratch CNN) so activations have unit variance on the
+            first training batch (LSUV; ``cmlib.models.whcmt.unit_variance_init``); without a pretrained backbone the
+            codes of all images start equal and eq. (2)'s gradient vanishes.
+        seeds: Seeds; every deep run is repeated per seed and claims use one value per seed (and bit length).
+        unsupervised: Unsupervised baselines of Table 2 (LSH, ITQ, SH).
+        unsup_pool: Images are average-pooled to this side before flattening into unsupervised features.
+        topk: MAP depth K; None = 5000 x database size / 22,581.
+        cache_dir: Where trained runs are kept for reuse by later notebooks (None = no cache).
+        n_attention_images: Images shown in notebook 04.
+        drop_threshold: Table 3: a MAP drop counts as "sharp" above this.
+        little_threshold: Table 3: a MAP change counts as "little" below this.
+    """
+
+    data: Literal["world", "mirflickr_tags", "mirflickr"] = "world"
+    data_root: Path | None = path_field(layout=_MIRFLICKR_LAYOUT)
+    on_corrupt: Literal["fail", "skip"] = "fail"
+    max_database: int | None = None
+    world: world_lib.WorldConfig = field(default_factory=world_lib.WorldConfig)
+    word_vectors: Path | None = path_field(layout="a word2vec/GloVe file or the NUS-WIDE GloVe pickle")
+    w2v_epochs: int = 5
+    w2v_corpus_sentences: int = 5000
+    center_word_vectors: bool = True
+    tag_min_count: int = 1
+    max_tags: int = 10
+    visual: CrossVitConfig = field(default_factory=CrossVitConfig)
+    vit: ViTConfig = field(default_factory=ViTConfig)
+    cnn: Literal["small", "alexnet"] = "small"
+    cnn_weights: Path | None = path_field(layout="a torchvision alexnet state_dict (.pth)")
+    hidden: int = 256
+    tag_depth: int = 1
+    tag_heads: int = 6
+    cm_heads: int = 3
+    bits: list[int] = field(default_factory=lambda: [8, 16])
+    lambdas: list[float] = field(default_factory=lambda: [1.0, 10.0, 1.0])
+    margin: float = 0.2
+    loss_reduction: Literal["mean", "sum"] = "mean"
+    lr: float = 0.001
+    momentum: float = 0.9
+    batch_size: int = 50
+    steps: int = 20
+    grad_clip: float | None = 10.0
+    tag_target_grad: bool = False
+    threads: int = 1
+    unit_variance_init: bool = True
+    seeds: list[int] = field(default_factory=lambda: [0])
+    unsupervised: list[str] = field(default_factory=lambda: ["LSH", "ITQ", "SH"])
+    unsup_pool: int = 8
+    topk: int | None = None
+    cache_dir: Path | None = path_field(must_exist=False)
+    n_attention_images: int = 3
+    drop_threshold: float = 0.05
+    little_threshold: float = 0.02
+
+    def __post_init__(self) -> None:
+        check_range("steps", self.steps, lo=1)
+        check_range("batch_size", self.batch_size, lo=2)
+        check_range("lr", self.lr, lo=0.0)
+        check_range("margin", self.margin, lo=0.0)
+        check_range("threads", self.threads, lo=1)
+        for b in self.bits:
+            check_range("bits", b, lo=1, hi=64)
+        for name in self.unsupervised:
+            if name not in UNSUPERVISED:
+                raise ConfigError(f"unsupervised: unknown method {name!r}; expected some of {sorted(UNSUPERVISED)}")
+        if self.data != "world" and self.data_root is None:
+            raise ConfigError(f"data_root: data={self.data!r} needs data_root (a MIRFLICKR-25K folder)")
+        if self.visual.img_size != self.world.image_size and self.visual.variant == "custom":
+            raise ConfigError(f"visual.img_size={self.visual.img_size} must equal world.image_size="
+                              f"{self.world.image_size}")
+        if len(self.lambdas) != 3:
+            raise ConfigError(f"lambdas: expected 3 weights (lambda1, lambda2, lambda3), got {self.lambdas}")
+        if not self.seeds:
+            raise ConfigError("seeds: expected at least one seed")

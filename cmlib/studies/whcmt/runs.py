@@ -1,0 +1,172 @@
+"""WHCMT training runs: model construction, one run per (method, bits, lambdas, seed) with its cache, MAP@K."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from cmlib.cache import load as load_cached
+from cmlib.cache import save_atomic, stable_hash
+from cmlib.config import to_dict
+from cmlib.data import mirflickr
+from cmlib.data.worlds import whcmt as world_lib
+from cmlib.engine import FitConfig, epoch_batches, fit, seed_everything
+from cmlib.losses.hashing import WeakTagHashLoss
+from cmlib.metrics.hashing import mean_average_precision
+from cmlib.models.hashing_baselines import UNSUPERVISED, WDHT, AlexNetFc7, CrossViTFeatures, SmallAlexNet, ViTFeatures
+from cmlib.models.whcmt import WHCMT, WeakHashModel, init_layers, unit_variance_init
+from cmlib.studies.whcmt.config import METHODS, TABLE3, Config
+from cmlib.studies.whcmt.data import WhcmtData, map_topk, to_input, unsupervised_features
+
+
+def build_model(method: str, bits: int, data: WhcmtData, cfg: Config) -> WeakHashModel:
+    """One of ``METHODS`` for ``bits``-bit codes over ``data``'s tag table."""
+    if method == "WHCMT":
+        return WHCMT(cfg.visual, data.tag_table, bits, cfg.hidden, cfg.tag_depth, cfg.tag_heads, cfg.cm_heads)
+    if method == "WDHT-CrossViT":
+        backbone = CrossViTFeatures(cfg.visual)
+    elif method == "WDHT-ViT":
+        backbone = ViTFeatures(cfg.vit)
+    elif method == "WDHT-CNN":
+        backbone = (AlexNetFc7(None if cfg.cnn_weights is None else str(cfg.cnn_weights)) if cfg.cnn == "alexnet"
+                    else SmallAlexNet(cfg.world.image_size))
+    else:
+        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+    return WDHT(backbone, data.tag_table, bits, cfg.hidden)
+
+@torch.no_grad()
+def encode(model: WeakHashModel, images: np.ndarray, idx: np.ndarray, batch: int = 250) -> np.ndarray:
+    """Retrieval codes (len(idx), b) as bool, from images alone (tags = the all-ones token)."""
+    model.eval()
+    out = [model.encode(to_input(torch.from_numpy(images[idx[i:i + batch]]))) for i in range(0, len(idx), batch)]
+    return torch.cat(out).numpy()
+
+def evaluate_map(model: WeakHashModel, data: WhcmtData, cfg: Config) -> dict[str, float]:
+    """MAP@K of the model's codes: query vs database, relevance = shared label (WSDHQ convention)."""
+    q = encode(model, data.images, data.query)
+    d = encode(model, data.images, data.database)
+    res = mean_average_precision(q, d, data.labels[data.query], data.labels[data.database],
+                                 topk=map_topk(cfg, len(data.database)), convention="wsdhq")
+    out = {"map": res.map, "n_scored": res.n_scored, "n_dropped": res.n_dropped,
+           "bit_balance": float(np.abs(d.mean(axis=0) - 0.5).mean())}
+    if isinstance(model, WHCMT):  # diagnostic outside the paper's protocol: codes computed with each image's tags
+        q_t, d_t = (_codes_with_tags(model, data, s) for s in (data.query, data.database))
+        out["map_with_own_tags"] = mean_average_precision(
+            q_t, d_t, data.labels[data.query], data.labels[data.database],
+            topk=map_topk(cfg, len(data.database))).map
+    return out
+
+@torch.no_grad()
+def _codes_with_tags(model: WHCMT, data: WhcmtData, idx: np.ndarray, batch: int = 250) -> np.ndarray:
+    """Codes (len(idx), b) from images *and their tags* (not the retrieval protocol; a diagnostic only)."""
+    model.eval()
+    out = [model(to_input(torch.from_numpy(data.images[idx[i:i + batch]])), data.tag_ids[idx[i:i + batch]])["h"] > 0.5
+           for i in range(0, len(idx), batch)]
+    return torch.cat(out).numpy()
+
+def _run_key(method: str, bits: int, lambdas: tuple, seed: int, cfg: Config) -> str:
+    skip = {"bits", "seeds", "cache_dir", "unsupervised", "n_attention_images", "drop_threshold",
+            "little_threshold", "lambdas", "unsup_pool"}
+    conf = {k: v for k, v in to_dict(cfg).items() if k not in skip}
+    src = b"".join(Path(m.__file__).read_bytes() for m in (world_lib, mirflickr, __import__(
+        "cmlib.models.whcmt", fromlist=["x"]), __import__("cmlib.models.hashing_baselines", fromlist=["x"]),
+        __import__("cmlib.losses.hashing", fromlist=["x"]), __import__("cmlib.layers.attention", fromlist=["x"])))
+    return f"{method}-{bits}b-{stable_hash([method, bits, list(lambdas), seed, conf, src.decode()])}"
+
+def train_run(method: str, bits: int, data: WhcmtData, cfg: Config, *, seed: int = 0,
+              lambdas: tuple[float, float, float] | None = None, verbose: bool = True
+              ) -> tuple[dict, WeakHashModel]:
+    """Train one method with the three losses (eqs. 2-4) and evaluate MAP@K; reuses ``cfg.cache_dir`` when set.
+
+    Returns:
+        (row with method, bits, seed, lambdas, map, n_scored, bit_balance, final_loss, train_s, s_per_step, cached;
+        the trained model).
+    """
+    lambdas = tuple(cfg.lambdas if lambdas is None else lambdas)
+    seed_everything(seed)
+    model = build_model(method, bits, data, cfg)
+    key = _run_key(method, bits, lambdas, seed, cfg)
+    cache = Path(cfg.cache_dir) if cfg.cache_dir is not None else None
+    if cache is not None and (cache / f"{key}.pt").is_file():
+        blob = load_cached(cache / f"{key}.pt")
+        model.load_state_dict(blob["model"])
+        row = {**json.loads(blob["row"]), "cached": True}
+    else:
+        row = _fit_and_eval(model, method, bits, lambdas, seed, data, cfg)
+        if cache is not None:  # weights and their evaluation row in one atomic file
+            save_atomic({"model": model.state_dict(), "row": json.dumps(row)}, cache / f"{key}.pt")
+        row = {**row, "cached": False}
+    if verbose:
+        how = "reused from cache" if row["cached"] else f"trained in {row['train_s']:.1f}s"
+        extra = f", with own tags {row['map_with_own_tags']:.3f}" if "map_with_own_tags" in row else ""
+        print(f"{method:14s} {bits:2d} bits seed {seed} lambdas {lambdas}: MAP@K {row['map']:.3f}{extra}, bit "
+              f"balance {row['bit_balance']:.2f} ({how}, {row['s_per_step']:.3f} s/step)")
+    return row, model
+
+def _fit_and_eval(model: WeakHashModel, method: str, bits: int, lambdas: tuple, seed: int, data: WhcmtData,
+                  cfg: Config) -> dict:
+    torch.set_num_threads(cfg.threads)
+    criterion = WeakTagHashLoss(lambdas, cfg.margin, cfg.loss_reduction, detach_targets=not cfg.tag_target_grad)
+    train = torch.utils.data.TensorDataset(torch.from_numpy(data.images[data.train]), data.tag_ids[data.train])
+    batches = epoch_batches(train, min(cfg.batch_size, len(train)), seed=seed)
+
+    def loss_fn(net: torch.nn.Module, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
+        out = net(to_input(batch[0]), batch[1])
+        return criterion(out["h"], out["r"], out["t_cls"])
+
+    if cfg.unit_variance_init:
+        first = next(iter(batches(0)))
+        unit_variance_init(model, init_layers(model, include_cnn=cfg.cnn_weights is None), to_input(first[0]), first[1])
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
+    fit_cfg = FitConfig(max_steps=cfg.steps, seed=seed, log_every=max(1, cfg.steps // 10), grad_clip=cfg.grad_clip)
+    res = fit(model, opt, loss_fn, batches, fit_cfg)
+    metrics = evaluate_map(model, data, cfg)
+    return {"method": method, "bits": bits, "seed": seed, "lambdas": list(lambdas), **metrics,
+            "final_loss": res.history[-1]["loss"], "train_s": round(res.wall_time_s, 2),
+            "s_per_step": round(res.wall_time_s / max(1, res.final_step), 4)}
+
+def unsupervised_rows(data: WhcmtData, cfg: Config) -> list[dict]:
+    """Table 2's unsupervised baselines: fit on database features, MAP@K per method, bit length and seed."""
+    feats = unsupervised_features(data, cfg)
+    k = map_topk(cfg, len(data.database))
+    rows = []
+    for name in cfg.unsupervised:
+        for bits in cfg.bits:
+            for seed in cfg.seeds:
+                kw = {} if name == "SH" else {"seed": seed}
+                m = UNSUPERVISED[name](bits, **kw).fit(feats[data.database])
+                res = mean_average_precision(m.encode(feats[data.query]), m.encode(feats[data.database]),
+                                             data.labels[data.query], data.labels[data.database], topk=k)
+                rows.append({"method": name, "bits": bits, "seed": seed, "map": res.map})
+    return rows
+
+def deep_rows(methods: list[str], bits_list: list[int], data: WhcmtData, cfg: Config,
+              lambdas: tuple[float, float, float] | None = None) -> list[dict]:
+    """Train every (method, bits, seed) and return one row each (printing each run's wall time)."""
+    rows = []
+    for method in methods:
+        for bits in bits_list:
+            for seed in cfg.seeds:
+                rows.append(train_run(method, bits, data, cfg, seed=seed, lambdas=lambdas)[0])
+    return rows
+
+def table3_rows(data: WhcmtData, cfg: Config, bits: int = 8) -> list[dict]:
+    """Table 3: WHCMT at ``bits`` for the five lambda settings (setting 1 = the paper's default)."""
+    rows = []
+    for i, lam in enumerate(TABLE3, start=1):
+        for seed in cfg.seeds:
+            row, _ = train_run("WHCMT", bits, data, cfg, seed=seed, lambdas=lam)
+            rows.append({**row, "setting": i, "weights": f"l1={lam[0]:g}, l2={lam[1]:g}, l3={lam[2]:g}"})
+    return rows
+
+def literal_sum_row(data: WhcmtData, cfg: Config, bits: int = 8) -> dict:
+    """Setting 1 of Table 3 trained with the paper's literal sums (``loss_reduction="sum"``), first seed."""
+
+    row, _ = train_run("WHCMT", bits, data, dataclasses.replace(cfg, loss_reduction="sum"), seed=cfg.seeds[0],
+                       lambdas=TABLE3[0])
+    return {**row, "setting": "1 (literal sums)", "weights": "l1=1, l2=10, l3=1"}
