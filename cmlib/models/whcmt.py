@@ -18,6 +18,13 @@ Choices where the paper is silent (no official code exists):
   ~237 M parameters at 240 px); ReLU between FC layers as in WDHT's AlexNet fc layers.
 - The tag input is a tensor of tag ids into a frozen word-vector table whose row 0 is padding (zeros) and row 1 is
   the all-ones token; out-of-vocabulary tags are dropped before they get here (see ``cmlib.studies.whcmt``).
+- ``tag_target`` (what eqs. (2)-(3) compare with): ``"cls"`` = the tag transformer's class token t_cls, as the paper
+  writes; ``"mean"`` = WDHT's mean tag word vector (a diagnostic variant, not the paper). Measured on the 64 px study
+  world (8 bits, 200 SGD steps at lr 0.001, seed 0): with ``"cls"`` and stop-gradient targets nothing keeps t_cls
+  informative about the tags (pair AUC of cos(t_cls) for label-sharing pairs 0.50 at init against 0.534 for the mean
+  word vector), and because h and r also *see* the tags through the cross-modal attention, the training losses fall
+  to L1 0.074 / L2 0.097 (WDHT-CrossViT: 0.246 / 1.71) without the image path learning anything: features at chance
+  (ITQ on FC2 features 0.199), retrieval MAP 0.186 = chance. With ``"mean"`` WHCMT reaches 0.226.
 """
 
 from __future__ import annotations
@@ -184,6 +191,20 @@ class HashHead(nn.Module):
         return torch.sigmoid(self.h1(z)), self.h2(z)
 
 
+def mean_tag_vector(tag_table: Tensor, tag_ids: Tensor) -> Tensor:
+    """WDHT's tag representation: mean of the word vectors of an image's tags.
+
+    Args:
+        tag_table: (V, d); row ``PAD_ID`` is padding, row ``ONES_ID`` the all-ones token of untagged images.
+        tag_ids: (B, T).
+
+    Returns:
+        (B, d).
+    """
+    keep = (tag_ids != PAD_ID).unsqueeze(-1).float()
+    return (tag_table[tag_ids] * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1.0)
+
+
 def retrieval_tag_ids(batch_size: int, device: torch.device | str = "cpu") -> Tensor:
     """Tag input used at retrieval: one all-ones tag token per image, ids of shape (B, 1)."""
     return torch.full((batch_size, 1), ONES_ID, dtype=torch.long, device=device)
@@ -266,10 +287,14 @@ class WHCMT(WeakHashModel):
         tag_depth: Tag transformer blocks.
         tag_heads: Tag transformer heads.
         cm_heads: Heads of the cross-modal MCA.
+        tag_target: The t_cls returned for eqs. (2)-(3): ``"cls"`` (the tag transformer's class token, the paper) or
+            ``"mean"`` (WDHT's mean tag word vector, a diagnostic variant; see the module docstring).
     """
 
     def __init__(self, visual: CrossVitConfig, tag_table: Tensor, bits: int, hidden: int = 256,
-                 tag_depth: int = 1, tag_heads: int = 6, cm_heads: int = 3) -> None:
+                 tag_depth: int = 1, tag_heads: int = 6, cm_heads: int = 3, tag_target: str = "cls") -> None:
+        if tag_target not in ("cls", "mean"):
+            raise ValueError(f"WHCMT: tag_target must be 'cls' or 'mean', got {tag_target!r}")
         super().__init__()
         self.visual = CrossViTEncoder(visual)
         self.tags = TagTransformer(tag_table, depth=tag_depth, num_heads=tag_heads)
@@ -277,14 +302,20 @@ class WHCMT(WeakHashModel):
         self.cross_modal = ClassTokenCrossBlock(self.visual.dim, num_heads=cm_heads)
         self.head = HashHead(2 * self.visual.dim, hidden, bits, self.tags.dim)
         self.bits = bits
+        self.tag_target = tag_target
 
     def set_keep_attention(self, on: bool = True) -> None:
         """Keep the cross-scale (eq. 1) and cross-modal (Section 2.4) attention weights of the next forward."""
         self.visual.keep_attn = on
         self.cross_modal.keep_attn = on
 
-    def forward(self, images: Tensor, tag_ids: Tensor) -> dict[str, Tensor]:
-        """Images (B, 3, H, W) and tag ids (B, T) -> h (B, b), r (B, d), t_cls (B, d)."""
+    def forward(self, images: Tensor, tag_ids: Tensor, target_tag_ids: Tensor | None = None) -> dict[str, Tensor]:
+        """Images (B, 3, H, W) and tag ids (B, T) -> h (B, b), r (B, d), t_cls (B, d).
+
+        ``target_tag_ids`` (B, T'), when given, are the tags t_cls is computed from (the loss target) while
+        ``tag_ids`` feed the cross-modal attention; training with ``tag_ids`` = the all-ones retrieval token and the
+        real tags as target is the retrieval-view training of ``cmlib.studies.whcmt`` (``tag_dropout``).
+        """
         v = self.visual(images)  # (B, 1 + N_L, D)
         t, t_pad = self.tags(tag_ids)  # (B, 1 + T, d)
         a = torch.cat([v, self.tag_proj(t)], dim=1)
@@ -292,4 +323,9 @@ class WHCMT(WeakHashModel):
         a_cls = self.cross_modal(a, pad)[:, 0]  # a'_cls (B, D)
         feats = torch.cat([a_cls, v[:, 1:].mean(dim=1)], dim=1)  # v_f = [a'_cls || x_patch], patches mean-pooled
         h, r = self.head(feats)
-        return {"h": h, "r": r, "t_cls": t[:, 0]}
+        target = tag_ids if target_tag_ids is None else target_tag_ids
+        if self.tag_target == "mean":
+            t_cls = mean_tag_vector(self.tags.tag_table, target)
+        else:
+            t_cls = t[:, 0] if target_tag_ids is None else self.tags(target_tag_ids)[0][:, 0]
+        return {"h": h, "r": r, "t_cls": t_cls}

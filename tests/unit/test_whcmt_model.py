@@ -6,7 +6,7 @@ import torch
 
 from cmlib.layers.attention import ClassTokenCrossBlock, key_padding_bias
 from cmlib.models.hashing_baselines import ITQ, LSH, SH, WDHT, CrossViTFeatures, SmallAlexNet, ViTConfig, ViTFeatures
-from cmlib.models.whcmt import ONES_ID, WHCMT, CrossVitConfig, CrossViTEncoder, retrieval_tag_ids
+from cmlib.models.whcmt import ONES_ID, WHCMT, CrossVitConfig, CrossViTEncoder, mean_tag_vector, retrieval_tag_ids
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +109,35 @@ def test_unsupervised_hashing_preserves_neighbours():
         assert ham[same].mean() < ham[~same].mean(), cls.__name__
     with pytest.raises(ValueError, match="feature dims"):
         ITQ(32).fit(x)
+
+
+def test_target_tags_set_t_cls_while_input_tags_set_the_codes(model, table):
+    """Retrieval-view training: input = the all-ones token, target t_cls = the real tags' (tag_dropout)."""
+    x = torch.randn(3, 3, 32, 32)
+    real = torch.tensor([[2, 3, 0], [4, 0, 0], [5, 6, 7]])
+    ones = retrieval_tag_ids(3)
+    both = model(x, ones, real)
+    assert torch.equal(both["h"], model(x, ones)["h"]) and torch.equal(both["r"], model(x, ones)["r"])
+    assert torch.allclose(both["t_cls"], model(x, real)["t_cls"], atol=1e-6)
+    assert not torch.allclose(both["t_cls"], model(x, ones)["t_cls"])
+    torch.manual_seed(0)
+    wdht = WDHT(SmallAlexNet(32, width=8, out_dim=16), table, bits=8, hidden=16).eval()
+    assert torch.equal(wdht(x, ones, real)["t_cls"], mean_tag_vector(table, real))
+
+
+def test_mean_vector_target_variant(table):
+    torch.manual_seed(0)
+    m = WHCMT(CrossVitConfig(), table, bits=8, hidden=16, tag_target="mean").eval()
+    ids = torch.tensor([[2, 3, 0], [1, 0, 0]])
+    out = m(torch.randn(2, 3, 32, 32), ids)
+    assert torch.equal(out["t_cls"], mean_tag_vector(table, ids))
+    assert torch.equal(out["t_cls"][1], table[ONES_ID])
+    with pytest.raises(ValueError, match="tag_target"):
+        WHCMT(CrossVitConfig(), table, bits=8, tag_target="max")
+
+
+def test_small_alexnet_strides_like_alexnet_on_larger_images():
+    assert SmallAlexNet(32).stride == 1 and SmallAlexNet(64).stride == 2
+    net = SmallAlexNet(64, width=8, out_dim=16)
+    assert net(torch.randn(2, 3, 64, 64)).shape == (2, 16)
+    assert net.features[0].stride == (2, 2)

@@ -116,3 +116,45 @@ def test_threads_come_from_the_config(tiny):
         torch.set_num_threads(before)
     with pytest.raises(ConfigError, match="threads"):
         from_params(whcmt.Config, {"threads": 0})
+
+
+def test_main_runs_are_not_clipped_and_the_literal_sums_are(tiny, monkeypatch):
+    """A clip at 10 divided the transformers' early updates by ~30 (WDHT-ViT at chance): main runs use grad_clip."""
+    from cmlib.studies.whcmt import runs
+
+    cfg, data = tiny
+    seen = []
+    real_fit = runs.fit
+
+    def spy(model, opt, loss_fn, batches, fit_cfg, **kw):
+        seen.append(fit_cfg.grad_clip)
+        return real_fit(model, opt, loss_fn, batches, fit_cfg, **kw)
+
+    monkeypatch.setattr(runs, "fit", spy)
+    assert whcmt.Config().grad_clip is None
+    whcmt.train_run("WDHT-ViT", 8, data, cfg, verbose=False)
+    whcmt.literal_sum_row(data, cfg)
+    assert seen == [None, cfg.sum_grad_clip]
+
+
+def test_tag_dropout_feeds_the_retrieval_token_and_keeps_real_targets(tiny, monkeypatch):
+    cfg, data = tiny
+    calls = []
+    real_forward = whcmt.runs.WHCMT.forward
+
+    def spy(self, images, tag_ids, target_tag_ids=None):
+        if self.training:
+            calls.append((tag_ids.clone(), None if target_tag_ids is None else target_tag_ids.clone()))
+        return real_forward(self, images, tag_ids, target_tag_ids)
+
+    monkeypatch.setattr(whcmt.runs.WHCMT, "forward", spy)
+    base, _ = whcmt.train_run("WHCMT", 8, data, cfg, verbose=False)
+    n_plain = len(calls)
+    assert all(t is None for _, t in calls)
+    dropped, _ = whcmt.train_run("WHCMT", 8, data, dataclasses.replace(cfg, tag_dropout=1.0), verbose=False)
+    inputs, targets = calls[-1]
+    assert len(calls) > n_plain and targets is not None
+    assert (inputs[:, 0] == ONES_ID).all() and (inputs[:, 1:] == PAD_ID).all() and (targets > ONES_ID).any()
+    assert dropped["final_loss"] != base["final_loss"]
+    with pytest.raises(ConfigError, match="tag_dropout"):
+        from_params(whcmt.Config, {"tag_dropout": 1.5})

@@ -12,16 +12,26 @@ database size / 22,581 (MIRFLICKR's database size), stated in each notebook.
 
 Training (Section 3.1): SGD, lr 0.001, momentum 0.9, batch 50, lambdas (1, 10, 1). The paper states no step count, no
 reduction other than its plain sums, and no gradient clipping. We average each loss over its batch terms by default
-(``loss_reduction="mean"``, WDHT's official Keras code; see ``cmlib.losses.hashing``); with the literal sums the first
-SGD steps at lr 0.001 diverge to NaN, so the global gradient norm is clipped (``grad_clip``, our choice, the engine's
-``FitConfig.grad_clip``); notebook 02 also reports one run with the literal sums.
+(``loss_reduction="mean"``, WDHT's official Keras code; see ``cmlib.losses.hashing``) and do not clip gradients
+(``grad_clip: null``). With the literal sums the first SGD steps at lr 0.001 diverge to NaN, so notebook 02's one run
+with the literal sums clips the global gradient norm at ``sum_grad_clip`` (10, our choice).
+
+Why no clipping for the mean losses (measured, 64 px study world, 8 bits, 200 SGD steps at lr 0.001, seed 0): a
+from-scratch transformer's gradient norm is ~300 in the first steps (the lambda2 = 10 hinge on raw dot products with
+the tag vectors), so a clip at 10 divides every early update by ~30. WDHT-ViT stayed at chance with the clip (MAP@K
+0.186, chance 0.183) and reaches 0.260 without it; WDHT-CrossViT 0.252, WDHT-CNN 0.247 without it. The clip at 10
+was the main reason the transformer backbones "barely learned" in the first study report.
+
+Diagnostic variant (``"WHCMT-meanvec"``, notebook 03): WHCMT whose eqs. (2)-(3) target is WDHT's mean tag word vector
+instead of the tag transformer's t_cls (see ``cmlib.models.whcmt``): it separates what the cross-modal attention adds
+from what the from-scratch tag-transformer target costs.
 
 Layout: ``config`` (the Config), ``data`` (world / MIRFLICKR records, word vectors, tag ids), ``runs`` (models,
 training, run cache, MAP@K), ``tables`` (Tables 2-4 and their claims), ``attention`` (notebook 04).
 """
 
 from cmlib.studies.whcmt.attention import attention_examples, attention_maps, attention_summary, plot_attention
-from cmlib.studies.whcmt.config import METHODS, MIRFLICKR_DB, TABLE3, Config
+from cmlib.studies.whcmt.config import DIAGNOSTIC_METHODS, METHODS, MIRFLICKR_DB, TABLE3, Config
 from cmlib.studies.whcmt.data import (
     WhcmtData,
     data_summary,
@@ -53,7 +63,7 @@ from cmlib.studies.whcmt.tables import (
     table4_summary,
 )
 
-__all__ = ["METHODS", "MIRFLICKR_DB", "TABLE3", "Config", "WhcmtData", "attention_examples", "attention_maps",
+__all__ = ["DIAGNOSTIC_METHODS", "METHODS", "MIRFLICKR_DB", "TABLE3", "Config", "WhcmtData", "attention_examples", "attention_maps",
            "attention_summary", "build_model", "data_summary", "deep_rows", "encode", "encode_tags", "evaluate_map",
            "flat_map", "literal_sum_row", "map_topk", "pivot_map", "plot_attention", "plot_map_vs_bits",
            "prepare_data", "table2_claims", "table3_claims", "table3_rows", "table3_summary", "table4_claims",

@@ -41,6 +41,7 @@ def attention_maps(model: WHCMT, data: WhcmtData, idx: np.ndarray, with_tags: bo
             "cross_scale": cs[:, 1:].reshape(-1, g_s, g_s).numpy(), "tag_ids": ids.numpy(),
             "modality_share": torch.stack([cm[:, :n_vis].sum(1), cm[:, n_vis:].sum(1)], 1).numpy()}
 
+
 def plot_attention(maps: dict[str, np.ndarray], data: WhcmtData, idx: np.ndarray):
     """Figure: image, cross-modal attention over patches (overlay), cross-scale attention, and tag attention bars."""
     import matplotlib.pyplot as plt
@@ -70,11 +71,13 @@ def plot_attention(maps: dict[str, np.ndarray], data: WhcmtData, idx: np.ndarray
     fig.tight_layout()
     return fig
 
+
 def attention_examples(data: WhcmtData, n: int) -> np.ndarray:
     """The first ``n`` query images that carry at least two known tags (deterministic)."""
     known = ((data.tag_ids > ONES_ID).sum(dim=1) >= 2).numpy()
     idx = data.query[known[data.query]]
     return idx[:n] if len(idx) >= n else data.query[:n]
+
 
 def _informative_tags(data: WhcmtData, i: int) -> tuple[set[str], set[str]]:
     """(tags naming a present concept, tags naming no concept at all) of image ``i``."""
@@ -86,6 +89,7 @@ def _informative_tags(data: WhcmtData, i: int) -> tuple[set[str], set[str]]:
     concept_words = set().union(*names.values())
     inf = set().union(*(names[c] for c in present)) if len(present) else set()
     return inf, {t for t in data.tags[i] if t not in concept_words}
+
 
 @torch.no_grad()
 def attention_summary(model: WHCMT, data: WhcmtData, cfg: Config, n_max: int = 200) -> dict[str, float]:

@@ -12,13 +12,17 @@ from cmlib.models.hashing_baselines import UNSUPERVISED, ViTConfig
 from cmlib.models.whcmt import CrossVitConfig
 
 METHODS = ("WDHT-CNN", "WDHT-ViT", "WDHT-CrossViT", "WHCMT")
+DIAGNOSTIC_METHODS = ("WHCMT-meanvec",)  # WHCMT with WDHT's mean tag vector as the eqs. (2)-(3) target (not the paper)
+
 
 MIRFLICKR_DB = 22581
 
 TABLE3 = ((1.0, 10.0, 1.0), (1.0, 1.0, 1.0), (1.0, 0.1, 1.0), (1.0, 10.0, 0.1), (1.0, 10.0, 10.0))
 
+
 _MIRFLICKR_LAYOUT = ("<root>/all_imgs.txt, all_tags.txt, all_labels.txt (or vtmuch/...), optional "
                      "dreamupers/hash_split_for_flickr25k.json + allannots.txt")
+
 
 @dataclass
 class Config:
@@ -56,10 +60,16 @@ class Config:
             formulas read literally); see ``cmlib.losses.hashing``.
         lr: SGD learning rate. momentum: SGD momentum. batch_size: Mini-batch size B.
         steps: Optimizer steps per run.
-        grad_clip: Max global gradient norm (None = off; see the module docstring).
+        grad_clip: Max global gradient norm of the main runs (None = off, the paper; a clip at 10 kept the
+            transformer backbones at chance, see the package docstring).
+        sum_grad_clip: Max global gradient norm of notebook 02's run with the literal sums (which diverge unclipped).
         tag_target_grad: Let L1 / L2 back-propagate into the tag class token (False = stop-gradient, our choice: with
             the joint gradient the hinge squeezes every t_cls together and the codes collapse; see
             ``cmlib.losses.hashing``).
+        tag_dropout: Fraction of training images per batch whose *input* tags (the cross-modal attention's tag tokens)
+            are replaced by the all-ones retrieval token, while their real tags stay the target of eqs. (2)-(3)
+            (WHCMT only; 0 = the paper). Our choice against the train/retrieval mismatch: with real tags in the input
+            h and r can be read off the tags that also define the targets (see ``cmlib.models.whcmt``).
         threads: torch intra-op threads, set by :func:`prepare_data` and every run (results depend on the thread
             count through float summation order, so the golden notebooks fix it; 1 is also the fastest on the
             shared 2-core machine).
@@ -103,8 +113,10 @@ class Config:
     momentum: float = 0.9
     batch_size: int = 50
     steps: int = 20
-    grad_clip: float | None = 10.0
+    grad_clip: float | None = None
+    sum_grad_clip: float = 10.0
     tag_target_grad: bool = False
+    tag_dropout: float = 0.0
     threads: int = 1
     unit_variance_init: bool = True
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -122,6 +134,7 @@ class Config:
         check_range("lr", self.lr, lo=0.0)
         check_range("margin", self.margin, lo=0.0)
         check_range("threads", self.threads, lo=1)
+        check_range("tag_dropout", self.tag_dropout, lo=0.0, hi=1.0)
         for b in self.bits:
             check_range("bits", b, lo=1, hi=64)
         for name in self.unsupervised:

@@ -47,9 +47,11 @@ class WhcmtData:
     tag_table: Tensor
     stats: dict[str, float]
 
+
 def map_topk(cfg: Config, n_database: int) -> int:
     """K of MAP@K: ``cfg.topk`` or 5000 scaled by database size / 22,581."""
     return cfg.topk if cfg.topk is not None else max(1, round(5000 * n_database / MIRFLICKR_DB))
+
 
 def _load_source(cfg: Config) -> tuple[np.ndarray, np.ndarray, list[str], list[list[str]], tuple, dict]:
     """(images, labels, label names, tags, (query, database, train), stats) for ``cfg.data``."""
@@ -88,6 +90,7 @@ def _load_source(cfg: Config) -> tuple[np.ndarray, np.ndarray, list[str], list[l
         records, labels = [records[i] for i in kept], labels[kept]
     return images, labels, list(mirflickr.LABELS_24), [r.tags for r in records], (query, database, train), stats
 
+
 def word_vectors(cfg: Config, train_tags: list[list[str]]) -> dict[str, np.ndarray]:
     """The user's vectors file (``cfg.word_vectors``) or word2vec trained on the training tags (gensim, 300-d)."""
     if cfg.word_vectors is None:
@@ -105,6 +108,7 @@ def word_vectors(cfg: Config, train_tags: list[list[str]]) -> dict[str, np.ndarr
 
     return load_glove_tag_vectors(cfg.word_vectors, load_word_list(taglist))
 
+
 def encode_tags(tags: list[list[str]], vocab: Vocabulary, max_tags: int) -> tuple[Tensor, int, int]:
     """Tag lists -> ids (N, max_tags); out-of-vocabulary tags dropped; an empty list -> one ``ONES_ID`` token.
 
@@ -121,6 +125,7 @@ def encode_tags(tags: list[list[str]], vocab: Vocabulary, max_tags: int) -> tupl
             known = [ONES_ID]
         ids[i, : min(len(known), max_tags)] = torch.tensor(known[:max_tags])
     return ids, dropped, untagged
+
 
 def prepare_data(cfg: Config) -> WhcmtData:
     """Build the data once per notebook: images, split, word vectors, vocabulary, tag ids and the tag table."""
@@ -146,19 +151,24 @@ def prepare_data(cfg: Config) -> WhcmtData:
                   "map_topk": map_topk(cfg, len(database)), "prepare_s": round(time.perf_counter() - t0, 2)})
     return WhcmtData(images, labels, names, query, database, train, tags, tag_ids, vocab, table, stats)
 
+
 _MEAN = torch.tensor(IMAGENET_DEFAULT_MEAN).view(1, 3, 1, 1)
 
+
 _STD = torch.tensor(IMAGENET_DEFAULT_STD).view(1, 3, 1, 1)
+
 
 def to_input(images: Tensor) -> Tensor:
     """uint8 (B, 3, H, W) -> float, ImageNet-normalised (as timm's CrossViT expects)."""
     return (images.float() / 255.0 - _MEAN.to(images.device)) / _STD.to(images.device)
+
 
 def data_summary(data: WhcmtData) -> dict:
     """Counts of the prepared data (no timings), for a stable notebook table."""
     keys = ("n_query", "n_database", "n_train", "vocab_size", "train_tags_total", "train_tags_dropped_oov",
             "train_images_without_known_tag", "map_topk")
     return {k: data.stats[k] for k in keys}
+
 
 def unsupervised_features(data: WhcmtData, cfg: Config) -> np.ndarray:
     """Average-pooled raw pixels (N, 3 * pool^2), standardised on the database (no pretrained CNN is available)."""

@@ -19,15 +19,16 @@ from cmlib.engine import FitConfig, epoch_batches, fit, seed_everything
 from cmlib.losses.hashing import WeakTagHashLoss
 from cmlib.metrics.hashing import mean_average_precision
 from cmlib.models.hashing_baselines import UNSUPERVISED, WDHT, AlexNetFc7, CrossViTFeatures, SmallAlexNet, ViTFeatures
-from cmlib.models.whcmt import WHCMT, WeakHashModel, init_layers, unit_variance_init
-from cmlib.studies.whcmt.config import METHODS, TABLE3, Config
+from cmlib.models.whcmt import ONES_ID, PAD_ID, WHCMT, WeakHashModel, init_layers, unit_variance_init
+from cmlib.studies.whcmt.config import DIAGNOSTIC_METHODS, METHODS, TABLE3, Config
 from cmlib.studies.whcmt.data import WhcmtData, map_topk, to_input, unsupervised_features
 
 
 def build_model(method: str, bits: int, data: WhcmtData, cfg: Config) -> WeakHashModel:
     """One of ``METHODS`` for ``bits``-bit codes over ``data``'s tag table."""
-    if method == "WHCMT":
-        return WHCMT(cfg.visual, data.tag_table, bits, cfg.hidden, cfg.tag_depth, cfg.tag_heads, cfg.cm_heads)
+    if method in ("WHCMT", "WHCMT-meanvec"):
+        return WHCMT(cfg.visual, data.tag_table, bits, cfg.hidden, cfg.tag_depth, cfg.tag_heads, cfg.cm_heads,
+                     tag_target="cls" if method == "WHCMT" else "mean")
     if method == "WDHT-CrossViT":
         backbone = CrossViTFeatures(cfg.visual)
     elif method == "WDHT-ViT":
@@ -36,8 +37,9 @@ def build_model(method: str, bits: int, data: WhcmtData, cfg: Config) -> WeakHas
         backbone = (AlexNetFc7(None if cfg.cnn_weights is None else str(cfg.cnn_weights)) if cfg.cnn == "alexnet"
                     else SmallAlexNet(cfg.world.image_size))
     else:
-        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+        raise ValueError(f"method: expected one of {METHODS + DIAGNOSTIC_METHODS}, got {method!r}")
     return WDHT(backbone, data.tag_table, bits, cfg.hidden)
+
 
 @torch.no_grad()
 def encode(model: WeakHashModel, images: np.ndarray, idx: np.ndarray, batch: int = 250) -> np.ndarray:
@@ -45,6 +47,7 @@ def encode(model: WeakHashModel, images: np.ndarray, idx: np.ndarray, batch: int
     model.eval()
     out = [model.encode(to_input(torch.from_numpy(images[idx[i:i + batch]]))) for i in range(0, len(idx), batch)]
     return torch.cat(out).numpy()
+
 
 def evaluate_map(model: WeakHashModel, data: WhcmtData, cfg: Config) -> dict[str, float]:
     """MAP@K of the model's codes: query vs database, relevance = shared label (WSDHQ convention)."""
@@ -61,6 +64,7 @@ def evaluate_map(model: WeakHashModel, data: WhcmtData, cfg: Config) -> dict[str
             topk=map_topk(cfg, len(data.database))).map
     return out
 
+
 @torch.no_grad()
 def _codes_with_tags(model: WHCMT, data: WhcmtData, idx: np.ndarray, batch: int = 250) -> np.ndarray:
     """Codes (len(idx), b) from images *and their tags* (not the retrieval protocol; a diagnostic only)."""
@@ -69,14 +73,17 @@ def _codes_with_tags(model: WHCMT, data: WhcmtData, idx: np.ndarray, batch: int 
            for i in range(0, len(idx), batch)]
     return torch.cat(out).numpy()
 
+
 def _run_key(method: str, bits: int, lambdas: tuple, seed: int, cfg: Config) -> str:
     skip = {"bits", "seeds", "cache_dir", "unsupervised", "n_attention_images", "drop_threshold",
             "little_threshold", "lambdas", "unsup_pool"}
     conf = {k: v for k, v in to_dict(cfg).items() if k not in skip}
     src = b"".join(Path(m.__file__).read_bytes() for m in (world_lib, mirflickr, __import__(
         "cmlib.models.whcmt", fromlist=["x"]), __import__("cmlib.models.hashing_baselines", fromlist=["x"]),
-        __import__("cmlib.losses.hashing", fromlist=["x"]), __import__("cmlib.layers.attention", fromlist=["x"])))
+        __import__("cmlib.losses.hashing", fromlist=["x"]), __import__("cmlib.layers.attention", fromlist=["x"]),
+        __import__("cmlib.studies.whcmt.data", fromlist=["x"]))) + Path(__file__).read_bytes()
     return f"{method}-{bits}b-{stable_hash([method, bits, list(lambdas), seed, conf, src.decode()])}"
+
 
 def train_run(method: str, bits: int, data: WhcmtData, cfg: Config, *, seed: int = 0,
               lambdas: tuple[float, float, float] | None = None, verbose: bool = True
@@ -108,6 +115,7 @@ def train_run(method: str, bits: int, data: WhcmtData, cfg: Config, *, seed: int
               f"balance {row['bit_balance']:.2f} ({how}, {row['s_per_step']:.3f} s/step)")
     return row, model
 
+
 def _fit_and_eval(model: WeakHashModel, method: str, bits: int, lambdas: tuple, seed: int, data: WhcmtData,
                   cfg: Config) -> dict:
     torch.set_num_threads(cfg.threads)
@@ -115,8 +123,18 @@ def _fit_and_eval(model: WeakHashModel, method: str, bits: int, lambdas: tuple, 
     train = torch.utils.data.TensorDataset(torch.from_numpy(data.images[data.train]), data.tag_ids[data.train])
     batches = epoch_batches(train, min(cfg.batch_size, len(train)), seed=seed)
 
+    drop_gen = torch.Generator().manual_seed(int(seed))
+
     def loss_fn(net: torch.nn.Module, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
-        out = net(to_input(batch[0]), batch[1])
+        tags = batch[1]
+        if cfg.tag_dropout > 0 and isinstance(model, WHCMT):  # retrieval view: input = all-ones token, target = tags
+            drop = torch.rand(len(tags), generator=drop_gen) < cfg.tag_dropout
+            inputs = tags.clone()
+            inputs[drop] = PAD_ID
+            inputs[drop, 0] = ONES_ID
+            out = net(to_input(batch[0]), inputs, tags)
+        else:
+            out = net(to_input(batch[0]), tags)
         return criterion(out["h"], out["r"], out["t_cls"])
 
     if cfg.unit_variance_init:
@@ -129,6 +147,7 @@ def _fit_and_eval(model: WeakHashModel, method: str, bits: int, lambdas: tuple, 
     return {"method": method, "bits": bits, "seed": seed, "lambdas": list(lambdas), **metrics,
             "final_loss": res.history[-1]["loss"], "train_s": round(res.wall_time_s, 2),
             "s_per_step": round(res.wall_time_s / max(1, res.final_step), 4)}
+
 
 def unsupervised_rows(data: WhcmtData, cfg: Config) -> list[dict]:
     """Table 2's unsupervised baselines: fit on database features, MAP@K per method, bit length and seed."""
@@ -145,6 +164,7 @@ def unsupervised_rows(data: WhcmtData, cfg: Config) -> list[dict]:
                 rows.append({"method": name, "bits": bits, "seed": seed, "map": res.map})
     return rows
 
+
 def deep_rows(methods: list[str], bits_list: list[int], data: WhcmtData, cfg: Config,
               lambdas: tuple[float, float, float] | None = None) -> list[dict]:
     """Train every (method, bits, seed) and return one row each (printing each run's wall time)."""
@@ -155,6 +175,7 @@ def deep_rows(methods: list[str], bits_list: list[int], data: WhcmtData, cfg: Co
                 rows.append(train_run(method, bits, data, cfg, seed=seed, lambdas=lambdas)[0])
     return rows
 
+
 def table3_rows(data: WhcmtData, cfg: Config, bits: int = 8) -> list[dict]:
     """Table 3: WHCMT at ``bits`` for the five lambda settings (setting 1 = the paper's default)."""
     rows = []
@@ -164,9 +185,11 @@ def table3_rows(data: WhcmtData, cfg: Config, bits: int = 8) -> list[dict]:
             rows.append({**row, "setting": i, "weights": f"l1={lam[0]:g}, l2={lam[1]:g}, l3={lam[2]:g}"})
     return rows
 
-def literal_sum_row(data: WhcmtData, cfg: Config, bits: int = 8) -> dict:
-    """Setting 1 of Table 3 trained with the paper's literal sums (``loss_reduction="sum"``), first seed."""
 
-    row, _ = train_run("WHCMT", bits, data, dataclasses.replace(cfg, loss_reduction="sum"), seed=cfg.seeds[0],
+def literal_sum_row(data: WhcmtData, cfg: Config, bits: int = 8) -> dict:
+    """Setting 1 of Table 3 trained with the paper's literal sums (``loss_reduction="sum"``, gradient norm clipped at
+    ``cfg.sum_grad_clip``), first seed."""
+
+    row, _ = train_run("WHCMT", bits, data, dataclasses.replace(cfg, loss_reduction="sum", grad_clip=cfg.sum_grad_clip), seed=cfg.seeds[0],
                        lambdas=TABLE3[0])
     return {**row, "setting": "1 (literal sums)", "weights": "l1=1, l2=10, l3=1"}

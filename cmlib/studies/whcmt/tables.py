@@ -14,9 +14,11 @@ def pivot_map(rows: list[dict], index: str = "method", columns: str = "bits"):
     df = pd.DataFrame(rows)
     return df.pivot_table(index=index, columns=columns, values="map", aggfunc="mean", sort=False).reset_index()
 
+
 def _by(rows: list[dict], **match) -> dict[tuple, float]:
     """{(bits, seed): map} for the rows matching every key=value."""
     return {(r["bits"], r["seed"]): r["map"] for r in rows if all(r.get(k) == v for k, v in match.items())}
+
 
 def table2_claims(unsup: list[dict], deep: list[dict]) -> list:
     """Claims of Table 2, one value per (bits, seed)."""
@@ -34,6 +36,7 @@ def table2_claims(unsup: list[dict], deep: list[dict]) -> list:
               "MAP(WHCMT) - MAP(WDHT-CNN) (per bits, seed)"),
     ]
 
+
 def table3_claims(rows: list[dict], cfg: Config) -> list:
     """Claims of Table 3, one value per seed."""
     from cmlib.reporting import Claim
@@ -47,6 +50,7 @@ def table3_claims(rows: list[dict], cfg: Config) -> list:
               [max(abs(m[2, s] - m[1, s]), abs(m[3, s] - m[1, s])) for s in seeds], "<", cfg.little_threshold,
               "max |MAP(setting 2 or 3) - MAP(setting 1)|"),
     ]
+
 
 def table4_claims(rows: list[dict]) -> list:
     """Claims of Table 4 (8 bits), one value per seed."""
@@ -63,12 +67,14 @@ def table4_claims(rows: list[dict]) -> list:
               [m["WHCMT", s] - m["WDHT-CrossViT", s] for s in seeds], ">", 0.0, "MAP(WHCMT) - MAP(WDHT-CrossViT)"),
     ]
 
+
 def flat_map(rows: list[dict]) -> dict[str, float]:
     """{"<method>_<bits>bits": mean MAP over seeds} for metrics.json."""
     out: dict[str, list[float]] = {}
     for r in rows:
         out.setdefault(f"{r['method']}_{r['bits']}bits", []).append(r["map"])
     return {k: float(np.mean(v)) for k, v in out.items()}
+
 
 def plot_map_vs_bits(rows: list[dict]):
     """MAP@K against code length, one line per method (mean over seeds)."""
@@ -86,6 +92,7 @@ def plot_map_vs_bits(rows: list[dict]):
     fig.tight_layout()
     return fig
 
+
 def table3_summary(rows: list[dict], literal: dict | None = None) -> list[dict]:
     """Mean MAP per Table 3 setting (+ the literal-sums run), with the difference to setting 1."""
     import pandas as pd
@@ -98,6 +105,7 @@ def table3_summary(rows: list[dict], literal: dict | None = None) -> list[dict]:
         out.append({"setting": literal["setting"], "weights": literal["weights"], "map": literal["map"],
                     "diff_vs_1": literal["map"] - base})
     return out
+
 
 def table4_summary(rows: list[dict]) -> list[dict]:
     """Mean MAP per framework at 8 bits and the improvement (%) over WDHT's CNN, as in Table 4."""
