@@ -296,17 +296,17 @@ def dist_dtype(n_bits: int) -> type:
     return np.uint8 if n_bits < 256 else np.uint16
 
 
-def narrow(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
-    """(N, W) unsigned words -> C-contiguous words of the smallest unsigned dtype holding every value of all arrays.
+def narrow(*arrays: np.ndarray, n_bits: int) -> tuple[np.ndarray, ...]:
+    """(N, W) unsigned words holding ``n_bits`` significant bits -> C-contiguous words of one shared dtype.
 
-    Used for codes (query and database together) and label masks: one word per row keeps them cache-sized (193,734
-    8-bit codes: 190 KiB instead of 1.5 MiB of uint64) and one shared dtype keeps one compiled specialisation.
-    Values, hence bits and distances, are unchanged. Multi-word rows stay uint64.
+    One word per row becomes the smallest unsigned dtype of at least ``n_bits`` bits: codes and label masks stay
+    cache-sized (193,734 8-bit codes: 190 KiB instead of 1.5 MiB of uint64), and the dtype, hence the compiled
+    specialisation, depends only on the code length or label count, never on the values. Values, hence bits and
+    distances, are unchanged. Multi-word rows stay uint64.
     """
-    if any(a.shape[1] != 1 for a in arrays):
+    if any(a.shape[1] != 1 for a in arrays) or n_bits > 64:
         return tuple(np.ascontiguousarray(a, dtype=np.uint64) for a in arrays)
-    top = max((int(a.max()) for a in arrays if a.size), default=0)
-    dtype = next(t for t in (np.uint8, np.uint16, np.uint32, np.uint64) if top <= np.iinfo(t).max)
+    dtype = next(t for t in (np.uint8, np.uint16, np.uint32, np.uint64) if n_bits <= np.iinfo(t).bits)
     return tuple(np.ascontiguousarray(a, dtype=dtype) for a in arrays)
 
 

@@ -106,10 +106,12 @@ def _bytes_to_words(packed: np.ndarray) -> np.ndarray:
 
 
 def pack_labels(labels: np.ndarray, n_classes: int) -> np.ndarray:
-    """Bool (N, C) labels -> (N, ceil(C/64)) uint64 bit masks (padded to ``n_classes`` columns)."""
+    """Bool (N, C) labels -> bit masks, class c at bit c: (N, 1) of the smallest unsigned dtype holding
+    ``n_classes`` bits up to 64 classes (uint32 for NUS-WIDE's 21), else (N, ceil(C/64)) uint64."""
     full = np.zeros((labels.shape[0], 64 * -(-n_classes // 64)), dtype=bool)
     full[:, : labels.shape[1]] = labels
-    return np.packbits(full, axis=1, bitorder="little").view(np.uint64)
+    words = np.packbits(full, axis=1, bitorder="little").view(np.uint64)
+    return K.narrow(words, n_bits=n_classes)[0]
 
 
 def _prepare(query_codes, db_codes, query_labels, db_labels, packed: bool, n_bits: int | None):
@@ -142,7 +144,7 @@ def hamming_distances(query_words: np.ndarray, db_words: np.ndarray) -> np.ndarr
     n_bits = query_words.shape[1] * query_words.dtype.itemsize * 8
     out = np.empty((query_words.shape[0], db_words.shape[0]), dtype=np.uint8 if n_bits < 255 else np.uint16)
     with K.threads():
-        K.distances(*K.narrow(query_words, db_words), out)
+        K.distances(*K.narrow(query_words, db_words, n_bits=n_bits), out)
     return out
 
 
@@ -192,7 +194,7 @@ def top_k_ranking(query_words: np.ndarray, db_words: np.ndarray, n_bits: int, k:
     groups = _group_by_code(query_words)
     ranked = np.empty((groups.codes.shape[0], k), dtype=np.int32)
     with K.threads():
-        K.rank_codes(*K.narrow(groups.codes, db_words), n_bits, k, K.n_chunks(ranked.shape[0]), K.dist_dtype(n_bits),
+        K.rank_codes(*K.narrow(groups.codes, db_words, n_bits=n_bits), n_bits, k, K.n_chunks(ranked.shape[0]), K.dist_dtype(n_bits),
                      ranked)
     return ranked.astype(np.int64)[groups.inverse]
 
@@ -209,8 +211,9 @@ def _ap_per_query(q: HammingCodes, d: HammingCodes, q_bits: np.ndarray, d_bits: 
     n_q = q.words.shape[0]
     ap, hits = np.zeros(n_q), np.zeros(n_q, dtype=np.int64)
     with K.threads():
-        K.ap_at_k(*K.narrow(groups.codes, d.words), q.n_bits, k, groups.members, groups.bounds,
-                  *K.narrow(q_bits, d_bits), K.n_chunks(groups.codes.shape[0]), K.dist_dtype(q.n_bits), ap, hits)
+        K.ap_at_k(*K.narrow(groups.codes, d.words, n_bits=q.n_bits), q.n_bits, k, groups.members, groups.bounds,
+                  q_bits, d_bits, K.n_chunks(groups.codes.shape[0]),
+                  K.dist_dtype(q.n_bits), ap, hits)
     return ap, hits
 
 
@@ -279,7 +282,7 @@ def _radius_counts(q: HammingCodes, d: HammingCodes, q_bits: np.ndarray,
     all_cnt = np.zeros((q.words.shape[0], q.n_bits + 1), dtype=np.int64)
     rel_cnt = np.zeros_like(all_cnt)
     with K.threads():
-        K.radius_counts(*K.narrow(q.words, d.words), *K.narrow(q_bits, d_bits), all_cnt, rel_cnt)
+        K.radius_counts(*K.narrow(q.words, d.words, n_bits=q.n_bits), q_bits, d_bits, all_cnt, rel_cnt)
     return all_cnt, rel_cnt, rel_cnt.sum(axis=1)
 
 
