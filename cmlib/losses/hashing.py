@@ -25,7 +25,8 @@ after 40 steps; every code bit constant, MAP at chance). We therefore treat t_cl
 its tokens in the cross-modal attention that feeds h and r. ``detach_targets=False`` is the joint gradient.
 Measured after the fix (study world, 200 steps): t_cls cosine 0.50 +- 0.24 (not collapsed), code bits no longer
 constant; but a from-scratch tag transformer's t_cls separates label-sharing pairs little better than chance (pair
-AUC 0.52 against 0.58 for WDHT's mean word vector), and none of the losses makes it more semantic.
+AUC 0.52 against 0.58 for WDHT's mean word vector), and none of the losses makes it more semantic (on the 64 px study
+world: 0.50 at init against 0.534; see ``cmlib.models.whcmt`` for what this and the train/retrieval tag mismatch cost).
 Eq. (3) uses raw dot products as written (t_cls is the tag transformer's LayerNorm output, norm ~sqrt(d)); the paper
 normalises t_cls only inside eq. (2)'s cosine.
 """

@@ -19,12 +19,19 @@ Choices where the paper is silent (no official code exists):
 - The tag input is a tensor of tag ids into a frozen word-vector table whose row 0 is padding (zeros) and row 1 is
   the all-ones token; out-of-vocabulary tags are dropped before they get here (see ``cmlib.studies.whcmt``).
 - ``tag_target`` (what eqs. (2)-(3) compare with): ``"cls"`` = the tag transformer's class token t_cls, as the paper
-  writes; ``"mean"`` = WDHT's mean tag word vector (a diagnostic variant, not the paper). Measured on the 64 px study
-  world (8 bits, 200 SGD steps at lr 0.001, seed 0): with ``"cls"`` and stop-gradient targets nothing keeps t_cls
-  informative about the tags (pair AUC of cos(t_cls) for label-sharing pairs 0.50 at init against 0.534 for the mean
-  word vector), and because h and r also *see* the tags through the cross-modal attention, the training losses fall
-  to L1 0.074 / L2 0.097 (WDHT-CrossViT: 0.246 / 1.71) without the image path learning anything: features at chance
-  (ITQ on FC2 features 0.199), retrieval MAP 0.186 = chance. With ``"mean"`` WHCMT reaches 0.226.
+  writes; ``"mean"`` = WDHT's mean tag word vector (a diagnostic variant, not the paper).
+
+Measured on the 64 px study world (8 bits, SGD lr 0.001, no gradient clip, seed 0), two reasons WHCMT learns less than
+its own CrossViT backbone trained as WDHT:
+- Train/retrieval mismatch. At training h and r see the image's tags through the cross-modal attention, and the same
+  tags define the targets of eqs. (2)-(3): the losses fall to L1 0.074 / L2 0.097 (WDHT-CrossViT, image only: 0.246 /
+  1.71) while the image path learns nothing (ITQ on FC2 features 0.199, retrieval MAP@K 0.186, chance 0.183, after
+  200 steps). At retrieval the tags are one all-ones token, so only the image path counts. ``tag_dropout`` in
+  ``cmlib.studies.whcmt`` trains part of each batch in the retrieval view (300 steps: 0.203 -> 0.239 at 0.5).
+- The t_cls target. With stop-gradient targets (``cmlib.losses.hashing``) nothing keeps t_cls informative about the
+  tags: the pair AUC of cos(t_cls) for label-sharing pairs is 0.50 at init (0.534 for the mean word vector), and when
+  the tag transformer only ever sees the all-ones token (``tag_dropout`` 1.0) its t_cls collapse (L1 0.004 with
+  constant codes; MAP@K 0.191). ``"mean"`` removes this part: 0.192 without and 0.239 with ``tag_dropout`` 0.5.
 """
 
 from __future__ import annotations

@@ -1,0 +1,113 @@
+"""WHCMT timings (not a test): each notebook's wall time and each training run's s/step against the issue's budgets.
+
+    .venv/bin/python benchmarks/whcmt.py                 # the four smoke notebooks (budget 60 s each)
+    .venv/bin/python benchmarks/whcmt.py --study         # + the four study notebooks (budget 20 min together)
+    .venv/bin/python benchmarks/whcmt.py --study --reuse-cache   # study runs reused from .cache/whcmt/study
+    .venv/bin/python benchmarks/whcmt.py --only 03 --strict
+
+Runs the notebooks exactly as ``cmlib.runner`` does (papermill, the profile's params) but writes their reports under
+``build/bench/whcmt/<profile>/``, so ``reports/`` and its index are left alone. The study profile runs on a fresh,
+empty run cache by default (a cold run is what the budget is about; notebooks 02-04 still reuse the runs notebook 01
+trained in the same benchmark). Prints per notebook: wall time (kernel start included), budget and ratio; per training
+run: method, bits, seed, train seconds, s/step and whether it came from the cache. Figures, not asserts: the exit code
+is 1 when a notebook fails, and 2 for a missed budget only with ``--strict``. On a shared machine the figures depend
+on the load; compare numbers taken in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE_BUDGET_S = 60.0  # per notebook (issue 5)
+STUDY_BUDGET_S = 20 * 60.0  # all four notebooks together (issue 5)
+BENCH_DIR = Path("build/bench/whcmt")
+
+
+def run_profile(profile: str, only: str, cache_dir: Path | None) -> list[tuple[str, bool, float, list[dict], str]]:
+    """Execute the profile's notebooks; returns (notebook, ok, seconds, training-run rows, error) per notebook."""
+    sys.path.insert(0, str(ROOT))
+    from cmlib.runner import execute, plan
+
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    out = []
+    for job in plan(ROOT, ["whcmt"], profile, only=only):
+        name = job.notebook.stem
+        params = dict(job.params)
+        if cache_dir is not None:
+            params["cache_dir"] = str(cache_dir)
+        report = BENCH_DIR / profile / name
+        job = dataclasses.replace(job, params=params, report_dir=report,
+                                  output=report.with_name(f"{name}.partial") / f"{name}.ipynb")
+        res = execute(job, ROOT)
+        rows: list[dict] = []
+        metrics = ROOT / report / "metrics.json"
+        if res.ok and metrics.is_file():
+            rows = json.loads(metrics.read_text()).get("runs", [])
+        print(f"  {name:20s} {'ok' if res.ok else 'FAILED'} in {res.seconds:7.1f} s", flush=True)
+        out.append((name, res.ok, res.seconds, rows, res.error))
+    return out
+
+
+def report(profile: str, results: list[tuple[str, bool, float, list[dict], str]]) -> bool:
+    """Print the figures of one profile; True when every budget is met."""
+    print(f"\n== whcmt {profile}: notebooks")
+    total = sum(r[2] for r in results)
+    met = True
+    for name, ok, secs, rows, err in results:
+        line = f"  {name:20s} {secs:7.1f} s"
+        if profile == "smoke":
+            ratio = secs / SMOKE_BUDGET_S
+            met &= ratio <= 1.0
+            line += f"  budget {SMOKE_BUDGET_S:.0f} s  ratio {ratio:.2f}{'' if ratio <= 1 else '  OVER'}"
+        print(line + ("" if ok else f"  FAILED: {err}"))
+    if profile != "smoke":
+        ratio = total / STUDY_BUDGET_S
+        met &= ratio <= 1.0
+        print(f"  {'total':20s} {total:7.1f} s  budget {STUDY_BUDGET_S:.0f} s  ratio {ratio:.2f}"
+              f"{'' if ratio <= 1 else '  OVER'}")
+    print(f"== whcmt {profile}: training runs (notebook, method, bits, seed, train s, s/step)")
+    for name, _, _, rows, _ in results:
+        for r in rows:
+            how = "cached" if r.get("cached") else f"{r.get('train_s', float('nan')):6.1f} s"
+            print(f"  {name:20s} {r['method']:14s} {r['bits']:2d} bits seed {r['seed']}  {how:>9s}  "
+                  f"{r.get('s_per_step', float('nan')):.3f} s/step")
+    return met
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--study", action="store_true", help="also run the study profile (~15-20 min)")
+    ap.add_argument("--no-smoke", action="store_true", help="skip the smoke profile")
+    ap.add_argument("--reuse-cache", action="store_true", help="study: keep the profile's cache_dir (warm runs)")
+    ap.add_argument("--only", default="", help="comma-separated parts of notebook names (e.g. 01,03)")
+    ap.add_argument("--strict", action="store_true", help="exit 2 when a budget is missed")
+    args = ap.parse_args()
+    profiles = ([] if args.no_smoke else ["smoke"]) + (["study"] if args.study else [])
+    failed, all_met = False, True
+    for profile in profiles:
+        tmp = None
+        if profile == "study" and not args.reuse_cache:
+            tmp = Path(tempfile.mkdtemp(prefix="whcmt-bench-cache-"))
+        print(f"running whcmt {profile} notebooks{' (fresh run cache)' if tmp else ''}", flush=True)
+        try:
+            results = run_profile(profile, args.only, tmp)
+        finally:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+        failed |= not all(r[1] for r in results)
+        all_met &= report(profile, results)
+    if failed:
+        return 1
+    return 2 if args.strict and not all_met else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
