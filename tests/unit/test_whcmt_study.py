@@ -104,6 +104,11 @@ def test_real_mirflickr_tags_on_rendered_images(shared_datasets):
     assert data.images.shape == (len(data.query) + 300, 3, 32, 32)
     assert len(data.train) > 0 and len(data.vocab) > 2 and data.stats["train_tags_dropped_oov"] == 0
     assert data.label_names[0] == "animals" and data.labels.shape[1] == 24
+    # a database cap above the training-set size keeps every training image (sampling the whole database used to
+    # drop three quarters of them and leave word2vec a corpus too small to separate the tags)
+    full = whcmt.prepare_data(dataclasses.replace(cfg, max_database=None))
+    capped = whcmt.prepare_data(dataclasses.replace(cfg, max_database=len(full.train) + 500))
+    assert len(capped.train) == len(full.train) and len(capped.database) == len(full.train) + 500
 
 
 def test_threads_come_from_the_config(tiny):

@@ -33,7 +33,7 @@ class Config:
             images rendered from the real labels) or ``mirflickr`` (real images under ``data_root``).
         data_root: MIRFLICKR-25K folder (cleaned all_*.txt files or the raw layout; split json optional).
         on_corrupt: ``fail`` or ``skip`` an unreadable image (real images only).
-        max_database: Keep at most this many database images (real data), None = all.
+        max_database: Keep at most this many database images (real data; every training image is kept), None = all.
         world: Synthetic world sizes and noise (also the image size / split sizes for ``mirflickr_tags``).
         word_vectors: Local word-vector file (word2vec .bin/.txt, GloVe .txt, pickled dict or the NUS-WIDE BiAM
             GloVe pickle with TagList1k.txt beside it); None = train word2vec (gensim) on the training tags.

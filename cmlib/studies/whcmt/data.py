@@ -70,8 +70,17 @@ def _load_source(cfg: Config) -> tuple[np.ndarray, np.ndarray, list[str], list[l
     except FileNotFoundError:
         query, database, train = world_lib.protocol_split(len(records), w.n_query, w.n_train, w.seed)
     if cfg.max_database is not None and len(database) > cfg.max_database:
-        keep = np.random.default_rng([w.seed, 5]).choice(len(database), cfg.max_database, replace=False)
-        database = np.sort(database[keep])
+        # Every training image stays when it fits (train is a subset of the database); the rest is a random sample.
+        # Sampling the whole database instead kept only 1,314 of the 5,000 training images at max_database 6,000, and
+        # word2vec on their tags put the tag vectors nearly on one line (cosines of the training images' mean tag
+        # vectors 0.49 +- 0.77; 0.01 +- 0.37 with every training image).
+        rng = np.random.default_rng([w.seed, 5])
+        train = np.intersect1d(train, database)
+        if len(train) >= cfg.max_database:
+            database = np.sort(rng.choice(train, cfg.max_database, replace=False))
+        else:
+            rest = np.setdiff1d(database, train)
+            database = np.sort(np.concatenate([train, rng.choice(rest, cfg.max_database - len(train), replace=False)]))
         train = np.intersect1d(train, database)
     used = np.union1d(query, database)  # keep (and render / read) only the images of the split
     remap = np.full(len(records), -1, dtype=np.int64)
