@@ -73,11 +73,12 @@ def report(profile: str, results: list[tuple[str, bool, float, list[dict], str]]
         met &= ratio <= 1.0
         print(f"  {'total':20s} {total:7.1f} s  budget {STUDY_BUDGET_S:.0f} s  ratio {ratio:.2f}"
               f"{'' if ratio <= 1 else '  OVER'}")
-    print(f"== whcmt {profile}: training runs (notebook, method, bits, seed, train s, s/step)")
+    print(f"== whcmt {profile}: training runs (notebook, method, bits, seed, lambdas, train s, s/step)")
     for name, _, _, rows, _ in results:
         for r in rows:
             how = "cached" if r.get("cached") else f"{r.get('train_s', float('nan')):6.1f} s"
-            print(f"  {name:20s} {r['method']:14s} {r['bits']:2d} bits seed {r['seed']}  {how:>9s}  "
+            lam = ",".join(f"{v:g}" for v in r.get("lambdas", []))
+            print(f"  {name:20s} {r['method']:14s} {r['bits']:2d} bits seed {r['seed']} l=({lam:9s}) {how:>9s}  "
                   f"{r.get('s_per_step', float('nan')):.3f} s/step")
     return met
 
