@@ -49,6 +49,7 @@ def _distance(q: np.ndarray, db: np.ndarray, i: int) -> int:
 _SAMPLE = 4096  # database items whose distances bracket each query's k-th distance (speed only)
 _SLACK = 1.5  # the bracket aims at this many times k candidates, plus a few (speed only)
 _EXACT_SHARE = 8  # k >= N / 8: count every distance instead of bracketing from a sample (speed only)
+_LEVEL_PASS_BITS = 16  # codes up to this length count distances level by level (few levels; speed only)
 
 
 @njit(cache=True)
@@ -70,6 +71,27 @@ def _count(dist: np.ndarray, hist: np.ndarray, step: int) -> None:
     hist[:] = 0
     for i in range(0, dist.shape[0], step):
         hist[dist[i]] += 1
+
+
+@njit(cache=True)
+def _count_to(dist: np.ndarray, hist: np.ndarray, k: int) -> None:
+    """hist[d] = number of items at distance d, for d = 0, 1, ... up to the first level whose cumulative count
+    reaches k; later levels are left 0 (the exact placement reads no level past that one).
+
+    One vectorised compare-and-count pass per level instead of a scatter histogram (whose increments of the same
+    counter wait on each other): about 4 passes for 8-bit codes at k = N / 4.5, 3x faster than one scatter pass;
+    used up to ``_LEVEL_PASS_BITS`` bits (longer codes need more levels than a scatter pass costs).
+    """
+    hist[:] = 0
+    seen = 0
+    for d in range(hist.shape[0] - 1):
+        c = 0
+        for i in range(dist.shape[0]):
+            c += dist[i] == d
+        hist[d] = c
+        seen += c
+        if seen >= k:
+            return
 
 
 @njit(cache=True)
@@ -169,7 +191,10 @@ def _rank_one(q: np.ndarray, db: np.ndarray, k: int, hist: np.ndarray, dist: np.
     n_bits = hist.shape[0] - 2
     _fill_distances(q, db, dist)
     if k * _EXACT_SHARE >= n or n < 8 * _SAMPLE:
-        _count(dist, hist, 1)
+        if n_bits <= _LEVEL_PASS_BITS:
+            _count_to(dist, hist, k)
+        else:
+            _count(dist, hist, 1)
         _place_exact(dist, k, hist, cand, out)
         return
     step = n // _SAMPLE
@@ -223,6 +248,57 @@ def _shares_label(a: np.ndarray, i: int, b: np.ndarray, j: int) -> bool:
     return acc != 0
 
 
+@njit(cache=True)
+def _hit_ranks(q_labels: np.ndarray, qi: int, labels: np.ndarray, ranking: np.ndarray, k: int,
+               hit_at: np.ndarray) -> int:
+    """Ranks (0-based, ascending) of the top-k items sharing a label with query qi, into ``hit_at`` (k + 1,);
+    returns their number.
+
+    The j-th ranked item's labels are ``labels[ranking[j]]``, or ``labels[j]`` when ``ranking`` is empty (labels
+    already gathered in rank order: a contiguous scan). Branch-free: relevance is a coin flip the branch predictor
+    cannot learn. One label word (up to 64 classes) takes a single AND per item.
+    """
+    h = 0
+    gathered = ranking.shape[0] == 0
+    if labels.shape[1] == 1:
+        mask = q_labels[qi, 0]
+        col = labels[:, 0]
+        if gathered:
+            for j in range(k):
+                hit_at[h] = j
+                h += (col[j] & mask) != 0
+        else:
+            for j in range(k):
+                hit_at[h] = j
+                h += (col[ranking[j]] & mask) != 0
+    else:
+        for j in range(k):
+            hit_at[h] = j
+            h += _shares_label(q_labels, qi, labels, j if gathered else ranking[j])
+    return h
+
+
+@njit(cache=True)
+def _precision_sum(hit_at: np.ndarray, h: int, inv_rank: np.ndarray) -> float:
+    """sum_{i < h} P@(hit_at[i] + 1) = sum_i (i + 1) / (hit_at[i] + 1), as (i + 1) * inv_rank[hit_at[i]].
+
+    Four partial sums in a fixed interleaving (term i goes to sum i % 4), added in a fixed order: the float
+    additions no longer wait on each other, and the result does not depend on threads or data (deterministic).
+    """
+    s0 = s1 = s2 = s3 = 0.0
+    i = 0
+    while i + 4 <= h:
+        s0 += (i + 1.0) * inv_rank[hit_at[i]]
+        s1 += (i + 2.0) * inv_rank[hit_at[i + 1]]
+        s2 += (i + 3.0) * inv_rank[hit_at[i + 2]]
+        s3 += (i + 4.0) * inv_rank[hit_at[i + 3]]
+        i += 4
+    while i < h:
+        s0 += (i + 1.0) * inv_rank[hit_at[i]]
+        i += 1
+    return (s0 + s1) + (s2 + s3)
+
+
 @njit(parallel=True, cache=True)
 def ap_at_k(codes: np.ndarray, db: np.ndarray, n_bits: int, k: int, members: np.ndarray, bounds: np.ndarray,
             q_labels: np.ndarray, d_labels: np.ndarray, n_chunks: int, dist_dtype, ap: np.ndarray,
@@ -230,7 +306,9 @@ def ap_at_k(codes: np.ndarray, db: np.ndarray, n_bits: int, k: int, members: np.
     """AP@k of every query, one ranking per distinct query code.
 
     ``AP = (1 / R_k) * sum_{j <= k} rel_j * P@j`` with ``R_k`` the relevant items in the top k (0 when R_k = 0);
-    relevant = sharing a label bit with the query.
+    relevant = sharing a label bit with the query. Per code, the ranked items' label masks are gathered once into a
+    contiguous (k, L) block that every query of the code scans (``_hit_ranks``); P@j uses a table of 1 / j
+    (``_precision_sum``).
 
     Args:
         codes: (U, W) distinct query codes (``narrow``).
@@ -247,22 +325,24 @@ def ap_at_k(codes: np.ndarray, db: np.ndarray, n_bits: int, k: int, members: np.
         hits: (Q,) int64 output, relevant items in the top k.
     """
     n_codes = codes.shape[0]
+    inv_rank = 1.0 / np.arange(1.0, k + 1.0)
     for c in prange(n_chunks):
         hist, dist, cand, ranking = _scratch(db.shape[0], n_bits, k, dist_dtype)
         hit_at = np.empty(k + 1, np.int32)
+        ranked_labels = np.empty((k, d_labels.shape[1]), d_labels.dtype)
         for u in range(c * n_codes // n_chunks, (c + 1) * n_codes // n_chunks):
             _rank_one(codes[u], db, k, hist, dist, cand, ranking)
+            labels, order = d_labels, ranking
+            if bounds[u + 1] - bounds[u] > 1:  # several queries scan this ranking: gather its labels once
+                for j in range(k):
+                    for w in range(d_labels.shape[1]):
+                        ranked_labels[j, w] = d_labels[ranking[j], w]
+                labels, order = ranked_labels, ranking[:0]
             for m in range(bounds[u], bounds[u + 1]):
                 qi = members[m]
-                h = 0
-                for j in range(k):  # branch-free: relevance is a coin flip the branch predictor cannot learn
-                    hit_at[h] = j
-                    h += _shares_label(q_labels, qi, d_labels, ranking[j])
-                total = 0.0
-                for i in range(h):  # the i-th hit, at rank hit_at[i], contributes P@rank = (i + 1) / (rank + 1)
-                    total += (i + 1.0) / (hit_at[i] + 1.0)
+                h = _hit_ranks(q_labels, qi, labels, order, k, hit_at)
                 hits[qi] = h
-                ap[qi] = total / h if h > 0 else 0.0
+                ap[qi] = _precision_sum(hit_at, h, inv_rank) / h if h > 0 else 0.0
 
 
 @njit(parallel=True, cache=True)
