@@ -25,7 +25,18 @@ import torchvision
 from timm.models.vision_transformer import VisionTransformer
 from torch import Tensor, nn
 
-from cmlib.models.whcmt import ONES_ID, CrossVitConfig, CrossViTEncoder, HashHead, WeakHashModel, mean_tag_vector
+from cmlib.config import path_field
+from cmlib.models.whcmt import (
+    ONES_ID,
+    CrossVitConfig,
+    CrossViTEncoder,
+    HashHead,
+    WeakHashModel,
+    check_weights_file,
+    load_state_file,
+    mean_tag_vector,
+    warn_random_init,
+)
 
 __all__ = ["ITQ", "LSH", "SH", "UNSUPERVISED", "WDHT", "AlexNetFc7", "CrossViTFeatures", "SmallAlexNet", "ViTConfig",
            "ViTFeatures", "mean_tag_vector"]
@@ -152,14 +163,14 @@ class SmallAlexNet(nn.Module):
 class AlexNetFc7(nn.Module):
     """torchvision AlexNet up to fc7 (4096-d), weights from a local file (WDHT's backbone, paper profile)."""
 
-    def __init__(self, weights_file: str | None) -> None:
+    def __init__(self, weights_file: str | Path | None) -> None:
         super().__init__()
         net = torchvision.models.alexnet(weights=None)
-        if weights_file is not None:
-            if not Path(weights_file).is_file():
-                raise FileNotFoundError(f"WDHT cnn weights_file: no file at {weights_file!r} (expected a torchvision "
-                                        "alexnet state_dict)")
-            net.load_state_dict(torch.load(weights_file, map_location="cpu", weights_only=True))
+        weights = check_weights_file("cnn_weights", weights_file, "a torchvision alexnet state_dict")
+        if weights is None:
+            warn_random_init("cnn_weights", "alexnet")
+        else:
+            load_state_file(net, "cnn_weights", weights)
         self.net = net
         self.out_dim = 4096
 
@@ -171,10 +182,14 @@ class AlexNetFc7(nn.Module):
 
 @dataclass
 class ViTConfig:
-    """timm ViT backbone for WDHT (ViT): ``variant="custom"`` builds ``VisionTransformer`` from the fields below."""
+    """timm ViT backbone for WDHT (ViT): ``variant="custom"`` builds ``VisionTransformer`` from the fields below.
+
+    ``weights_file`` (checked to exist when params are loaded): a local timm checkpoint of a registered variant, or a
+    ``torch.save``d state_dict of the custom model; None = random init (a warning for a registered variant).
+    """
 
     variant: str = "custom"
-    weights_file: str | None = None
+    weights_file: Path | None = path_field(layout="a local timm checkpoint of the ViT variant (.pth/.safetensors)")
     img_size: int = 32
     patch_size: int = 8
     embed_dim: int = 96
@@ -188,15 +203,20 @@ class ViTFeatures(nn.Module):
 
     def __init__(self, cfg: ViTConfig) -> None:
         super().__init__()
+        key = "vit.weights_file"
+        weights = check_weights_file(key, cfg.weights_file, f"a local checkpoint of {cfg.variant}")
         if cfg.variant == "custom":
             self.vit = VisionTransformer(img_size=cfg.img_size, patch_size=cfg.patch_size, embed_dim=cfg.embed_dim,
                                          depth=cfg.depth, num_heads=cfg.num_heads, mlp_ratio=cfg.mlp_ratio,
                                          num_classes=0)
+            if weights is not None:
+                load_state_file(self.vit, key, weights)
+        elif weights is None:
+            warn_random_init(key, cfg.variant)
+            self.vit = timm.create_model(cfg.variant, pretrained=False, num_classes=0)
         else:
-            kw: dict = {"num_classes": 0}
-            if cfg.weights_file is not None:
-                kw["pretrained_cfg_overlay"] = {"file": str(cfg.weights_file)}
-            self.vit = timm.create_model(cfg.variant, pretrained=cfg.weights_file is not None, **kw)
+            self.vit = timm.create_model(cfg.variant, pretrained=True, num_classes=0,
+                                         pretrained_cfg_overlay={"file": str(weights)})
         self.out_dim = 2 * self.vit.embed_dim
 
     def forward(self, images: Tensor) -> Tensor:

@@ -36,6 +36,7 @@ its own CrossViT backbone trained as WDHT:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,7 @@ from timm.models.crossvit import CrossVit
 from timm.models.vision_transformer import Block
 from torch import Tensor, nn
 
+from cmlib.config import path_field
 from cmlib.layers.attention import ClassTokenCrossBlock, cross_attention_weights, key_padding_bias
 
 PAD_ID = 0
@@ -58,8 +60,10 @@ class CrossVitConfig:
     Attributes:
         variant: ``"custom"`` builds ``CrossVit`` from the fields below; otherwise a registered timm name such as
             ``"crossvit_9_240"`` (the paper's backbone).
-        weights_file: Local checkpoint for a registered variant (``pretrained_cfg_overlay=dict(file=...)``); None =
-            random init. Never downloads.
+        weights_file: Local checkpoint (checked to exist when params are loaded): for a registered variant read by
+            timm (``pretrained_cfg_overlay=dict(file=...)``), for ``"custom"`` a ``torch.save``d state_dict of the
+            model built from the fields below. None = random init, with a warning for a registered (pretrained-scale)
+            variant such as the paper's. Never downloads.
         img_size: Input side in pixels.
         patch_size: (S, L) patch sizes; the larger one is the L-branch.
         embed_dim: (S, L) widths.
@@ -70,7 +74,7 @@ class CrossVitConfig:
     """
 
     variant: str = "custom"
-    weights_file: str | None = None
+    weights_file: Path | None = path_field(layout="a local timm checkpoint of the CrossViT variant (.pth/.safetensors)")
     img_size: int = 32
     patch_size: tuple[int, ...] = (4, 8)
     embed_dim: tuple[int, ...] = (48, 96)
@@ -80,19 +84,55 @@ class CrossVitConfig:
     mlp_ratio: float = 3.0
 
 
+def check_weights_file(key: str, weights_file: str | Path | None, expected: str) -> Path | None:
+    """``weights_file`` as a Path after checking that it is a file (None stays None: random init).
+
+    Raises:
+        FileNotFoundError: naming ``key``, the path and ``expected``.
+    """
+    if weights_file is None:
+        return None
+    if not Path(weights_file).is_file():
+        raise FileNotFoundError(f"{key}: no file at {str(weights_file)!r} (expected {expected})")
+    return Path(weights_file)
+
+
+def warn_random_init(key: str, variant: str) -> None:
+    """Warn that the pretrained-scale model ``variant`` starts from random weights (``key`` is unset)."""
+    warnings.warn(f"{key} is not set: {variant} starts from random weights; the paper fine-tunes an ImageNet-"
+                  f"pretrained {variant}, so its numbers are not comparable (set {key} to a local checkpoint)",
+                  stacklevel=3)
+
+
+def load_state_file(model: nn.Module, key: str, weights_file: Path) -> None:
+    """Load a ``torch.save``d state_dict into ``model`` (strict), with an error naming ``key`` and the file."""
+    state = torch.load(weights_file, map_location="cpu", weights_only=True)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(f"{key}: {weights_file} does not fit the configured model ({str(err)[:300]})") from None
+
+
 def build_crossvit(cfg: CrossVitConfig) -> CrossVit:
-    """Create the timm ``CrossVit`` (no classifier head) for ``cfg``; loads ``weights_file`` when given."""
+    """Create the timm ``CrossVit`` (no classifier head) for ``cfg``; loads ``weights_file`` when given.
+
+    A registered variant (``crossvit_9_240``: pretrained-scale) without ``weights_file`` warns that it starts from
+    random weights; the small ``"custom"`` CPU model starts from random weights silently (the studies' setting).
+    """
+    key = "visual.weights_file"
+    weights = check_weights_file(key, cfg.weights_file, f"a local checkpoint of {cfg.variant}")
     if cfg.variant == "custom":
-        return CrossVit(img_size=cfg.img_size, patch_size=tuple(cfg.patch_size), embed_dim=tuple(cfg.embed_dim),
-                        depth=((1, cfg.l_depth, 0),) * cfg.depth, num_heads=tuple(cfg.num_heads),
-                        mlp_ratio=(cfg.mlp_ratio, cfg.mlp_ratio, 1.0), num_classes=0)
-    kwargs: dict = {"num_classes": 0}
-    if cfg.weights_file is not None:
-        if not Path(cfg.weights_file).is_file():
-            raise FileNotFoundError(f"CrossVitConfig.weights_file: no file at {cfg.weights_file!r} (expected a timm "
-                                    f"checkpoint of {cfg.variant})")
-        kwargs["pretrained_cfg_overlay"] = {"file": str(cfg.weights_file)}
-    return timm.create_model(cfg.variant, pretrained=cfg.weights_file is not None, **kwargs)
+        model = CrossVit(img_size=cfg.img_size, patch_size=tuple(cfg.patch_size), embed_dim=tuple(cfg.embed_dim),
+                         depth=((1, cfg.l_depth, 0),) * cfg.depth, num_heads=tuple(cfg.num_heads),
+                         mlp_ratio=(cfg.mlp_ratio, cfg.mlp_ratio, 1.0), num_classes=0)
+        if weights is not None:
+            load_state_file(model, key, weights)
+        return model
+    if weights is None:
+        warn_random_init(key, cfg.variant)
+        return timm.create_model(cfg.variant, pretrained=False, num_classes=0)
+    return timm.create_model(cfg.variant, pretrained=True, num_classes=0,
+                             pretrained_cfg_overlay={"file": str(weights)})
 
 
 class CrossViTEncoder(nn.Module):
