@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -27,6 +29,12 @@ LABELS_24: tuple[str, ...] = (
     "people", "plant_life", "portrait", "river", "sea", "sky", "structures", "sunset", "transport", "tree", "water",
 )
 _IM_NUM = re.compile(r"im(\d+)\.jpg$")
+
+
+class HasImage(Protocol):
+    """A record with an image path relative to the data root (``MirflickrRecord``, ``nuswide.NuswideRecord``)."""
+
+    image: str
 
 
 @dataclass
@@ -163,18 +171,18 @@ def protocol_split_from_json(records: list[MirflickrRecord], split_json: Path, a
     return out, dropped
 
 
-def load_images(root: Path, records: list[MirflickrRecord], size: int, on_corrupt: str = "fail"
+def load_images(root: Path, records: Sequence[HasImage], size: int, on_corrupt: str = "fail"
                 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Read, RGB-convert and resize (bilinear) every record's image to uint8 (3, size, size).
 
     Args:
         root: Data root the record paths are relative to.
-        records: Records to read.
+        records: Records to read (anything with an ``image`` path relative to ``root``: MIRFLICKR or NUS-WIDE).
         size: Output side in pixels.
         on_corrupt: ``"fail"`` raises on an unreadable image naming it; ``"skip"`` leaves it out.
 
     Returns:
-        (images (M, 3, size, size), kept record indices (M,), names of skipped files).
+        (images (M, 3, size, size), kept record indices (M,), paths (relative to ``root``) of skipped files).
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -188,9 +196,8 @@ def load_images(root: Path, records: list[MirflickrRecord], size: int, on_corrup
                 arr = np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR), dtype=np.uint8)
         except (OSError, UnidentifiedImageError) as err:
             if on_corrupt == "fail":
-                raise ValueError(f"MIRFLICKR image {path} cannot be read ({err}); set on_corrupt='skip' to leave "
-                                 "it out") from err
-            bad.append(str(path))
+                raise ValueError(f"image {path} cannot be read ({err}); set on_corrupt='skip' to leave it out") from err
+            bad.append(rec.image)
             continue
         out.append(arr.transpose(2, 0, 1))
         kept.append(i)

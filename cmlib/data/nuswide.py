@@ -10,11 +10,15 @@ Formats read exactly as distributed:
 - hashing list files ``<path>.jpg l1 ... lC`` (DeepHash-pytorch ``nuswide_21/train.txt`` etc.);
 - the BiAM GloVe-300 pickle ``NUS_WIDE_pretrained_w2v_glove-wiki-gigaword-300.pkl``: a list of two float32 arrays,
   (1000, 300) in TagList1k order and (81, 300) in Concepts81 order (``pickle.load(..., encoding="latin1")``).
+
+:func:`load_records` reads a whole NUS-WIDE tree (the official layout, ``LAYOUT``) into per-image records for
+``cmlib.studies.whcmt`` (``data: nuswide``).
 """
 
 from __future__ import annotations
 
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +104,81 @@ def most_frequent_concepts(labels: np.ndarray, concepts: list[str], k: int = 21)
     counts = labels.sum(axis=0)
     top = sorted(range(len(concepts)), key=lambda j: (-int(counts[j]), concepts[j]))[:k]
     return sorted(top)
+
+
+# Where the official NUS-WIDE download puts each file, relative to its root (the zips of lms.comp.nus.edu.sg).
+IMAGE_LIST = "ImageList/Imagelist.txt"
+TAG_LIST = "NUS_WID_Tags/TagList1k.txt"
+ALL_TAGS = "NUS_WID_Tags/AllTags1k.txt"
+CONCEPTS = "ConceptsList/Concepts81.txt"
+LABELS_DIR = "Groundtruth/AllLabels"
+IMAGE_DIR = "Flickr"
+LAYOUT = (f"<root>/{IMAGE_LIST}, {TAG_LIST}, {ALL_TAGS}, {CONCEPTS}, {LABELS_DIR}/Labels_<concept>.txt and the "
+          f"images under {IMAGE_DIR}/<concept folder>/<name>.jpg")
+
+
+@dataclass
+class NuswideRecord:
+    """One image: its path relative to the data root, its TagList1k tags and its labels on the kept concepts.
+
+    Attributes:
+        image: e.g. ``"Flickr/actor/0001_2124494179.jpg"``.
+        tags: Tags of TagList1k set for this image (possibly empty).
+        labels: uint8 (C,), columns in the order of the kept concept names.
+    """
+
+    image: str
+    tags: list[str]
+    labels: np.ndarray
+
+
+def image_path(listed: str) -> str:
+    """An ``Imagelist.txt`` entry -> the image path under the root: ``Flickr/<folder>/<name>.jpg``.
+
+    The official list names Windows paths such as ``C:\\ImageData\\Flickr\\actor\\0001_2124494179.jpg``; the part after
+    ``Flickr`` is kept, or the last two components (``<folder>\\<name>.jpg``) when ``Flickr`` is not in the entry.
+    """
+    parts = [p for p in listed.strip().replace("\\", "/").split("/") if p]
+    if len(parts) < 2:
+        raise ValueError(f"NUS-WIDE {IMAGE_LIST}: entry {listed!r} is not '<folder>\\<name>.jpg'")
+    if IMAGE_DIR in parts[:-1]:
+        parts = parts[len(parts) - 1 - parts[::-1].index(IMAGE_DIR) + 1:]
+    else:
+        parts = parts[-2:]
+    return "/".join([IMAGE_DIR, *parts])
+
+
+def _required(root: Path, rel: str) -> Path:
+    path = Path(root) / rel
+    if not path.exists():
+        raise FileNotFoundError(f"NUS-WIDE: {path} not found (expected {LAYOUT})")
+    return path
+
+
+def load_records(root: Path, n_concepts: int = 21) -> tuple[list[NuswideRecord], list[str]]:
+    """Records of the NUS-WIDE tree under ``root`` restricted to the ``n_concepts`` most frequent concepts.
+
+    Tags come from ``AllTags1k.txt`` (TagList1k columns), labels from the 81 ``Labels_<concept>.txt`` files; only
+    images with at least one of the kept concepts are returned (the usual NUS-WIDE-21 hashing subset: 195,834 of
+    269,648 images in the full release).
+
+    Returns:
+        (records in Imagelist order, the kept concept names in Concepts81 order).
+
+    Raises:
+        FileNotFoundError: a file of the layout is missing (naming it and the expected layout).
+        ValueError: the files disagree on the number of images.
+    """
+    tag_list = load_word_list(_required(root, TAG_LIST))
+    images, tags = load_alltags1k(_required(root, IMAGE_LIST), _required(root, ALL_TAGS), tag_list)
+    concepts = load_word_list(_required(root, CONCEPTS))
+    labels81 = load_all_labels(_required(root, LABELS_DIR), concepts)
+    if len(labels81) != len(images):
+        raise ValueError(f"NUS-WIDE: {len(labels81)} rows in {Path(root) / LABELS_DIR}/Labels_*.txt but "
+                         f"{len(images)} images in {Path(root) / IMAGE_LIST}")
+    if n_concepts > len(concepts):
+        raise ValueError(f"NUS-WIDE: {n_concepts} concepts asked for, {Path(root) / CONCEPTS} lists {len(concepts)}")
+    keep = most_frequent_concepts(labels81, concepts, n_concepts)
+    labels = labels81[:, keep]
+    records = [NuswideRecord(image_path(im), tl, lab) for im, tl, lab in zip(images, tags, labels) if lab.any()]
+    return records, [concepts[j] for j in keep]

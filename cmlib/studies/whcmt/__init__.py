@@ -26,17 +26,22 @@ Diagnostic variant (``"WHCMT-meanvec"``, notebook 03): WHCMT whose eqs. (2)-(3) 
 instead of the tag transformer's t_cls (see ``cmlib.models.whcmt``): it separates what the cross-modal attention adds
 from what the from-scratch tag-transformer target costs.
 
-Layout: ``config`` (the Config), ``data`` (world / MIRFLICKR records, word vectors, tag ids), ``runs`` (models,
-training, run cache, MAP@K), ``tables`` (Tables 2-4 and their claims), ``attention`` (notebook 04).
+Layout: ``config`` (the Config), ``data`` (world / MIRFLICKR / NUS-WIDE records, word vectors, tag ids, OOV counts,
+unsupervised features), ``runs`` (models, training, run cache, MAP@K), ``tables`` (Tables 2-4 and their claims),
+``attention`` (notebook 04).
 """
 
 from cmlib.studies.whcmt.attention import attention_examples, attention_maps, attention_summary, plot_attention
 from cmlib.studies.whcmt.config import DIAGNOSTIC_METHODS, METHODS, MIRFLICKR_DB, TABLE3, Config
 from cmlib.studies.whcmt.data import (
     WhcmtData,
+    backbone_features,
+    build_vocabulary,
     data_summary,
     encode_tags,
+    load_backbone,
     map_topk,
+    oov_counts,
     prepare_data,
     to_input,
     unsupervised_features,
@@ -63,8 +68,9 @@ from cmlib.studies.whcmt.tables import (
     table4_summary,
 )
 
-__all__ = ["DIAGNOSTIC_METHODS", "METHODS", "MIRFLICKR_DB", "TABLE3", "Config", "WhcmtData", "attention_examples", "attention_maps",
-           "attention_summary", "build_model", "data_summary", "deep_rows", "encode", "encode_tags", "evaluate_map",
-           "flat_map", "literal_sum_row", "map_topk", "pivot_map", "plot_attention", "plot_map_vs_bits",
+__all__ = ["DIAGNOSTIC_METHODS", "METHODS", "MIRFLICKR_DB", "TABLE3", "Config", "WhcmtData", "attention_examples",
+           "attention_maps", "attention_summary", "backbone_features", "build_model", "build_vocabulary",
+           "data_summary", "deep_rows", "encode", "encode_tags", "evaluate_map", "flat_map", "literal_sum_row",
+           "load_backbone", "map_topk", "oov_counts", "pivot_map", "plot_attention", "plot_map_vs_bits",
            "prepare_data", "table2_claims", "table3_claims", "table3_rows", "table3_summary", "table4_claims",
            "table4_summary", "to_input", "train_run", "unsupervised_features", "unsupervised_rows", "word_vectors"]

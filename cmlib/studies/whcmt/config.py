@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from cmlib.config import ConfigError, check_range, path_field
+from cmlib.data.nuswide import LAYOUT as NUSWIDE_LAYOUT
 from cmlib.data.worlds import whcmt as world_lib
 from cmlib.models.hashing_baselines import UNSUPERVISED, ViTConfig
 from cmlib.models.whcmt import CrossVitConfig
@@ -17,11 +18,17 @@ DIAGNOSTIC_METHODS = ("WHCMT-meanvec",)  # WHCMT with WDHT's mean tag vector as 
 
 MIRFLICKR_DB = 22581
 
+# NUS-WIDE split sizes (query, train): 2,100 queries (100 per concept x 21), the rest the database, 10,500 training
+# images (500 per concept) from the database, as in WSDHQ / DSDH and the DeepHash-pytorch ``nuswide_21`` lists
+# (test.txt 2,100 lines, train.txt 10,500 lines; ../shared/datasets/nus-wide/SOURCE.md).
+NUSWIDE_SPLIT = (2100, 10500)
+
 TABLE3 = ((1.0, 10.0, 1.0), (1.0, 1.0, 1.0), (1.0, 0.1, 1.0), (1.0, 10.0, 0.1), (1.0, 10.0, 10.0))
 
 
 _MIRFLICKR_LAYOUT = ("<root>/all_imgs.txt, all_tags.txt, all_labels.txt (or vtmuch/...), optional "
                      "dreamupers/hash_split_for_flickr25k.json + allannots.txt")
+_DATA_ROOT_LAYOUT = f"a MIRFLICKR-25K folder ({_MIRFLICKR_LAYOUT}) or, for data: nuswide, a NUS-WIDE folder ({NUSWIDE_LAYOUT})"
 
 
 @dataclass
@@ -30,9 +37,15 @@ class Config:
 
     Attributes:
         data: ``world`` (embedded default), ``mirflickr_tags`` (real MIRFLICKR tags and labels from ``data_root``,
-            images rendered from the real labels) or ``mirflickr`` (real images under ``data_root``).
-        data_root: MIRFLICKR-25K folder (cleaned all_*.txt files or the raw layout; split json optional).
-        on_corrupt: ``fail`` or ``skip`` an unreadable image (real images only).
+            images rendered from the real labels), ``mirflickr`` (real images under ``data_root``) or ``nuswide``
+            (a NUS-WIDE tree under ``data_root``: TagList1k tags, the 21 most frequent concepts, real images).
+        data_root: MIRFLICKR-25K folder (cleaned all_*.txt files or the raw layout; split json optional) or the
+            NUS-WIDE folder (``cmlib.data.nuswide.LAYOUT``).
+        on_corrupt: ``fail`` or ``skip`` an unreadable image (real images only); skipped files are warned about,
+            counted and named in the data summary.
+        nuswide_split: (query, train) sizes of the NUS-WIDE split: random queries, the rest the database, training
+            images drawn from the database (``NUSWIDE_SPLIT``: 2,100 / 10,500 as WSDHQ and the DeepHash-pytorch
+            nuswide_21 lists; drawn uniformly here, not 100 / 500 per concept).
         max_database: Keep at most this many database images (real data; every training image is kept), None = all.
         world: Synthetic world sizes and noise (also the image size / split sizes for ``mirflickr_tags``).
         word_vectors: Local word-vector file (word2vec .bin/.txt, GloVe .txt, pickled dict or the NUS-WIDE BiAM
@@ -79,6 +92,13 @@ class Config:
         seeds: Seeds; every deep run is repeated per seed and claims use one value per seed (and bit length).
         unsupervised: Unsupervised baselines of Table 2 (LSH, ITQ, SH).
         unsup_pool: Images are average-pooled to this side before flattening into unsupervised features.
+        unsup_features: Features of the unsupervised baselines: ``pixels`` (average-pooled raw pixels, the default:
+            no pretrained weights exist here, and features of a randomly initialised network are no meaningful
+            baseline) or ``backbone`` (pooled features of the timm model ``unsup_backbone`` loaded from
+            ``unsup_backbone_weights``, as the issue's "backbone features"; never downloaded).
+        unsup_backbone: timm model name for ``unsup_features: backbone`` (e.g. ``resnet50``).
+        unsup_backbone_weights: Local state_dict of ``unsup_backbone`` (.pth/.pt, ``torch.save``; a classifier head
+            in it is ignored); required by ``unsup_features: backbone``.
         topk: MAP depth K; None = 5000 x database size / 22,581.
         cache_dir: Where trained runs are kept for reuse by later notebooks (None = no cache).
         n_attention_images: Images shown in notebook 04.
@@ -86,9 +106,10 @@ class Config:
         little_threshold: Table 3: a MAP change counts as "little" below this.
     """
 
-    data: Literal["world", "mirflickr_tags", "mirflickr"] = "world"
-    data_root: Path | None = path_field(layout=_MIRFLICKR_LAYOUT)
+    data: Literal["world", "mirflickr_tags", "mirflickr", "nuswide"] = "world"
+    data_root: Path | None = path_field(layout=_DATA_ROOT_LAYOUT)
     on_corrupt: Literal["fail", "skip"] = "fail"
+    nuswide_split: list[int] = field(default_factory=lambda: list(NUSWIDE_SPLIT))
     max_database: int | None = None
     world: world_lib.WorldConfig = field(default_factory=world_lib.WorldConfig)
     word_vectors: Path | None = path_field(layout="a word2vec/GloVe file or the NUS-WIDE GloVe pickle")
@@ -122,6 +143,9 @@ class Config:
     seeds: list[int] = field(default_factory=lambda: [0])
     unsupervised: list[str] = field(default_factory=lambda: ["LSH", "ITQ", "SH"])
     unsup_pool: int = 8
+    unsup_features: Literal["pixels", "backbone"] = "pixels"
+    unsup_backbone: str = "resnet50"
+    unsup_backbone_weights: Path | None = path_field(layout="a local state_dict (.pth) of the timm unsup_backbone")
     topk: int | None = None
     cache_dir: Path | None = path_field(must_exist=False)
     n_attention_images: int = 3
@@ -141,7 +165,13 @@ class Config:
             if name not in UNSUPERVISED:
                 raise ConfigError(f"unsupervised: unknown method {name!r}; expected some of {sorted(UNSUPERVISED)}")
         if self.data != "world" and self.data_root is None:
-            raise ConfigError(f"data_root: data={self.data!r} needs data_root (a MIRFLICKR-25K folder)")
+            what = "a NUS-WIDE folder" if self.data == "nuswide" else "a MIRFLICKR-25K folder"
+            raise ConfigError(f"data_root: data={self.data!r} needs data_root ({what})")
+        if len(self.nuswide_split) != 2 or min(self.nuswide_split) < 1:
+            raise ConfigError(f"nuswide_split: expected [n_query, n_train], both >= 1, got {self.nuswide_split}")
+        if self.unsup_features == "backbone" and self.unsup_backbone_weights is None:
+            raise ConfigError(f"unsup_backbone_weights: unsup_features='backbone' needs a local state_dict of "
+                              f"{self.unsup_backbone!r} (nothing is downloaded)")
         if self.visual.img_size != self.world.image_size and self.visual.variant == "custom":
             raise ConfigError(f"visual.img_size={self.visual.img_size} must equal world.image_size="
                               f"{self.world.image_size}")

@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import timm
 import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import Tensor
 
-from cmlib.data import mirflickr
+from cmlib.data import mirflickr, nuswide
 from cmlib.data.worlds import whcmt as world_lib
 from cmlib.models.whcmt import ONES_ID, PAD_ID
 from cmlib.studies.whcmt.config import MIRFLICKR_DB, Config
 from cmlib.text import Vocabulary, load_word_vectors, train_word2vec
+
+SHOWN_NAMES = 5  # names shown in a warning / the data summary before "(+N more)"
+SUMMARY_KEYS = ("n_query", "n_database", "n_train", "vocab_size", "tags_without_vector", "train_tags_total",
+                "train_tags_dropped_oov", "query_tags_dropped_oov", "database_tags_dropped_oov",
+                "train_images_without_known_tag", "query_images_without_known_tag", "corrupt_images_skipped",
+                "map_topk")
+SUMMARY_NAME_KEYS = ("tags_without_vector_examples", "corrupt_images_skipped_files")
 
 
 @dataclass
@@ -32,7 +41,8 @@ class WhcmtData:
             known tag (the all-ones token, as at retrieval).
         vocab: Tag vocabulary (``<pad>`` = 0; id 1 carries the all-ones token, out-of-vocabulary tags are dropped).
         tag_table: FloatTensor (V, d) frozen tag vectors (row 0 zeros, row 1 ones).
-        stats: Counts reported by the notebooks (tags dropped as out of vocabulary, untagged images, ...).
+        stats: Counts reported by the notebooks (tags dropped as out of vocabulary per split, training tags without a
+            word vector, untagged images, unreadable images skipped, ...) and a few names behind the counts.
     """
 
     images: np.ndarray
@@ -45,7 +55,7 @@ class WhcmtData:
     tag_ids: Tensor
     vocab: Vocabulary
     tag_table: Tensor
-    stats: dict[str, float]
+    stats: dict[str, float | str]
 
 
 def map_topk(cfg: Config, n_database: int) -> int:
@@ -53,35 +63,72 @@ def map_topk(cfg: Config, n_database: int) -> int:
     return cfg.topk if cfg.topk is not None else max(1, round(5000 * n_database / MIRFLICKR_DB))
 
 
+def _records_and_split(cfg: Config) -> tuple[list, list[str], tuple[np.ndarray, np.ndarray, np.ndarray], dict]:
+    """Real-data records, label names, (query, database, train) indices into the records, and split stats."""
+    w = cfg.world
+    stats: dict = {}
+    if cfg.data == "nuswide":
+        records, names = nuswide.load_records(cfg.data_root)
+        n_query, n_train = cfg.nuswide_split
+        try:
+            split = world_lib.protocol_split(len(records), n_query, n_train, w.seed)
+        except ValueError as err:
+            raise ValueError(f"nuswide_split={cfg.nuswide_split} does not fit the {len(records)} NUS-WIDE images "
+                             f"with one of the 21 concepts under {cfg.data_root}: {err}") from None
+        return records, names, split, stats
+    records = mirflickr.load_records(cfg.data_root)
+    try:
+        split, dropped = mirflickr.protocol_split_from_json(
+            records, mirflickr.find_file(cfg.data_root, "hash_split_for_flickr25k.json"),
+            mirflickr.find_file(cfg.data_root, "allannots.txt"))
+        stats.update({f"split_entries_without_record_{k}": v for k, v in dropped.items()})
+        return records, list(mirflickr.LABELS_24), (split["query"], split["database"], split["train"]), stats
+    except FileNotFoundError:
+        split = world_lib.protocol_split(len(records), w.n_query, w.n_train, w.seed)
+        return records, list(mirflickr.LABELS_24), split, stats
+
+
+def _cap_database(cfg: Config, database: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keep at most ``cfg.max_database`` database images: every training image when they fit, the rest sampled."""
+    if cfg.max_database is None or len(database) <= cfg.max_database:
+        return database, train
+    # Sampling the whole database instead kept only 1,314 of the 5,000 training images at max_database 6,000, and
+    # word2vec on their tags put the tag vectors nearly on one line (cosines of the training images' mean tag
+    # vectors 0.49 +- 0.77; 0.01 +- 0.37 with every training image).
+    rng = np.random.default_rng([cfg.world.seed, 5])
+    train = np.intersect1d(train, database)
+    if len(train) >= cfg.max_database:
+        database = np.sort(rng.choice(train, cfg.max_database, replace=False))
+    else:
+        rest = np.setdiff1d(database, train)
+        database = np.sort(np.concatenate([train, rng.choice(rest, cfg.max_database - len(train), replace=False)]))
+    return database, np.intersect1d(train, database)
+
+
+def _name_some(names: list[str], n: int = SHOWN_NAMES) -> str:
+    """The first ``n`` names and how many more, e.g. ``"a, b, c (+4 more)"``."""
+    more = f" (+{len(names) - n} more)" if len(names) > n else ""
+    return ", ".join(names[:n]) + more
+
+
+def _skip_corrupt(bad: list[str], root: Path | None, stats: dict) -> None:
+    """Warn naming the skipped unreadable images and record their count and (capped) names in ``stats``."""
+    stats["corrupt_images_skipped"] = len(bad)
+    if bad:
+        stats["corrupt_images_skipped_files"] = _name_some(bad)
+        warnings.warn(f"on_corrupt='skip': left out {len(bad)} unreadable image(s) under {root}: {_name_some(bad)}",
+                      stacklevel=3)
+
+
 def _load_source(cfg: Config) -> tuple[np.ndarray, np.ndarray, list[str], list[list[str]], tuple, dict]:
     """(images, labels, label names, tags, (query, database, train), stats) for ``cfg.data``."""
     w = cfg.world
     if cfg.data == "world":
         d = world_lib.make_world(w)
-        return d.images, d.labels, d.label_names, d.tags, (d.query, d.database, d.train), {}
-    records = mirflickr.load_records(cfg.data_root)
-    stats: dict = {}
-    try:
-        split, dropped = mirflickr.protocol_split_from_json(
-            records, mirflickr.find_file(cfg.data_root, "hash_split_for_flickr25k.json"),
-            mirflickr.find_file(cfg.data_root, "allannots.txt"))
-        query, database, train = split["query"], split["database"], split["train"]
-        stats.update({f"split_entries_without_record_{k}": v for k, v in dropped.items()})
-    except FileNotFoundError:
-        query, database, train = world_lib.protocol_split(len(records), w.n_query, w.n_train, w.seed)
-    if cfg.max_database is not None and len(database) > cfg.max_database:
-        # Every training image stays when it fits (train is a subset of the database); the rest is a random sample.
-        # Sampling the whole database instead kept only 1,314 of the 5,000 training images at max_database 6,000, and
-        # word2vec on their tags put the tag vectors nearly on one line (cosines of the training images' mean tag
-        # vectors 0.49 +- 0.77; 0.01 +- 0.37 with every training image).
-        rng = np.random.default_rng([w.seed, 5])
-        train = np.intersect1d(train, database)
-        if len(train) >= cfg.max_database:
-            database = np.sort(rng.choice(train, cfg.max_database, replace=False))
-        else:
-            rest = np.setdiff1d(database, train)
-            database = np.sort(np.concatenate([train, rng.choice(rest, cfg.max_database - len(train), replace=False)]))
-        train = np.intersect1d(train, database)
+        return (d.images, d.labels, d.label_names, d.tags, (d.query, d.database, d.train),
+                {"corrupt_images_skipped": 0})
+    records, names, (query, database, train), stats = _records_and_split(cfg)
+    database, train = _cap_database(cfg, database, train)
     used = np.union1d(query, database)  # keep (and render / read) only the images of the split
     remap = np.full(len(records), -1, dtype=np.int64)
     remap[used] = np.arange(len(used))
@@ -90,14 +137,15 @@ def _load_source(cfg: Config) -> tuple[np.ndarray, np.ndarray, list[str], list[l
     labels = np.stack([r.labels for r in records])
     if cfg.data == "mirflickr_tags":
         images = world_lib.render_images(labels, w.image_size, w.seed, w.n_clutter)
+        stats["corrupt_images_skipped"] = 0
     else:
         images, kept, bad = mirflickr.load_images(cfg.data_root, records, w.image_size, cfg.on_corrupt)
-        stats["corrupt_images_skipped"] = len(bad)
+        _skip_corrupt(bad, cfg.data_root, stats)
         remap = -np.ones(len(records), dtype=np.int64)
         remap[kept] = np.arange(len(kept))
         query, database, train = (remap[s][remap[s] >= 0] for s in (query, database, train))
         records, labels = [records[i] for i in kept], labels[kept]
-    return images, labels, list(mirflickr.LABELS_24), [r.tags for r in records], (query, database, train), stats
+    return images, labels, names, [r.tags for r in records], (query, database, train), stats
 
 
 def word_vectors(cfg: Config, train_tags: list[list[str]]) -> dict[str, np.ndarray]:
@@ -113,9 +161,20 @@ def word_vectors(cfg: Config, train_tags: list[list[str]]) -> dict[str, np.ndarr
         taglist = Path(cfg.word_vectors).parent / "TagList1k.txt"
         if "pickled dict" not in str(err) or not taglist.is_file():
             raise
-    from cmlib.data.nuswide import load_glove_tag_vectors, load_word_list
+    return nuswide.load_glove_tag_vectors(cfg.word_vectors, nuswide.load_word_list(taglist))
 
-    return load_glove_tag_vectors(cfg.word_vectors, load_word_list(taglist))
+
+def build_vocabulary(train_tags: list[list[str]], vectors: dict[str, np.ndarray], min_count: int
+                     ) -> tuple[Vocabulary, list[str]]:
+    """Vocabulary of the training tags seen ``min_count`` times *and* present in ``vectors``.
+
+    Returns:
+        (vocabulary, the training tags left out because ``vectors`` has no vector for them, most frequent first).
+    """
+    counts = Vocabulary.build(train_tags, min_count=min_count)
+    candidates = counts.itos[2:]
+    return (Vocabulary.from_tokens(t for t in candidates if t in vectors),
+            [t for t in candidates if t not in vectors])
 
 
 def encode_tags(tags: list[list[str]], vocab: Vocabulary, max_tags: int) -> tuple[Tensor, int, int]:
@@ -136,6 +195,18 @@ def encode_tags(tags: list[list[str]], vocab: Vocabulary, max_tags: int) -> tupl
     return ids, dropped, untagged
 
 
+def oov_counts(tags: list[list[str]], vocab: Vocabulary, splits: dict[str, np.ndarray]) -> dict[str, int]:
+    """Per split: tag occurrences dropped as out of vocabulary (``<split>_tags_dropped_oov``; not in the training
+    tags, below ``tag_min_count`` or without a word vector) and images left without a known tag
+    (``<split>_images_without_known_tag``). The database counts include its training images."""
+    out = {}
+    for name, idx in splits.items():
+        _, dropped, untagged = encode_tags([tags[i] for i in idx], vocab, 1)
+        out[f"{name}_tags_dropped_oov"] = dropped
+        out[f"{name}_images_without_known_tag"] = untagged
+    return out
+
+
 def prepare_data(cfg: Config) -> WhcmtData:
     """Build the data once per notebook: images, split, word vectors, vocabulary, tag ids and the tag table."""
     torch.set_num_threads(cfg.threads)
@@ -143,8 +214,12 @@ def prepare_data(cfg: Config) -> WhcmtData:
     images, labels, names, tags, (query, database, train), stats = _load_source(cfg)
     train_tags = [tags[i] for i in train]
     vectors = word_vectors(cfg, train_tags)
-    counts = Vocabulary.build(train_tags, min_count=cfg.tag_min_count)
-    vocab = Vocabulary.from_tokens(t for t in counts.itos[2:] if t in vectors)
+    vocab, no_vector = build_vocabulary(train_tags, vectors, cfg.tag_min_count)
+    if no_vector:
+        stats["tags_without_vector_examples"] = _name_some(no_vector)
+        if cfg.word_vectors is not None:
+            warnings.warn(f"word_vectors {cfg.word_vectors}: no vector for {len(no_vector)} training tag(s), dropped "
+                          f"from the vocabulary: {_name_some(no_vector)}", stacklevel=2)
     dim = len(next(iter(vectors.values())))
     table = torch.zeros(len(vocab), dim)
     table[ONES_ID] = 1.0
@@ -153,11 +228,11 @@ def prepare_data(cfg: Config) -> WhcmtData:
     if cfg.center_word_vectors and len(vocab) > 2:
         table[2:] -= table[2:].mean(dim=0)
     tag_ids, _, _ = encode_tags(tags, vocab, cfg.max_tags)
-    _, dropped, untagged = encode_tags(train_tags, vocab, cfg.max_tags)
     stats.update({"n_images": len(images), "n_query": len(query), "n_database": len(database),
-                  "n_train": len(train), "vocab_size": len(vocab) - 2, "train_tags_total": sum(map(len, train_tags)),
-                  "train_tags_dropped_oov": dropped, "train_images_without_known_tag": untagged,
-                  "map_topk": map_topk(cfg, len(database)), "prepare_s": round(time.perf_counter() - t0, 2)})
+                  "n_train": len(train), "vocab_size": len(vocab) - 2, "tags_without_vector": len(no_vector),
+                  "train_tags_total": sum(map(len, train_tags))})
+    stats.update(oov_counts(tags, vocab, {"train": train, "query": query, "database": database}))
+    stats.update({"map_topk": map_topk(cfg, len(database)), "prepare_s": round(time.perf_counter() - t0, 2)})
     return WhcmtData(images, labels, names, query, database, train, tags, tag_ids, vocab, table, stats)
 
 
@@ -173,15 +248,63 @@ def to_input(images: Tensor) -> Tensor:
 
 
 def data_summary(data: WhcmtData) -> dict:
-    """Counts of the prepared data (no timings), for a stable notebook table."""
-    keys = ("n_query", "n_database", "n_train", "vocab_size", "train_tags_total", "train_tags_dropped_oov",
-            "train_images_without_known_tag", "map_topk")
-    return {k: data.stats[k] for k in keys}
+    """Counts of the prepared data (no timings), for a stable notebook table; the names of skipped images and of
+    tags without a word vector (first few) are added when there are any."""
+    out = {k: data.stats[k] for k in SUMMARY_KEYS}
+    out.update({k: data.stats[k] for k in SUMMARY_NAME_KEYS if k in data.stats})
+    return out
 
 
 def unsupervised_features(data: WhcmtData, cfg: Config) -> np.ndarray:
-    """Average-pooled raw pixels (N, 3 * pool^2), standardised on the database (no pretrained CNN is available)."""
-    x = torch.nn.functional.adaptive_avg_pool2d(torch.from_numpy(data.images).float() / 255.0, cfg.unsup_pool)
-    feats = x.flatten(1).numpy()
+    """Features of the unsupervised baselines (N, D), standardised on the database.
+
+    ``cfg.unsup_features``: ``pixels`` (default) = average-pooled raw pixels (N, 3 * pool^2). It is the default because
+    no pretrained weights exist on this machine, and features of a randomly initialised network are no meaningful
+    "backbone features" baseline. ``backbone`` = pooled features of the timm model ``cfg.unsup_backbone`` loaded from
+    the local ``cfg.unsup_backbone_weights`` (:func:`backbone_features`; never downloaded).
+    """
+    if cfg.unsup_features == "backbone":
+        if cfg.unsup_backbone_weights is None:
+            raise ValueError("unsup_backbone_weights: unsup_features='backbone' needs a local state_dict file")
+        feats = backbone_features(data.images, cfg.unsup_backbone, Path(cfg.unsup_backbone_weights))
+    else:
+        x = torch.nn.functional.adaptive_avg_pool2d(torch.from_numpy(data.images).float() / 255.0, cfg.unsup_pool)
+        feats = x.flatten(1).numpy()
     db = feats[data.database]
     return (feats - db.mean(0)) / (db.std(0) + 1e-6)
+
+
+def load_backbone(name: str, weights_file: Path) -> torch.nn.Module:
+    """The timm model ``name`` without classifier (``num_classes=0``), weights from the local ``weights_file``.
+
+    The file is a ``torch.save``d state_dict (optionally under a ``"state_dict"`` or ``"model"`` key); keys of a
+    classifier head are ignored, every other weight of the model must be in it.
+
+    Raises:
+        FileNotFoundError: no file at ``weights_file``.
+        ValueError: unknown timm name, or the file lacks weights of the model (naming a few).
+    """
+    if not Path(weights_file).is_file():
+        raise FileNotFoundError(f"unsup_backbone_weights: no file at {str(weights_file)!r} (expected a local "
+                                f"state_dict of the timm model {name!r}; nothing is downloaded)")
+    try:
+        model = timm.create_model(name, pretrained=False, num_classes=0)
+    except RuntimeError as err:
+        raise ValueError(f"unsup_backbone: {name!r} is not a timm model ({err})") from None
+    state = torch.load(weights_file, map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    missing, _ = model.load_state_dict(state, strict=False)
+    if missing:
+        raise ValueError(f"unsup_backbone_weights {weights_file}: {len(missing)} weights of {name!r} missing "
+                         f"(e.g. {', '.join(missing[:3])}); expected a state_dict of that model")
+    return model.eval()
+
+
+@torch.no_grad()
+def backbone_features(images: np.ndarray, name: str, weights_file: Path, batch: int = 100) -> np.ndarray:
+    """Pooled features (N, D) of uint8 images (N, 3, H, W) from :func:`load_backbone` (ImageNet-normalised input)."""
+    model = load_backbone(name, weights_file)
+    out = [model(to_input(torch.from_numpy(images[i:i + batch]))) for i in range(0, len(images), batch)]
+    return torch.cat(out).flatten(1).numpy()

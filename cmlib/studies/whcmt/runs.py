@@ -13,7 +13,7 @@ from torch import Tensor
 from cmlib.cache import load as load_cached
 from cmlib.cache import save_atomic, stable_hash
 from cmlib.config import to_dict
-from cmlib.data import mirflickr
+from cmlib.data import mirflickr, nuswide
 from cmlib.data.worlds import whcmt as world_lib
 from cmlib.engine import FitConfig, epoch_batches, fit, seed_everything
 from cmlib.losses.hashing import WeakTagHashLoss
@@ -42,17 +42,26 @@ def build_model(method: str, bits: int, data: WhcmtData, cfg: Config) -> WeakHas
 
 
 @torch.no_grad()
-def encode(model: WeakHashModel, images: np.ndarray, idx: np.ndarray, batch: int = 250) -> np.ndarray:
-    """Retrieval codes (len(idx), b) as bool, from images alone (tags = the all-ones token)."""
+def encode(model: WeakHashModel, images: np.ndarray, idx: np.ndarray, bits: int, batch: int = 250) -> np.ndarray:
+    """Retrieval codes (len(idx), bits) as bool, from images alone (tags = the all-ones token).
+
+    Raises:
+        ValueError: the model was built for another code length than ``bits`` (naming both).
+    """
     model.eval()
-    out = [model.encode(to_input(torch.from_numpy(images[idx[i:i + batch]]))) for i in range(0, len(idx), batch)]
+    out = [model.encode(to_input(torch.from_numpy(images[idx[i:i + batch]])), bits=bits)
+           for i in range(0, len(idx), batch)]
     return torch.cat(out).numpy()
 
 
-def evaluate_map(model: WeakHashModel, data: WhcmtData, cfg: Config) -> dict[str, float]:
-    """MAP@K of the model's codes: query vs database, relevance = shared label (WSDHQ convention)."""
-    q = encode(model, data.images, data.query)
-    d = encode(model, data.images, data.database)
+def evaluate_map(model: WeakHashModel, data: WhcmtData, cfg: Config, bits: int) -> dict[str, float]:
+    """MAP@K of the model's ``bits``-bit codes: query vs database, relevance = shared label (WSDHQ convention).
+
+    Raises:
+        ValueError: the model was built for another code length than ``bits``.
+    """
+    q = encode(model, data.images, data.query, bits)
+    d = encode(model, data.images, data.database, bits)
     res = mean_average_precision(q, d, data.labels[data.query], data.labels[data.database],
                                  topk=map_topk(cfg, len(data.database)), convention="wsdhq")
     out = {"map": res.map, "n_scored": res.n_scored, "n_dropped": res.n_dropped,
@@ -71,14 +80,14 @@ def _codes_with_tags(model: WHCMT, data: WhcmtData, idx: np.ndarray, batch: int 
     model.eval()
     out = [model(to_input(torch.from_numpy(data.images[idx[i:i + batch]])), data.tag_ids[idx[i:i + batch]])["h"] > 0.5
            for i in range(0, len(idx), batch)]
-    return torch.cat(out).numpy()
+    return torch.cat(out).numpy()  # code length already checked by encode() in evaluate_map
 
 
 def _run_key(method: str, bits: int, lambdas: tuple, seed: int, cfg: Config) -> str:
     skip = {"bits", "seeds", "cache_dir", "unsupervised", "n_attention_images", "drop_threshold",
-            "little_threshold", "lambdas", "unsup_pool"}
+            "little_threshold", "lambdas", "unsup_pool", "unsup_features", "unsup_backbone", "unsup_backbone_weights"}
     conf = {k: v for k, v in to_dict(cfg).items() if k not in skip}
-    src = b"".join(Path(m.__file__).read_bytes() for m in (world_lib, mirflickr, __import__(
+    src = b"".join(Path(m.__file__).read_bytes() for m in (world_lib, mirflickr, nuswide, __import__(
         "cmlib.models.whcmt", fromlist=["x"]), __import__("cmlib.models.hashing_baselines", fromlist=["x"]),
         __import__("cmlib.losses.hashing", fromlist=["x"]), __import__("cmlib.layers.attention", fromlist=["x"]),
         __import__("cmlib.studies.whcmt.data", fromlist=["x"]))) + Path(__file__).read_bytes()
@@ -143,7 +152,7 @@ def _fit_and_eval(model: WeakHashModel, method: str, bits: int, lambdas: tuple, 
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     fit_cfg = FitConfig(max_steps=cfg.steps, seed=seed, log_every=max(1, cfg.steps // 10), grad_clip=cfg.grad_clip)
     res = fit(model, opt, loss_fn, batches, fit_cfg)
-    metrics = evaluate_map(model, data, cfg)
+    metrics = evaluate_map(model, data, cfg, bits)
     return {"method": method, "bits": bits, "seed": seed, "lambdas": list(lambdas), **metrics,
             "final_loss": res.history[-1]["loss"], "train_s": round(res.wall_time_s, 2),
             "s_per_step": round(res.wall_time_s / max(1, res.final_step), 4)}
