@@ -16,8 +16,9 @@
 #
 # Yang, Chu & Dubey, *Weakly-supervised deep image hashing based on cross-modal transformer*. Images are hashed by a
 # network trained only with their noisy tags (eqs. 2-4); labels serve evaluation only. We compare unsupervised
-# hashing (LSH, ITQ, SH on pooled pixels: no pretrained CNN can be loaded here), WDHT (an AlexNet-shaped CNN + the
-# same tag losses) and WHCMT (CrossViT + tag transformer + cross-modal transformer).
+# hashing (LSH, ITQ, SH on pooled pixels: no pretrained CNN can be loaded here; ``unsup_features: backbone`` uses a
+# local timm checkpoint instead), WDHT (an AlexNet-shaped CNN + the same tag losses) and WHCMT (CrossViT + tag
+# transformer + cross-modal transformer).
 #
 # Protocol (WSDHQ): Hamming ranking of the database for each query, relevant = sharing at least one label, MAP over
 # the top K. On MIRFLICKR-25K K = 5000 of a 22,581-image database; in the embedded world K is 5000 scaled by the
@@ -43,6 +44,11 @@ rep.run_info(cfg)
 
 # %% [markdown]
 # ## Data: one rendered world and one word2vec (trained on the training tags) shared by every run
+#
+# The vocabulary is the training tags that have a word vector. `*_tags_dropped_oov` count the tag occurrences of each
+# split outside it (query and database tags never seen in training, or without a vector; the database includes the
+# training images), `tags_without_vector` the training tags a user vectors file lacks, `corrupt_images_skipped` the
+# unreadable images left out with `on_corrupt: skip` (their names follow when there are any).
 
 # %%
 data = whcmt.prepare_data(cfg)
