@@ -37,6 +37,8 @@ __all__ = [
     "Claim",
     "Report",
     "claims",
+    "cpu_model",
+    "machine_fingerprint",
     "metrics_table",
     "project_root",
     "show",
@@ -44,7 +46,8 @@ __all__ = [
 ]
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
-_PACKAGES = ("cmlib", "torch", "torchvision", "timm", "lightning", "numpy", "gensim", "pycocotools", "papermill")
+_PACKAGES = ("cmlib", "torch", "torchvision", "timm", "lightning", "numpy", "scipy", "numba", "gensim", "pycocotools",
+             "pillow", "papermill")
 
 
 def project_root(start: str | Path | None = None) -> Path:
@@ -254,9 +257,34 @@ def _versions() -> dict[str, str]:
     return found
 
 
+def cpu_model() -> str:
+    """The processor's model name (``/proc/cpuinfo``), else ``platform.processor()`` or the machine type."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_fingerprint() -> dict[str, str]:
+    """What CPU numbers depend on beyond params and seed: processor model, torch's vector ISA, torch version.
+
+    Training on another processor (another BLAS / oneDNN code path) rounds differently, and a few hundred optimiser
+    steps turn last-bit differences into different models, so golden notebooks reproduce exactly only on a machine
+    with the same fingerprint. ``make golden`` stores it beside the goldens; the test session header compares.
+    """
+    import torch
+
+    return {"cpu": cpu_model(), "isa": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
+            "cores": str(os.cpu_count())}
+
+
 def _device() -> str:
     import torch
 
     if torch.cuda.is_available():
         return f"cuda: {torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
-    return f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
+    return (f"cpu: {cpu_model()} ({platform.machine()}, {torch.backends.cpu.get_cpu_capability()}), "
+            f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()}")

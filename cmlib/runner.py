@@ -35,13 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from cmlib.config import ConfigError, from_params, load_yaml
-from cmlib.reporting import project_root, write_json_atomic
+from cmlib.reporting import machine_fingerprint, project_root, write_json_atomic
 
 __all__ = ["Job", "build_index", "list_notebooks", "list_papers", "main", "make_golden", "run", "scrub_paths", "validate_params"]
 
 STRIP_KEYS = "metadata.papermill cell.metadata.papermill cell.metadata.execution metadata.widgets"
 GOLDEN_DIR = Path("tests/notebooks/golden")
 GOLDEN_REPORTS = Path("build/golden")
+GOLDEN_MACHINE = "machine.json"  # per paper: the machine_fingerprint of the machine that made its goldens
 
 
 @dataclass(frozen=True)
@@ -246,6 +247,8 @@ def run(papers: Sequence[str], profile: str, *, jobs: int = 1, root: Path | None
         for out in outcomes:
             if out.ok:
                 _finish_golden(out.job, root)
+        for paper in sorted({out.job.paper for out in outcomes if out.ok}):
+            _write_golden_machine(root / GOLDEN_DIR / paper)
     else:
         build_index(root)
     failed = [o for o in outcomes if not o.ok]
@@ -275,6 +278,11 @@ def _finish_golden(job: Job, root: Path) -> None:
     metrics = root / job.report_dir / "metrics.json"
     if metrics.is_file():
         shutil.copyfile(metrics, out.with_suffix(".metrics.json"))
+
+
+def _write_golden_machine(folder: Path) -> None:
+    """Record which machine made a paper's goldens (``machine.json``; see ``reporting.machine_fingerprint``)."""
+    (folder / GOLDEN_MACHINE).write_text(json.dumps(machine_fingerprint(), indent=1) + "\n")
 
 
 def build_index(root: Path) -> Path:

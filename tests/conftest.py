@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -38,3 +39,41 @@ def one_thread():
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run the golden notebooks (nbval) before the tolerance test that reads the metrics.json they write."""
     items.sort(key=lambda item: "test_golden_metrics" in item.nodeid)
+
+
+GOLDEN = ROOT / "tests" / "notebooks" / "golden"
+
+
+def _golden_machines() -> dict[str, dict]:
+    """paper -> the machine_fingerprint stored by ``make golden`` (empty when none was stored)."""
+    return {p.parent.name: json.loads(p.read_text()) for p in sorted(GOLDEN.glob("*/machine.json"))}
+
+
+def _foreign_goldens() -> dict[str, dict]:
+    """Papers whose goldens were made on a machine with another fingerprint than this one."""
+    from cmlib.reporting import machine_fingerprint
+
+    here = machine_fingerprint()
+    return {paper: fp for paper, fp in _golden_machines().items() if fp != here}
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Says which machine made the golden notebooks: they reproduce exactly only on the same fingerprint."""
+    from cmlib.reporting import machine_fingerprint
+
+    here = machine_fingerprint()
+    lines = [f"this machine: {here}"]
+    lines += [f"goldens of {paper} made on another machine: {fp}" for paper, fp in _foreign_goldens().items()]
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """After golden failures on a foreign machine, say why and what to do (the failures stay failures)."""
+    failed = [r.nodeid for r in terminalreporter.stats.get("failed", []) if "notebooks/" in r.nodeid]
+    foreign = _foreign_goldens()
+    if failed and foreign:
+        terminalreporter.write_line(
+            f"golden notebooks of {', '.join(sorted(foreign))} were made on another machine (see the header): "
+            "CPU training rounds differently across processors and BLAS code paths, so numbers are reproducible "
+            "on the same machine only. If the failures are numeric, regenerate with `make golden` on this machine "
+            "and review the diff.", yellow=True)

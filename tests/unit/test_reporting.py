@@ -69,3 +69,21 @@ def test_report_writes_metrics_run_info_and_figures(tmp_path: Path) -> None:
 def test_metrics_table_rounds_floats_only() -> None:
     table = metrics_table([{"name": "a", "v": 0.123456, "n": 3}], digits=2)
     assert table.iloc[0]["v"] == 0.12 and table.iloc[0]["n"] == 3
+
+
+def test_machine_fingerprint_names_the_processor_and_isa() -> None:
+    import torch
+
+    from cmlib.reporting import cpu_model, machine_fingerprint
+
+    fp = machine_fingerprint()
+    assert fp["cpu"] == cpu_model() and fp["cpu"]
+    assert fp["isa"] == torch.backends.cpu.get_cpu_capability() and fp["torch"] == torch.__version__
+
+
+def test_golden_machine_file_round_trips(tmp_path: Path) -> None:
+    from cmlib import runner
+    from cmlib.reporting import machine_fingerprint
+
+    runner._write_golden_machine(tmp_path)
+    assert json.loads((tmp_path / runner.GOLDEN_MACHINE).read_text()) == machine_fingerprint()
