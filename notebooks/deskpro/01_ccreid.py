@@ -25,7 +25,7 @@
 # selected on a held-out validation split of identities, never on the test split.
 
 # %% tags=["parameters"]
-params = {}  # overrides of cmlib.studies.deskpro.Config; {} = smoke defaults
+params: dict = {}  # overrides of cmlib.studies.deskpro.Config (empty: smoke profile)
 report_dir = None  # set by the runner: reports/deskpro/<profile>/01_ccreid
 
 # %%

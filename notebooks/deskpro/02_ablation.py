@@ -33,7 +33,7 @@
 # no parameter and eq. (7) is a sum of per-stream terms.
 
 # %% tags=["parameters"]
-params = {}  # overrides of cmlib.studies.deskpro.Config; {} = smoke defaults
+params: dict = {}  # overrides of cmlib.studies.deskpro.Config (empty: smoke profile)
 report_dir = None  # set by the runner: reports/deskpro/<profile>/02_ablation
 
 # %%

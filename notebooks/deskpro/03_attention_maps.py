@@ -21,7 +21,7 @@
 # gallery. The models are the ones trained for 02_ablation (same config, same seed: read from the cache).
 
 # %% tags=["parameters"]
-params = {}  # overrides of cmlib.studies.deskpro.Config; {} = smoke defaults
+params: dict = {}  # overrides of cmlib.studies.deskpro.Config (empty: smoke profile)
 report_dir = None  # set by the runner: reports/deskpro/<profile>/03_attention_maps
 
 # %%

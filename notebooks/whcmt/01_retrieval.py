@@ -25,7 +25,7 @@
 # database size (printed below). Codes at retrieval come from the image alone (tags = one all-ones token).
 
 # %% tags=["parameters"]
-params: dict = {}  # overrides of cmlib.studies.whcmt.Config; {} = smoke defaults
+params: dict = {}  # overrides of cmlib.studies.whcmt.Config (empty: smoke profile)
 report_dir = None  # set by the runner: reports/whcmt/<profile>/01_retrieval
 
 # %%

@@ -20,7 +20,7 @@
 # default (see `cmlib.losses.hashing`).
 
 # %% tags=["parameters"]
-params: dict = {}  # overrides of cmlib.studies.whcmt.Config; {} = smoke defaults
+params: dict = {}  # overrides of cmlib.studies.whcmt.Config (empty: smoke profile)
 report_dir = None  # set by the runner: reports/whcmt/<profile>/02_loss_weights
 
 # %%

@@ -22,7 +22,7 @@
 # trained by notebook 01 with identical settings are reused (printed as such).
 
 # %% tags=["parameters"]
-params: dict = {}  # overrides of cmlib.studies.whcmt.Config; {} = smoke defaults
+params: dict = {}  # overrides of cmlib.studies.whcmt.Config (empty: smoke profile)
 report_dir = None  # set by the runner: reports/whcmt/<profile>/03_frameworks
 
 # %%

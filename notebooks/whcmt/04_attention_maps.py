@@ -23,7 +23,7 @@
 # prescribes), where the tags can carry no information.
 
 # %% tags=["parameters"]
-params: dict = {}  # overrides of cmlib.studies.whcmt.Config; {} = smoke defaults
+params: dict = {}  # overrides of cmlib.studies.whcmt.Config (empty: smoke profile)
 report_dir = None  # set by the runner: reports/whcmt/<profile>/04_attention_maps
 
 # %%
