@@ -163,3 +163,19 @@ def test_tag_dropout_feeds_the_retrieval_token_and_keeps_real_targets(tiny, monk
     assert dropped["final_loss"] != base["final_loss"]
     with pytest.raises(ConfigError, match="tag_dropout"):
         from_params(whcmt.Config, {"tag_dropout": 1.5})
+
+
+def test_whcmt_paper_row_trains_without_tag_dropout_and_gets_its_own_claim(tiny):
+    cfg, data = tiny
+    plain, _ = whcmt.train_run("WHCMT", 8, data, cfg, verbose=False)  # tiny: tag_dropout 0
+    paper, _ = whcmt.train_run("WHCMT-paper", 8, data, dataclasses.replace(cfg, tag_dropout=1.0), verbose=False)
+    dropped, _ = whcmt.train_run("WHCMT", 8, data, dataclasses.replace(cfg, tag_dropout=1.0), verbose=False)
+    # same seed, same model: WHCMT-paper ignores the config's tag_dropout, so it equals WHCMT trained without it
+    assert paper["final_loss"] == plain["final_loss"] and paper["map"] == plain["map"]
+    assert dropped["final_loss"] != paper["final_loss"]
+    rows = [{"method": m, "seed": 0, "map": v} for m, v in
+            (("WDHT-CNN", 0.20), ("WDHT-ViT", 0.21), ("WDHT-CrossViT", 0.22), ("WHCMT", 0.25), ("WHCMT-paper", 0.19))]
+    claims = whcmt.table4_claims(rows)
+    assert len(claims) == 4 and "paper training" in claims[-1].name
+    assert claims[-1].values == pytest.approx([-0.03]) and claims[-2].values == pytest.approx([0.03])
+    assert len(whcmt.table4_claims(rows[:-1])) == 3

@@ -24,7 +24,9 @@ was the main reason the transformer backbones "barely learned" in the first stud
 
 Diagnostic variant (``"WHCMT-meanvec"``, notebook 03): WHCMT whose eqs. (2)-(3) target is WDHT's mean tag word vector
 instead of the tag transformer's t_cls (see ``cmlib.models.whcmt``): it separates what the cross-modal attention adds
-from what the from-scratch tag-transformer target costs.
+from what the from-scratch tag-transformer target costs. ``"WHCMT-paper"``: WHCMT trained as the paper states, every
+image with its own tags (``tag_dropout`` 0 whatever the config says), so our training choice and the paper's are
+measured side by side (Table 4 and its cross-modal claim, notebook 03).
 
 Layout: ``config`` (the Config), ``data`` (world / MIRFLICKR / NUS-WIDE records, word vectors, tag ids, OOV counts,
 unsupervised features), ``runs`` (models, training, run cache, MAP@K), ``tables`` (Tables 2-4 and their claims),

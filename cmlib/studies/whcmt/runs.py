@@ -26,9 +26,9 @@ from cmlib.studies.whcmt.data import WhcmtData, map_topk, to_input, unsupervised
 
 def build_model(method: str, bits: int, data: WhcmtData, cfg: Config) -> WeakHashModel:
     """One of ``METHODS`` for ``bits``-bit codes over ``data``'s tag table."""
-    if method in ("WHCMT", "WHCMT-meanvec"):
+    if method in ("WHCMT", "WHCMT-meanvec", "WHCMT-paper"):
         return WHCMT(cfg.visual, data.tag_table, bits, cfg.hidden, cfg.tag_depth, cfg.tag_heads, cfg.cm_heads,
-                     tag_target="cls" if method == "WHCMT" else "mean")
+                     tag_target="mean" if method == "WHCMT-meanvec" else "cls")
     if method == "WDHT-CrossViT":
         backbone = CrossViTFeatures(cfg.visual)
     elif method == "WDHT-ViT":
@@ -133,11 +133,12 @@ def _fit_and_eval(model: WeakHashModel, method: str, bits: int, lambdas: tuple, 
     batches = epoch_batches(train, min(cfg.batch_size, len(train)), seed=seed)
 
     drop_gen = torch.Generator().manual_seed(int(seed))
+    tag_dropout = 0.0 if method == "WHCMT-paper" else cfg.tag_dropout  # the paper trains every image with its tags
 
     def loss_fn(net: torch.nn.Module, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
         tags = batch[1]
-        if cfg.tag_dropout > 0 and isinstance(model, WHCMT):  # retrieval view: input = all-ones token, target = tags
-            drop = torch.rand(len(tags), generator=drop_gen) < cfg.tag_dropout
+        if tag_dropout > 0 and isinstance(model, WHCMT):  # retrieval view: input = all-ones token, target = tags
+            drop = torch.rand(len(tags), generator=drop_gen) < tag_dropout
             inputs = tags.clone()
             inputs[drop] = PAD_ID
             inputs[drop, 0] = ONES_ID
