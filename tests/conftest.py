@@ -68,12 +68,19 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    """After golden failures on a foreign machine, say why and what to do (the failures stay failures)."""
-    failed = [r.nodeid for r in terminalreporter.stats.get("failed", []) if "notebooks/" in r.nodeid]
+    """Names goldens made on another machine (also under -q, which hides the header); after golden failures there,
+    says why and what to do (the failures stay failures)."""
     foreign = _foreign_goldens()
-    if failed and foreign:
+    if not foreign:
+        return
+    from cmlib.reporting import machine_fingerprint
+
+    for paper, fp in foreign.items():
+        terminalreporter.write_line(f"goldens of {paper} were made on {fp}; this machine is {machine_fingerprint()}",
+                                    yellow=True)
+    failed = [r.nodeid for r in terminalreporter.stats.get("failed", []) if "notebooks/" in r.nodeid]
+    if failed:
         terminalreporter.write_line(
-            f"golden notebooks of {', '.join(sorted(foreign))} were made on another machine (see the header): "
-            "CPU training rounds differently across processors and BLAS code paths, so numbers are reproducible "
-            "on the same machine only. If the failures are numeric, regenerate with `make golden` on this machine "
+            "CPU training rounds differently across processors and BLAS code paths, so golden numbers reproduce on "
+            "the same machine only. If the failures above are numeric, regenerate with `make golden` on this machine "
             "and review the diff.", yellow=True)
