@@ -49,37 +49,29 @@ def _golden_machines() -> dict[str, dict]:
     return {p.parent.name: json.loads(p.read_text()) for p in sorted(GOLDEN.glob("*/machine.json"))}
 
 
-def _foreign_goldens() -> dict[str, dict]:
-    """Papers whose goldens were made on a machine with another fingerprint than this one."""
+def _foreign_goldens() -> tuple[dict[str, str], dict[str, dict]]:
+    """(this machine's fingerprint, papers whose goldens were made on a machine with another fingerprint)."""
     from cmlib.reporting import machine_fingerprint
 
     here = machine_fingerprint()
-    return {paper: fp for paper, fp in _golden_machines().items() if fp != here}
+    return here, {paper: fp for paper, fp in _golden_machines().items() if fp != here}
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     """Says which machine made the golden notebooks: they reproduce exactly only on the same fingerprint."""
-    from cmlib.reporting import machine_fingerprint
-
-    here = machine_fingerprint()
-    lines = [f"this machine: {here}"]
-    lines += [f"goldens of {paper} made on another machine: {fp}" for paper, fp in _foreign_goldens().items()]
-    return lines
+    here, foreign = _foreign_goldens()
+    return [f"this machine: {here}"] + [f"goldens of {paper} made on another machine: {fp}"
+                                        for paper, fp in foreign.items()]
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     """Names goldens made on another machine (also under -q, which hides the header); after golden failures there,
     says why and what to do (the failures stay failures)."""
-    foreign = _foreign_goldens()
-    if not foreign:
-        return
-    from cmlib.reporting import machine_fingerprint
-
+    here, foreign = _foreign_goldens()
     for paper, fp in foreign.items():
-        terminalreporter.write_line(f"goldens of {paper} were made on {fp}; this machine is {machine_fingerprint()}",
-                                    yellow=True)
+        terminalreporter.write_line(f"goldens of {paper} were made on {fp}; this machine is {here}", yellow=True)
     failed = [r.nodeid for r in terminalreporter.stats.get("failed", []) if "notebooks/" in r.nodeid]
-    if failed:
+    if foreign and failed:
         terminalreporter.write_line(
             "CPU training rounds differently across processors and BLAS code paths, so golden numbers reproduce on "
             "the same machine only. If the failures above are numeric, regenerate with `make golden` on this machine "

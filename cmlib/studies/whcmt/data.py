@@ -15,7 +15,7 @@ from torch import Tensor
 
 from cmlib.data import mirflickr, nuswide
 from cmlib.data.worlds import whcmt as world_lib
-from cmlib.models.whcmt import ONES_ID, PAD_ID
+from cmlib.models.whcmt import ONES_ID, PAD_ID, check_weights_file
 from cmlib.studies.whcmt.config import MIRFLICKR_DB, Config
 from cmlib.text import Vocabulary, load_word_vectors, train_word2vec
 
@@ -263,9 +263,7 @@ def unsupervised_features(data: WhcmtData, cfg: Config) -> np.ndarray:
     "backbone features" baseline. ``backbone`` = pooled features of the timm model ``cfg.unsup_backbone`` loaded from
     the local ``cfg.unsup_backbone_weights`` (:func:`backbone_features`; never downloaded).
     """
-    if cfg.unsup_features == "backbone":
-        if cfg.unsup_backbone_weights is None:
-            raise ValueError("unsup_backbone_weights: unsup_features='backbone' needs a local state_dict file")
+    if cfg.unsup_features == "backbone":  # Config has checked that unsup_backbone_weights is set
         feats = backbone_features(data.images, cfg.unsup_backbone, Path(cfg.unsup_backbone_weights))
     else:
         x = torch.nn.functional.adaptive_avg_pool2d(torch.from_numpy(data.images).float() / 255.0, cfg.unsup_pool)
@@ -284,9 +282,8 @@ def load_backbone(name: str, weights_file: Path) -> torch.nn.Module:
         FileNotFoundError: no file at ``weights_file``.
         ValueError: unknown timm name, or the file lacks weights of the model (naming a few).
     """
-    if not Path(weights_file).is_file():
-        raise FileNotFoundError(f"unsup_backbone_weights: no file at {str(weights_file)!r} (expected a local "
-                                f"state_dict of the timm model {name!r}; nothing is downloaded)")
+    check_weights_file("unsup_backbone_weights", weights_file,
+                       f"a local state_dict of the timm model {name!r}; nothing is downloaded")
     try:
         model = timm.create_model(name, pretrained=False, num_classes=0)
     except RuntimeError as err:
