@@ -32,13 +32,15 @@ smoke: $(STAMP)
 report: $(STAMP)
 	$(PY) -m cmlib.runner $(PAPER) --profile $(PROFILE) --jobs $(JOBS)
 
-## re-execute the golden smoke notebooks after an intended change (PAPER=clarel for one paper)
+## re-execute the golden smoke notebooks after an intended change (PAPER=clarel for one paper), each also under
+## the numeric perturbations of cmlib.golden that measure its band (5 runs per notebook; JOBS=2 on 2 cores)
 golden: $(STAMP)
-	$(PY) -m cmlib.runner $(PAPER) --golden
+	$(PY) -m cmlib.runner $(PAPER) --golden --jobs $(JOBS)
 
 ## unit tests + nbval over the golden notebooks + the metrics tolerance test
 test: $(STAMP)
-	$(PY) -m pytest -q tests/unit tests/notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=900; \
+	$(PY) -m pytest -q tests/unit tests/notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=900 \
+	  --nbval-sanitize-with tests/notebooks/nbval_sanitize.cfg; \
 	rc=$$?; if [ $$rc -eq 5 ]; then echo "make test: pytest collected no test (exit 5): the test tree is missing"; exit 1; fi; exit $$rc
 
 unit: $(STAMP)

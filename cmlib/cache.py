@@ -22,11 +22,19 @@ from typing import Any
 
 import torch
 
+from cmlib.perturb import jitter_seed
+
 __all__ = ["load", "save_atomic", "stable_hash"]
 
 
 def stable_hash(obj: Any, length: int = 16) -> str:
-    """Hex digest (sha256, first ``length`` chars) of ``obj`` as sorted-key JSON; non-JSON values go through ``str``."""
+    """Hex digest (sha256, first ``length`` chars) of ``obj`` as sorted-key JSON; non-JSON values go through ``str``.
+
+    Under the test-only numeric jitter (``CMLIB_NUMERIC_JITTER``, see :mod:`cmlib.perturb`) the jitter draw is part
+    of the key, so a perturbed run retrains instead of loading unperturbed results."""
+    jitter = jitter_seed()
+    if jitter:  # a perturbed run (cmlib.perturb, test-only) never reuses what an unperturbed run cached
+        obj = {"numeric_jitter": jitter, "key": obj}
     blob = json.dumps(obj, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:length]
 

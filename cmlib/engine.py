@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from cmlib.config import check_range
+from cmlib.perturb import jitter_module_
 
 __all__ = [
     "FitConfig",
@@ -235,6 +236,7 @@ def fit(
         state = _load_checkpoint(ckpt, module, optimizer, scheduler, fabric)
     else:
         seed_everything(cfg.seed)
+        jitter_module_(module, salt=cfg.seed)  # test-only, off unless CMLIB_NUMERIC_JITTER is set (cmlib.perturb)
     start_step, t0 = state.step, time.perf_counter()
     bar = _progress_bar(cfg, fabric, start_step)
     sums: dict[str, float] = {}

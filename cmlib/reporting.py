@@ -4,9 +4,10 @@ A notebook opens a :class:`Report` on the folder the runner gives it (``reports/
 JupyterLab, ``reports/<paper>/interactive/<notebook>``) and writes through it only. The runner later gathers every
 ``metrics.json`` into ``reports/README.md``.
 
-Claims: each paper claim is checked by a :class:`Claim` holding one measured value per seed/repeat of a named
+Claims: each paper claim is checked by a :class:`Claim` holding one measured value per replicate of a named
 statistic (e.g. ``H(alpha*) - H(0)``) and a rule (``op`` and ``threshold``). :func:`claims` computes the mean, a 95%
-Student-t interval and the verdict; nobody types a verdict.
+Student-t interval and the verdict under the rules of :mod:`cmlib.claims` (n >= 3, chance/collapse gate); nobody
+types a verdict. The claim names are re-exported here so notebooks import from one place.
 """
 
 from __future__ import annotations
@@ -21,31 +22,45 @@ import platform
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from cmlib.claims import (
+    INCONCLUSIVE,
+    INCONCLUSIVE_FEW,
+    INVALID,
+    NOT_REPRODUCED,
+    REPRODUCED,
+    Claim,
+    ModelCheck,
+    claims,
+    paired,
+)
 from cmlib.config import to_dict
 
 __all__ = [
     "INCONCLUSIVE",
+    "INCONCLUSIVE_FEW",
+    "INVALID",
     "NOT_REPRODUCED",
     "REPRODUCED",
     "Claim",
+    "ModelCheck",
     "Report",
     "claims",
     "cpu_model",
+    "jsonable",
     "machine_fingerprint",
     "metrics_table",
+    "paired",
     "project_root",
     "show",
     "write_json_atomic",
 ]
 
-REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 _PACKAGES = ("cmlib", "torch", "torchvision", "timm", "lightning", "numpy", "scipy", "numba", "gensim", "pycocotools",
              "pillow", "papermill")
 
@@ -64,7 +79,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
     """Write ``data`` as JSON to ``path`` via a temp file + rename, so a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(_jsonable(data), indent=2, sort_keys=False) + "\n")
+    tmp.write_text(json.dumps(jsonable(data), indent=2, sort_keys=False) + "\n")
     os.replace(tmp, path)
 
 
@@ -95,7 +110,7 @@ class Report:
 
     def save_metrics(self, metrics: Mapping[str, Any]) -> None:
         """Merge ``metrics`` (floats, ints, strings, lists, nested dicts) into metrics.json, atomically."""
-        self._metrics.update(_jsonable(dict(metrics)))
+        self._metrics.update(jsonable(dict(metrics)))
         write_json_atomic(self.metrics_path, {"paper": self.paper, "notebook": self.notebook, **self._metrics})
         if self._params is not None:
             self.run_info(self._params)
@@ -134,55 +149,6 @@ class Report:
         return info
 
 
-@dataclass(frozen=True)
-class Claim:
-    """One paper claim checked on measured numbers.
-
-    Attributes:
-        name: the claim in words, e.g. ``"H at validated alpha beats H at alpha=0"``.
-        values: the measured statistic, one value per seed/repeat.
-        op: ``">"`` (claim holds when the statistic exceeds ``threshold``) or ``"<"``.
-        threshold: the boundary, usually 0 for differences.
-        statistic: what ``values`` measure, e.g. ``"H(alpha*) - H(0)"``.
-    """
-
-    name: str
-    values: Sequence[float]
-    op: Literal[">", "<"] = ">"
-    threshold: float = 0.0
-    statistic: str = ""
-
-
-def claims(items: Sequence[Claim], *, digits: int = 3) -> pd.DataFrame:
-    """Compute mean, 95% t-interval and verdict of each claim.
-
-    The verdict is "reproduced" when the whole interval lies on the claimed side of the threshold, "not reproduced"
-    when it lies wholly on the other side, and "inconclusive" otherwise (or when a value is not finite). With a single
-    value the interval collapses to the point, so the point estimate decides and ``n`` = 1 shows it.
-    """
-    rows = []
-    for c in items:
-        if c.op not in (">", "<"):
-            raise ValueError(f"claim {c.name!r}: op must be '>' or '<', got {c.op!r}")
-        vals = np.asarray([float(v) for v in c.values], dtype=float)
-        if vals.size == 0:
-            raise ValueError(f"claim {c.name!r}: no measured values")
-        mean, lo, hi = _t_interval(vals)
-        rows.append(
-            {
-                "claim": c.name,
-                "statistic": c.statistic,
-                "rule": f"{c.op} {c.threshold:g}",
-                "n": int(vals.size),
-                "mean": round(mean, digits),
-                "ci_low": round(lo, digits),
-                "ci_high": round(hi, digits),
-                "verdict": _verdict(lo, hi, c.op, c.threshold),
-            }
-        )
-    return pd.DataFrame(rows, columns=["claim", "statistic", "rule", "n", "mean", "ci_low", "ci_high", "verdict"])
-
-
 def metrics_table(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, *, digits: int = 3) -> pd.DataFrame:
     """A DataFrame of ``rows`` with every float rounded to ``digits`` (stable text for nbval comparisons)."""
     df = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
@@ -198,32 +164,15 @@ def show(table: pd.DataFrame) -> None:
         print(table.to_string(index=False))
 
 
-def _t_interval(vals: np.ndarray) -> tuple[float, float, float]:
-    mean = float(vals.mean())
-    if vals.size < 2 or not np.all(np.isfinite(vals)):
-        return mean, mean, mean
-    from scipy import stats
-
-    half = float(stats.t.ppf(0.975, vals.size - 1) * vals.std(ddof=1) / math.sqrt(vals.size))
-    return mean, mean - half, mean + half
-
-
-def _verdict(lo: float, hi: float, op: str, threshold: float) -> str:
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return INCONCLUSIVE
-    above, below = lo > threshold, hi < threshold
-    if op == ">":
-        return REPRODUCED if above else NOT_REPRODUCED if hi <= threshold else INCONCLUSIVE
-    return REPRODUCED if below else NOT_REPRODUCED if lo >= threshold else INCONCLUSIVE
-
-
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
+    """``obj`` with NumPy scalars/arrays, tensors, paths and dataclasses turned into JSON types (non-finite floats
+    as strings)."""
     if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
+        return jsonable(obj.tolist())
     if isinstance(obj, (np.floating, float)):
         return float(obj) if math.isfinite(obj) else str(float(obj))
     if isinstance(obj, (np.integer,)):
@@ -231,9 +180,9 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, np.bool_):
         return bool(obj)
     if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 1) == 0:
-        return _jsonable(obj.item())
+        return jsonable(obj.item())
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return _jsonable(to_dict(obj))
+        return jsonable(to_dict(obj))
     if isinstance(obj, Path):
         return str(obj)
     return obj
@@ -257,28 +206,58 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def cpu_model() -> str:
-    """The processor's model name (``/proc/cpuinfo``), else ``platform.processor()`` or the machine type."""
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields of ``/proc/cpuinfo`` (empty where there is none)."""
+    fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            if not line.strip():
+                break
+            key, _, value = line.partition(":")
+            fields[key.strip()] = value.strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return fields
+
+
+def cpu_model() -> str:
+    """The processor's model name (``/proc/cpuinfo``), else ``platform.processor()`` or the machine type."""
+    return _cpuinfo().get("model name") or platform.processor() or platform.machine()
+
+
+def cpu_id() -> str:
+    """Vendor, family, model and stepping (``AuthenticAMD 25/17/1``): two processors that share a model name string
+    (``AMD EPYC``) but not a microarchitecture never look alike."""
+    info = _cpuinfo()
+    parts = [info.get(k, "?") for k in ("cpu family", "model", "stepping")]
+    return f"{info.get('vendor_id', platform.machine())} {'/'.join(parts)}"
+
+
+def blas_cores() -> str:
+    """The kernel set each loaded BLAS chose at run time (OpenBLAS ``SkylakeX``, ``Haswell``, ``Zen``...), as
+    threadpoolctl reports it after numpy and scipy are imported; OPENBLAS_CORETYPE, where set, decides it."""
+    import numpy  # noqa: F401 - load the BLAS libraries whose kernels are reported
+    import scipy.linalg  # noqa: F401
+    from threadpoolctl import threadpool_info
+
+    found = sorted({f"{i.get('internal_api')}:{i.get('architecture')}" for i in threadpool_info()
+                    if i.get("user_api") == "blas"})
+    return ",".join(found) or "none"
 
 
 def machine_fingerprint() -> dict[str, str]:
-    """What CPU numbers depend on beyond params and seed: processor model, torch's vector ISA, torch version.
+    """What CPU numbers depend on beyond params and seed: processor (name, family/model/stepping), torch's vector
+    ISA, the BLAS kernels chosen at run time, torch version.
 
     Training on another processor (another BLAS / oneDNN code path) rounds differently, and a few hundred optimiser
-    steps turn last-bit differences into different models, so golden notebooks reproduce exactly only on a machine
-    with the same fingerprint. ``make golden`` stores it beside the goldens; the test session header compares.
+    steps turn last-bit differences into different models: trained numbers are compared within bands measured by
+    ``make golden`` (tests/notebooks/golden/<paper>/*.band.json), exact values only on one machine. ``make golden``
+    stores the fingerprint beside the goldens; the test session header names both.
     """
     import torch
 
-    return {"cpu": cpu_model(), "isa": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
-            "cores": str(os.cpu_count())}
+    return {"cpu": cpu_model(), "cpu_id": cpu_id(), "isa": torch.backends.cpu.get_cpu_capability(),
+            "blas": blas_cores(), "torch": torch.__version__, "cores": str(os.cpu_count())}
 
 
 def _device() -> str:

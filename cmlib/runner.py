@@ -21,9 +21,11 @@ every metrics.json at the end. A failing notebook makes the runner exit 1, namin
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -34,7 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cmlib import golden as golden_bands
 from cmlib.config import ConfigError, from_params, load_yaml
+from cmlib.index import SEEDS_MARK, build_index  # SEEDS_MARK: reports/<paper>/<profile>-seeds<spec>/
 from cmlib.reporting import machine_fingerprint, project_root, write_json_atomic
 
 __all__ = ["Job", "build_index", "list_notebooks", "list_papers", "main", "make_golden", "run", "scrub_paths", "validate_params"]
@@ -42,6 +46,7 @@ __all__ = ["Job", "build_index", "list_notebooks", "list_papers", "main", "make_
 STRIP_KEYS = "metadata.papermill cell.metadata.papermill cell.metadata.execution metadata.widgets"
 GOLDEN_DIR = Path("tests/notebooks/golden")
 GOLDEN_REPORTS = Path("build/golden")
+GOLDEN_BAND = Path("build/golden-band")  # <variant>/<paper>/<notebook>: the perturbed runs that measure the bands
 GOLDEN_MACHINE = "machine.json"  # per paper: the machine_fingerprint of the machine that made its goldens
 
 
@@ -55,6 +60,8 @@ class Job:
     params: dict[str, Any]
     report_dir: Path  # final report folder, relative to the root
     output: Path  # executed .ipynb path (inside the staging folder, or the golden path)
+    env: tuple[tuple[str, str], ...] = ()  # environment overrides of the kernel (golden band runs only)
+    variant: str = ""  # the golden band variant ("" for reports and the golden itself)
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,7 @@ def list_notebooks(root: Path, paper: str) -> list[Path]:
     return sorted(p.relative_to(root) for p in (root / "notebooks" / paper).glob("[0-9][0-9]_*.py"))
 
 
-def validate_params(root: Path, paper: str, profile: str) -> dict[str, Any]:
+def validate_params(root: Path, paper: str, profile: str, seeds: Sequence[int] | None = None) -> dict[str, Any]:
     """Load params/<paper>/<profile>.yaml and check it against ``cmlib.studies.<paper>.Config``.
 
     Returns the mapping to inject (as written by the user; the notebook builds the config itself).
@@ -90,6 +97,8 @@ def validate_params(root: Path, paper: str, profile: str) -> dict[str, Any]:
         known = sorted(p.stem for p in folder.glob("*.yaml"))
         raise ConfigError(f"{path.relative_to(root)}: no such profile {profile!r} for {paper}; available: {', '.join(known) or 'none'}")
     params = load_yaml(path)
+    if seeds is not None:
+        params = {**params, "seeds": list(seeds)}  # --seeds: one run's replicates, its own report folder
     try:
         study = importlib.import_module(f"cmlib.studies.{paper}")
     except ModuleNotFoundError as err:
@@ -97,21 +106,52 @@ def validate_params(root: Path, paper: str, profile: str) -> dict[str, Any]:
     cwd = Path.cwd()
     os.chdir(root)  # paths in params are relative to the project root
     try:
+        if seeds is not None and "seeds" not in {f.name for f in dataclasses.fields(study.Config)}:
+            raise ConfigError(f"--seeds: cmlib.studies.{paper}.Config has no 'seeds' field")
         from_params(study.Config, params, where=str(path.relative_to(root)))
     finally:
         os.chdir(cwd)
     return params
 
 
-def plan(root: Path, papers: Sequence[str], profile: str, *, golden: bool = False, only: str = "") -> list[Job]:
+def parse_seeds(spec: str) -> list[int]:
+    """``"10-14"`` -> [10, 11, 12, 13, 14]; ``"0,3,7"`` and mixes (``"0-2,9"``) too.
+
+    Raises:
+        ConfigError: not a list of non-negative integers and ranges, or a seed named twice.
+    """
+    seeds: list[int] = []
+    for part in spec.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not m or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
+            raise ConfigError(f"--seeds {spec!r}: expected integers and ranges like '10-14' or '0,3,7', got {part!r}")
+        lo = int(m.group(1))
+        seeds += list(range(lo, int(m.group(2) or lo) + 1))
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds {spec!r}: a seed is named twice")
+    return seeds
+
+
+def seeds_folder(profile: str, seeds: Sequence[int] | None) -> str:
+    """The report folder of a profile: ``study``, or ``study-seeds10-14`` for a --seeds override run."""
+    if seeds is None:
+        return profile
+    s = sorted(seeds)
+    label = f"{s[0]}-{s[-1]}" if s == list(range(s[0], s[-1] + 1)) else "_".join(map(str, s))
+    return f"{profile}{SEEDS_MARK}{label}"
+
+
+def plan(root: Path, papers: Sequence[str], profile: str, *, golden: bool = False, only: str = "",
+         seeds: Sequence[int] | None = None) -> list[Job]:
     """Validate every params file first, then list the jobs (nothing runs if any params file is wrong).
 
     ``only``: comma-separated parts of notebook names to keep (e.g. ``"04_real"``); empty keeps every notebook.
+    ``seeds``: replaces the profile's ``seeds``; the reports go to ``reports/<paper>/<profile>-seeds<...>/``.
     """
     wanted = [w for w in only.split(",") if w]
     jobs = []
     for paper in papers:
-        params = validate_params(root, paper, profile)
+        params = validate_params(root, paper, profile, seeds)
         for nb in list_notebooks(root, paper):
             if wanted and not any(w in nb.stem for w in wanted):
                 continue
@@ -120,7 +160,7 @@ def plan(root: Path, papers: Sequence[str], profile: str, *, golden: bool = Fals
                 report = GOLDEN_REPORTS / paper / name
                 output = GOLDEN_DIR / paper / f"{name}.ipynb"
             else:
-                report = Path("reports") / paper / profile / name
+                report = Path("reports") / paper / seeds_folder(profile, seeds) / name
                 output = report.with_name(f"{name}.partial") / f"{name}.ipynb"
             jobs.append(Job(paper, nb, profile, params, report, output))
     return jobs
@@ -138,6 +178,8 @@ def execute(job: Job, root: Path) -> Outcome:
         shutil.rmtree(root / stage, ignore_errors=True)
     (root / job.output).parent.mkdir(parents=True, exist_ok=True)
     nb = jupytext.read(root / job.notebook)
+    saved = {k: os.environ.get(k) for k, _ in job.env}
+    os.environ.update(dict(job.env))  # the kernel inherits it; restored below
     try:
         pm.execute_notebook(
             nb,
@@ -154,6 +196,12 @@ def execute(job: Job, root: Path) -> Outcome:
         return Outcome(job, False, time.perf_counter() - t0, msg)
     except Exception as err:  # noqa: BLE001 - kernel died, timeout...: report and go on with the others
         return Outcome(job, False, time.perf_counter() - t0, f"{type(err).__name__}: {err}")
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     scrub_paths(root / job.output, root, source=job.notebook)
     if stage is not None:
         _export_html(root / job.output)
@@ -225,13 +273,19 @@ def _export_html(ipynb: Path) -> None:
 
 
 def run(papers: Sequence[str], profile: str, *, jobs: int = 1, root: Path | None = None, golden: bool = False,
-        only: str = "") -> int:
-    """Run the notebooks; print a line per notebook; rebuild the index. Returns the number of failures."""
+        only: str = "", seeds: Sequence[int] | None = None) -> int:
+    """Run the notebooks; print a line per notebook; rebuild the index. Returns the number of failures.
+
+    With ``golden``, every notebook also runs under each perturbation of :func:`cmlib.golden.variants` (into
+    build/golden-band/) and its band file is written beside the golden notebook.
+    """
     root = root or project_root()
-    todo = plan(root, papers, profile, golden=golden, only=only)
+    todo = plan(root, papers, profile, golden=golden, only=only, seeds=seeds)
     if not todo:
         print(f"no notebooks found for {', '.join(papers)}", file=sys.stderr)
         return 1
+    if golden:
+        todo += _band_jobs(todo)
     os.environ.setdefault("PYTHONHASHSEED", "0")  # gensim word2vec is bit-reproducible only with a fixed hash seed
     print(f"running {len(todo)} notebook(s) of {', '.join(papers)} on the {profile!r} profile", flush=True)
     outcomes = []
@@ -243,29 +297,64 @@ def run(papers: Sequence[str], profile: str, *, jobs: int = 1, root: Path | None
     else:
         for i, job in enumerate(todo, 1):
             outcomes.append(_announce(execute(job, root), i, len(todo)))
+    failed = [o for o in outcomes if not o.ok]
     if golden:
-        for out in outcomes:
-            if out.ok:
-                _finish_golden(out.job, root)
-        for paper in sorted({out.job.paper for out in outcomes if out.ok}):
-            _write_golden_machine(root / GOLDEN_DIR / paper)
+        failed += _finish_goldens(outcomes, root)
     else:
         build_index(root)
-    failed = [o for o in outcomes if not o.ok]
     for o in failed:
-        print(f"FAILED {o.job.notebook}: {o.error}", file=sys.stderr)
+        print(f"FAILED {o.job.notebook}{f' ({o.job.variant})' if o.job.variant else ''}: {o.error}", file=sys.stderr)
     return len(failed)
 
 
 def _announce(out: Outcome, i: int, n: int) -> Outcome:
     status = "ok" if out.ok else "FAILED"
-    print(f"[{i}/{n}] {out.job.paper}/{out.job.notebook.stem} ({out.job.profile}) {status} in {out.seconds:.1f} s", flush=True)
+    variant = f" [{out.job.variant}]" if out.job.variant else ""
+    print(f"[{i}/{n}] {out.job.paper}/{out.job.notebook.stem} ({out.job.profile}){variant} {status} in "
+          f"{out.seconds:.1f} s", flush=True)
     return out
 
 
-def make_golden(papers: Sequence[str], *, root: Path | None = None, only: str = "") -> int:
-    """Execute each notebook with its smoke params into tests/notebooks/golden/ (outputs kept, noise stripped)."""
-    return run(papers, "smoke", root=root, golden=True, only=only)
+def make_golden(papers: Sequence[str], *, root: Path | None = None, only: str = "", jobs: int = 1) -> int:
+    """Execute each notebook with its smoke params into tests/notebooks/golden/ (outputs kept, noise stripped), and
+    under each golden variant to measure its band (``<nb>.band.json``)."""
+    return run(papers, "smoke", root=root, golden=True, only=only, jobs=jobs)
+
+
+def _band_jobs(base: Sequence[Job]) -> list[Job]:
+    """The perturbed runs of each golden job (cmlib.golden.variants), reported under build/golden-band/."""
+    jobs = []
+    for name, env in golden_bands.variants():
+        for job in base:
+            report = GOLDEN_BAND / name / job.paper / job.notebook.stem
+            jobs.append(dataclasses.replace(job, report_dir=report, output=report.with_suffix(".ipynb"),
+                                            env=tuple(sorted(env.items())), variant=name))
+    return jobs
+
+
+def _finish_goldens(outcomes: Sequence[Outcome], root: Path) -> list[Outcome]:
+    """Strip and store each golden, write its band from the base and variant runs, record the machine.
+
+    Returns failures found here (a golden whose runs disagree in structure); variant failures are already counted.
+    """
+    failed: list[Outcome] = []
+    by_key = {(o.job.paper, o.job.notebook, o.job.variant): o for o in outcomes}
+    for out in outcomes:
+        if out.job.variant or not out.ok:
+            continue
+        _finish_golden(out.job, root)
+        runs = [by_key.get((out.job.paper, out.job.notebook, v)) for v in ("", *golden_bands.VARIANTS)]
+        if not all(r is not None and r.ok for r in runs):
+            continue  # the failed variant is reported; no band is written for this notebook
+        metrics = [json.loads((root / r.job.report_dir / "metrics.json").read_text()) for r in runs if r]
+        try:
+            golden_bands.write_band((root / out.job.output).with_suffix(".band.json"), metrics,
+                                    ["golden", *golden_bands.VARIANTS])
+        except ValueError as err:
+            failed.append(Outcome(out.job, False, 0.0, str(err)))
+    for paper in sorted({o.job.paper for o in outcomes if o.ok and not o.job.variant}):
+        _write_golden_machine(root / GOLDEN_DIR / paper)
+    return failed
 
 
 def _finish_golden(job: Job, root: Path) -> None:
@@ -285,53 +374,6 @@ def _write_golden_machine(folder: Path) -> None:
     (folder / GOLDEN_MACHINE).write_text(json.dumps(machine_fingerprint(), indent=1) + "\n")
 
 
-def build_index(root: Path) -> Path:
-    """Rebuild reports/README.md from every reports/<paper>/<profile>/<notebook>/metrics.json and run_info.json."""
-    reports = root / "reports"
-    claim_rows, time_rows = [], []
-    for metrics_path in sorted(reports.glob("*/*/*/metrics.json")):
-        folder = metrics_path.parent
-        if folder.name.endswith(".partial"):
-            continue
-        paper, profile, name = folder.relative_to(reports).parts
-        link = f"{paper}/{profile}/{name}/{name}.html"
-        metrics = json.loads(metrics_path.read_text())
-        for c in metrics.get("claims", []):
-            ci = f"[{c.get('ci_low')}, {c.get('ci_high')}]"
-            claim_rows.append(f"| {paper} | {profile} | [{name}]({link}) | {c['claim']} | {c.get('statistic', '')} "
-                              f"{c.get('rule', '')} | {c.get('mean')} | {ci} | {c.get('n')} | **{c['verdict']}** |")
-        info_path = folder / "run_info.json"
-        info = json.loads(info_path.read_text()) if info_path.is_file() else {}
-        wall = info.get("notebook_wall_time_s", info.get("wall_time_s", "n/a"))
-        time_rows.append(f"| {paper} | {profile} | [{name}]({link}) | {wall} | "
-                         f"{info.get('device', 'n/a')} | {str(info.get('git_commit') or 'n/a')[:10]} |")
-    lines = [
-        "# Reports index",
-        "",
-        "Generated by `python -m cmlib.runner` from every `metrics.json`; do not edit by hand.",
-        "Verdicts are computed from the measured values (95% t-interval over seeds against the rule).",
-        "",
-        "## Claims",
-        "",
-        "| paper | profile | notebook | claim | statistic and rule | mean | 95% interval | n | verdict |",
-        "|---|---|---|---|---|---|---|---|---|",
-        *claim_rows,
-        "",
-        "## Wall time of each notebook",
-        "",
-        "| paper | profile | notebook | wall time (s, kernel start included) | device | commit |",
-        "|---|---|---|---|---|---|",
-        *time_rows,
-        "",
-    ]
-    out = reports / "README.md"
-    reports.mkdir(exist_ok=True)
-    tmp = out.with_name(".README.md.tmp")
-    tmp.write_text("\n".join(lines))
-    os.replace(tmp, out)
-    return out
-
-
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m cmlib.runner", description=__doc__.split("\n\n")[0])
     ap.add_argument("papers", nargs="+", help="paper short names (clarel, whcmt, deskpro, grmnet, demo) or 'all'")
@@ -339,6 +381,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--jobs", type=int, default=1, help="notebooks run in parallel processes")
     ap.add_argument("--golden", action="store_true", help="write golden smoke notebooks for nbval instead of reports")
     ap.add_argument("--only", default="", help="comma-separated parts of notebook names to run, e.g. 04_real")
+    ap.add_argument("--seeds", default=None, help="replace the profile's seeds for this run, e.g. 10-14 or 0,3,7; "
+                    "reports go to reports/<paper>/<profile>-seeds<spec>/")
     ap.add_argument("--index-only", action="store_true", help="only rebuild reports/README.md")
     return ap.parse_args(argv)
 
@@ -356,10 +400,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"unknown paper {unknown[0]!r}; papers with notebooks: {', '.join(known)}", file=sys.stderr)
         return 2
     try:
+        seeds = parse_seeds(args.seeds) if args.seeds is not None else None
         if args.golden:
-            failures = make_golden(papers, root=root, only=args.only)
+            failures = make_golden(papers, root=root, only=args.only, jobs=args.jobs)
         else:
-            failures = run(papers, args.profile, jobs=args.jobs, root=root, only=args.only)
+            failures = run(papers, args.profile, jobs=args.jobs, root=root, only=args.only, seeds=seeds)
     except ConfigError as err:
         print(f"params error: {err}", file=sys.stderr)
         return 2

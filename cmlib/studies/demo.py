@@ -1,7 +1,11 @@
-"""A tiny study that proves the pipeline (config -> engine -> reporting -> runner -> nbval) before any paper.
+"""A tiny study that proves the pipeline (config -> engine -> replicates -> reporting -> runner -> nbval) before any
+paper, with the discipline every paper follows.
 
 The world: two Gaussian classes in ``dim`` dimensions whose means differ along one direction; a logistic regression
-trained by :func:`cmlib.engine.fit` separates them. The claim checked: the trained model beats chance accuracy.
+trained by :func:`cmlib.engine.fit` separates them. Each replicate (one seed) draws its own world, split,
+initialisation and batch order; the learning rate is chosen from ``lrs`` on the replicate's validation split, and the
+test split (a :class:`cmlib.splits.SealedSplit`) is read once, for the final score. The claims checked: the trained
+model beats chance, and the validated learning rate beats the smallest one of the grid on test.
 """
 
 from __future__ import annotations
@@ -11,57 +15,94 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from cmlib.config import check_range
+from cmlib.config import ConfigError, check_range
 from cmlib.engine import FitConfig, epoch_batches, fit, seed_everything
+from cmlib.splits import SealedSplit
 
 __all__ = ["Config", "make_world", "run_seed"]
+
+Split = torch.utils.data.TensorDataset
 
 
 @dataclass
 class Config:
-    """Demo config; the defaults are the smoke profile."""
+    """Demo config; the defaults are the smoke profile.
+
+    Attributes:
+        seeds: one replicate per seed (world, split, initialisation and batch order all follow it).
+        jobs: worker processes for the replicates (0: one per CPU core; 1: in the notebook's process).
+        cache_dir: where finished replicates are kept so that an interrupted run resumes (None: not kept).
+        lrs: learning rates tried; each replicate keeps the one with the best validation accuracy.
+    """
 
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    jobs: int = 0
+    cache_dir: str | None = None
     n_train: int = 256
+    n_val: int = 256
     n_test: int = 512
     dim: int = 8
     separation: float = 1.0
     batch_size: int = 32
-    lr: float = 0.1
+    lrs: list[float] = field(default_factory=lambda: [0.003, 0.1])
     fit: FitConfig = field(default_factory=lambda: FitConfig(max_steps=40, log_every=10))
 
     def __post_init__(self) -> None:
         check_range("n_train", self.n_train, lo=self.batch_size)
+        check_range("n_val", self.n_val, lo=1)
         check_range("separation", self.separation, lo=0.0)
-        check_range("lr", self.lr, lo=0.0)
+        check_range("jobs", self.jobs, lo=0)
+        if not self.seeds or not self.lrs or min(self.lrs) <= 0:
+            raise ConfigError(f"seeds and lrs must be non-empty and lrs positive, got seeds={self.seeds}, "
+                              f"lrs={self.lrs}")
 
 
-def make_world(cfg: Config, seed: int) -> tuple[torch.utils.data.TensorDataset, torch.utils.data.TensorDataset]:
-    """Train and test sets: x ~ N(+-separation/2 * e_0, I) of shape (N, dim), y in {0, 1} of shape (N,)."""
+def make_world(cfg: Config, seed: int) -> tuple[Split, Split, SealedSplit[Split]]:
+    """Train, validation and (sealed) test sets of one replicate: x ~ N(+-separation/2 * e_0, I) of shape (N, dim),
+    y in {0, 1} of shape (N,), all drawn from a generator seeded by ``seed``."""
     gen = torch.Generator().manual_seed(10_000 + seed)
 
-    def draw(n: int) -> torch.utils.data.TensorDataset:
+    def draw(n: int) -> Split:
         y = torch.randint(0, 2, (n,), generator=gen)
         x = torch.randn(n, cfg.dim, generator=gen)
         x[:, 0] += (y.float() - 0.5) * cfg.separation
         return torch.utils.data.TensorDataset(x, y)
 
-    return draw(cfg.n_train), draw(cfg.n_test)
+    return draw(cfg.n_train), draw(cfg.n_val), SealedSplit(draw(cfg.n_test), f"demo test (seed {seed})")
 
 
 def run_seed(cfg: Config, seed: int) -> dict[str, float]:
-    """Train a logistic regression on one seed's world; return test accuracy, chance level and the last loss."""
-    train, test = make_world(cfg, seed)
+    """One replicate: train one model per learning rate, keep the best on validation, score it (and the smallest
+    learning rate's model, for the paired claim) on the test split, read once.
+
+    Returns:
+        seed, lr (validated), val_accuracy, accuracy (test, validated lr), accuracy_lr_min (test, smallest lr),
+        chance (test majority rate), final_loss.
+    """
+    train, val, sealed = make_world(cfg, seed)
+    trained = {lr: _train(cfg, train, seed, lr) for lr in cfg.lrs}
+    val_acc = {lr: _accuracy(model, val) for lr, (model, _) in trained.items()}
+    best = max(cfg.lrs, key=lambda lr: (val_acc[lr], -lr))
+    test = sealed.open("final score")
+    y = test.tensors[1].float()
+    return {"seed": seed, "lr": best, "val_accuracy": val_acc[best], "accuracy": _accuracy(trained[best][0], test),
+            "accuracy_lr_min": _accuracy(trained[min(cfg.lrs)][0], test),
+            "chance": max(y.mean().item(), 1 - y.mean().item()), "final_loss": trained[best][1]}
+
+
+def _train(cfg: Config, train: Split, seed: int, lr: float) -> tuple[nn.Module, float]:
     seed_everything(seed)  # before building the model: its initial weights come from the global RNG
     model = nn.Linear(cfg.dim, 2)
-    optim = torch.optim.SGD(model.parameters(), lr=cfg.lr)
+    optim = torch.optim.SGD(model.parameters(), lr=lr)
     fit_cfg = FitConfig(**{**cfg.fit.__dict__, "seed": seed})
     result = fit(model, optim, _loss, epoch_batches(train, cfg.batch_size, seed=seed), fit_cfg)
-    x, y = test.tensors
-    with torch.no_grad():
-        acc = (model(x).argmax(1) == y).float().mean().item()
-    chance = max(y.float().mean().item(), 1 - y.float().mean().item())
-    return {"seed": seed, "accuracy": acc, "chance": chance, "final_loss": result.history[-1]["loss"]}
+    return model, result.history[-1]["loss"]
+
+
+@torch.no_grad()
+def _accuracy(model: nn.Module, split: Split) -> float:
+    x, y = split.tensors
+    return (model(x).argmax(1) == y).float().mean().item()
 
 
 def _loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cmlib.perturb import jitter_array_, jitter_seed
 from cmlib.text.vocab import Vocabulary
 
 __all__ = ["embedding_matrix", "load_word_vectors", "train_word2vec"]
@@ -31,9 +32,15 @@ def train_word2vec(
     sentences = [list(s) for s in corpus if len(s)]
     if not sentences:
         raise ValueError("train_word2vec: the corpus holds no token (every sentence/tag list is empty)")
-    model = Word2Vec(
-        sentences, vector_size=dim, window=window, min_count=min_count, sg=1, workers=1, seed=seed, epochs=epochs
-    )
+    settings = {"vector_size": dim, "window": window, "min_count": min_count, "sg": 1, "workers": 1, "seed": seed,
+                "epochs": epochs}
+    if not jitter_seed():
+        model = Word2Vec(sentences, **settings)
+    else:  # test-only numeric perturbation of the initial vectors (cmlib.perturb); otherwise the same training
+        model = Word2Vec(**settings)
+        model.build_vocab(sentences)
+        jitter_array_(model.wv.vectors, salt=seed)
+        model.train(sentences, total_examples=model.corpus_count, epochs=model.epochs)
     return {w: model.wv[w].astype(np.float32) for w in model.wv.index_to_key}
 
 

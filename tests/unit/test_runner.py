@@ -88,20 +88,58 @@ def test_failing_notebook_is_named_and_good_reports_are_kept(project: Path, caps
     assert json.loads((good / "run_info.json").read_text())["notebook_wall_time_s"] > 0
     assert str(project.resolve()) not in (good / "01_engine_demo.ipynb").read_text()  # no machine paths in reports
     assert "data:image/png;base64" in (good / "01_engine_demo.html").read_text()  # figures embedded: reads offline
-    index = (project / "reports" / "README.md").read_text()
+    index = (project / "reports" / "README-smoke.md").read_text()  # smoke rows never reach the committed index
     assert "the trained model beats chance" in index and "01_engine_demo" in index
+    assert "the trained model beats chance" not in (project / "reports" / "README.md").read_text()
 
 
-def test_index_lists_claims_and_wall_times(tmp_path: Path) -> None:
-    folder = tmp_path / "reports" / "clarel" / "study" / "01_gzsl"
+def _report(root: Path, paper: str, profile: str, claims: list[dict]) -> None:
+    folder = root / "reports" / paper / profile / "01_gzsl"
     folder.mkdir(parents=True)
-    claim = {"claim": "H up", "statistic": "dH", "rule": "> 0", "n": 3, "mean": 0.1, "ci_low": 0.05, "ci_high": 0.15,
-             "verdict": "reproduced"}
-    (folder / "metrics.json").write_text(json.dumps({"claims": [claim]}))
+    (folder / "metrics.json").write_text(json.dumps({"claims": claims}))
     (folder / "run_info.json").write_text(json.dumps({"wall_time_s": 12.5, "device": "cpu", "git_commit": "abc"}))
+
+
+def test_index_lists_claims_counts_and_wall_times(tmp_path: Path) -> None:
+    claim = {"claim": "H up", "statistic": "dH", "rule": "> 0", "paper": "+1.8 H (Table 3)", "n": 5, "mean": 0.1,
+             "ci_low": 0.05, "ci_high": 0.15, "models": "", "verdict": "reproduced"}
+    old = {**claim, "claim": "u up", "n": 1, "verdict": "not reproduced"}  # a pre-rule row: n = 1 decided
+    bad = {**claim, "claim": "s up", "verdict": "invalid: WDHT at chance"}
+    _report(tmp_path, "clarel", "study", [claim, old, bad])
     text = build_index(tmp_path).read_text()
-    assert "| clarel | study | [01_gzsl](clarel/study/01_gzsl/01_gzsl.html) | H up | dH > 0 | 0.1 | [0.05, 0.15] | 3 | **reproduced** |" in text
+    assert ("| clarel | study | [01_gzsl](clarel/study/01_gzsl/01_gzsl.html) | H up | dH > 0 | +1.8 H (Table 3) | 0.1 "
+            "| [0.05, 0.15] | 5 | - | **reproduced** |") in text
+    assert "| u up | dH > 0 | +1.8 H (Table 3) | 0.1 | [0.05, 0.15] | 1 | - | **inconclusive (n < 3) [stored: not " \
+           "reproduced]** |" in text
+    # overview: notebooks, claims, replicates, then reproduced / not reproduced / inconclusive / invalid
+    assert "| clarel | study | 1 | 3 | 1-5 (1 with n < 3) | 1 | 0 | 1 | 1 |" in text
     assert "| 12.5 |" in text
+
+
+def test_smoke_and_seed_override_runs_get_their_own_index(tmp_path: Path) -> None:
+    row = {"claim": "smoke claim", "n": 3, "mean": 1, "ci_low": 1, "ci_high": 1, "verdict": "reproduced"}
+    _report(tmp_path, "clarel", "study", [{**row, "claim": "study claim"}])
+    _report(tmp_path, "clarel", "smoke", [row])
+    _report(tmp_path, "clarel", "study-seeds10-14", [{**row, "claim": "override claim"}])
+    committed = build_index(tmp_path).read_text()
+    assert "study claim" in committed and "smoke claim" not in committed and "override claim" not in committed
+    assert "smoke claim" in (tmp_path / "reports" / "README-smoke.md").read_text()
+    assert "override claim" in (tmp_path / "reports" / "README-study-seeds10-14.md").read_text()
+
+
+def test_seeds_override_parses_and_gets_its_own_folder(project: Path) -> None:
+    from cmlib.runner import parse_seeds, plan, seeds_folder
+
+    assert parse_seeds("10-14") == [10, 11, 12, 13, 14] and parse_seeds("0,3, 7") == [0, 3, 7]
+    assert parse_seeds("0-2,9") == [0, 1, 2, 9]
+    for bad in ("a-b", "5-3", "1,1", ""):
+        with pytest.raises(ConfigError, match="--seeds"):
+            parse_seeds(bad)
+    assert seeds_folder("study", None) == "study" and seeds_folder("study", [12, 10, 11]) == "study-seeds10-12"
+    assert seeds_folder("study", [0, 3]) == "study-seeds0_3"
+    jobs = plan(project, ["demo"], "study", seeds=[10, 11, 12])
+    assert jobs[0].params["seeds"] == [10, 11, 12]
+    assert jobs[0].report_dir == Path("reports/demo/study-seeds10-12/01_engine_demo")
 
 
 def test_only_keeps_the_named_notebooks(project: Path) -> None:

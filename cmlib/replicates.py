@@ -1,0 +1,128 @@
+"""Replicates in parallel processes, each result written atomically, so that a killed study resumes where it stopped.
+
+A *replicate* is one independent draw of everything random in an experiment (world/data seed, split, initialisation,
+batch order), all derived from one integer seed. A study function ``fn(cfg, seed) -> dict`` computes one replicate;
+:func:`run_replicates` runs it for every seed of a config:
+
+* pending seeds run in parallel worker processes (``concurrent.futures`` with the ``spawn`` start method, one torch
+  thread each: on 2 cores two processes beat two threads in one process), or in this process when one is pending or
+  ``jobs`` is 1;
+* each finished replicate is written at once to ``<cache_dir>/replicate-<fn>-s<seed>-<key>.json`` (temp file +
+  rename), keyed by a hash of the function, the config (its ``seeds``, ``jobs`` and ``cache_dir`` left out) and the
+  seed; a later call loads the finished ones and computes only the rest, so an interrupted ``make study`` resumes;
+* every replicate runs with one torch thread and the results are always the JSON round trip of what ``fn`` returned,
+  so a resumed run, a sequential run and a parallel run give the same numbers.
+
+Trained weights that several notebooks share stay in each paper's own cache; this layer keeps the per-replicate
+results (the numbers a claim is computed from).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+from cmlib.cache import stable_hash
+from cmlib.config import to_dict
+from cmlib.reporting import jsonable, write_json_atomic
+
+__all__ = ["ReplicateError", "replicate_path", "run_replicates"]
+
+_NOT_IN_KEY = ("seeds", "jobs", "cache_dir")
+
+
+class ReplicateError(RuntimeError):
+    """A replicate raised; names the seed (the finished replicates are kept)."""
+
+
+def replicate_path(fn: Callable[..., Any], cfg: Any, seed: int, cache_dir: str | Path) -> Path:
+    """Where the result of ``fn(cfg, seed)`` is kept: the key covers the function, the config and the seed."""
+    conf = {k: v for k, v in to_dict(cfg).items() if k not in _NOT_IN_KEY} if not isinstance(cfg, dict) else cfg
+    key = stable_hash({"fn": f"{fn.__module__}.{fn.__qualname__}", "cfg": conf, "seed": seed})
+    return Path(cache_dir) / f"replicate-{fn.__name__}-s{seed}-{key}.json"
+
+
+def run_replicates(fn: Callable[[Any, int], dict[str, Any]], cfg: Any, seeds: Sequence[int], *,
+                   cache_dir: str | Path | None = None, jobs: int = 0, log: Callable[[str], None] | None = None,
+                   ) -> list[dict[str, Any]]:
+    """``[fn(cfg, seed) for seed in seeds]``, in parallel processes and resumable.
+
+    Args:
+        fn: a module-level function (workers import it by name) returning a JSON-able dict for one replicate.
+        cfg: the config passed to every call (a dataclass or a dict).
+        seeds: one seed per replicate (distinct).
+        cache_dir: where finished replicates are kept (None: not kept, every call recomputes).
+        jobs: worker processes; 0 means one per CPU core; 1 runs in this process.
+        log: where a line per finished replicate goes (default: print, flushed, so a notebook shows progress).
+
+    Returns:
+        One dict per seed, in the order of ``seeds``.
+
+    Raises:
+        ValueError: a seed is repeated.
+        ReplicateError: ``fn`` raised for a seed (the other finished replicates are written before this is raised).
+    """
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"run_replicates: seeds must be distinct, got {list(seeds)}")
+    say = log or (lambda line: print(line, flush=True))
+    paths = {s: replicate_path(fn, cfg, s, cache_dir) for s in seeds} if cache_dir is not None else {}
+    results: dict[int, dict[str, Any]] = {s: json.loads(p.read_text()) for s, p in paths.items() if p.is_file()}
+    pending = [s for s in seeds if s not in results]
+    if results:
+        say(f"{fn.__name__}: {len(results)} of {len(seeds)} replicates loaded from {cache_dir}")
+    workers = min(jobs or os.cpu_count() or 1, len(pending))
+    t0 = time.perf_counter()
+
+    def finish(seed: int, value: dict[str, Any]) -> None:
+        results[seed] = json.loads(json.dumps(jsonable(value)))
+        if seed in paths:
+            write_json_atomic(paths[seed], results[seed])
+        say(f"{fn.__name__}: replicate seed {seed} done ({len(results)}/{len(seeds)}, "
+            f"{time.perf_counter() - t0:.1f} s)")
+
+    if workers <= 1:
+        for seed in pending:
+            finish(seed, _call(fn, cfg, seed))
+    else:
+        _run_pool(fn, cfg, pending, workers, finish)
+    return [results[s] for s in seeds]
+
+
+def _run_pool(fn: Callable, cfg: Any, pending: Sequence[int], workers: int, finish: Callable[[int, dict], None]) -> None:
+    """Run the pending seeds on a spawn pool, handing each result to ``finish`` as soon as it arrives."""
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures: dict[Future, int] = {pool.submit(_call, fn, cfg, s): s for s in pending}
+        failure: BaseException | None = None
+        while futures:
+            done, _ = wait(futures, return_when=FIRST_COMPLETED)
+            for fut in done:
+                seed = futures.pop(fut)
+                try:
+                    finish(seed, fut.result())
+                except ReplicateError as err:
+                    failure = failure or err
+                    for other in futures:
+                        other.cancel()
+        if failure is not None:
+            raise failure
+
+
+def _call(fn: Callable, cfg: Any, seed: int) -> dict[str, Any]:
+    """One replicate with one torch thread (here or in a worker); errors name the seed."""
+    from cmlib.engine import torch_threads
+
+    try:
+        with torch_threads(1):
+            return fn(cfg, seed)
+    except Exception as err:
+        raise ReplicateError(f"{fn.__name__}(seed={seed}) raised {type(err).__name__}: {err}") from err
+
+
+

@@ -1,0 +1,119 @@
+"""cmlib.replicates: parallel replicates equal sequential ones, finished ones are kept, a killed run resumes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cmlib.replicates import ReplicateError, replicate_path, run_replicates
+from cmlib.studies import demo
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = demo.Config(seeds=[0, 1, 2], n_train=64, n_val=64, n_test=128, lrs=[0.1])
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc), children first found first."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def failing(cfg: dict, seed: int) -> dict:
+    if seed == 1:
+        raise ValueError("bad world")
+    return {"seed": seed}
+
+
+def test_parallel_equals_sequential_and_results_are_kept(tmp_path: Path) -> None:
+    seq = run_replicates(demo.run_seed, SMALL, SMALL.seeds, jobs=1)
+    par = run_replicates(demo.run_seed, SMALL, SMALL.seeds, jobs=2, cache_dir=tmp_path)
+    assert par == seq  # one torch thread per replicate wherever it runs: the same numbers
+    files = sorted(tmp_path.glob("replicate-run_seed-s*.json"))
+    assert len(files) == 3 and json.loads(files[0].read_text()) == seq[0]
+    lines: list[str] = []
+    again = run_replicates(demo.run_seed, SMALL, [2, 0, 1], jobs=2, cache_dir=tmp_path, log=lines.append)
+    assert again == [seq[2], seq[0], seq[1]] and lines == ["run_seed: 3 of 3 replicates loaded from " + str(tmp_path)]
+
+
+def test_the_key_follows_the_config_but_not_the_seed_list(tmp_path: Path) -> None:
+    a = replicate_path(demo.run_seed, SMALL, 0, tmp_path)
+    assert a == replicate_path(demo.run_seed, demo.Config(**{**SMALL.__dict__, "seeds": [0, 7], "jobs": 2}), 0,
+                               tmp_path)
+    assert a != replicate_path(demo.run_seed, demo.Config(**{**SMALL.__dict__, "n_train": 65}), 0, tmp_path)
+    assert a != replicate_path(demo.run_seed, SMALL, 1, tmp_path)
+
+
+def test_a_failing_replicate_is_named_and_the_others_are_kept(tmp_path: Path) -> None:
+    with pytest.raises(ReplicateError, match=r"failing\(seed=1\) raised ValueError: bad world"):
+        run_replicates(failing, {"k": 1}, [0, 1, 2], jobs=1, cache_dir=tmp_path)
+    assert [p.name.split("-")[2] for p in sorted(tmp_path.glob("*.json"))] == ["s0"]
+    with pytest.raises(ValueError, match="distinct"):
+        run_replicates(failing, {}, [0, 0])
+
+
+@pytest.mark.slow
+def test_killed_demo_study_resumes_with_the_same_numbers(tmp_path: Path) -> None:
+    """python -m cmlib.runner demo --profile study, killed after its first finished replicate, then run again:
+    the finished replicates are loaded, the rest computed, and metrics.json equals an uninterrupted run's."""
+    import shutil
+
+    def project(name: str) -> Path:
+        p = tmp_path / name
+        (p / "notebooks").mkdir(parents=True)
+        (p / "pyproject.toml").write_text('[project]\nname = "cmlib"\n')
+        shutil.copytree(ROOT / "params" / "demo", p / "params" / "demo")
+        shutil.copytree(ROOT / "notebooks" / "demo", p / "notebooks" / "demo")
+        return p
+
+    def runner(p: Path) -> subprocess.Popen:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        return subprocess.Popen([sys.executable, "-m", "cmlib.runner", "demo", "--profile", "study", "--seeds",
+                                 "0-3"], cwd=p, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+    killed = project("killed")
+    proc = runner(killed)
+    cache = killed / ".cache" / "demo"
+    deadline = time.time() + 300
+    while not list(cache.glob("replicate-*.json")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    for pid in [*descendants(proc.pid), proc.pid]:  # the runner, its kernel (own session) and workers, mid-run
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.5)
+    kept = len(list(cache.glob("replicate-*.json")))
+    assert 1 <= kept < 4, f"{kept} replicates finished before the kill"
+    assert not (killed / "reports" / "demo" / "study-seeds0-3" / "01_engine_demo").exists()
+
+    resumed = runner(killed)
+    out = resumed.communicate(timeout=600)[0].decode()
+    assert resumed.returncode == 0, out
+    clean = project("clean")
+    fresh = runner(clean)
+    assert fresh.communicate(timeout=600)[0] is not None and fresh.returncode == 0
+    report = Path("reports/demo/study-seeds0-3/01_engine_demo/metrics.json")
+    got, want = (json.loads((p / report).read_text()) for p in (killed, clean))
+    assert got["per_seed"] == want["per_seed"] and got["claims"] == want["claims"]
+    assert [r["seed"] for r in got["per_seed"]] == [0, 1, 2, 3]
+    executed = (killed / "reports/demo/study-seeds0-3/01_engine_demo/01_engine_demo.ipynb").read_text()
+    assert f"{kept} of 4 replicates loaded" in executed
