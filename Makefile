@@ -33,7 +33,7 @@ report: $(STAMP)
 	$(PY) -m cmlib.runner $(PAPER) --profile $(PROFILE) --jobs $(JOBS)
 
 ## re-execute the golden smoke notebooks after an intended change (PAPER=clarel for one paper), each also under
-## the numeric perturbations of cmlib.golden that measure its band (5 runs per notebook; JOBS=2 on 2 cores)
+## the numeric perturbations of cmlib.golden that measure its band (7 runs per notebook; JOBS=2 on 2 cores)
 golden: $(STAMP)
 	$(PY) -m cmlib.runner $(PAPER) --golden --jobs $(JOBS)
 
