@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+__all__ = ["SUBSET", "Cub100", "attribute_phrases", "class_sentences", "load_cub100", "read_subset"]
+
 SUBSET = "cub100_subset_227px"
 
 

@@ -24,6 +24,20 @@ from typing import Protocol
 
 import numpy as np
 
+__all__ = [
+    "LABELS_24",
+    "HasImage",
+    "MirflickrRecord",
+    "find_file",
+    "load_allannots",
+    "load_cleaned",
+    "load_images",
+    "load_raw",
+    "load_records",
+    "protocol_split_from_json",
+    "read_lines",
+]
+
 LABELS_24: tuple[str, ...] = (
     "animals", "baby", "bird", "car", "clouds", "dog", "female", "flower", "food", "indoor", "lake", "male", "night",
     "people", "plant_life", "portrait", "river", "sea", "sky", "structures", "sunset", "transport", "tree", "water",

@@ -37,6 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+__all__ = ["WeakTagHashLoss", "hinge_loss", "pairwise_similarity_loss", "quantization_loss"]
+
 
 def _reduce(terms: Tensor, reduction: str) -> Tensor:
     if reduction == "sum":

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+__all__ = ["ClarelLoss", "clarel_loss", "euclidean_distances", "image_retrieval_loss", "text_retrieval_loss"]
+
 
 def euclidean_distances(a: Tensor, b: Tensor, eps: float = 1e-12) -> Tensor:
     """Pairwise Euclidean distances d(a_i, b_j).
