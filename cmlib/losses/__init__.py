@@ -15,6 +15,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "label_smoothing_ce",
     ),
     "retrieval": ("ClarelLoss", "clarel_loss", "euclidean_distances", "image_retrieval_loss", "text_retrieval_loss"),
+    "terms": ("LossTerms",),
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
