@@ -147,8 +147,12 @@ def plan(root: Path, papers: Sequence[str], profile: str, *, golden: bool = Fals
 
     ``only``: comma-separated parts of notebook names to keep (e.g. ``"04_real"``); empty keeps every notebook.
     ``seeds``: replaces the profile's ``seeds``; the reports go to ``reports/<paper>/<profile>-seeds<...>/``.
+
+    Raises:
+        ConfigError: a params file is wrong, or a part of ``only`` matches no notebook (naming it and the notebooks).
     """
-    wanted = [w for w in only.split(",") if w]
+    wanted = [w.strip() for w in only.split(",") if w.strip()]
+    _check_only(root, papers, wanted)
     jobs = []
     for paper in papers:
         params = validate_params(root, paper, profile, seeds)
@@ -164,6 +168,15 @@ def plan(root: Path, papers: Sequence[str], profile: str, *, golden: bool = Fals
                 output = report.with_name(f"{name}.partial") / f"{name}.ipynb"
             jobs.append(Job(paper, nb, profile, params, report, output))
     return jobs
+
+
+def _check_only(root: Path, papers: Sequence[str], wanted: Sequence[str]) -> None:
+    """Raise :class:`ConfigError` if a part of ``--only`` matches no notebook of ``papers`` (a typo runs nothing)."""
+    available = [f"{paper}/{nb.stem}" for paper in papers for nb in list_notebooks(root, paper)]
+    missing = [w for w in wanted if not any(w in name.split("/", 1)[1] for name in available)]
+    if missing:
+        raise ConfigError(f"--only {missing[0]!r} matches no notebook of {', '.join(papers)}; "
+                          f"available: {', '.join(available) or 'none'}")
 
 
 def execute(job: Job, root: Path) -> Outcome:

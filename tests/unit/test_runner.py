@@ -148,3 +148,14 @@ def test_only_keeps_the_named_notebooks(project: Path) -> None:
     (project / "notebooks" / "demo" / "02_other.py").write_text(FAILING)
     assert [j.notebook.name for j in plan(project, ["demo"], "smoke", only="02_")] == ["02_other.py"]
     assert len(plan(project, ["demo"], "smoke")) == 2
+
+
+def test_only_that_matches_nothing_names_the_pattern_and_the_notebooks(
+        project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from cmlib.runner import plan
+
+    with pytest.raises(ConfigError, match=r"--only '04_rael' matches no notebook of demo; available: demo/01_engine_demo"):
+        plan(project, ["demo"], "smoke", only="01_engine,04_rael")  # one part matching is not enough
+    monkeypatch.chdir(project)
+    assert main(["demo", "--only", "nope"]) == 2
+    assert "--only 'nope' matches no notebook of demo; available: demo/01_engine_demo" in capsys.readouterr().err
