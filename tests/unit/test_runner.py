@@ -159,3 +159,47 @@ def test_only_that_matches_nothing_names_the_pattern_and_the_notebooks(
     monkeypatch.chdir(project)
     assert main(["demo", "--only", "nope"]) == 2
     assert "--only 'nope' matches no notebook of demo; available: demo/01_engine_demo" in capsys.readouterr().err
+
+
+def test_ctrl_c_prints_one_line_keeps_the_previous_report_and_exits_130(
+        project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from cmlib import runner
+
+    old = project / "reports" / "demo" / "smoke" / "01_engine_demo"
+    old.mkdir(parents=True)
+    (old / "metrics.json").write_text('{"kept": true}')
+
+    def interrupted(job: runner.Job, root: Path) -> runner.Outcome:
+        (root / job.output).parent.mkdir(parents=True, exist_ok=True)  # a run stages into <name>.partial/
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "execute", interrupted)
+    with pytest.raises(runner.Interrupted) as err:
+        run(["demo"], "smoke", root=project)
+    assert [j.notebook.stem for j in err.value.stopped] == ["01_engine_demo"]
+    monkeypatch.chdir(project)
+    capsys.readouterr()
+    assert main(["demo", "--profile", "smoke"]) == 130
+    lines = capsys.readouterr().err.strip().splitlines()
+    want = ("interrupted: stopped demo/01_engine_demo; its previous report reports/demo/smoke/01_engine_demo/ is kept "
+            "(the unfinished run is in reports/demo/smoke/01_engine_demo.partial/)")
+    assert lines == [want]
+    assert json.loads((old / "metrics.json").read_text())["kept"] is True
+
+
+def _second_interrupted(job, root: Path):  # module level: the pool pickles it by name
+    from cmlib import runner
+
+    if job.notebook.stem == "02_other":
+        raise KeyboardInterrupt  # what a worker process raises on Ctrl-C
+    return runner.Outcome(job, True, 0.0)
+
+
+def test_ctrl_c_in_parallel_names_the_stopped_notebook(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cmlib import runner
+
+    (project / "notebooks" / "demo" / "02_other.py").write_text(FAILING)
+    monkeypatch.setattr(runner, "execute", _second_interrupted)
+    with pytest.raises(runner.Interrupted) as err:
+        run(["demo"], "smoke", root=project, jobs=2)
+    assert [j.notebook.stem for j in err.value.stopped] == ["02_other"]
