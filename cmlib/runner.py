@@ -22,6 +22,7 @@ Ctrl-C exits 130 with one line naming the notebooks stopped (their previous repo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib
 import json
@@ -30,8 +31,9 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,15 +198,17 @@ def execute(job: Job, root: Path) -> Outcome:
     saved = {k: os.environ.get(k) for k, _ in job.env}
     os.environ.update(dict(job.env))  # the kernel inherits it; restored below
     try:
-        pm.execute_notebook(
-            nb,
-            str(root / job.output),
-            parameters={"params": job.params, "report_dir": str(report_dir)},
-            kernel_name="python3",
-            language="python",
-            cwd=str(root),
-            progress_bar=False,
-        )
+        with ipc_kernel() as kernel_kwargs:
+            pm.execute_notebook(
+                nb,
+                str(root / job.output),
+                parameters={"params": job.params, "report_dir": str(report_dir)},
+                kernel_name="python3",
+                language="python",
+                cwd=str(root),
+                progress_bar=False,
+                **kernel_kwargs,
+            )
     except pm.PapermillExecutionError as err:
         first = _cell_first_line(root / job.output, err.exec_count)
         msg = f"cell {err.cell_index} (In [{err.exec_count}]: {first!r}) raised {err.ename}: {err.evalue}"
@@ -225,6 +229,29 @@ def execute(job: Job, root: Path) -> Outcome:
         shutil.rmtree(final, ignore_errors=True)
         (root / stage).rename(final)
     return Outcome(job, True, time.perf_counter() - t0)
+
+
+@contextlib.contextmanager
+def ipc_kernel() -> Iterator[dict[str, Any]]:
+    """Keyword arguments of ``papermill.execute_notebook`` that start the kernel over IPC instead of TCP.
+
+    papermill hands extra keywords to ``nbclient.NotebookClient``, whose traitlets ``config`` reaches the
+    ``jupyter_client.KernelManager`` it creates: ``KernelManager.transport = "ipc"`` makes the kernel talk over unix
+    sockets, which ipykernel does not warn about ("Kernel is running over TCP without encryption"). The sockets live
+    in a fresh private folder (mode 0700: only this user can connect), one per kernel so parallel jobs never share a
+    name, removed afterwards. Where zmq has no IPC (Windows), nothing changes: ``{}``.
+    """
+    import zmq
+    from traitlets.config import Config
+
+    if not zmq.has("ipc"):
+        yield {}
+        return
+    folder = tempfile.mkdtemp(prefix="cmlib-kernel-")
+    try:
+        yield {"config": Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(folder, "kernel")}})}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _record_wall_time(info_path: Path, seconds: float) -> None:

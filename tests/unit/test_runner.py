@@ -203,3 +203,28 @@ def test_ctrl_c_in_parallel_names_the_stopped_notebook(project: Path, monkeypatc
     with pytest.raises(runner.Interrupted) as err:
         run(["demo"], "smoke", root=project, jobs=2)
     assert [j.notebook.stem for j in err.value.stopped] == ["02_other"]
+
+
+TINY = """# %% tags=["parameters"]
+params: dict = {}
+report_dir = None
+
+# %%
+import sys
+print("kernel ran", file=sys.stderr)
+"""
+
+
+def test_kernel_runs_without_the_tcp_warning(project: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """The kernel talks over IPC (unix sockets in a private temp folder): no 'running over TCP' warning, no socket
+    file left in the project."""
+    from cmlib.runner import Job, execute
+
+    (project / "notebooks" / "demo" / "09_tiny.py").write_text(TINY)
+    out = Path("build") / "tiny" / "09_tiny.ipynb"  # not staged: no HTML export, keeps the test fast
+    outcome = execute(Job("demo", Path("notebooks/demo/09_tiny.py"), "smoke", {}, out.parent, out), project)
+    assert outcome.ok, outcome.error
+    assert "kernel ran" in (project / out).read_text()
+    err = capfd.readouterr().err
+    assert "without encryption" not in err and "over TCP" not in err, err
+    assert not [p.name for p in project.iterdir() if p.name.startswith("kernel")]
