@@ -9,6 +9,7 @@ from cmlib._lazy import lazy_exports
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "celebreid": ("CELEB_SIZES", "read_celebreid"),
     "cub": ("SUBSET", "Cub100", "attribute_phrases", "class_sentences", "load_cub100", "read_subset"),
+    "images": ("ON_CORRUPT", "name_some", "read_images", "warn_skipped"),
     "mirflickr": (
         "LABELS_24", "HasImage", "MirflickrRecord", "find_file", "load_allannots", "load_cleaned", "load_images",
         "load_raw", "protocol_split_from_json", "read_lines",
