@@ -24,9 +24,9 @@ $(STAMP): pyproject.toml
 study: $(STAMP)
 	$(PY) -m cmlib.runner all --profile study --jobs $(JOBS)
 
-## every notebook on the smoke profile (seconds each)
+## every notebook on the smoke profile (seconds each); PAPER=clarel for one paper
 smoke: $(STAMP)
-	$(PY) -m cmlib.runner all --profile smoke --jobs $(JOBS)
+	$(PY) -m cmlib.runner $(PAPER) --profile smoke --jobs $(JOBS)
 
 ## one paper and profile: make report PAPER=clarel PROFILE=study
 report: $(STAMP)

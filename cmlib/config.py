@@ -36,7 +36,7 @@ from typing import Any, Literal, TypeVar, Union
 
 import yaml
 
-__all__ = ["ConfigError", "check_range", "from_params", "load_yaml", "path_field", "to_dict"]
+__all__ = ["ConfigError", "check_range", "closest_field", "from_params", "load_yaml", "path_field", "to_dict"]
 
 T = TypeVar("T")
 _MUST_EXIST = "cmlib_must_exist"
@@ -108,8 +108,8 @@ def from_params(cls: type[T], mapping: Mapping[str, Any] | None, *, where: str =
     unknown = [k for k in mapping if k not in fields]
     if unknown:
         key = unknown[0]
-        close = difflib.get_close_matches(str(key), list(fields), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        close = closest_field(str(key), mapping[key], {name: hints[name] for name in fields})
+        hint = f" (did you mean {close!r}?)" if close else ""
         raise ConfigError(f"{where}: unknown key {key!r}{hint}; valid keys: {', '.join(fields)}")
     kwargs = {}
     for name, value in mapping.items():
@@ -123,6 +123,44 @@ def from_params(cls: type[T], mapping: Mapping[str, Any] | None, *, where: str =
         return cls(**kwargs)
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from None
+
+
+def closest_field(key: str, value: Any, fields: Mapping[str, Any]) -> str | None:
+    """The field an unknown ``key`` most likely meant: the closest name among fields of the value's kind.
+
+    A float suggests ``lam`` rather than the list ``lambdas``; a mapping suggests a section that accepts its keys.
+    A field of another kind is suggested only when its name is very close (difflib ratio >= 0.8): ``fit`` with
+    ``vit`` (0.67) gives no hint, ``wrold`` with ``world`` (0.8) does.
+
+    Args:
+        key: the unknown key as written.
+        value: the value given for it.
+        fields: field name -> type hint of the config.
+
+    Returns:
+        A field name, or None when nothing is close.
+    """
+    same_kind = [name for name, tp in fields.items() if _same_kind(tp, value)]
+    close = difflib.get_close_matches(key, same_kind, n=1) or difflib.get_close_matches(key, list(fields), n=1,
+                                                                                        cutoff=0.8)
+    return close[0] if close else None
+
+
+def _same_kind(tp: Any, value: Any) -> bool:
+    """Whether a field typed ``tp`` takes a value of ``value``'s kind (mapping, list or scalar; None fits any)."""
+    origin = typing.get_origin(tp)
+    if tp is Any or value is None:
+        return True
+    if origin in (Union, types.UnionType):
+        return any(_same_kind(arg, value) for arg in typing.get_args(tp) if arg is not type(None))
+    if dataclasses.is_dataclass(tp):
+        names = {f.name for f in dataclasses.fields(tp) if f.init}
+        return isinstance(value, Mapping) and all(k in names for k in value)
+    if origin is dict or tp is dict:
+        return isinstance(value, Mapping)
+    if origin in (list, tuple) or tp in (list, tuple):
+        return isinstance(value, (list, tuple))
+    return not isinstance(value, (Mapping, list, tuple))
 
 
 def to_dict(cfg: Any) -> Any:

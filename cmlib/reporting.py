@@ -21,6 +21,7 @@ import os
 import platform
 import subprocess
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -66,12 +67,18 @@ _PACKAGES = ("cmlib", "torch", "torchvision", "timm", "lightning", "numpy", "sci
 
 
 def project_root(start: str | Path | None = None) -> Path:
-    """The nearest folder at or above ``start`` (default: cwd) holding cmlib's pyproject.toml; cwd if none."""
+    """The nearest folder at or above ``start`` (default: cwd) holding cmlib's pyproject.toml.
+
+    Falls back to the cwd when there is none, with a warning naming ``start`` (reports and params paths are then
+    taken from the cwd, which is rarely what was meant outside the project).
+    """
     here = Path(start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         pyproject = folder / "pyproject.toml"
         if pyproject.is_file() and 'name = "cmlib"' in pyproject.read_text():
             return folder
+    warnings.warn(f"project_root: no cmlib pyproject.toml at or above {here}; using the current folder {Path.cwd()} "
+                  "as the project root", stacklevel=2)
     return Path.cwd()
 
 

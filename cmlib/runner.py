@@ -15,12 +15,14 @@ For each notebook ``notebooks/<paper>/NN_name.py`` (jupytext py:percent) the run
 
 A notebook runs in ``<name>.partial/`` and replaces ``<name>/`` only when it succeeds, so a failure never destroys the
 last good report; the failed run stays in ``<name>.partial/`` for inspection. ``reports/README.md`` is rebuilt from
-every metrics.json at the end. A failing notebook makes the runner exit 1, naming the notebook, the cell and the error.
+every metrics.json at the end. A failing notebook makes the runner exit 1, naming the notebook, the cell and the error;
+Ctrl-C exits 130 with one line naming the notebooks stopped (their previous reports are kept).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib
 import json
@@ -29,9 +31,10 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +44,8 @@ from cmlib.config import ConfigError, from_params, load_yaml
 from cmlib.index import SEEDS_MARK, build_index  # SEEDS_MARK: reports/<paper>/<profile>-seeds<spec>/
 from cmlib.reporting import machine_fingerprint, project_root, write_json_atomic
 
-__all__ = ["Job", "build_index", "list_notebooks", "list_papers", "main", "make_golden", "run", "scrub_paths", "validate_params"]
+__all__ = ["Interrupted", "Job", "build_index", "list_notebooks", "list_papers", "main", "make_golden", "run", "scrub_paths",
+           "validate_params"]
 
 STRIP_KEYS = "metadata.papermill cell.metadata.papermill cell.metadata.execution metadata.widgets"
 GOLDEN_DIR = Path("tests/notebooks/golden")
@@ -147,8 +151,12 @@ def plan(root: Path, papers: Sequence[str], profile: str, *, golden: bool = Fals
 
     ``only``: comma-separated parts of notebook names to keep (e.g. ``"04_real"``); empty keeps every notebook.
     ``seeds``: replaces the profile's ``seeds``; the reports go to ``reports/<paper>/<profile>-seeds<...>/``.
+
+    Raises:
+        ConfigError: a params file is wrong, or a part of ``only`` matches no notebook (naming it and the notebooks).
     """
-    wanted = [w for w in only.split(",") if w]
+    wanted = [w.strip() for w in only.split(",") if w.strip()]
+    _check_only(root, papers, wanted)
     jobs = []
     for paper in papers:
         params = validate_params(root, paper, profile, seeds)
@@ -166,6 +174,15 @@ def plan(root: Path, papers: Sequence[str], profile: str, *, golden: bool = Fals
     return jobs
 
 
+def _check_only(root: Path, papers: Sequence[str], wanted: Sequence[str]) -> None:
+    """Raise :class:`ConfigError` if a part of ``--only`` matches no notebook of ``papers`` (a typo runs nothing)."""
+    available = [f"{paper}/{nb.stem}" for paper in papers for nb in list_notebooks(root, paper)]
+    missing = [w for w in wanted if not any(w in name.split("/", 1)[1] for name in available)]
+    if missing:
+        raise ConfigError(f"--only {missing[0]!r} matches no notebook of {', '.join(papers)}; "
+                          f"available: {', '.join(available) or 'none'}")
+
+
 def execute(job: Job, root: Path) -> Outcome:
     """Run one notebook with papermill; on success move its staging folder over the report folder."""
     import jupytext
@@ -181,15 +198,17 @@ def execute(job: Job, root: Path) -> Outcome:
     saved = {k: os.environ.get(k) for k, _ in job.env}
     os.environ.update(dict(job.env))  # the kernel inherits it; restored below
     try:
-        pm.execute_notebook(
-            nb,
-            str(root / job.output),
-            parameters={"params": job.params, "report_dir": str(report_dir)},
-            kernel_name="python3",
-            language="python",
-            cwd=str(root),
-            progress_bar=False,
-        )
+        with ipc_kernel() as kernel_kwargs:
+            pm.execute_notebook(
+                nb,
+                str(root / job.output),
+                parameters={"params": job.params, "report_dir": str(report_dir)},
+                kernel_name="python3",
+                language="python",
+                cwd=str(root),
+                progress_bar=False,
+                **kernel_kwargs,
+            )
     except pm.PapermillExecutionError as err:
         first = _cell_first_line(root / job.output, err.exec_count)
         msg = f"cell {err.cell_index} (In [{err.exec_count}]: {first!r}) raised {err.ename}: {err.evalue}"
@@ -210,6 +229,29 @@ def execute(job: Job, root: Path) -> Outcome:
         shutil.rmtree(final, ignore_errors=True)
         (root / stage).rename(final)
     return Outcome(job, True, time.perf_counter() - t0)
+
+
+@contextlib.contextmanager
+def ipc_kernel() -> Iterator[dict[str, Any]]:
+    """Keyword arguments of ``papermill.execute_notebook`` that start the kernel over IPC instead of TCP.
+
+    papermill hands extra keywords to ``nbclient.NotebookClient``, whose traitlets ``config`` reaches the
+    ``jupyter_client.KernelManager`` it creates: ``KernelManager.transport = "ipc"`` makes the kernel talk over unix
+    sockets, which ipykernel does not warn about ("Kernel is running over TCP without encryption"). The sockets live
+    in a fresh private folder (mode 0700: only this user can connect), one per kernel so parallel jobs never share a
+    name, removed afterwards. Where zmq has no IPC (Windows), nothing changes: ``{}``.
+    """
+    import zmq
+    from traitlets.config import Config
+
+    if not zmq.has("ipc"):
+        yield {}
+        return
+    folder = tempfile.mkdtemp(prefix="cmlib-kernel-")
+    try:
+        yield {"config": Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(folder, "kernel")}})}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _record_wall_time(info_path: Path, seconds: float) -> None:
@@ -288,15 +330,7 @@ def run(papers: Sequence[str], profile: str, *, jobs: int = 1, root: Path | None
         todo += _band_jobs(todo)
     os.environ.setdefault("PYTHONHASHSEED", "0")  # gensim word2vec is bit-reproducible only with a fixed hash seed
     print(f"running {len(todo)} notebook(s) of {', '.join(papers)} on the {profile!r} profile", flush=True)
-    outcomes = []
-    if jobs > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(execute, job, root) for job in todo]
-            for i, fut in enumerate(futures, 1):
-                outcomes.append(_announce(fut.result(), i, len(todo)))
-    else:
-        for i, job in enumerate(todo, 1):
-            outcomes.append(_announce(execute(job, root), i, len(todo)))
+    outcomes = _execute_all(todo, root, jobs)
     failed = [o for o in outcomes if not o.ok]
     if golden:
         failed += _finish_goldens(outcomes, root)
@@ -305,6 +339,63 @@ def run(papers: Sequence[str], profile: str, *, jobs: int = 1, root: Path | None
     for o in failed:
         print(f"FAILED {o.job.notebook}{f' ({o.job.variant})' if o.job.variant else ''}: {o.error}", file=sys.stderr)
     return len(failed)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C while notebooks ran; ``stopped`` holds the jobs that had started and did not finish."""
+
+    def __init__(self, stopped: Sequence[Job]) -> None:
+        super().__init__(", ".join(f"{j.paper}/{j.notebook.stem}" for j in stopped))
+        self.stopped = tuple(stopped)
+
+
+def _execute_all(todo: Sequence[Job], root: Path, jobs: int) -> list[Outcome]:
+    """Execute the jobs in order (or in ``jobs`` processes), announcing each outcome.
+
+    Raises:
+        Interrupted: on Ctrl-C, naming the notebooks that were running (their previous reports are untouched).
+    """
+    if jobs <= 1:
+        outcomes = []
+        for i, job in enumerate(todo, 1):
+            try:
+                out = execute(job, root)
+            except KeyboardInterrupt:
+                raise Interrupted([job]) from None
+            outcomes.append(_announce(out, i, len(todo)))
+        return outcomes
+    pool = ProcessPoolExecutor(max_workers=jobs)
+    futures = [pool.submit(execute, job, root) for job in todo]
+    try:
+        outcomes = [_announce(fut.result(), i, len(todo)) for i, fut in enumerate(futures, 1)]
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise Interrupted([job for job, fut in zip(todo, futures) if _stopped(fut)]) from None
+    pool.shutdown()
+    return outcomes
+
+
+def _stopped(fut: Future) -> bool:
+    """A job a Ctrl-C stopped: still running in a worker (the pool hands out up to jobs + 1 at a time), or ended by
+    the KeyboardInterrupt the worker received too."""
+    if fut.running():
+        return True
+    return fut.done() and not fut.cancelled() and isinstance(fut.exception(), KeyboardInterrupt)
+
+
+def interrupted_message(err: KeyboardInterrupt) -> str:
+    """One line for a Ctrl-C: which notebooks were stopped and what became of their reports."""
+    stopped = getattr(err, "stopped", ())
+    if not stopped:
+        return "interrupted: no notebook was running; the reports are unchanged"
+    names = ", ".join(f"{j.paper}/{j.notebook.stem}" + (f" [{j.variant}]" if j.variant else "") for j in stopped)
+    staged = [j for j in stopped if j.output.parent.name.endswith(".partial")]
+    if len(staged) < len(stopped):  # golden runs write in place
+        return f"interrupted: stopped {names}; outputs written in place (golden) may be incomplete: rerun them"
+    if len(stopped) == 1:
+        return (f"interrupted: stopped {names}; its previous report {stopped[0].report_dir}/ is kept (the unfinished "
+                f"run is in {stopped[0].output.parent}/)")
+    return f"interrupted: stopped {names}; their previous reports are kept (unfinished runs in <notebook>.partial/)"
 
 
 def _announce(out: Outcome, i: int, n: int) -> Outcome:
@@ -408,6 +499,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         print(f"params error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as err:
+        print(interrupted_message(err), file=sys.stderr)
+        return 130
     return 1 if failures else 0
 
 

@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import csv
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from cmlib.data.images import read_images, warn_skipped
+
+__all__ = ["SUBSET", "Cub100", "attribute_phrases", "class_sentences", "load_cub100", "read_subset"]
 
 SUBSET = "cub100_subset_227px"
 
 
 @dataclass
 class Cub100:
-    """Images (N, 3, S, S) uint8, labels (N,) subset class ids, sentences, xlsa17-style splits, class names."""
+    """Images (N, 3, S, S) uint8, labels (N,) subset class ids, sentences, xlsa17-style splits, class names;
+    ``skipped_files``: the unreadable images ``on_corrupt="skip"`` left out (relative to ``images/``)."""
 
     images: torch.Tensor
     labels: np.ndarray
@@ -30,6 +35,7 @@ class Cub100:
     splits: dict[str, np.ndarray]
     class_names: list[str]
     image_files: list[str]
+    skipped_files: list[str] = field(default_factory=list)  # unreadable images left out by on_corrupt="skip"
 
 
 def _lines(path: Path) -> list[str]:
@@ -77,7 +83,7 @@ def class_sentences(percent: np.ndarray, phrases: list[str], n: int, rng: random
 
 
 def load_cub100(root: str | Path, image_size: int = 64, seed: int = 0, test_seen_fraction: float = 0.2,
-                sentences_per_image: int = 10, limit_per_class: int | None = None) -> Cub100:
+                sentences_per_image: int = 10, limit_per_class: int | None = None, on_corrupt: str = "fail") -> Cub100:
     """Load the subset: images resized to ``image_size`` (uint8), attribute sentences, GZSL splits.
 
     Args:
@@ -87,14 +93,21 @@ def load_cub100(root: str | Path, image_size: int = 64, seed: int = 0, test_seen
         test_seen_fraction: share of each seen class's images held out as test_seen (xlsa17 ratio: 0.2).
         sentences_per_image: generated sentences per image.
         limit_per_class: keep at most this many images per class (tests).
-    """
-    from PIL import Image
+        on_corrupt: ``"fail"`` raises on an unreadable image, naming it; ``"skip"`` leaves it (and its label) out,
+            warns naming the first files and the count, and lists them in ``Cub100.skipped_files``.
 
+    Raises:
+        ValueError: an unreadable image with ``on_corrupt="fail"`` (the message names the file), or a bad
+            ``on_corrupt``.
+    """
     root = Path(root)
     files, labels, classes = read_subset(root)
     if limit_per_class is not None:
         keep = np.concatenate([np.flatnonzero(labels == c)[:limit_per_class] for c in np.unique(labels)])
         files, labels = [files[i] for i in keep], labels[keep]
+    images, kept, skipped = read_images(root / SUBSET / "images", files, image_size, on_corrupt)
+    warn_skipped("load_cub100", skipped, root / SUBSET / "images")
+    files, labels = [files[i] for i in kept], labels[kept]
     phrases, table = attribute_phrases(root)
     val_names = set(_lines(root / "xlsa17" / "valclasses1.txt"))
     role = {int(r["subset_class_id"]): r for r in classes}
@@ -103,14 +116,12 @@ def load_cub100(root: str | Path, image_size: int = 64, seed: int = 0, test_seen
     for lab in labels:
         cub_id = int(role[int(lab)]["cub_class"].split(".")[0])
         sentences.append(class_sentences(table[cub_id - 1], phrases, sentences_per_image, text_rng))
-    images = np.stack([np.asarray(Image.open(root / SUBSET / "images" / f).convert("RGB")
-                                  .resize((image_size, image_size), Image.BILINEAR)) for f in files])
     unseen = np.array(sorted(c for c, r in role.items() if r["xlsa17_PS_role"] == "test_unseen"))
     val = np.array(sorted(c for c, r in role.items() if c not in unseen and r["cub_class"] in val_names))
     splits = _splits(labels, unseen, val, test_seen_fraction, rng)
     names = [role[c]["cub_class"] for c in sorted(role)]
-    return Cub100(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), labels.astype(np.int64), sentences,
-                  splits, names, files)
+    return Cub100(torch.from_numpy(images).contiguous(), labels.astype(np.int64), sentences, splits, names, files,
+                  skipped)
 
 
 def _splits(labels: np.ndarray, unseen: np.ndarray, val: np.ndarray, frac: float,

@@ -24,6 +24,22 @@ from typing import Protocol
 
 import numpy as np
 
+from cmlib.data.images import read_images
+
+__all__ = [
+    "LABELS_24",
+    "HasImage",
+    "MirflickrRecord",
+    "find_file",
+    "load_allannots",
+    "load_cleaned",
+    "load_images",
+    "load_raw",
+    "load_records",
+    "protocol_split_from_json",
+    "read_lines",
+]
+
 LABELS_24: tuple[str, ...] = (
     "animals", "baby", "bird", "car", "clouds", "dog", "female", "flower", "food", "indoor", "lake", "male", "night",
     "people", "plant_life", "portrait", "river", "sea", "sky", "structures", "sunset", "transport", "tree", "water",
@@ -184,22 +200,4 @@ def load_images(root: Path, records: Sequence[HasImage], size: int, on_corrupt: 
     Returns:
         (images (M, 3, size, size), kept record indices (M,), paths (relative to ``root``) of skipped files).
     """
-    from PIL import Image, UnidentifiedImageError
-
-    if on_corrupt not in ("fail", "skip"):
-        raise ValueError(f"on_corrupt: expected 'fail' or 'skip', got {on_corrupt!r}")
-    out, kept, bad = [], [], []
-    for i, rec in enumerate(records):
-        path = Path(root) / rec.image
-        try:
-            with Image.open(path) as im:
-                arr = np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR), dtype=np.uint8)
-        except (OSError, UnidentifiedImageError) as err:
-            if on_corrupt == "fail":
-                raise ValueError(f"image {path} cannot be read ({err}); set on_corrupt='skip' to leave it out") from err
-            bad.append(rec.image)
-            continue
-        out.append(arr.transpose(2, 0, 1))
-        kept.append(i)
-    images = np.stack(out) if out else np.zeros((0, 3, size, size), dtype=np.uint8)
-    return images, np.asarray(kept, dtype=np.int64), bad
+    return read_images(root, [rec.image for rec in records], size, on_corrupt)

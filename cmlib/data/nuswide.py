@@ -25,6 +25,25 @@ import numpy as np
 
 from cmlib.data.mirflickr import read_lines
 
+__all__ = [
+    "ALL_TAGS",
+    "CONCEPTS",
+    "IMAGE_DIR",
+    "IMAGE_LIST",
+    "LABELS_DIR",
+    "LAYOUT",
+    "TAG_LIST",
+    "NuswideRecord",
+    "image_path",
+    "load_all_labels",
+    "load_alltags1k",
+    "load_glove_tag_vectors",
+    "load_hash_list",
+    "load_records",
+    "load_word_list",
+    "most_frequent_concepts",
+]
+
 
 def load_word_list(path: Path) -> list[str]:
     """A one-word-per-line list (TagList1k.txt, Concepts81.txt), CRLF-safe, stripped, empty lines dropped."""

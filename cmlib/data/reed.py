@@ -9,6 +9,8 @@ from pathlib import Path
 
 from cmlib.data.xlsa17 import AttSplits, load_att_splits
 
+__all__ = ["load_sent_splits", "read_sentences", "read_text_c10"]
+
 
 def read_sentences(path: str | Path) -> list[str]:
     """The sentences of one ``text_c10`` file (CRLF tolerated, surrounding whitespace stripped, empty lines kept

@@ -21,6 +21,20 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = [
+    "SPLITS",
+    "ReferringExpression",
+    "SketchInstance",
+    "SketchScene",
+    "box_of",
+    "instances_from_gt",
+    "load_categories",
+    "load_example_predictions",
+    "load_expressions",
+    "load_scene",
+    "load_vocab_words",
+]
+
 SPLITS = ("train", "val", "test")
 
 

@@ -18,6 +18,19 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = [
+    "LOC_KEYS",
+    "SPLIT_SIZES",
+    "AttSplits",
+    "Res101",
+    "Xlsa17Text",
+    "check_split_sizes",
+    "load_att_splits",
+    "load_res101",
+    "load_xlsa17_with_text",
+    "merge_train_val",
+]
+
 # (trainval, test_seen, test_unseen) sizes of the standard proposed splits.
 SPLIT_SIZES = {"CUB": (7057, 1764, 2967), "FLO": (5631, 1403, 1155)}
 LOC_KEYS = ("trainval_loc", "test_seen_loc", "test_unseen_loc", "train_loc", "val_loc")

@@ -14,6 +14,8 @@ from timm.layers import Mlp
 from timm.models.crossvit import CrossAttention
 from torch import Tensor, nn
 
+__all__ = ["ClassTokenCrossBlock", "cross_attention_weights", "key_padding_bias"]
+
 
 def key_padding_bias(key_padding: Tensor | None, dtype: torch.dtype = torch.float32) -> Tensor | None:
     """Additive attention bias from a padding mask.

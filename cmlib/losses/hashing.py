@@ -37,6 +37,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cmlib.losses.terms import LossTerms
+
+__all__ = ["WeakTagHashLoss", "hinge_loss", "pairwise_similarity_loss", "quantization_loss"]
+
 
 def _reduce(terms: Tensor, reduction: str) -> Tensor:
     if reduction == "sum":
@@ -109,13 +113,13 @@ class WeakTagHashLoss(nn.Module):
         self.reduction = reduction
         self.detach_targets = bool(detach_targets)
 
-    def forward(self, h: Tensor, r: Tensor, t_cls: Tensor) -> dict[str, Tensor]:
-        """Weighted terms for codes h (B, b), H2 outputs r (B, d) and tag class tokens t_cls (B, d)."""
+    def forward(self, h: Tensor, r: Tensor, t_cls: Tensor) -> LossTerms:
+        """Weighted terms (``.total()`` = L) of codes h (B, b), H2 outputs r (B, d), tag tokens t_cls (B, d)."""
         l1, l2, l3 = self.lambdas
         if self.detach_targets:
             t_cls = t_cls.detach()
-        return {
+        return LossTerms({
             "l1_pairwise": l1 * pairwise_similarity_loss(h, t_cls, self.reduction),
             "l2_hinge": l2 * hinge_loss(r, t_cls, self.margin, self.reduction),
             "l3_quant": l3 * quantization_loss(h, self.reduction),
-        }
+        })

@@ -23,6 +23,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from cmlib.losses.terms import LossTerms
+
 __all__ = [
     "DeSKProLoss",
     "attention_loss",
@@ -158,7 +160,7 @@ class DeSKProLoss(nn.Module):
         student=None,
         student_labels: torch.Tensor | None = None,
         teacher_logits: Sequence[torch.Tensor] | None = None,
-    ) -> dict[str, torch.Tensor]:
+    ) -> LossTerms:
         """Weighted terms of eq. (7).
 
         Args:
@@ -170,9 +172,9 @@ class DeSKProLoss(nn.Module):
             teacher_logits: I^t for the same face batch; L_fkp is added when given.
 
         Returns:
-            Named, already weighted scalar terms (the engine minimises their sum).
+            Named, already weighted scalar terms (the engine minimises their sum, ``.total()``).
         """
-        terms: dict[str, torch.Tensor] = {}
+        terms = LossTerms()
         if body is not None:
             terms["ce_g"], terms["trip_g"] = self.stream_terms(body.logits, body.features, labels)
             if body_mask is not None:

@@ -15,6 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cmlib.losses.terms import LossTerms
+
+__all__ = ["ClarelLoss", "clarel_loss", "euclidean_distances", "image_retrieval_loss", "text_retrieval_loss"]
+
 
 def euclidean_distances(a: Tensor, b: Tensor, eps: float = 1e-12) -> Tensor:
     """Pairwise Euclidean distances d(a_i, b_j).
@@ -59,7 +63,7 @@ def image_retrieval_loss(image_emb: Tensor, text_emb: Tensor) -> Tensor:
 
 
 def clarel_loss(image_emb: Tensor, text_emb: Tensor, image_logits: Tensor, text_logits: Tensor, labels: Tensor,
-                lam: float, kappa: float) -> dict[str, Tensor]:
+                lam: float, kappa: float) -> LossTerms:
     """The composite CLAREL loss as named, already-weighted terms (their sum is minimised).
 
     Args:
@@ -72,8 +76,8 @@ def clarel_loss(image_emb: Tensor, text_emb: Tensor, image_logits: Tensor, text_
         kappa: kappa in [0, 1], weight of the classifier losses against the retrieval losses.
 
     Returns:
-        {"text_retrieval": lam (1-kappa) J_TR, "image_retrieval": (1-lam)(1-kappa) J_IR,
-         "image_ce": kappa CE_image, "text_ce": kappa CE_text}.
+        LossTerms {"text_retrieval": lam (1-kappa) J_TR, "image_retrieval": (1-lam)(1-kappa) J_IR,
+        "image_ce": kappa CE_image, "text_ce": kappa CE_text}; ``.total()`` is their sum, ``.backward()`` its gradient.
 
     Raises:
         ValueError: lam or kappa outside [0, 1].
@@ -81,12 +85,12 @@ def clarel_loss(image_emb: Tensor, text_emb: Tensor, image_logits: Tensor, text_
     for name, value in (("lambda", lam), ("kappa", kappa)):
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"clarel_loss: {name}={value} must be in [0, 1]")
-    return {
+    return LossTerms({
         "text_retrieval": lam * (1.0 - kappa) * text_retrieval_loss(image_emb, text_emb),
         "image_retrieval": (1.0 - lam) * (1.0 - kappa) * image_retrieval_loss(image_emb, text_emb),
         "image_ce": kappa * F.cross_entropy(image_logits, labels),
         "text_ce": kappa * F.cross_entropy(text_logits, labels),
-    }
+    })
 
 
 class ClarelLoss(nn.Module):
@@ -100,6 +104,6 @@ class ClarelLoss(nn.Module):
         self.lam, self.kappa = lam, kappa
 
     def forward(self, image_emb: Tensor, text_emb: Tensor, image_logits: Tensor, text_logits: Tensor,
-                labels: Tensor) -> dict[str, Tensor]:
+                labels: Tensor) -> LossTerms:
         """See :func:`clarel_loss`."""
         return clarel_loss(image_emb, text_emb, image_logits, text_logits, labels, self.lam, self.kappa)

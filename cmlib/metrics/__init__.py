@@ -4,11 +4,23 @@
 - ``zsl``: per-class top-1, ZSL top-1, GZSL u/s/H with metric rescaling, alpha sweeps (CLAREL).
 - ``reid``: CMC and mAP under standard / cloth-changing / same-clothes protocols, chunked distances (DeSKPro).
 - ``refseg``: SketchyScene per-expression AP and COCO mask AP through pycocotools (GRM-Net).
+
+Every name below is importable from ``cmlib.metrics``; its module is imported on first use.
 """
 
-from cmlib.metrics import hashing, refseg, reid, zsl
-from cmlib.metrics.hashing import MAPResult
-from cmlib.metrics.reid import RankResult
-from cmlib.metrics.zsl import GZSLResult
+from cmlib._lazy import lazy_exports
 
-__all__ = ["GZSLResult", "MAPResult", "RankResult", "hashing", "refseg", "reid", "zsl"]
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "hashing": (
+        "Convention", "HammingCodes", "MAPResult", "hamming_distances", "mean_average_precision", "pack_codes",
+        "pack_labels", "pr_curve", "precision_at_n", "precision_recall_radius", "top_k_ranking",
+    ),
+    "refseg": (
+        "IOU_THRESHOLDS", "Prediction", "Target", "coco_mask_ap", "expression_ap", "mask_iou", "sketchyscene_ap",
+        "sketchyscene_ap_per_threshold",
+    ),
+    "reid": ("Metric", "Mode", "RankResult", "evaluate_rank", "pairwise_distance"),
+    "zsl": ("GZSLResult", "alpha_sweep", "gzsl", "per_class_top1", "zsl_top1"),
+}
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

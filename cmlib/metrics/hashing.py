@@ -24,6 +24,9 @@ import numpy as np
 from cmlib.metrics import _hamming_kernels as K
 from cmlib.metrics._checks import ArrayLike, as_multi_hot, check_len, check_ndim, check_nonempty, to_numpy
 
+__all__ = ["Convention", "HammingCodes", "MAPResult", "hamming_distances", "mean_average_precision", "pack_codes",
+           "pack_labels", "pr_curve", "precision_at_n", "precision_recall_radius", "top_k_ranking"]
+
 Convention = Literal["wsdhq", "deephash"]
 _WORD_DTYPES = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 

@@ -33,6 +33,9 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+__all__ = ["IOU_THRESHOLDS", "Prediction", "Target", "coco_mask_ap", "expression_ap", "mask_iou", "sketchyscene_ap",
+           "sketchyscene_ap_per_threshold"]
+
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 
 

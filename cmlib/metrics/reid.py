@@ -34,6 +34,8 @@ import torch.nn.functional as F
 
 from cmlib.metrics._checks import ArrayLike, check_finite, check_len, check_ndim, check_nonempty, to_numpy
 
+__all__ = ["Metric", "Mode", "RankResult", "evaluate_rank", "pairwise_distance"]
+
 Mode = Literal["standard", "cloth_changing", "same_clothes"]
 Metric = Literal["cosine", "euclidean", "sqeuclidean"]
 

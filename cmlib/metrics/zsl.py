@@ -21,6 +21,8 @@ import numpy as np
 
 from cmlib.metrics._checks import ArrayLike, check_finite, check_len, check_ndim, check_nonempty, to_numpy
 
+__all__ = ["GZSLResult", "alpha_sweep", "gzsl", "per_class_top1", "zsl_top1"]
+
 
 class GZSLResult(NamedTuple):
     """GZSL accuracies as fractions: unseen ``u``, seen ``s`` and their harmonic mean ``h``."""

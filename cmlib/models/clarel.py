@@ -22,6 +22,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+__all__ = ["ClarelModel", "ClarelModelConfig", "ImageTower", "ResidualConv1d", "TextTower", "build_backbone"]
+
 
 @dataclass
 class ClarelModelConfig:

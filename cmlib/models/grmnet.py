@@ -35,6 +35,8 @@ from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
 
 from cmlib.models.grmnet_heads import LanguageEncoder, LanguageRPN, TiledFusion, grm_vectors
 
+__all__ = ["GRMNet", "GRMNetSpec", "GRMRoIHeads", "TinyFPN", "build_backbone"]
+
 
 @dataclass
 class GRMNetSpec:

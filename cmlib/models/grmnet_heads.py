@@ -16,6 +16,9 @@ from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.rpn import RegionProposalNetwork, concat_box_prediction_layers
 from torchvision.ops import box_iou
 
+__all__ = ["LanguageEncoder", "LanguageRPN", "TiledFusion", "absolute_position", "grm_vectors", "reference_indices",
+           "relative_offsets"]
+
 
 class LanguageEncoder(nn.Module):
     """Word embeddings + bidirectional LSTM (Sec. 2.2, 3.1: "bidirectional LSTM with a maximum time step of 15").

@@ -19,6 +19,8 @@ from torch.nn import functional as F
 from cmlib.models.grmnet import GRMNetSpec, build_backbone
 from cmlib.models.grmnet_heads import LanguageEncoder, TiledFusion
 
+__all__ = ["BinaryRefSeg", "InstanceMatcher", "binary_loss", "binary_to_instances"]
+
 
 class BinaryRefSeg(nn.Module):
     """Language-conditioned FCN: (image, expression) -> one mask logit map (B, 1, H, W)."""

@@ -49,6 +49,25 @@ from torch import Tensor, nn
 from cmlib.config import path_field
 from cmlib.layers.attention import ClassTokenCrossBlock, cross_attention_weights, key_padding_bias
 
+__all__ = [
+    "ONES_ID",
+    "PAD_ID",
+    "WHCMT",
+    "CrossViTEncoder",
+    "CrossVitConfig",
+    "HashHead",
+    "TagTransformer",
+    "WeakHashModel",
+    "build_crossvit",
+    "check_weights_file",
+    "init_layers",
+    "load_state_file",
+    "mean_tag_vector",
+    "retrieval_tag_ids",
+    "unit_variance_init",
+    "warn_random_init",
+]
+
 PAD_ID = 0
 ONES_ID = 1
 

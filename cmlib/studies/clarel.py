@@ -100,6 +100,7 @@ class Config:
         data_root: dataset folder for "xlsa17" (``<root>/res101.mat``, ``<root>/att_splits.mat``, optional
             ``<root>/sent_splits.mat``, ``<root>/text_c10/``) or "cub100" (``../shared/datasets/cub``).
         dataset: which xlsa17 split sizes to check ("CUB" or "FLO").
+        on_corrupt: data="cub100": ``fail`` on an unreadable image (naming it) or ``skip`` it with a warning.
         world: the compositional world (data="world").
         model: tower widths (default: CPU widths; a partial ``model`` mapping starts from ClarelModelConfig's own
             defaults, the paper's widths, so profiles restate every width).
@@ -119,6 +120,7 @@ class Config:
     data: Literal["world", "xlsa17", "cub100"] = "world"
     data_root: Path | None = path_field(layout="xlsa17: res101.mat, att_splits.mat, text_c10/; cub100: the cub folder")
     dataset: Literal["CUB", "FLO"] = "CUB"
+    on_corrupt: Literal["fail", "skip"] = "fail"
     world: WorldConfig = field(default_factory=WorldConfig)
     model: ClarelModelConfig = field(default_factory=_small_model)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -226,9 +228,10 @@ def build_data(cfg: Config) -> ClarelData:
         from cmlib.data.cub import load_cub100
 
         bundle = load_cub100(cfg.data_root, image_size=cfg.world.image_size, seed=cfg.world.seed,
-                             test_seen_fraction=cfg.world.test_seen_fraction)
+                             test_seen_fraction=cfg.world.test_seen_fraction, on_corrupt=cfg.on_corrupt)
         inputs, sentences, labels = bundle.images, bundle.sentences, bundle.labels
-        splits, names, source = bundle.splits, bundle.class_names, "cub100 real images + attribute sentences"
+        skipped = f"; {len(bundle.skipped_files)} unreadable image(s) skipped" if bundle.skipped_files else ""
+        splits, names, source = bundle.splits, bundle.class_names, f"cub100 real images + attribute sentences{skipped}"
     return tokenise(inputs, sentences, np.asarray(labels), splits, names, cfg.train, source)
 
 

@@ -1,6 +1,13 @@
-"""Tokenizers, vocabularies and word vectors (gensim) shared by the papers' text towers."""
+"""Tokenizers, vocabularies and word vectors (gensim) shared by the papers' text towers.
 
-from cmlib.text.vocab import PAD, UNK, Vocabulary, tokenize
-from cmlib.text.word2vec import embedding_matrix, load_word_vectors, train_word2vec
+Every name below is importable from ``cmlib.text``; gensim is imported only when a word2vec function is first used.
+"""
 
-__all__ = ["PAD", "UNK", "Vocabulary", "embedding_matrix", "load_word_vectors", "tokenize", "train_word2vec"]
+from cmlib._lazy import lazy_exports
+
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "vocab": ("PAD", "UNK", "Vocabulary", "tokenize"),
+    "word2vec": ("embedding_matrix", "load_word_vectors", "train_word2vec"),
+}
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -1,5 +1,8 @@
 """CLAREL real-data parsers: xlsa17 att_splits / res101, Reed sent_splits + text_c10, the cub100 subset."""
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.io as sio
@@ -83,3 +86,61 @@ def test_xlsa17_bundle_checks_split_sizes_and_sentence_files(tmp_path):
         from cmlib.data.reed import read_text_c10
 
         read_text_c10(tmp_path / "text_c10", ["001.K/k_1.jpg", "002.K/k_2.jpg"])
+
+
+def _tiny_cub(root: Path) -> Path:
+    """A 3-class CUB subset tree (seen 001.A, validation 002.B, unseen 003.C; 2 images each) whose 002.B/1.jpg is
+    not a JPEG."""
+    from PIL import Image
+
+    sub = root / "cub100_subset_227px"
+    names = [f"{c}/{i}.jpg" for c in ("A", "B", "C") for i in (0, 1)]
+    for n, name in enumerate(names):
+        (sub / "images" / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (20, 20), (40 * n, 100, 200)).save(sub / "images" / name)
+    (sub / "images" / "B" / "1.jpg").write_bytes(b"not a jpeg at all")
+    (sub / "images.txt").write_text("".join(f"{i}, {n}\n" for i, n in enumerate(names)))
+    (sub / "image_class_labels.txt").write_text("".join(f"{i}, {i // 2}\n" for i in range(6)))
+    (root / "derived").mkdir()
+    rows = [(0, "001.A", "trainval(seen)"), (1, "002.B", "trainval(seen)"), (2, "003.C", "test_unseen")]
+    (root / "derived" / "cub100_subset_classes.tsv").write_text(
+        "subset_class_id\tcub_class\txlsa17_PS_role\n" + "".join(f"{i}\t{c}\t{r}\n" for i, c, r in rows))
+    meta = root / "CUB_200_2011_meta"
+    (meta / "attributes").mkdir(parents=True)
+    (meta / "attributes.txt").write_text("1 has_bill_shape::dagger\n2 has_wing_color::blue\n")
+    (meta / "attributes" / "class_attribute_labels_continuous.txt").write_text("50.0 10.0\n0.0 80.0\n30.0 30.0\n")
+    (root / "xlsa17").mkdir()
+    (root / "xlsa17" / "valclasses1.txt").write_text("002.B\n")
+    return root
+
+
+def test_cub_corrupt_image_is_named_or_skipped_with_a_warning(tmp_path: Path) -> None:
+    from cmlib.data.cub import load_cub100
+
+    root = _tiny_cub(tmp_path)
+    with pytest.raises(ValueError, match=r"image .*cub100_subset_227px/images/B/1.jpg cannot be read .*on_corrupt='skip'"):
+        load_cub100(root, image_size=8)
+    with pytest.warns(UserWarning, match=r"load_cub100: on_corrupt='skip': left out 1 unreadable image\(s\) under "
+                      r".*images: B/1.jpg"):
+        b = load_cub100(root, image_size=8, on_corrupt="skip")
+    assert b.skipped_files == ["B/1.jpg"] and "B/1.jpg" not in b.image_files
+    assert b.images.shape == (5, 3, 8, 8) and b.images.is_contiguous() and b.labels.tolist() == [0, 0, 1, 2, 2]
+    assert len(b.sentences) == 5 and b.labels[b.splits["val"]].tolist() == [1]
+    with pytest.raises(ValueError, match="on_corrupt: expected 'fail' or 'skip', got 'ignore'"):
+        load_cub100(root, on_corrupt="ignore")
+
+
+def test_clarel_config_passes_on_corrupt_to_the_cub_loader(tmp_path: Path) -> None:
+    from cmlib.config import ConfigError, from_params
+    from cmlib.studies import clarel
+
+    root = _tiny_cub(tmp_path)
+    cfg = from_params(clarel.Config, {"data": "cub100", "data_root": str(root), "on_corrupt": "skip",
+                                      "world": {"image_size": 8}})
+    with pytest.warns(UserWarning, match="left out 1 unreadable image"):
+        data = clarel.build_data(cfg)
+    assert data.source.endswith("; 1 unreadable image(s) skipped") and len(data.labels) == 5
+    with pytest.raises(ValueError, match="B/1.jpg cannot be read"):
+        clarel.build_data(dataclasses.replace(cfg, on_corrupt="fail"))
+    with pytest.raises(ConfigError, match=r"params.on_corrupt: expected one of \['fail', 'skip'\]"):
+        from_params(clarel.Config, {"on_corrupt": "ignore"})

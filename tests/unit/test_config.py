@@ -53,6 +53,24 @@ def test_unknown_key_names_valid_keys_and_closest_match() -> None:
     assert "params.inner: unknown key 'widht'" in msg and "did you mean 'width'" in msg and "valid keys: width, act" in msg
 
 
+
+def _hint(cls: type, mapping: dict) -> str:
+    with pytest.raises(ConfigError) as err:
+        from_params(cls, mapping)
+    return str(err.value).split(";")[0]
+
+
+def test_typo_hint_prefers_a_field_of_the_same_kind() -> None:
+    """A float suggests the float ``lam``, not the list ``lambdas``; a section is not suggested for a scalar."""
+    from cmlib.studies import clarel, whcmt
+
+    assert _hint(clarel.Config, {"lamda": 0.3}) == "params: unknown key 'lamda' (did you mean 'lam'?)"
+    assert _hint(clarel.Config, {"lamda": [0.0, 0.5]}) == "params: unknown key 'lamda' (did you mean 'lambdas'?)"
+    assert _hint(whcmt.Config, {"fit": 20}) == "params: unknown key 'fit'"  # vit is a section
+    assert _hint(whcmt.Config, {"fit": {"max_steps": 3}}) == "params: unknown key 'fit'"  # vit has no max_steps
+    assert _hint(whcmt.Config, {"vti": {"depth": 2}}) == "params: unknown key 'vti' (did you mean 'vit'?)"
+    assert _hint(clarel.Config, {"wrold": {"n_clases": 3}}) == "params: unknown key 'wrold' (did you mean 'world'?)"
+
 @pytest.mark.parametrize(
     ("mapping", "expected"),
     [

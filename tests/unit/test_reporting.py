@@ -69,3 +69,20 @@ def test_golden_machine_file_round_trips(tmp_path: Path) -> None:
 
     runner._write_golden_machine(tmp_path)
     assert json.loads((tmp_path / runner.GOLDEN_MACHINE).read_text()) == machine_fingerprint()
+
+
+def test_project_root_warns_when_it_falls_back_to_the_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import warnings
+
+    from cmlib.reporting import project_root
+
+    (tmp_path / "proj" / "notebooks").mkdir(parents=True)
+    (tmp_path / "proj" / "pyproject.toml").write_text('[project]\nname = "cmlib"\n')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # found: silent
+        assert project_root(tmp_path / "proj" / "notebooks") == (tmp_path / "proj").resolve()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.warns(UserWarning, match=f"no cmlib pyproject.toml at or above {tmp_path.resolve() / 'elsewhere'}; "
+                      "using the current folder"):
+        assert project_root(tmp_path / "elsewhere") == tmp_path

@@ -148,3 +148,83 @@ def test_only_keeps_the_named_notebooks(project: Path) -> None:
     (project / "notebooks" / "demo" / "02_other.py").write_text(FAILING)
     assert [j.notebook.name for j in plan(project, ["demo"], "smoke", only="02_")] == ["02_other.py"]
     assert len(plan(project, ["demo"], "smoke")) == 2
+
+
+def test_only_that_matches_nothing_names_the_pattern_and_the_notebooks(
+        project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from cmlib.runner import plan
+
+    with pytest.raises(ConfigError, match=r"--only '04_rael' matches no notebook of demo; available: demo/01_engine_demo"):
+        plan(project, ["demo"], "smoke", only="01_engine,04_rael")  # one part matching is not enough
+    monkeypatch.chdir(project)
+    assert main(["demo", "--only", "nope"]) == 2
+    assert "--only 'nope' matches no notebook of demo; available: demo/01_engine_demo" in capsys.readouterr().err
+
+
+def test_ctrl_c_prints_one_line_keeps_the_previous_report_and_exits_130(
+        project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from cmlib import runner
+
+    old = project / "reports" / "demo" / "smoke" / "01_engine_demo"
+    old.mkdir(parents=True)
+    (old / "metrics.json").write_text('{"kept": true}')
+
+    def interrupted(job: runner.Job, root: Path) -> runner.Outcome:
+        (root / job.output).parent.mkdir(parents=True, exist_ok=True)  # a run stages into <name>.partial/
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "execute", interrupted)
+    with pytest.raises(runner.Interrupted) as err:
+        run(["demo"], "smoke", root=project)
+    assert [j.notebook.stem for j in err.value.stopped] == ["01_engine_demo"]
+    monkeypatch.chdir(project)
+    capsys.readouterr()
+    assert main(["demo", "--profile", "smoke"]) == 130
+    lines = capsys.readouterr().err.strip().splitlines()
+    want = ("interrupted: stopped demo/01_engine_demo; its previous report reports/demo/smoke/01_engine_demo/ is kept "
+            "(the unfinished run is in reports/demo/smoke/01_engine_demo.partial/)")
+    assert lines == [want]
+    assert json.loads((old / "metrics.json").read_text())["kept"] is True
+
+
+def _second_interrupted(job, root: Path):  # module level: the pool pickles it by name
+    from cmlib import runner
+
+    if job.notebook.stem == "02_other":
+        raise KeyboardInterrupt  # what a worker process raises on Ctrl-C
+    return runner.Outcome(job, True, 0.0)
+
+
+def test_ctrl_c_in_parallel_names_the_stopped_notebook(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cmlib import runner
+
+    (project / "notebooks" / "demo" / "02_other.py").write_text(FAILING)
+    monkeypatch.setattr(runner, "execute", _second_interrupted)
+    with pytest.raises(runner.Interrupted) as err:
+        run(["demo"], "smoke", root=project, jobs=2)
+    assert [j.notebook.stem for j in err.value.stopped] == ["02_other"]
+
+
+TINY = """# %% tags=["parameters"]
+params: dict = {}
+report_dir = None
+
+# %%
+import sys
+print("kernel ran", file=sys.stderr)
+"""
+
+
+def test_kernel_runs_without_the_tcp_warning(project: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """The kernel talks over IPC (unix sockets in a private temp folder): no 'running over TCP' warning, no socket
+    file left in the project."""
+    from cmlib.runner import Job, execute
+
+    (project / "notebooks" / "demo" / "09_tiny.py").write_text(TINY)
+    out = Path("build") / "tiny" / "09_tiny.ipynb"  # not staged: no HTML export, keeps the test fast
+    outcome = execute(Job("demo", Path("notebooks/demo/09_tiny.py"), "smoke", {}, out.parent, out), project)
+    assert outcome.ok, outcome.error
+    assert "kernel ran" in (project / out).read_text()
+    err = capfd.readouterr().err
+    assert "without encryption" not in err and "over TCP" not in err, err
+    assert not [p.name for p in project.iterdir() if p.name.startswith("kernel")]

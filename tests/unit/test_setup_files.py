@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,3 +30,16 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_make_test() -> None:
     assert first[0].startswith("make study") and first[1].startswith("make test")
     ci = [ln for ln in (ROOT / ".ci" / "run").read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     assert ci[-1].strip() == "make test"
+
+
+def _make_dry_run(*args: str) -> list[str]:
+    """The runner command lines ``make -n`` would execute (nothing runs)."""
+    out = subprocess.run(["make", "-n", "-C", str(ROOT), *args], capture_output=True, text=True, check=True).stdout
+    return [ln for ln in out.splitlines() if "-m cmlib.runner" in ln]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_smoke_runs_every_paper_or_the_one_named() -> None:
+    assert [ln.split("-m ", 1)[1] for ln in _make_dry_run("smoke")] == ["cmlib.runner all --profile smoke --jobs 1"]
+    assert [ln.split("-m ", 1)[1] for ln in _make_dry_run("smoke", "PAPER=clarel", "JOBS=2")] == [
+        "cmlib.runner clarel --profile smoke --jobs 2"]

@@ -31,6 +31,8 @@ from typing import Literal
 import numpy as np
 import torch
 
+__all__ = ["GROUPS", "World", "WorldConfig", "make_world"]
+
 # Attribute groups: (part name synonyms, values; each value a tuple of synonyms, first is canonical).
 _COLOURS = (("red", "crimson", "scarlet"), ("blue", "azure"), ("yellow", "golden"), ("black", "dark"),
             ("white", "pale"), ("brown", "tawny", "chestnut"))

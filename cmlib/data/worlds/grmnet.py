@@ -23,6 +23,9 @@ from cmlib.data.worlds.grmnet_strokes import (
     make_shape,
 )
 
+__all__ = ["COUNT", "ORDINAL", "PLURAL", "SINGULAR", "SketchWorld", "WorldSpec", "make_scene", "make_world",
+           "sample_expressions", "scene_expressions"]
+
 SINGULAR = {"people": "person"}  # SketchyScene's category is "people"; MATCHING says "the person" / "the people"
 PLURAL = {"tree": "trees", "house": "houses", "sheep": "sheep", "car": "cars", "cloud": "clouds", "sun": "suns",
           "people": "people", "dog": "dogs", "bench": "benches", "grass": "grass"}

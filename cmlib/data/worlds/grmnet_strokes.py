@@ -13,6 +13,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
+__all__ = ["CATEGORY_SIZE", "SKY_CATEGORIES", "WORLD_CATEGORIES", "Shape", "draw_object", "make_shape"]
+
 WORLD_CATEGORIES: tuple[str, ...] = (
     "tree", "house", "sheep", "car", "cloud", "sun", "people", "dog", "bench", "grass",
 )

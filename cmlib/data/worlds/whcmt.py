@@ -20,6 +20,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
+__all__ = [
+    "COLOURS",
+    "N_CONCEPTS",
+    "SHAPES",
+    "TEXTURES",
+    "HashingData",
+    "WorldConfig",
+    "concept_names",
+    "concept_synonyms",
+    "make_world",
+    "noise_words",
+    "protocol_split",
+    "render_image",
+    "render_images",
+    "sample_labels",
+    "sample_tags",
+    "scene_groups",
+    "text_corpus",
+]
+
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "cross")
 COLOURS: tuple[str, ...] = ("red", "green", "blue")
 TEXTURES: tuple[str, ...] = ("solid", "striped")
