@@ -107,9 +107,9 @@ class Config:
         train: optimisation.
         lam, kappa: the loss mixing of the main model (paper: 0.5, 0.5).
         alphas: metric-rescaling grid swept at inference on the validation split (alpha >= 0).
-        seeds: repeats of the main experiment (01).
-        sweep_seeds: repeats of the alpha sweep of Figure 2 (paper: 10).
-        grid_seeds: repeats of the lambda/kappa grids and of the ablation (03, 04; paper: 10).
+        seeds: the replicates of every notebook (01 main table, 02 alpha sweep, 03 lambda/kappa grids, 04 ablation;
+            paper: 10 repeats for Figures 2-4); one field, so ``python -m cmlib.runner clarel --seeds 10-14`` draws
+            new replicates for all four.
         lambdas / kappas: grids of Figures 3 and 4 (the other parameter held at 0.5).
         val_seen_fraction: share of each train class's images held out as validation "seen" images.
         cache_dir: where trained models and their distance matrices are cached across notebooks (None: memory only).
@@ -128,8 +128,6 @@ class Config:
     kappa: float = 0.5
     alphas: list[float] = field(default_factory=lambda: [0.0, 0.01, 0.02, 0.04, 0.06, 0.1, 0.15, 0.25])
     seeds: list[int] = field(default_factory=lambda: [0])
-    sweep_seeds: list[int] = field(default_factory=lambda: [0, 1])
-    grid_seeds: list[int] = field(default_factory=lambda: [0])
     lambdas: list[float] = field(default_factory=lambda: [0.0, 0.5])
     kappas: list[float] = field(default_factory=lambda: [0.5, 1.0])
     val_seen_fraction: float = 0.2
@@ -147,8 +145,8 @@ class Config:
             check_range(f"kappas[{i}]", v, lo=0.0, hi=1.0)
         check_range("val_seen_fraction", self.val_seen_fraction, lo=0.01, hi=0.9)
         check_range("threads", self.threads, lo=1)
-        if not self.seeds or not self.sweep_seeds or not self.grid_seeds or not self.alphas:
-            raise ConfigError("seeds, sweep_seeds, grid_seeds and alphas must each hold at least one value")
+        if not self.seeds or not self.alphas:
+            raise ConfigError("seeds and alphas must each hold at least one value")
         if self.data != "world" and self.data_root is None:
             raise ConfigError(f"data={self.data!r} needs data_root (a folder with the dataset files)")
 
@@ -457,9 +455,9 @@ def gzsl_rows(cfg: Config, data: ClarelData) -> list[dict[str, Any]]:
 
 
 def alpha_sweep_matrix(cfg: Config, data: ClarelData) -> np.ndarray:
-    """02 / Figure 2: H (%) on the validation stage, (len(sweep_seeds), len(alphas))."""
+    """02 / Figure 2: H (%) on the validation stage, (len(seeds), len(alphas))."""
     return np.array([h_curve(trained_scores(cfg, data, "val", s, cfg.lam, cfg.kappa), cfg.alphas)
-                     for s in cfg.sweep_seeds])
+                     for s in cfg.seeds])
 
 
 def sweep_rows(cfg: Config, data: ClarelData, which: Literal["lambda", "kappa"]) -> list[dict[str, Any]]:
@@ -468,7 +466,7 @@ def sweep_rows(cfg: Config, data: ClarelData, which: Literal["lambda", "kappa"])
     rows = []
     for v in grid:
         lam, kappa = (v, cfg.kappa) if which == "lambda" else (cfg.lam, v)
-        rows += [evaluate_setting(cfg, data, s, lam, kappa) for s in cfg.grid_seeds]
+        rows += [evaluate_setting(cfg, data, s, lam, kappa) for s in cfg.seeds]
     return rows
 
 
@@ -480,7 +478,7 @@ def ablation_rows(cfg: Config, data: ClarelData) -> list[dict[str, Any]]:
     """04 / Table 3: the six (alpha on/off, lambda, kappa) rows, one row per seed and line."""
     rows = []
     for line, (use_alpha, lam, kappa) in enumerate(ABLATION, start=1):
-        for s in cfg.grid_seeds:
+        for s in cfg.seeds:
             r = evaluate_setting(cfg, data, s, lam, kappa)
             k = "" if use_alpha else "0"
             rows.append({"line": line, "alpha": "validated" if use_alpha else "0", "lambda": lam, "kappa": kappa,

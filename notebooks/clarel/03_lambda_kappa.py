@@ -58,6 +58,6 @@ rep.save_figure(clarel.plot_sweep(kappa_rows, "kappa"), "h_against_kappa")
 
 # %%
 # NBVAL_CHECK_OUTPUT
-c = claims(clarel.sweep_claims(lam_rows, kappa_rows, cfg.grid_seeds, cfg.lam, cfg.kappa))
+c = claims(clarel.sweep_claims(lam_rows, kappa_rows, cfg.seeds, cfg.lam, cfg.kappa))
 rep.save_claims(c)
 show(c)

@@ -50,6 +50,6 @@ rep.save_metrics({"rows": rows, "table": table.to_dict(orient="records")})
 
 # %%
 # NBVAL_CHECK_OUTPUT
-c = claims(clarel.ablation_claims(rows, cfg.grid_seeds))
+c = claims(clarel.ablation_claims(rows, cfg.seeds))
 rep.save_claims(c)
 show(c)
