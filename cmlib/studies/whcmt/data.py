@@ -14,12 +14,12 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import Tensor
 
 from cmlib.data import mirflickr, nuswide
+from cmlib.data.images import name_some, warn_skipped
 from cmlib.data.worlds import whcmt as world_lib
 from cmlib.models.whcmt import ONES_ID, PAD_ID, check_weights_file
 from cmlib.studies.whcmt.config import MIRFLICKR_DB, Config
 from cmlib.text import Vocabulary, load_word_vectors, train_word2vec
 
-SHOWN_NAMES = 5  # names shown in a warning / the data summary before "(+N more)"
 SUMMARY_KEYS = ("n_query", "n_database", "n_train", "vocab_size", "tags_without_vector", "train_tags_total",
                 "train_tags_dropped_oov", "query_tags_dropped_oov", "database_tags_dropped_oov",
                 "train_images_without_known_tag", "query_images_without_known_tag", "corrupt_images_skipped",
@@ -105,19 +105,12 @@ def _cap_database(cfg: Config, database: np.ndarray, train: np.ndarray) -> tuple
     return database, np.intersect1d(train, database)
 
 
-def _name_some(names: list[str], n: int = SHOWN_NAMES) -> str:
-    """The first ``n`` names and how many more, e.g. ``"a, b, c (+4 more)"``."""
-    more = f" (+{len(names) - n} more)" if len(names) > n else ""
-    return ", ".join(names[:n]) + more
-
-
 def _skip_corrupt(bad: list[str], root: Path | None, stats: dict) -> None:
     """Warn naming the skipped unreadable images and record their count and (capped) names in ``stats``."""
     stats["corrupt_images_skipped"] = len(bad)
     if bad:
-        stats["corrupt_images_skipped_files"] = _name_some(bad)
-        warnings.warn(f"on_corrupt='skip': left out {len(bad)} unreadable image(s) under {root}: {_name_some(bad)}",
-                      stacklevel=3)
+        stats["corrupt_images_skipped_files"] = name_some(bad)
+        warn_skipped("whcmt data", bad, root)
 
 
 def _load_source(cfg: Config) -> tuple[np.ndarray, np.ndarray, list[str], list[list[str]], tuple, dict]:
@@ -216,10 +209,10 @@ def prepare_data(cfg: Config) -> WhcmtData:
     vectors = word_vectors(cfg, train_tags)
     vocab, no_vector = build_vocabulary(train_tags, vectors, cfg.tag_min_count)
     if no_vector:
-        stats["tags_without_vector_examples"] = _name_some(no_vector)
+        stats["tags_without_vector_examples"] = name_some(no_vector)
         if cfg.word_vectors is not None:
             warnings.warn(f"word_vectors {cfg.word_vectors}: no vector for {len(no_vector)} training tag(s), dropped "
-                          f"from the vocabulary: {_name_some(no_vector)}", stacklevel=2)
+                          f"from the vocabulary: {name_some(no_vector)}", stacklevel=2)
     dim = len(next(iter(vectors.values())))
     table = torch.zeros(len(vocab), dim)
     table[ONES_ID] = 1.0
