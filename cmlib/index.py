@@ -15,7 +15,6 @@ A stored claim row written before the n >= 3 rule (a definite verdict from fewer
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from cmlib.claims import (
     REPRODUCED,
     verdict_kind,
 )
+from cmlib.reporting import write_text_atomic
 
 __all__ = ["build_index", "committed_profile", "effective_verdict"]
 
@@ -124,12 +124,6 @@ def _page(title: str, entries: list[tuple[str, str, str, dict, dict]]) -> str:
     ])
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def build_index(root: Path) -> Path:
     """Rebuild reports/README.md (committed profiles) and reports/README-<profile>.md (smoke, --seeds runs).
 
@@ -142,9 +136,9 @@ def build_index(root: Path) -> Path:
     committed = [(p, prof, n, m, i) for prof, rows in found.items() if committed_profile(prof) for p, n, m, i in rows]
     committed.sort(key=lambda e: (e[0], e[1], e[2]))
     out = reports / "README.md"
-    _write(out, _page("Reports index", committed))
+    write_text_atomic(out, _page("Reports index", committed))
     for profile, rows in found.items():
         if not committed_profile(profile):
             entries = [(p, profile, n, m, i) for p, n, m, i in rows]
-            _write(reports / f"README-{profile}.md", _page(f"Reports index: {profile} (not committed)", entries))
+            write_text_atomic(reports / f"README-{profile}.md", _page(f"Reports index: {profile} (not committed)", entries))
     return out

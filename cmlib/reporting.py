@@ -60,6 +60,7 @@ __all__ = [
     "project_root",
     "show",
     "write_json_atomic",
+    "write_text_atomic",
 ]
 
 _PACKAGES = ("cmlib", "torch", "torchvision", "timm", "lightning", "numpy", "scipy", "numba", "gensim", "pycocotools",
@@ -82,12 +83,17 @@ def project_root(start: str | Path | None = None) -> Path:
     return Path.cwd()
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` via a temp file + rename, so a reader never sees half a file."""
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file (named by process id) + rename, so a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(jsonable(data), indent=2, sort_keys=False) + "\n")
+    tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` atomically (:func:`write_text_atomic`)."""
+    write_text_atomic(path, json.dumps(jsonable(data), indent=2, sort_keys=False) + "\n")
 
 
 class Report:
