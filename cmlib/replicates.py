@@ -43,7 +43,7 @@ class ReplicateError(RuntimeError):
 
 def replicate_path(fn: Callable[..., Any], cfg: Any, seed: int, cache_dir: str | Path) -> Path:
     """Where the result of ``fn(cfg, seed)`` is kept: the key covers the function, the config and the seed."""
-    conf = {k: v for k, v in to_dict(cfg).items() if k not in _NOT_IN_KEY} if not isinstance(cfg, dict) else cfg
+    conf = {k: v for k, v in to_dict(cfg).items() if k not in _NOT_IN_KEY}  # a dataclass or a dict, alike
     key = stable_hash({"fn": f"{fn.__module__}.{fn.__qualname__}", "cfg": conf, "seed": seed})
     return Path(cache_dir) / f"replicate-{fn.__name__}-s{seed}-{key}.json"
 
