@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -11,6 +12,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
 SESSION_START = time.time()
+
+
+def demo_project(dest: Path) -> Path:
+    """A throw-away project at ``dest``: a cmlib pyproject.toml and the demo paper's params and notebooks."""
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "pyproject.toml").write_text('[project]\nname = "cmlib"\n')
+    shutil.copytree(ROOT / "params" / "demo", dest / "params" / "demo")
+    shutil.copytree(ROOT / "notebooks" / "demo", dest / "notebooks" / "demo")
+    return dest
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import demo_project
 
 from cmlib.replicates import ReplicateError, replicate_path, run_replicates
 from cmlib.studies import demo
@@ -74,23 +75,13 @@ def test_a_failing_replicate_is_named_and_the_others_are_kept(tmp_path: Path) ->
 def test_killed_demo_study_resumes_with_the_same_numbers(tmp_path: Path) -> None:
     """python -m cmlib.runner demo --profile study, killed after its first finished replicate, then run again:
     the finished replicates are loaded, the rest computed, and metrics.json equals an uninterrupted run's."""
-    import shutil
-
-    def project(name: str) -> Path:
-        p = tmp_path / name
-        (p / "notebooks").mkdir(parents=True)
-        (p / "pyproject.toml").write_text('[project]\nname = "cmlib"\n')
-        shutil.copytree(ROOT / "params" / "demo", p / "params" / "demo")
-        shutil.copytree(ROOT / "notebooks" / "demo", p / "notebooks" / "demo")
-        return p
-
     def runner(p: Path) -> subprocess.Popen:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         return subprocess.Popen([sys.executable, "-m", "cmlib.runner", "demo", "--profile", "study", "--seeds",
                                  "0-3"], cwd=p, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 start_new_session=True)
 
-    killed = project("killed")
+    killed = demo_project(tmp_path / "killed")
     proc = runner(killed)
     cache = killed / ".cache" / "demo"
     deadline = time.time() + 300
@@ -108,7 +99,7 @@ def test_killed_demo_study_resumes_with_the_same_numbers(tmp_path: Path) -> None
     resumed = runner(killed)
     out = resumed.communicate(timeout=600)[0].decode()
     assert resumed.returncode == 0, out
-    clean = project("clean")
+    clean = demo_project(tmp_path / "clean")
     fresh = runner(clean)
     assert fresh.communicate(timeout=600)[0] is not None and fresh.returncode == 0
     report = Path("reports/demo/study-seeds0-3/01_engine_demo/metrics.json")

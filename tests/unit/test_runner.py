@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
+from conftest import demo_project
 
 from cmlib.config import ConfigError
 from cmlib.runner import build_index, list_notebooks, main, run, validate_params
@@ -28,11 +28,8 @@ raise ValueError("boom in the third cell")
 
 @pytest.fixture()
 def project(tmp_path: Path) -> Path:
-    """A throw-away project: the demo paper's notebook and params plus a notebook that fails."""
-    (tmp_path / "pyproject.toml").write_text('[project]\nname = "cmlib"\n')
-    shutil.copytree(ROOT / "params" / "demo", tmp_path / "params" / "demo")
-    shutil.copytree(ROOT / "notebooks" / "demo", tmp_path / "notebooks" / "demo")
-    return tmp_path
+    """A throw-away project: the demo paper's notebook and params (tests add a notebook that fails)."""
+    return demo_project(tmp_path)
 
 
 def test_smoke_params_restate_the_config_defaults() -> None:
