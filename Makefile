@@ -12,7 +12,15 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 .PHONY: setup study smoke report golden test unit lint benchmarks clean
 
-setup: $(STAMP)
+## JupyterLab opens the jupytext notebooks (notebooks/*/*.py) as notebooks on double-click: a settings override
+## installed into the venv (user settings, if any, still win). See README, "Working in JupyterLab".
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.d/cmlib.json
+
+setup: $(STAMP) $(LAB_OVERRIDES)
+
+$(LAB_OVERRIDES): jupyter/lab-overrides.json $(STAMP)
+	mkdir -p $(dir $@)
+	cp $< $@
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,37 +28,37 @@ $(STAMP): pyproject.toml
 	$(PY) -c "import cmlib, torch, torchvision, timm, papermill, nbval" 
 	touch $(STAMP)
 
-## every notebook of every paper on the embedded default (study profile) -> reports/
-study: $(STAMP)
-	$(PY) -m cmlib.runner all --profile study --jobs $(JOBS)
+## every notebook of every paper on the embedded default (study profile) -> reports/; PAPER=clarel for one paper
+study: setup
+	$(PY) -m cmlib.runner $(PAPER) --profile study --jobs $(JOBS)
 
 ## every notebook on the smoke profile (seconds each); PAPER=clarel for one paper
-smoke: $(STAMP)
+smoke: setup
 	$(PY) -m cmlib.runner $(PAPER) --profile smoke --jobs $(JOBS)
 
 ## one paper and profile: make report PAPER=clarel PROFILE=study
-report: $(STAMP)
+report: setup
 	$(PY) -m cmlib.runner $(PAPER) --profile $(PROFILE) --jobs $(JOBS)
 
 ## re-execute the golden smoke notebooks after an intended change (PAPER=clarel for one paper), each also under
 ## the numeric perturbations of cmlib.golden that measure its band (7 runs per notebook; JOBS=2 on 2 cores)
-golden: $(STAMP)
+golden: setup
 	$(PY) -m cmlib.runner $(PAPER) --golden --jobs $(JOBS)
 
 ## unit tests + nbval over the golden notebooks + the metrics tolerance test
-test: $(STAMP)
+test: setup
 	$(PY) -m pytest -q tests/unit tests/notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=900 \
 	  --nbval-sanitize-with tests/notebooks/nbval_sanitize.cfg; \
 	rc=$$?; if [ $$rc -eq 5 ]; then echo "make test: pytest collected no test (exit 5): the test tree is missing"; exit 1; fi; exit $$rc
 
-unit: $(STAMP)
+unit: setup
 	$(PY) -m pytest -q tests/unit
 
-lint: $(STAMP)
+lint: setup
 	$(PY) -m ruff check cmlib tests benchmarks
 
 ## speed and memory figures against references timed in the same run
-benchmarks: $(STAMP)
+benchmarks: setup
 	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:

@@ -43,3 +43,19 @@ def test_make_smoke_runs_every_paper_or_the_one_named() -> None:
     assert [ln.split("-m ", 1)[1] for ln in _make_dry_run("smoke")] == ["cmlib.runner all --profile smoke --jobs 1"]
     assert [ln.split("-m ", 1)[1] for ln in _make_dry_run("smoke", "PAPER=clarel", "JOBS=2")] == [
         "cmlib.runner clarel --profile smoke --jobs 2"]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_study_runs_every_paper_or_the_one_named() -> None:
+    assert [ln.split("-m ", 1)[1] for ln in _make_dry_run("study")] == ["cmlib.runner all --profile study --jobs 1"]
+    assert [ln.split("-m ", 1)[1] for ln in _make_dry_run("study", "PAPER=grmnet")] == [
+        "cmlib.runner grmnet --profile study --jobs 1"]
+
+
+def test_lab_overrides_make_jupytext_the_default_viewer_of_python_files() -> None:
+    """The file `make setup` installs into the venv (the REST check of the running server is test_jupyterlab.py)."""
+    import json
+
+    overrides = json.loads((ROOT / "jupyter" / "lab-overrides.json").read_text())
+    assert overrides["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]["python"] == "Jupytext Notebook"
+    assert "jupyter/lab-overrides.json" in (ROOT / "Makefile").read_text()

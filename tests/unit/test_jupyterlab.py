@@ -1,0 +1,78 @@
+"""JupyterLab as a user meets it after ``make setup``: a jupytext notebook (``notebooks/*/*.py``) is served as a
+notebook, and a double-click opens it in the notebook view (the resolved default viewer for Python files is
+"Jupytext Notebook"), checked through the server's REST API on a real ``jupyter lab`` process."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "cmlib-test"
+OVERRIDES = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.d" / "cmlib.json"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(base: str, path: str) -> dict:
+    with urllib.request.urlopen(f"{base}{path}?token={TOKEN}", timeout=10) as r:
+        return json.loads(r.read())
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A headless ``jupyter lab`` on the project root with a throw-away user-settings dir: base URL."""
+    if not OVERRIDES.exists():
+        pytest.fail(f"{OVERRIDES} is missing: `make setup` installs jupyter/lab-overrides.json there")
+    port = _free_port()
+    home = tmp_path_factory.mktemp("lab")
+    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+           "JUPYTERLAB_WORKSPACES_DIR": str(home / "ws"), "JUPYTER_RUNTIME_DIR": str(home / "rt")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}", "--ServerApp.ip=127.0.0.1",
+         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={ROOT}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            if proc.poll() is not None:
+                pytest.fail(f"jupyter lab exited with {proc.returncode}: {proc.stderr.read()[-2000:]}")
+            try:
+                _get(base, "/api/status")
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("jupyter lab did not answer within 60 s")
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_python_files_open_in_the_jupytext_notebook_view(lab: str) -> None:
+    plugin = _get(lab, "/lab/api/settings/@jupyterlab/docmanager-extension:plugin")
+    # What the frontend resolves: the user's settings (none in this throw-away dir) over the schema default, which
+    # the override replaces (an override changes the default, so a user's own choice still wins).
+    default = plugin["schema"]["properties"]["defaultViewers"]["default"]
+    resolved = {**default, **plugin["settings"].get("defaultViewers", {})}
+    assert resolved.get("python") == "Jupytext Notebook", plugin["schema"]["properties"]["defaultViewers"]
+
+
+def test_a_study_notebook_is_served_as_a_notebook(lab: str) -> None:
+    model = _get(lab, "/api/contents/notebooks/clarel/01_gzsl.py")
+    assert model["type"] == "notebook"
+    assert any(c["cell_type"] == "code" for c in model["content"]["cells"])
