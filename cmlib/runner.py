@@ -66,6 +66,7 @@ class Job:
     output: Path  # executed .ipynb path (inside the staging folder, or the golden path)
     env: tuple[tuple[str, str], ...] = ()  # environment overrides of the kernel (golden band runs only)
     variant: str = ""  # the golden band variant ("" for reports and the golden itself)
+    progress_every: float = 30.0  # seconds between live-progress lines of a long cell (cmlib.progress); 0: silent
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,9 @@ def execute(job: Job, root: Path) -> Outcome:
     import jupytext
     import papermill as pm
 
+    from cmlib.progress import ENGINE_NAME as PROGRESS_ENGINE
+    from cmlib.progress import NotebookProgress, last_wall_time, reporting
+
     t0 = time.perf_counter()
     stage = job.output.parent if job.output.parent.name.endswith(".partial") else None
     report_dir = job.report_dir.with_name(f"{job.report_dir.name}.partial") if stage else job.report_dir
@@ -197,8 +201,10 @@ def execute(job: Job, root: Path) -> Outcome:
     nb = jupytext.read(root / job.notebook)
     saved = {k: os.environ.get(k) for k, _ in job.env}
     os.environ.update(dict(job.env))  # the kernel inherits it; restored below
+    label = f"{job.paper}/{job.notebook.stem} ({job.profile}{f', {job.variant}' if job.variant else ''})"
+    expected = last_wall_time(root / job.report_dir) if stage is not None else None
     try:
-        with ipc_kernel() as kernel_kwargs:
+        with ipc_kernel() as kernel_kwargs, reporting(NotebookProgress(label, expected, every=job.progress_every)):
             pm.execute_notebook(
                 nb,
                 str(root / job.output),
@@ -207,6 +213,7 @@ def execute(job: Job, root: Path) -> Outcome:
                 language="python",
                 cwd=str(root),
                 progress_bar=False,
+                engine_name=PROGRESS_ENGINE,
                 **kernel_kwargs,
             )
     except pm.PapermillExecutionError as err:
@@ -315,8 +322,11 @@ def _export_html(ipynb: Path) -> None:
 
 
 def run(papers: Sequence[str], profile: str, *, jobs: int = 1, root: Path | None = None, golden: bool = False,
-        only: str = "", seeds: Sequence[int] | None = None) -> int:
+        only: str = "", seeds: Sequence[int] | None = None, progress_every: float = 30.0) -> int:
     """Run the notebooks; print a line per notebook; rebuild the index. Returns the number of failures.
+
+    While a notebook runs, a cell that takes longer than ``progress_every`` seconds prints a line every
+    ``progress_every`` seconds: notebook, cell, elapsed time and the estimate from the last run (cmlib.progress).
 
     With ``golden``, every notebook also runs under each perturbation of :func:`cmlib.golden.variants` (into
     build/golden-band/) and its band file is written beside the golden notebook.
@@ -328,6 +338,7 @@ def run(papers: Sequence[str], profile: str, *, jobs: int = 1, root: Path | None
         return 1
     if golden:
         todo += _band_jobs(todo)
+    todo = [dataclasses.replace(j, progress_every=progress_every) for j in todo]
     os.environ.setdefault("PYTHONHASHSEED", "0")  # gensim word2vec is bit-reproducible only with a fixed hash seed
     print(f"running {len(todo)} notebook(s) of {', '.join(papers)} on the {profile!r} profile", flush=True)
     outcomes = _execute_all(todo, root, jobs)
@@ -406,10 +417,11 @@ def _announce(out: Outcome, i: int, n: int) -> Outcome:
     return out
 
 
-def make_golden(papers: Sequence[str], *, root: Path | None = None, only: str = "", jobs: int = 1) -> int:
+def make_golden(papers: Sequence[str], *, root: Path | None = None, only: str = "", jobs: int = 1,
+                progress_every: float = 30.0) -> int:
     """Execute each notebook with its smoke params into tests/notebooks/golden/ (outputs kept, noise stripped), and
     under each golden variant to measure its band (``<nb>.band.json``)."""
-    return run(papers, "smoke", root=root, golden=True, only=only, jobs=jobs)
+    return run(papers, "smoke", root=root, golden=True, only=only, jobs=jobs, progress_every=progress_every)
 
 
 def _band_jobs(base: Sequence[Job]) -> list[Job]:
@@ -474,6 +486,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--only", default="", help="comma-separated parts of notebook names to run, e.g. 04_real")
     ap.add_argument("--seeds", default=None, help="replace the profile's seeds for this run, e.g. 10-14 or 0,3,7; "
                     "reports go to reports/<paper>/<profile>-seeds<spec>/")
+    ap.add_argument("--progress-every", type=float, default=30.0, metavar="SECONDS",
+                    help="a cell running longer prints notebook, cell, elapsed time and ETA this often (0: never)")
     ap.add_argument("--index-only", action="store_true", help="only rebuild reports/README.md")
     return ap.parse_args(argv)
 
@@ -493,9 +507,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         seeds = parse_seeds(args.seeds) if args.seeds is not None else None
         if args.golden:
-            failures = make_golden(papers, root=root, only=args.only, jobs=args.jobs)
+            failures = make_golden(papers, root=root, only=args.only, jobs=args.jobs,
+                                   progress_every=args.progress_every)
         else:
-            failures = run(papers, args.profile, jobs=args.jobs, root=root, only=args.only, seeds=seeds)
+            failures = run(papers, args.profile, jobs=args.jobs, root=root, only=args.only, seeds=seeds,
+                           progress_every=args.progress_every)
     except ConfigError as err:
         print(f"params error: {err}", file=sys.stderr)
         return 2
