@@ -40,6 +40,7 @@ __all__ = [
     "epoch_batches",
     "fit",
     "make_fabric",
+    "progress_bar",
     "seed_everything",
     "set_progress",
     "torch_threads",
@@ -49,7 +50,7 @@ LossFn = Callable[[nn.Module, Any], Mapping[str, torch.Tensor]]
 Batches = Callable[[int], Iterable[Any]]
 EvalFn = Callable[[nn.Module], Mapping[str, float]]
 
-_PROGRESS_ENABLED = True
+_PROGRESS_ENABLED = os.environ.get("CMLIB_PROGRESS", "1") != "0"  # the runner's golden runs and nbval set 0
 
 
 @dataclass
@@ -345,12 +346,21 @@ def _shard(batch: Any, rank: int, world: int) -> Any:
     return batch
 
 
-def _progress_bar(cfg: FitConfig, fabric: Any, start: int) -> Any:
-    if not (cfg.progress and _PROGRESS_ENABLED and fabric.is_global_zero):
+def progress_bar(total: int, desc: str, *, initial: int = 0, leave: bool = False) -> Any:
+    """A tqdm bar (a widget in a notebook, text in a terminal), or None when bars are off (:func:`set_progress`, or
+    the environment variable ``CMLIB_PROGRESS=0``, which the runner's golden runs and the nbval tests set so that
+    stored notebooks carry no bar). Callers do ``if bar: bar.update(k)`` and ``bar.close()``."""
+    if not _PROGRESS_ENABLED:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=cfg.max_steps, initial=start, mininterval=2.0, desc="fit", leave=False)
+    return tqdm(total=total, initial=initial, mininterval=2.0, desc=desc, leave=leave)
+
+
+def _progress_bar(cfg: FitConfig, fabric: Any, start: int) -> Any:
+    if not (cfg.progress and fabric.is_global_zero):
+        return None
+    return progress_bar(cfg.max_steps, "fit", initial=start)
 
 
 def _rng_state() -> dict[str, Any]:

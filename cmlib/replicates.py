@@ -78,19 +78,28 @@ def run_replicates(fn: Callable[[Any, int], dict[str, Any]], cfg: Any, seeds: Se
         say(f"{fn.__name__}: {len(results)} of {len(seeds)} replicates loaded from {cache_dir}")
     workers = min(jobs or os.cpu_count() or 1, len(pending))
     t0 = time.perf_counter()
+    from cmlib.engine import progress_bar  # torch is imported by then anyway; not at module import
+
+    bar = progress_bar(len(seeds), f"{fn.__name__} replicates", initial=len(results), leave=True) if pending else None
 
     def finish(seed: int, value: dict[str, Any]) -> None:
         results[seed] = json.loads(json.dumps(jsonable(value)))
         if seed in paths:
             write_json_atomic(paths[seed], results[seed])
+        if bar is not None:
+            bar.update(1)
         say(f"{fn.__name__}: replicate seed {seed} done ({len(results)}/{len(seeds)}, "
             f"{time.perf_counter() - t0:.1f} s)")
 
-    if workers <= 1:
-        for seed in pending:
-            finish(seed, _call(fn, cfg, seed))
-    else:
-        _run_pool(fn, cfg, pending, workers, finish)
+    try:
+        if workers <= 1:
+            for seed in pending:
+                finish(seed, _call(fn, cfg, seed))
+        else:
+            _run_pool(fn, cfg, pending, workers, finish)
+    finally:
+        if bar is not None:
+            bar.close()
     return [results[s] for s in seeds]
 
 

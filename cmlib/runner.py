@@ -47,6 +47,7 @@ from cmlib.reporting import machine_fingerprint, project_root, write_json_atomic
 __all__ = ["Interrupted", "Job", "build_index", "list_notebooks", "list_papers", "main", "make_golden", "run", "scrub_paths",
            "validate_params"]
 
+GOLDEN_ENV = (("CMLIB_PROGRESS", "0"),)  # a stored golden notebook carries no progress bar (cmlib.engine.progress_bar)
 STRIP_KEYS = "metadata.papermill cell.metadata.papermill cell.metadata.execution metadata.widgets"
 GOLDEN_DIR = Path("tests/notebooks/golden")
 GOLDEN_REPORTS = Path("build/golden")
@@ -171,7 +172,8 @@ def plan(root: Path, papers: Sequence[str], profile: str, *, golden: bool = Fals
             else:
                 report = Path("reports") / paper / seeds_folder(profile, seeds) / name
                 output = report.with_name(f"{name}.partial") / f"{name}.ipynb"
-            jobs.append(Job(paper, nb, profile, params, report, output))
+            env = GOLDEN_ENV if golden else ()
+            jobs.append(Job(paper, nb, profile, params, report, output, env))
     return jobs
 
 
@@ -431,7 +433,7 @@ def _band_jobs(base: Sequence[Job]) -> list[Job]:
         for job in base:
             report = GOLDEN_BAND / name / job.paper / job.notebook.stem
             jobs.append(dataclasses.replace(job, report_dir=report, output=report.with_suffix(".ipynb"),
-                                            env=tuple(sorted(env.items())), variant=name))
+                                            env=tuple(sorted({**dict(GOLDEN_ENV), **env}.items())), variant=name))
     return jobs
 
 

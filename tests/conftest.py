@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -12,6 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
 SESSION_START = time.time()
+# No progress bar in the nbval kernels (they inherit this) nor in unit tests: stored outputs stay bar-free.
+os.environ.setdefault("CMLIB_PROGRESS", "0")
 
 
 def demo_project(dest: Path) -> Path:

@@ -108,3 +108,22 @@ def test_killed_demo_study_resumes_with_the_same_numbers(tmp_path: Path) -> None
     assert [r["seed"] for r in got["per_seed"]] == [0, 1, 2, 3]
     executed = (killed / "reports/demo/study-seeds0-3/01_engine_demo/01_engine_demo.ipynb").read_text()
     assert f"{kept} of 4 replicates loaded" in executed
+
+
+def quick(cfg: dict, seed: int) -> dict:
+    return {"seed": seed}
+
+
+def test_a_progress_bar_counts_the_replicates_unless_bars_are_off(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from cmlib import engine
+
+    monkeypatch.setattr(engine, "_PROGRESS_ENABLED", True)
+    run_replicates(quick, {}, [0, 1], jobs=1, cache_dir=tmp_path, log=lambda _: None)
+    bar = capsys.readouterr().err  # outside a notebook tqdm draws text on stderr (in JupyterLab: a widget)
+    assert "quick replicates" in bar and "2/2" in bar, bar
+    run_replicates(quick, {}, [0, 1, 2], jobs=1, cache_dir=tmp_path, log=lambda _: None)
+    assert "3/3" in capsys.readouterr().err  # starts at the 2 loaded from the cache
+    monkeypatch.setattr(engine, "_PROGRESS_ENABLED", False)  # what CMLIB_PROGRESS=0 sets (golden runs, nbval)
+    run_replicates(quick, {}, [3], jobs=1, cache_dir=tmp_path, log=lambda _: None)
+    assert "replicates" not in capsys.readouterr().err

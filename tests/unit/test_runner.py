@@ -225,3 +225,12 @@ def test_kernel_runs_without_the_tcp_warning(project: Path, capfd: pytest.Captur
     err = capfd.readouterr().err
     assert "without encryption" not in err and "over TCP" not in err, err
     assert not [p.name for p in project.iterdir() if p.name.startswith("kernel")]
+
+
+def test_golden_runs_switch_progress_bars_off(project: Path) -> None:
+    """A stored golden notebook (base and band runs) never carries a progress bar; report runs keep them."""
+    from cmlib.runner import _band_jobs, plan
+
+    golden = plan(project, ["demo"], "smoke", golden=True)
+    assert all(("CMLIB_PROGRESS", "0") in j.env for j in golden + _band_jobs(golden))
+    assert all(j.env == () for j in plan(project, ["demo"], "smoke"))
