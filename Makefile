@@ -55,7 +55,7 @@ unit: setup
 	$(PY) -m pytest -q tests/unit
 
 lint: setup
-	$(PY) -m ruff check cmlib tests benchmarks
+	$(PY) -m ruff check cmlib tests benchmarks examples
 
 ## speed and memory figures against references timed in the same run
 benchmarks: setup

@@ -34,6 +34,7 @@ from cmlib.config import check_range
 from cmlib.perturb import jitter_module_
 
 __all__ = [
+    "DeviceConfig",
     "FitConfig",
     "FitResult",
     "NonFiniteLossError",
@@ -54,8 +55,46 @@ _PROGRESS_ENABLED = os.environ.get("CMLIB_PROGRESS", "1") != "0"  # the runner's
 
 
 @dataclass
-class FitConfig:
-    """Settings of :func:`fit` (embed it in a paper config as a field named ``fit``).
+class DeviceConfig:
+    """Where and how training runs: the ``fit`` section every paper's params file has (default: one CPU process).
+
+    ``fit: {accelerator: gpu, devices: 1, precision: bf16-mixed}`` trains on one GPU; with ``devices: N, strategy:
+    ddp`` launch the script with ``torchrun --nproc_per_node N`` or ``fabric run`` (README, "Training on GPUs").
+
+    Attributes:
+        accelerator, devices, strategy, num_nodes, precision: passed to ``lightning.fabric.Fabric``.
+        num_workers: DataLoader worker processes of :func:`epoch_batches` (0: load in the training process, which
+            keeps CPU runs bit-reproducible). Papers whose batches are slices of tensors already in memory (CLAREL,
+            DeSKPro) have no loading to overlap, so it changes nothing there.
+        pin_memory: pin each batch's tensors before the host-to-GPU copy, so the copy runs asynchronously (ignored
+            on CPU).
+    """
+
+    accelerator: str = "cpu"
+    devices: int = 1
+    strategy: str = "auto"
+    num_nodes: int = 1
+    precision: str = "32-true"
+    num_workers: int = 0
+    pin_memory: bool = False
+
+    def __post_init__(self) -> None:
+        check_range("devices", self.devices, lo=1)
+        check_range("num_nodes", self.num_nodes, lo=1)
+        check_range("num_workers", self.num_workers, lo=0)
+
+    def numerics(self) -> dict[str, Any]:
+        """The settings that can change a trained model's numbers (for cache keys; loading settings cannot)."""
+        return {k: getattr(self, k) for k in ("accelerator", "devices", "strategy", "num_nodes", "precision")}
+
+    def fit_config(self, **loop: Any) -> FitConfig:
+        """The :class:`FitConfig` of one training run: these device settings plus the paper's loop settings."""
+        return FitConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(DeviceConfig)}, **loop)
+
+
+@dataclass
+class FitConfig(DeviceConfig):
+    """Settings of :func:`fit`: the device fields of :class:`DeviceConfig`, then the training loop's.
 
     Attributes:
         max_steps: optimizer steps in total (epochs repeat ``batches`` until then).
@@ -68,7 +107,6 @@ class FitConfig:
         eval_every: steps between ``eval_fn`` calls (0 = only at the end).
         select_best: restore the weights with the best ``eval_fn(...)["score"]`` at the end.
         progress: show a tqdm bar (also subject to :func:`set_progress`).
-        accelerator, devices, strategy, num_nodes, precision: passed to ``lightning.fabric.Fabric``.
     """
 
     max_steps: int = 100
@@ -81,13 +119,9 @@ class FitConfig:
     eval_every: int = 0
     select_best: bool = False
     progress: bool = False
-    accelerator: str = "cpu"
-    devices: int = 1
-    strategy: str = "auto"
-    num_nodes: int = 1
-    precision: str = "32-true"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_range("max_steps", self.max_steps, lo=1)
         check_range("log_every", self.log_every, lo=1)
         check_range("checkpoint_every", self.checkpoint_every, lo=0)
@@ -153,10 +187,12 @@ def epoch_batches(
     shuffle: bool = True,
     drop_last: bool = True,
     collate_fn: Callable[[list[Any]], Any] | None = None,
+    num_workers: int = 0,
 ) -> Batches:
     """A ``batches`` callable over a map-style dataset: epoch -> a DataLoader shuffled by ``(seed, epoch)``.
 
-    Loading happens in the main process (``num_workers=0``), which keeps runs bit-reproducible on CPU.
+    ``num_workers`` (the params' ``fit.num_workers``): loader processes; the order of the batches depends only on
+    ``(seed, epoch)``, so it is the same with any number of workers. Default 0: load in the training process.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size: expected >= 1, got {batch_size}")
@@ -166,7 +202,8 @@ def epoch_batches(
     def batches(epoch: int) -> Iterable[Any]:
         gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
         return torch.utils.data.DataLoader(
-            dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, collate_fn=collate_fn, generator=gen
+            dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, collate_fn=collate_fn, generator=gen,
+            num_workers=num_workers,
         )
 
     return batches
@@ -299,7 +336,10 @@ def _train_step(
     ckpt: Path | None,
 ) -> dict[str, float]:
     """One optimizer step; returns the float value of each term and of the total ``loss``."""
-    batch = fabric.to_device(_shard(batch, fabric.global_rank, fabric.world_size))
+    batch = _shard(batch, fabric.global_rank, fabric.world_size)
+    if cfg.pin_memory and fabric.device.type == "cuda":
+        batch = _map_tensors(batch, lambda t: t if t.is_pinned() else t.pin_memory())
+    batch = fabric.to_device(batch)
     wrapped.train()
     terms = dict(loss_fn(wrapped, batch))
     if not terms:
@@ -327,6 +367,17 @@ def _evaluate(wrapped: nn.Module, module: nn.Module, eval_fn: EvalFn, state: _St
     if score is not None and (state.best_score is None or score > state.best_score):
         state.best_step, state.best_score = state.step, score
         state.best_weights = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+
+
+def _map_tensors(batch: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """``fn`` applied to every tensor of a batch (tensors, dicts, lists, tuples), the structure kept."""
+    if isinstance(batch, torch.Tensor):
+        return fn(batch)
+    if isinstance(batch, Mapping):
+        return {k: _map_tensors(v, fn) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)) and not isinstance(batch, str):
+        return type(batch)(_map_tensors(v, fn) for v in batch)
+    return batch
 
 
 def _shard(batch: Any, rank: int, world: int) -> Any:

@@ -31,7 +31,7 @@ from cmlib.cache import load as load_cached
 from cmlib.cache import save_atomic, stable_hash
 from cmlib.config import ConfigError, check_range, path_field, to_dict
 from cmlib.data.worlds.clarel import WorldConfig, make_world
-from cmlib.engine import FitConfig, fit, seed_everything
+from cmlib.engine import DeviceConfig, fit, seed_everything
 from cmlib.losses.retrieval import clarel_loss, euclidean_distances
 from cmlib.models.clarel import ClarelModel, ClarelModelConfig
 from cmlib.text import Vocabulary, embedding_matrix, load_word_vectors, tokenize, train_word2vec
@@ -113,6 +113,8 @@ class Config:
         lambdas / kappas: grids of Figures 3 and 4 (the other parameter held at 0.5).
         val_seen_fraction: share of each train class's images held out as validation "seen" images.
         cache_dir: where trained models and their distance matrices are cached across notebooks (None: memory only).
+        fit: where training runs (accelerator, devices, strategy, precision, pin_memory; default one CPU process),
+            the same section in every paper (cmlib.engine.DeviceConfig).
         threads: torch intra-op threads while training/scoring (on the shared 2-core machine one thread was ~10x
             faster per step than two under contention: 0.05-0.07 s against 0.57 s, measured).
     """
@@ -133,6 +135,7 @@ class Config:
     val_seen_fraction: float = 0.2
     cache_dir: str | None = None
     threads: int = 1
+    fit: DeviceConfig = field(default_factory=DeviceConfig)
 
     def __post_init__(self) -> None:
         check_range("lam", self.lam, lo=0.0, hi=1.0)
@@ -346,9 +349,20 @@ def train_model(data: ClarelData, stage: Stage, cfg: Config, seed: int, lam: flo
         return clarel_loss(out["image_emb"], out["text_emb"], out["image_logits"], out["text_logits"],
                            batch["labels"], lam, kappa)
 
-    fcfg = FitConfig(max_steps=tcfg.steps, seed=seed, log_every=max(1, tcfg.steps // 10), grad_clip=tcfg.grad_clip)
+    fcfg = cfg.fit.fit_config(max_steps=tcfg.steps, seed=seed, log_every=max(1, tcfg.steps // 10),
+                              grad_clip=tcfg.grad_clip)
     result = fit(model, opt, loss_fn, stage_batches(data, stage, tcfg, seed), fcfg, scheduler=sched)
     return model, result
+
+
+def fit_main(cfg: Config, seed: int) -> dict[str, Any]:
+    """Train the main model once (train+val classes, ``cfg.lam``/``cfg.kappa``) with the params' ``fit`` device
+    settings: what ``examples/fit_distributed.py`` launches on one GPU or under torchrun. Returns steps, final_loss,
+    wall_time_s. Under DDP each process sees its shard of a batch: the retrieval loss's in-batch negatives are local."""
+    data = build_data(cfg)
+    _, result = train_model(data, make_stage(data, "test", cfg.val_seen_fraction, seed), cfg, seed, cfg.lam, cfg.kappa)
+    return {"model": f"CLAREL lambda={cfg.lam} kappa={cfg.kappa}", "steps": result.final_step,
+            "final_loss": result.history[-1]["loss"], "wall_time_s": round(result.wall_time_s, 2)}
 
 
 @torch.no_grad()
@@ -383,7 +397,7 @@ _MEMORY: dict[str, Scored] = {}
 def _key(cfg: Config, stage: str, seed: int, lam: float, kappa: float) -> str:
     blob = {"data": cfg.data, "root": str(cfg.data_root), "dataset": cfg.dataset, "world": to_dict(cfg.world),
             "model": to_dict(cfg.model), "train": to_dict(cfg.train), "vsf": cfg.val_seen_fraction,
-            "stage": stage, "seed": seed, "lam": lam, "kappa": kappa}
+            "stage": stage, "seed": seed, "lam": lam, "kappa": kappa, "fit": cfg.fit.numerics()}
     return stable_hash(blob)
 
 

@@ -11,6 +11,7 @@ model beats chance, and the validated learning rate beats the smallest one of th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -19,7 +20,7 @@ from cmlib.config import ConfigError, check_range
 from cmlib.engine import FitConfig, epoch_batches, fit, seed_everything
 from cmlib.splits import SealedSplit
 
-__all__ = ["Config", "make_world", "run_seed"]
+__all__ = ["Config", "fit_main", "make_world", "run_seed"]
 
 Split = torch.utils.data.TensorDataset
 
@@ -95,8 +96,16 @@ def _train(cfg: Config, train: Split, seed: int, lr: float) -> tuple[nn.Module, 
     model = nn.Linear(cfg.dim, 2)
     optim = torch.optim.SGD(model.parameters(), lr=lr)
     fit_cfg = FitConfig(**{**cfg.fit.__dict__, "seed": seed})
-    result = fit(model, optim, _loss, epoch_batches(train, cfg.batch_size, seed=seed), fit_cfg)
+    batches = epoch_batches(train, cfg.batch_size, seed=seed, num_workers=cfg.fit.num_workers)
+    result = fit(model, optim, _loss, batches, fit_cfg)
     return model, result.history[-1]["loss"]
+
+
+def fit_main(cfg: Config, seed: int) -> dict[str, Any]:
+    """Train the main model once (the first learning rate) with the params' ``fit`` device settings: what
+    ``examples/fit_distributed.py`` launches on one GPU or under torchrun. Returns final_loss."""
+    train, _, _ = make_world(cfg, seed)
+    return {"model": f"linear, lr {cfg.lrs[0]}", "final_loss": _train(cfg, train, seed, cfg.lrs[0])[1]}
 
 
 @torch.no_grad()

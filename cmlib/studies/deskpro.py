@@ -34,7 +34,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -47,7 +47,7 @@ from cmlib.data.prcc import read_prcc
 from cmlib.data.reid_folders import FOLDER_LAYOUT, LIP_CLOTH_LABELS, ParallelFolders, ReIDRecord, ReIDSet, load_reid_set
 from cmlib.data.samplers import PKBatches
 from cmlib.data.worlds.deskpro import CLOTH_LABELS, DeskproWorld, WorldConfig, make_world
-from cmlib.engine import FitConfig, fit, seed_everything, torch_threads
+from cmlib.engine import DeviceConfig, fit, seed_everything, torch_threads
 from cmlib.losses.reid import DeSKProLoss, cloth_irrelevant_mask
 from cmlib.metrics.reid import evaluate_rank
 from cmlib.models.deskpro import MultiBranchNet, flip_averaged_embedding
@@ -59,7 +59,9 @@ __all__ = [
     "attention_maps",
     "build_world",
     "descriptors",
+    "distances",
     "evaluate",
+    "fit_main",
     "plot_attention_maps",
     "run_ablation",
     "run_ccreid",
@@ -114,6 +116,7 @@ class Config:
     eval_every: int = 10
     cache_dir: str = ".cache/deskpro"
     num_threads: int = 1
+    fit: DeviceConfig = field(default_factory=DeviceConfig)  # where training runs, the same section in every paper
     dataset: Literal["world", "celeb", "celeb-light", "prcc"] = "world"
     data_root: str | None = path_field(layout=FOLDER_LAYOUT)
     cloth_labels: list[int] = field(default_factory=lambda: list(LIP_CLOTH_LABELS))
@@ -342,7 +345,7 @@ def train_stream(
     labels = torch.unique(world.train.pids, return_inverse=True)[1]
     key_obj = [CACHE_VERSION, name, seed, asdict(cfg.world), asdict(cfg.model), steps, cfg.p, cfg.k, cfg.lr,
                cfg.weight_decay, cfg.warmup_frac, cfg.epsilon, cfg.lam, cfg.margin, cfg.smoothing,
-               cfg.random_erasing, cfg.eval_every, (tau, alpha) if spec.kd else None]
+               cfg.random_erasing, cfg.eval_every, (tau, alpha) if spec.kd else None, cfg.fit.numerics()]
     if cfg.dataset != "world":
         key_obj += [cfg.dataset, str(Path(cfg.data_root).resolve()), list(cfg.cloth_labels)]
     path = Path(cfg.cache_dir) / f"{name.replace('+', 'p').replace('-', 'm')}-{stable_hash(key_obj)}.pt"
@@ -354,8 +357,8 @@ def train_stream(
         model.load_state_dict(blob["model"])
         return model.eval(), {**json.loads(blob["info"]), "cached": True}
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    fit_cfg = FitConfig(max_steps=steps, seed=seed, log_every=max(steps // 5, 1), eval_every=cfg.eval_every,
-                        select_best=True)
+    fit_cfg = cfg.fit.fit_config(max_steps=steps, seed=seed, log_every=max(steps // 5, 1), eval_every=cfg.eval_every,
+                                 select_best=True)
     result = fit(model, opt, _loss_fn(cfg, spec, teacher, tau, alpha), _batches(cfg, spec, world.train, labels, seed),
                  fit_cfg, scheduler=_scheduler(opt, steps, cfg.warmup_frac), eval_fn=_val_score(spec, world))
     info = {"stream": name, "steps": result.final_step, "wall_time_s": round(result.wall_time_s, 2),
@@ -364,6 +367,13 @@ def train_stream(
             "cached": False}
     save_atomic({"model": model.state_dict(), "info": json.dumps(info)}, path)
     return model.eval(), info
+
+
+def fit_main(cfg: Config, seed: int) -> dict[str, Any]:
+    """Train the global stream G once with the params' ``fit`` device settings (cached like every stream): what
+    ``examples/fit_distributed.py`` launches on one GPU or under torchrun. Returns steps, final_loss, wall_time_s."""
+    info = train_stream(cfg, build_world(cfg, seed), "G", seed)[1]
+    return {"model": "DeSKPro stream G", **{k: info[k] for k in ("steps", "final_loss", "wall_time_s", "cached")}}
 
 
 @torch.no_grad()
@@ -381,6 +391,12 @@ def descriptors(model: nn.Module, spec: StreamSpec | str, data: ReIDSet, batch_s
     return out
 
 
+def distances(q_desc: list[torch.Tensor], g_desc: list[torch.Tensor]) -> torch.Tensor:
+    """(Q, G) distances ``1 - qf @ gf.T`` of the concatenated stream descriptors (official ``main.py``,
+    ``inference_mode 0``); each descriptor is L2-normalised per stream, so a zero face part leaves the body score."""
+    return 1.0 - torch.cat(q_desc, 1) @ torch.cat(g_desc, 1).T
+
+
 def evaluate(q_desc: list[torch.Tensor], g_desc: list[torch.Tensor], query: ReIDSet, gallery: ReIDSet,
              mode: Literal["cloth_changing", "same_clothes", "standard"]) -> dict[str, float]:
     """CMC rank-1/5 and mAP (%) of concatenated stream descriptors.
@@ -388,8 +404,7 @@ def evaluate(q_desc: list[torch.Tensor], g_desc: list[torch.Tensor], query: ReID
     Similarity is the dot product of the concatenated, per-embedding L2-normalised descriptors (official
     ``main.py``, ``inference_mode 0``: ``1 - qf @ gf.T``); a face part of zeros leaves the global-stream score.
     """
-    qf, gf = torch.cat(q_desc, 1), torch.cat(g_desc, 1)
-    dist = 1.0 - qf @ gf.T
+    dist = distances(q_desc, g_desc)
     res = evaluate_rank(dist, query.pids, gallery.pids, query.camids, gallery.camids,
                         query.clothes, gallery.clothes, mode=mode, max_rank=5)
     return {"R1": 100 * float(res.cmc[0]), "R5": 100 * float(res.cmc[4]), "mAP": 100 * float(res.mAP),

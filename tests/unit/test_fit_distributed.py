@@ -1,0 +1,66 @@
+"""The one device section (``fit``, cmlib.engine.DeviceConfig) of every paper, and the README's multi-process example
+(examples/fit_distributed.py) run with 2 CPU processes under torchrun for every paper that has ``fit_main``."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from cmlib.config import ConfigError, from_params
+from cmlib.engine import DeviceConfig, FitConfig, epoch_batches
+
+ROOT = Path(__file__).resolve().parents[2]
+PAPERS_WITH_FIT_MAIN = ["demo", "clarel", "deskpro"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("paper", ["demo", "clarel", "deskpro", "grmnet"])
+def test_every_paper_config_has_the_device_section(paper: str) -> None:
+    study = importlib.import_module(f"cmlib.studies.{paper}")
+    cfg = from_params(study.Config, {"fit": {"accelerator": "gpu", "devices": 2, "strategy": "ddp",
+                                             "precision": "bf16-mixed"}})
+    assert isinstance(cfg.fit, DeviceConfig)
+    assert (cfg.fit.accelerator, cfg.fit.devices, cfg.fit.strategy, cfg.fit.precision) == ("gpu", 2, "ddp", "bf16-mixed")
+    assert study.Config().fit.accelerator == "cpu"  # default: one CPU process
+    with pytest.raises(ConfigError, match="devices"):
+        from_params(study.Config, {"fit": {"device": 2}})
+
+
+def test_device_settings_reach_the_fit_config_and_keys() -> None:
+    dev = DeviceConfig(accelerator="gpu", devices=4, strategy="ddp", pin_memory=True)
+    fcfg = dev.fit_config(max_steps=7, seed=3)
+    assert isinstance(fcfg, FitConfig) and (fcfg.devices, fcfg.pin_memory, fcfg.max_steps, fcfg.seed) == (4, True, 7, 3)
+    assert DeviceConfig(num_workers=4).numerics() == DeviceConfig().numerics()  # loading never changes numbers
+    assert DeviceConfig(precision="bf16-mixed").numerics() != DeviceConfig().numerics()
+
+
+def test_loader_workers_keep_the_batch_order() -> None:
+    data = torch.utils.data.TensorDataset(torch.arange(40.0).unsqueeze(1))
+    order = [torch.cat([b[0] for b in epoch_batches(data, 8, seed=5, num_workers=w)(1)]).flatten().tolist()
+             for w in (0, 2)]
+    assert order[0] == order[1] and sorted(order[0]) == list(range(40))
+
+
+@pytest.mark.parametrize("paper", PAPERS_WITH_FIT_MAIN)
+def test_fit_main_under_torchrun_with_two_cpu_processes(paper: str, tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
+           str(ROOT / "examples" / "fit_distributed.py"), paper, "--profile", "smoke", "--devices", "2",
+           "--strategy", "ddp", "--cache-dir", str(tmp_path / "cache")]
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    assert len(lines) == 1, proc.stdout  # rank 0 only
+    assert lines[0]["paper"] == paper and lines[0]["world_size"] == 2 and math.isfinite(lines[0]["final_loss"])
