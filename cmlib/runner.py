@@ -271,7 +271,8 @@ def _record_wall_time(info_path: Path, seconds: float) -> None:
 
 
 def scrub_paths(ipynb: Path, root: Path, *, source: Path | None = None) -> None:
-    """Make an executed notebook machine-independent: outputs and papermill metadata name paths relative to ``root``.
+    """Make an executed notebook machine-independent: outputs and papermill metadata name paths relative to ``root``;
+    saved widget state is dropped.
 
     Printed paths (a cache folder, a figure) would otherwise carry this machine's absolute project path into
     committed reports and golden notebooks.
@@ -291,6 +292,9 @@ def scrub_paths(ipynb: Path, root: Path, *, source: Path | None = None) -> None:
             for mime, value in out.get("data", {}).items():
                 if mime.startswith("text/") and isinstance(value, str):
                     out["data"][mime] = clean(value)
+    # A widget's saved state (an explorer's rendered image, kilobytes to megabytes) is live only with a kernel; the
+    # report shows the notebook's static figures instead, and stays small.
+    nb.metadata.pop("widgets", None)
     meta = nb.metadata.get("papermill", {})
     if "output_path" in meta:
         meta["output_path"] = clean(str(meta["output_path"]))

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from cmlib.metrics._checks import ArrayLike, check_finite, check_len, check_ndim, check_nonempty, to_numpy
 
-__all__ = ["Metric", "Mode", "RankResult", "evaluate_rank", "pairwise_distance"]
+__all__ = ["Metric", "Mode", "RankResult", "evaluate_rank", "pairwise_distance", "query_flags"]
 
 Mode = Literal["standard", "cloth_changing", "same_clothes"]
 Metric = Literal["cosine", "euclidean", "sqeuclidean"]
@@ -178,6 +178,23 @@ def _block_ranks(rows: np.ndarray, gq: np.ndarray, gg: np.ndarray, jq: np.ndarra
     pos[order] = np.arange(sel.size)
     bin_start = np.searchsorted(sel_bin[order], gbin, side="left")
     return below[gbin] + pos[np.searchsorted(sel, good_flat)] - bin_start
+
+
+def query_flags(q_pid: int, q_cam: int, q_clothes: int | None, g_pids: ArrayLike, g_cams: ArrayLike,
+                g_clothes: ArrayLike | None, mode: Mode = "standard") -> tuple[np.ndarray, np.ndarray]:
+    """(good, junk) flags (each (G,) bool) of every gallery item for one query: the rule :func:`evaluate_rank`
+    applies (module table), for views that show one query's ranking (cmlib.explore.deskpro)."""
+    gp = np.asarray(to_numpy(g_pids, "g_pids")).reshape(-1)
+    gc = np.asarray(to_numpy(g_cams, "g_cams")).reshape(-1)
+    gcl = None if g_clothes is None else np.asarray(to_numpy(g_clothes, "g_clothes")).reshape(-1)
+    if mode != "standard" and (q_clothes is None or gcl is None):
+        raise ValueError(f"q_clothes/g_clothes: mode {mode!r} needs clothes ids for the query and gallery")
+    same = np.flatnonzero(gp == q_pid)
+    good, junk = np.zeros(gp.size, dtype=bool), np.zeros(gp.size, dtype=bool)
+    qcl = None if q_clothes is None else np.array([q_clothes])
+    g_good, g_junk = _good_junk(np.zeros(same.size, dtype=np.int64), same, np.array([q_cam]), gc, qcl, gcl, mode)
+    good[same], junk[same] = g_good, g_junk
+    return good, junk
 
 
 def evaluate_rank(distmat: ArrayLike, q_pids: ArrayLike, g_pids: ArrayLike, q_cams: ArrayLike, g_cams: ArrayLike,

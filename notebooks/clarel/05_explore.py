@@ -1,0 +1,67 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # CLAREL 05 — explore metric rescaling: slide α, watch u, s, H and the seen/unseen confusion
+#
+# Section 2.1: multiplying the distances to seen prototypes by 1 + α makes every image less likely to be assigned
+# a seen class, so u rises and s falls with α. Move the slider (in JupyterLab) to see it on the study's validation
+# model, the one α* is chosen on; the static figures below show α = 0 and α*. Nothing here is trained anew when the
+# notebook runs after 01 with the same params (the model comes from the study's cache). The test split is not read
+# here: it is read once, by notebook 01, for the final score.
+
+# %% tags=["parameters"]
+params: dict = {}  # overrides of cmlib.studies.clarel.Config (empty: smoke profile)
+report_dir = None  # set by the runner: reports/clarel/<profile>/05_explore
+
+# %%
+import os
+
+from cmlib.config import from_params
+from cmlib.explore import clarel as explore
+from cmlib.reporting import Report, metrics_table, project_root, show
+from cmlib.studies import clarel
+
+os.chdir(project_root())
+cfg = from_params(clarel.Config, params)
+rep = Report(report_dir, paper="clarel", notebook="05_explore")
+rep.run_info(cfg)
+data = clarel.build_data(cfg)
+seed = cfg.seeds[0]
+scored = clarel.trained_scores(cfg, data, "val", seed, cfg.lam, cfg.kappa)
+print(f"validation model of seed {seed}: {len(scored.seen_cols)} seen and {len(scored.unseen_cols)} unseen classes, "
+      f"{len(scored.labels)} images")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+views = [explore.alpha_view(scored, a) for a in cfg.alphas]
+table = metrics_table([{"alpha": v.alpha, "u": v.u, "s": v.s, "H": v.h, "P(seen|unseen image)": v.p_seen_given_unseen}
+                       for v in views], digits=1)
+show(table)
+best = max(views, key=lambda v: v.h)
+rep.save_metrics({"seed": seed, "alphas": cfg.alphas, "u": [v.u for v in views], "s": [v.s for v in views],
+                  "H": [v.h for v in views], "p_seen_given_unseen": [v.p_seen_given_unseen for v in views],
+                  "alpha_best_val": best.alpha})
+
+# %% [markdown]
+# ## Static views: α = 0 and the validated α*
+
+# %%
+for a, name in ((0.0, "alpha_0"), (best.alpha, "alpha_best")):
+    rep.save_figure(explore.plot_alpha_view(scored, a, cfg.alphas), name)
+
+# %% [markdown]
+# ## Interactive: drag the slider (JupyterLab; a static report shows the first state)
+
+# %%
+explore.alpha_explorer(scored, cfg.alphas)

@@ -1,0 +1,79 @@
+"""The explorers' callbacks (cmlib.explore), checked on hand-computed cases; the widgets wrap these."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cmlib.explore.clarel import alpha_explorer, alpha_view, plot_alpha_view
+from cmlib.studies.clarel import Scored
+
+# 3 classes: 0 and 1 seen, 2 unseen. Images 0-1 are unseen (class 2), image 2 is class 1, image 3 is class 0.
+D = torch.tensor([[1.0, 2.0, 1.5], [1.0, 3.0, 1.1], [2.0, 0.5, 3.0], [1.2, 1.0, 2.0]])
+SCORED = Scored(D, torch.tensor([2, 2, 1, 0]), [0, 1], [2], [], 0.0)
+
+
+@pytest.mark.parametrize(("alpha", "u", "s", "p_seen"), [
+    (0.0, 0.0, 50.0, 1.0),   # both unseen images go to class 0 (1.0 < 1.5, 1.0 < 1.1)
+    (0.2, 50.0, 50.0, 0.5),  # image 1: 1.2 > 1.1 -> class 2; image 0: 1.2 < 1.5 stays seen
+    (0.6, 100.0, 50.0, 0.0),  # image 0: 1.6 > 1.5 -> class 2
+])
+def test_alpha_view_by_hand(alpha: float, u: float, s: float, p_seen: float) -> None:
+    v = alpha_view(SCORED, alpha)
+    assert (v.u, v.s) == pytest.approx((u, s))
+    assert v.h == pytest.approx(0.0 if u * s == 0 else 2 * u * s / (u + s))
+    assert v.p_seen_given_unseen == pytest.approx(p_seen)
+    assert v.confusion[0].tolist() == [1.0, 0.0]  # seen images stay with seen classes (image 3 wrong, still seen)
+    np.testing.assert_allclose(v.confusion.sum(axis=1), 1.0)
+
+
+def test_the_figure_and_the_widget_build() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = plot_alpha_view(SCORED, 0.2, [0.0, 0.2, 0.6])
+    assert len(fig.axes) >= 2
+    box = alpha_explorer(SCORED, [0.0, 0.2, 0.6])
+    slider = box.children[0]
+    slider.value = 0.6  # the callback redraws without error
+    assert slider.max == pytest.approx(0.6)
+
+
+def _reid(pids: list[int], cams: list[int], clothes: list[int]):
+    from cmlib.data.reid_folders import ReIDSet
+
+    n = len(pids)
+    t = lambda v: torch.tensor(v, dtype=torch.long)
+    return ReIDSet(torch.zeros(n, 3, 8, 4, dtype=torch.uint8), None, torch.zeros(n, 3, 4, 4, dtype=torch.uint8), None,
+                   torch.ones(n, dtype=torch.bool), t(pids), t(cams), t(clothes))
+
+
+def test_ranked_gallery_drops_junk_and_keeps_ties_in_gallery_order() -> None:
+    from cmlib.explore.deskpro import ranked_gallery
+
+    query = _reid([1], [0], [5])
+    # item 0: same person, other camera, same clothes -> junk (cloth-changing); item 1: same camera -> junk;
+    # item 2: another person; item 3: same person in new clothes -> the match; item 4: another person, tied with 2.
+    gallery = _reid([1, 1, 2, 1, 3], [1, 0, 1, 1, 1], [5, 6, 5, 7, 5])
+    ranked = ranked_gallery(torch.tensor([0.1, 0.2, 0.3, 0.25, 0.3]), query, gallery, 0, k=3)
+    assert [(r.rank, r.index, r.match) for r in ranked] == [(1, 3, True), (2, 2, False), (3, 4, False)]
+    assert not ranked[0].same_clothes
+    standard = ranked_gallery(torch.tensor([0.1, 0.2, 0.3, 0.25, 0.3]), query, gallery, 0, k=2, mode="standard")
+    assert [(r.index, r.match, r.same_clothes) for r in standard] == [(0, True, True), (3, True, False)]
+    with pytest.raises(ValueError, match="one per gallery item"):
+        ranked_gallery(torch.zeros(3), query, gallery, 0)
+
+
+def test_the_ranked_figure_and_widget_build() -> None:
+    import matplotlib
+
+    from cmlib.explore.deskpro import gallery_explorer, plot_ranked, ranked_gallery
+
+    matplotlib.use("Agg")
+    query, gallery = _reid([1, 2], [0, 0], [5, 5]), _reid([1, 2, 2], [1, 1, 1], [6, 5, 6])
+    d = torch.tensor([[0.1, 0.5, 0.4], [0.3, 0.2, 0.1]])
+    fig = plot_ranked(query, gallery, 1, {"G": ranked_gallery(d[1], query, gallery, 1, 3)})
+    assert len(fig.axes) == 3  # the query and its 2 ranked items (item 1 is junk: same person, same clothes)
+    box = gallery_explorer({"G": d, "DeSKPro": d}, query, gallery, k=2)
+    box.children[0].children[0].value = 1  # pick the second query: the callback redraws
