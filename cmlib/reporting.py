@@ -52,6 +52,7 @@ __all__ = [
     "ModelCheck",
     "Report",
     "claims",
+    "column_digits",
     "cpu_model",
     "jsonable",
     "machine_fingerprint",
@@ -162,13 +163,32 @@ class Report:
         return info
 
 
-def metrics_table(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, *, digits: int = 3) -> pd.DataFrame:
-    """A DataFrame of ``rows`` with every float rounded to ``digits`` (stable text for nbval comparisons)."""
+def metrics_table(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, *, digits: int | Mapping[str, int] = 3,
+                  ) -> pd.DataFrame:
+    """A DataFrame of ``rows`` with each float column rounded to what it needs (stable text for nbval comparisons).
+
+    ``digits`` is the usual number of decimals; a column in which a non-zero value would print as zero at that (a
+    validated alpha of 0.03 shown as 0.0 at ``digits=1``) gets the decimals that keep two significant figures of its
+    smallest non-zero magnitude, at most 6 (:func:`column_digits`). A mapping ``{column: decimals}`` fixes some columns exactly; the
+    others use the rule with the default of 3.
+    """
     df = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    fixed = dict(digits) if isinstance(digits, Mapping) else {}
+    base = 3 if isinstance(digits, Mapping) else int(digits)
     for col in df.columns:
         if pd.api.types.is_float_dtype(df[col]):
-            df[col] = df[col].round(digits)
+            df[col] = df[col].round(fixed[col] if col in fixed else column_digits(df[col].to_numpy(), base))
     return df
+
+
+def column_digits(values: np.ndarray, digits: int, *, most: int = 6) -> int:
+    """Decimals for a column: ``digits``, unless a non-zero value would then print as zero (0.03 at 1 decimal);
+    then enough to keep two significant figures of the column's smallest non-zero magnitude, at most ``most``."""
+    mags = np.abs(values[np.isfinite(values) & (values != 0)])
+    if mags.size == 0 or np.round(mags.min(), digits) != 0:
+        return digits
+    needed = 1 - int(np.floor(np.log10(mags.min())))
+    return int(min(max(digits, needed), max(most, digits)))
 
 
 def show(table: pd.DataFrame) -> None:

@@ -35,6 +35,18 @@ def test_metrics_table_rounds_floats_only() -> None:
     assert table.iloc[0]["v"] == 0.12 and table.iloc[0]["n"] == 3
 
 
+def test_metrics_table_rounds_each_column_to_what_it_needs() -> None:
+    """CLAREL's case: at digits=1 the validated alpha 0.03 used to print as 0.0."""
+    rows = [{"alpha": 0.03, "H": 55.83, "gap": 0.0, "tiny": 0.0042, "u": 0.83},
+            {"alpha": 0.1, "H": 48.27, "gap": 0.0, "tiny": 1e-9, "u": 12.0}]
+    t = metrics_table(rows, digits=1)
+    assert t["alpha"].tolist() == [0.03, 0.1] and t["H"].tolist() == [55.8, 48.3] and t["gap"].tolist() == [0.0, 0.0]
+    assert t["u"].tolist() == [0.8, 12.0]  # no value lost: the usual digits
+    assert t["tiny"].tolist() == [0.0042, 0.0]  # 1e-9 asks for more than 6 decimals: capped
+    fixed = metrics_table(rows, digits={"alpha": 1})
+    assert fixed["alpha"].tolist() == [0.0, 0.1] and fixed["H"].tolist() == [55.83, 48.27]
+
+
 def test_machine_fingerprint_names_the_processor_and_isa() -> None:
     import torch
 
