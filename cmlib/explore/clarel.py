@@ -79,7 +79,7 @@ def alpha_explorer(scored: Scored, alphas: list[float]) -> Any:
     """An ``ipywidgets`` slider over alpha (the study's grid range) redrawing :func:`plot_alpha_view`."""
     import ipywidgets as widgets
 
-    from cmlib.explore import figure_png
+    from cmlib.explore._png import figure_png
 
     hi = max(alphas) if max(alphas) > 0 else 1.0
     slider = widgets.FloatSlider(value=0.0, min=0.0, max=hi, step=hi / 100, description="alpha",

@@ -111,7 +111,7 @@ def gallery_explorer(dists: Mapping[str, torch.Tensor], query: ReIDSet, gallery:
     """An ``ipywidgets`` query picker (and a k slider) redrawing :func:`plot_ranked` for every model in ``dists``."""
     import ipywidgets as widgets
 
-    from cmlib.explore import figure_png
+    from cmlib.explore._png import figure_png
 
     pick = widgets.IntSlider(value=0, min=0, max=len(query) - 1, description="query", continuous_update=False)
     top = widgets.IntSlider(value=k, min=1, max=min(20, len(gallery)), description="top k", continuous_update=False)

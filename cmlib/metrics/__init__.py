@@ -19,7 +19,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "IOU_THRESHOLDS", "Prediction", "Target", "coco_mask_ap", "expression_ap", "mask_iou", "sketchyscene_ap",
         "sketchyscene_ap_per_threshold",
     ),
-    "reid": ("Metric", "Mode", "RankResult", "evaluate_rank", "pairwise_distance"),
+    "reid": ("Metric", "Mode", "RankResult", "evaluate_rank", "pairwise_distance", "query_flags"),
     "zsl": ("GZSLResult", "alpha_sweep", "gzsl", "per_class_top1", "zsl_top1"),
 }
 
