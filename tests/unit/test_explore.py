@@ -77,3 +77,34 @@ def test_the_ranked_figure_and_widget_build() -> None:
     assert len(fig.axes) == 3  # the query and its 2 ranked items (item 1 is junk: same person, same clothes)
     box = gallery_explorer({"G": d, "DeSKPro": d}, query, gallery, k=2)
     box.children[0].children[0].value = 1  # pick the second query: the callback redraws
+
+
+def test_retrieved_ranks_by_hamming_with_ties_in_database_order() -> None:
+    from cmlib.explore.whcmt import retrieved
+
+    q = np.array([[1, 0, 1, 1]])
+    db = np.array([[1, 0, 1, 1], [0, 1, 0, 0], [1, 0, 1, 0], [1, 0, 0, 1], [1, 1, 1, 1]])
+    ql, dl = np.array([[1, 0, 1]]), np.array([[0, 1, 0], [1, 0, 0], [0, 0, 1], [1, 0, 1], [0, 1, 0]])
+    top = retrieved(q, db, ql, dl, 0, k=4, label_names=["sky", "dog", "car"])
+    assert [(r.rank, r.index, r.hamming) for r in top] == [(1, 0, 0), (2, 2, 1), (3, 3, 1), (4, 4, 1)]
+    assert [r.shared for r in top] == [(), ("car",), ("sky", "car"), ()]  # the same code need not share a label
+    assert [r.relevant for r in top] == [False, True, True, False]
+    with pytest.raises(ValueError, match="same length"):
+        retrieved(q, db[:, :3], ql, dl, 0)
+
+
+def test_the_retrieval_figure_and_widget_build() -> None:
+    import matplotlib
+
+    from cmlib.explore.whcmt import retrieval_explorer
+
+    matplotlib.use("Agg")
+    rng = np.random.default_rng(0)
+    codes = {8: (rng.integers(0, 2, (3, 8)), rng.integers(0, 2, (6, 8))),
+             16: (rng.integers(0, 2, (3, 16)), rng.integers(0, 2, (6, 16)))}
+    imgs = rng.integers(0, 255, (6, 3, 8, 8), dtype=np.uint8)
+    box = retrieval_explorer(codes, rng.integers(0, 2, (3, 4)), rng.integers(0, 2, (6, 4)), imgs[:3], imgs,
+                             ["a", "b", "c", "d"], k=3)
+    first = box.children[1].value
+    box.children[0].children[0].value = 2  # another query redraws the image
+    assert first and box.children[1].value != first
