@@ -109,9 +109,11 @@ class NotebookProgress:
 
 
 def _first_statement(source: str) -> str:
-    """The line that names a cell best: its first statement that is not an import (else its first line)."""
+    """The line that names a cell best: its first statement that is not set-up (imports, warnings filters, chdir),
+    else its first line."""
     lines = [ln.strip() for ln in source.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    return next((ln for ln in lines if not ln.startswith(("import ", "from "))), lines[0] if lines else "")
+    setup = ("import ", "from ", "warnings.", "os.", "sys.", "%")
+    return next((ln for ln in lines if not ln.startswith(setup)), lines[0] if lines else "")
 
 
 @contextlib.contextmanager
