@@ -11,6 +11,6 @@ The paper modules are imported on first use (``from cmlib.explore import clarel`
 
 from cmlib._lazy import lazy_exports
 
-_EXPORTS: dict[str, tuple[str, ...]] = {name: () for name in ("clarel", "deskpro", "whcmt")}
+_EXPORTS: dict[str, tuple[str, ...]] = {name: () for name in ("clarel", "deskpro", "grmnet", "whcmt")}
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

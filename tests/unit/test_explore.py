@@ -108,3 +108,43 @@ def test_the_retrieval_figure_and_widget_build() -> None:
     first = box.children[1].value
     box.children[0].children[0].value = 2  # another query redraws the image
     assert first and box.children[1].value != first
+
+
+def _box(h: int, w: int, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+    m = np.zeros((h, w), dtype=bool)
+    m[r0:r1, c0:c1] = True
+    return m
+
+
+def test_instance_view_sorts_kept_instances_by_hand() -> None:
+    from cmlib.explore.grmnet import instance_view
+
+    a, b, c = _box(8, 8, 0, 4, 0, 4), _box(8, 8, 4, 8, 4, 8), _box(8, 8, 0, 4, 4, 8)
+    target = np.stack([a, b])  # two referred instances
+    # predictions: exactly a (0.9), c (wrong, 0.8), b shifted by one row (IoU 12/20 = 0.6, 0.3), a again (0.2)
+    shifted = _box(8, 8, 3, 7, 4, 8)
+    pred = {"masks": np.stack([a, c, shifted, a]), "scores": np.array([0.9, 0.8, 0.3, 0.2])}
+    v = instance_view(pred, target, kept_score=0.5)
+    assert v == (v.__class__((0, 1), (0,), (1,), (1,)))  # b is missed: its match scored 0.3
+    low = instance_view(pred, target, kept_score=0.25)
+    assert (low.kept, low.correct, low.wrong, low.missed) == ((0, 1, 2), (0, 2), (1,), ())
+    strict = instance_view(pred, target, kept_score=0.25, iou=0.7)
+    assert strict.correct == (0,) and strict.wrong == (1, 2) and strict.missed == (1,)
+    none = instance_view(pred, np.zeros((0, 8, 8), dtype=bool))
+    assert none.wrong == none.kept == (0, 1) and none.missed == ()
+
+
+def test_the_instances_figure_and_widget_build() -> None:
+    import matplotlib
+
+    from cmlib.explore.grmnet import expression_explorer
+
+    matplotlib.use("Agg")
+    a, b = _box(8, 8, 0, 4, 0, 4), _box(8, 8, 4, 8, 4, 8)
+    item = {"image": np.full((8, 8), 255.0), "expression": "all cats", "target_masks": np.stack([a, b]),
+            "preds": {"K=0": {"masks": np.stack([a]), "scores": np.array([0.9])},
+                      "K=10": {"masks": np.stack([a, b]), "scores": np.array([0.9, 0.6])}}}
+    box = expression_explorer([item, {**item, "expression": "the left cat"}])
+    first = box.children[1].value
+    box.children[0].children[1].value = 0.95  # a higher threshold keeps nothing: the picture changes
+    assert first and box.children[1].value != first
