@@ -20,7 +20,8 @@
 # tag word vector as the target of eqs. (2)-(3) instead of the from-scratch tag transformer's class token t_cls, which
 # separates what the cross-modal attention adds from what the t_cls target costs; (f) `WHCMT-paper` = (d) trained as the
 # paper states, every image with its own tags, while (d) uses this profile's `tag_dropout` (our addition: part of each
-# batch sees the all-ones retrieval token as its tag input). The cross-modal claim is computed for both.
+# batch sees the all-ones retrieval token as its tag input). The cross-modal claim is computed for both. The study
+# profile trains only (f) (`diagnostics`), for time.
 # Improvements are relative to (a), as in the paper. Every backbone is pretrained once (notebook 01). With
 # `cache_dir` set, runs already trained by notebook 01 with identical settings are reused (printed as such).
 

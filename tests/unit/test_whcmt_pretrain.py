@@ -91,7 +91,7 @@ def test_replicates_vary_the_world_and_rows_carry_the_gate(tiny):
     rep = whcmt.table2_replicate(cfg, 1)
     row = rep["deep"][0]
     assert row["seed"] == 1 and {"chance", "collapsed", "n_distinct_codes", "precision_r2", "pr_precision"} <= set(row)
-    assert len(row["pr_precision"]) == row["bits"] + 1 and set(rep["pretrain"]) == {"cnn", "crossvit"}
+    assert len(row["pr_precision"]) == row["bits"] + 1 and set(rep["pretrain"]) == {"cnn", "crossvit", "vit"}
 
 
 def _rows(method, maps, chance=0.2, collapsed=False, bits=8):

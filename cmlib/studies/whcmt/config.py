@@ -74,6 +74,7 @@ class Config:
             ``vit.weights_file``, ``cnn_weights``), the path real ImageNet weights take. 0 = no pretraining.
         pretrain: Steps, optimiser and held-out fraction of that pretraining.
         pretrain_dir: Where the pretrained weights files are cached (once per config, shared by every replicate).
+        diagnostics: Diagnostic rows of notebook 03 (some of ``DIAGNOSTIC_METHODS``) trained beside Table 4's four.
         collapse_share: A model counts as collapsed when one code holds at least this share of the database.
         jobs: Worker processes of ``cmlib.replicates.run_replicates`` (1 = in the notebook's process).
         hidden: Width of FC1 / FC2.
@@ -140,6 +141,7 @@ class Config:
     pretrain_images: int = 256
     pretrain: PretrainConfig = field(default_factory=lambda: PretrainConfig(steps=20, batch_size=32))
     pretrain_dir: Path = path_field(default=Path(".cache/whcmt/pretrain"), must_exist=False)
+    diagnostics: list[str] = field(default_factory=lambda: list(DIAGNOSTIC_METHODS))
     collapse_share: float = 0.9
     jobs: int = 1
     hidden: int = 256
@@ -184,6 +186,9 @@ class Config:
         check_range("jobs", self.jobs, lo=0)
         for b in self.bits:
             check_range("bits", b, lo=1, hi=64)
+        for name in self.diagnostics:
+            if name not in DIAGNOSTIC_METHODS:
+                raise ConfigError(f"diagnostics: unknown row {name!r}; expected some of {list(DIAGNOSTIC_METHODS)}")
         for name in self.unsupervised:
             if name not in UNSUPERVISED:
                 raise ConfigError(f"unsupervised: unknown method {name!r}; expected some of {sorted(UNSUPERVISED)}")

@@ -133,7 +133,7 @@ def _codes_with_tags(model: WHCMT, data: WhcmtData, idx: np.ndarray, batch: int 
 
 
 def _run_key(method: str, bits: int, lambdas: tuple, seed: int, cfg: Config) -> str:
-    skip = {"bits", "seeds", "cache_dir", "jobs", "collapse_share", "unsupervised", "n_attention_images", "drop_threshold",
+    skip = {"bits", "seeds", "cache_dir", "jobs", "collapse_share", "diagnostics", "unsupervised", "n_attention_images", "drop_threshold",
             "little_threshold", "lambdas", "unsup_pool", "unsup_features", "unsup_backbone", "unsup_backbone_weights"}
     conf = {k: v for k, v in to_dict(cfg).items() if k not in skip}
     src = b"".join(Path(m.__file__).read_bytes() for m in (world_lib, mirflickr, nuswide, __import__(
