@@ -88,8 +88,9 @@ class Config:
             formulas read literally); see ``cmlib.losses.hashing``.
         lr: SGD learning rate. momentum: SGD momentum. batch_size: Mini-batch size B.
         steps: Optimizer steps per run.
-        grad_clip: Max global gradient norm of the main runs (None = off, the paper; a clip at 10 kept the
-            transformer backbones at chance, see the package docstring).
+        grad_clip: Max global gradient norm of the main runs (None = off, the paper; from random init a clip at 10
+            kept the transformer backbones at chance, with pretrained backbones it is the validated choice of the
+            study profile; see the package docstring).
         sum_grad_clip: Max global gradient norm of notebook 02's run with the literal sums (which diverge unclipped).
         tag_target_grad: Let L1 / L2 back-propagate into the tag class token (False = stop-gradient, our choice: with
             the joint gradient the hinge squeezes every t_cls together and the codes collapse; see
