@@ -69,9 +69,11 @@ def test_train_run_is_deterministic_and_cached(tiny, tmp_path, capsys):
 def test_tables_and_claims_from_rows(tiny):
     cfg, data = tiny
     unsup = whcmt.unsupervised_rows(data, cfg)
-    deep = [{"method": m, "bits": 8, "seed": 0, "map": v} for m, v in (("WDHT-CNN", 0.3), ("WHCMT", 0.4))]
+    deep = [{"method": m, "bits": 8, "seed": 0, "map": v, "chance": 0.2, "collapsed": False}
+            for m, v in (("WDHT-CNN", 0.3), ("WHCMT", 0.4))]
     cl = whcmt.table2_claims(unsup, deep)
-    assert cl[1].values == [pytest.approx(0.1)]
+    assert cl[1].values == [pytest.approx(0.1)] and cl[1].paper == "+0.048 (0.752 vs 0.704, Table 2)"
+    assert [m.name for m in cl[1].models] == ["WHCMT 8b", "WDHT-CNN 8b"]
     t4 = whcmt.table4_summary(deep + [{"method": "WDHT-ViT", "bits": 8, "seed": 0, "map": 0.33}])
     assert {r["method"]: round(r["improvement_pct"], 1) for r in t4}["WDHT-ViT"] == 10.0
 
@@ -173,9 +175,10 @@ def test_whcmt_paper_row_trains_without_tag_dropout_and_gets_its_own_claim(tiny)
     # same seed, same model: WHCMT-paper ignores the config's tag_dropout, so it equals WHCMT trained without it
     assert paper["final_loss"] == plain["final_loss"] and paper["map"] == plain["map"]
     assert dropped["final_loss"] != paper["final_loss"]
-    rows = [{"method": m, "seed": 0, "map": v} for m, v in
+    rows = [{"method": m, "seed": 0, "map": v, "chance": 0.18, "collapsed": False} for m, v in
             (("WDHT-CNN", 0.20), ("WDHT-ViT", 0.21), ("WDHT-CrossViT", 0.22), ("WHCMT", 0.25), ("WHCMT-paper", 0.19))]
     claims = whcmt.table4_claims(rows)
     assert len(claims) == 4 and "paper training" in claims[-1].name
     assert claims[-1].values == pytest.approx([-0.03]) and claims[-2].values == pytest.approx([0.03])
+    assert claims[-2].paper == "+0.022 (0.755 vs 0.733, Table 4)"
     assert len(whcmt.table4_claims(rows[:-1])) == 3

@@ -9,20 +9,28 @@ carries a synonym of an absent concept of its scene group, every image carries Z
 fraction of images have no informative tag at all. Labels are returned for evaluation only (never for training).
 
 The split follows the MIRFLICKR hashing protocol (WSDHQ, Wang et al. AAAI 2021): a query set, the database is the
-rest, and the training set is drawn from the database.
+rest, and the training set is drawn from the database. Optional validation images (``n_val_query`` +
+``n_val_database``) are drawn after them from the same scene distribution and belong to no test query or database:
+settings are tuned on their MAP, never on the test split's.
+
+Pretraining set (:func:`pretraining_set`, standing in for ImageNet): single-object images rendered from a separate
+stream of scenes (seed stream 20, never used by the retrieval images), classified into the object's shape x colour
+(12 classes). Its labels are not the retrieval labels (no texture, one object, no co-occurrence groups, single-label),
+as ImageNet's 1,000 object classes are not MIRFLICKR's 24 labels.
 
 Everything is deterministic in ``seed``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 __all__ = [
     "COLOURS",
     "N_CONCEPTS",
+    "PRETRAIN_CLASSES",
     "SHAPES",
     "TEXTURES",
     "HashingData",
@@ -31,6 +39,7 @@ __all__ = [
     "concept_synonyms",
     "make_world",
     "noise_words",
+    "pretraining_set",
     "protocol_split",
     "render_image",
     "render_images",
@@ -51,6 +60,7 @@ _COLOUR_SYN = {"red": ("red", "crimson", "scarlet"), "green": ("green", "emerald
 _TEXTURE_SYN = {"solid": ("plain", "flat", "solid"), "striped": ("striped", "lined", "banded")}
 _SYLLABLES = ("ka", "lo", "mi", "zu", "re", "ta", "po", "ni", "se", "vu", "do", "fe")
 N_CONCEPTS = len(SHAPES) * len(COLOURS) * len(TEXTURES)
+PRETRAIN_CLASSES = len(SHAPES) * len(COLOURS)
 
 
 @dataclass
@@ -69,6 +79,8 @@ class WorldConfig:
         n_noise_words: Size of the noise-tag vocabulary.
         zipf_s: Zipf exponent of the noise-tag frequencies.
         n_clutter: Maximum number of clutter blobs per image.
+        n_val_query: Validation queries (0 = no validation split).
+        n_val_database: Validation database images (searched by the validation queries only).
         seed: World seed (concept layout, images, tags, split).
     """
 
@@ -83,6 +95,8 @@ class WorldConfig:
     n_noise_words: int = 200
     zipf_s: float = 1.1
     n_clutter: int = 3
+    n_val_query: int = 0
+    n_val_database: int = 0
     seed: int = 0
 
 
@@ -98,6 +112,8 @@ class HashingData:
         query: int64 indices of query images.
         database: int64 indices of database images.
         train: int64 indices of training images (a subset of ``database``).
+        val_query, val_database: int64 indices of the validation split (disjoint from the three above; empty when
+            the config asks for none).
     """
 
     images: np.ndarray
@@ -107,6 +123,8 @@ class HashingData:
     query: np.ndarray
     database: np.ndarray
     train: np.ndarray
+    val_query: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    val_database: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def concept_names() -> list[str]:
@@ -263,10 +281,37 @@ def protocol_split(n: int, n_query: int, n_train: int, seed: int) -> tuple[np.nd
 
 
 def make_world(cfg: WorldConfig) -> HashingData:
-    """Build the whole world: labels, rendered images, noisy tags and the split (deterministic in ``cfg.seed``)."""
+    """Build the whole world: labels, rendered images, noisy tags and the split (deterministic in ``cfg.seed``).
+
+    The validation images come after the test split's (indices ``n_query + n_database`` on); each image's labels,
+    pixels and tags are drawn the same whether or not they exist (sequential and per-image random streams)."""
     n = cfg.n_query + cfg.n_database
-    labels, _ = sample_labels(n, cfg.seed)
+    n_all = n + cfg.n_val_query + cfg.n_val_database
+    labels, _ = sample_labels(n_all, cfg.seed)
     images = render_images(labels, cfg.image_size, cfg.seed, cfg.n_clutter)
     tags = sample_tags(labels, cfg)
     query, database, train = protocol_split(n, cfg.n_query, cfg.n_train, cfg.seed)
-    return HashingData(images, tags, labels, concept_names(), query, database, train)
+    val_query = np.arange(n, n + cfg.n_val_query, dtype=np.int64)
+    val_database = np.arange(n + cfg.n_val_query, n_all, dtype=np.int64)
+    return HashingData(images, tags, labels, concept_names(), query, database, train, val_query, val_database)
+
+
+def pretraining_set(n: int, size: int, seed: int, n_clutter: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """The ImageNet stand-in: ``n`` single-object images and their shape x colour class (``PRETRAIN_CLASSES``).
+
+    Each image holds one object of a uniformly drawn shape, colour and texture (texture is not part of the class)
+    over the world's background and clutter, from the random stream ``[seed, 20, i]`` that no retrieval image uses.
+
+    Returns:
+        images uint8 (n, 3, size, size); labels int64 (n,) = shape * 3 + colour.
+    """
+    rng = np.random.default_rng([seed, 20])
+    shape = rng.integers(len(SHAPES), size=n)
+    colour = rng.integers(len(COLOURS), size=n)
+    texture = rng.integers(len(TEXTURES), size=n)
+    images = np.empty((n, 3, size, size), dtype=np.uint8)
+    for i in range(n):
+        row = np.zeros(N_CONCEPTS, dtype=np.uint8)
+        row[(shape[i] * len(COLOURS) + colour[i]) * len(TEXTURES) + texture[i]] = 1
+        images[i] = render_image(row, size, np.random.default_rng([seed, 20, i]), n_clutter)
+    return images, (shape * len(COLOURS) + colour).astype(np.int64)

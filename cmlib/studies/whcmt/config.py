@@ -11,6 +11,7 @@ from cmlib.data.nuswide import LAYOUT as NUSWIDE_LAYOUT
 from cmlib.data.worlds import whcmt as world_lib
 from cmlib.models.hashing_baselines import UNSUPERVISED, ViTConfig
 from cmlib.models.whcmt import CrossVitConfig
+from cmlib.pretrain import PretrainConfig
 
 METHODS = ("WDHT-CNN", "WDHT-ViT", "WDHT-CrossViT", "WHCMT")
 # Rows outside the paper's Table 4: WHCMT-meanvec = WHCMT with WDHT's mean tag vector as the eqs. (2)-(3) target;
@@ -64,7 +65,18 @@ class Config:
         visual: CrossViT backbone (WHCMT and WDHT-CrossViT).
         vit: ViT backbone (WDHT-ViT).
         cnn: ``small`` (AlexNet-shaped CNN for small images) or ``alexnet`` (torchvision, ``cnn_weights`` file).
-        cnn_weights: Local AlexNet state_dict for ``cnn: alexnet``.
+        cnn_weights: Local weights of the CNN: a torchvision AlexNet state_dict for ``cnn: alexnet``, a state_dict of
+            ``SmallAlexNet`` for ``cnn: small`` (e.g. the file the pretraining stage writes).
+        pretrain_images: Size of the ImageNet stand-in (``cmlib.data.worlds.whcmt.pretraining_set``, single-object
+            world images from a stream no retrieval image uses, 12 shape x colour classes); every backbone of the
+            study whose weights file is unset is first trained on it as a classifier (``cmlib.pretrain``, the same
+            ``pretrain`` budget for each) and then loaded through its weights key (``visual.weights_file``,
+            ``vit.weights_file``, ``cnn_weights``), the path real ImageNet weights take. 0 = no pretraining.
+        pretrain: Steps, optimiser and held-out fraction of that pretraining.
+        pretrain_dir: Where the pretrained weights files are cached (once per config, shared by every replicate).
+        diagnostics: Diagnostic rows of notebook 03 (some of ``DIAGNOSTIC_METHODS``) trained beside Table 4's four.
+        collapse_share: A model counts as collapsed when one code holds at least this share of the database.
+        jobs: Worker processes of ``cmlib.replicates.run_replicates`` (1 = in the notebook's process).
         hidden: Width of FC1 / FC2.
         tag_depth: Tag transformer blocks.
         tag_heads: Tag transformer heads (divide the word-vector size).
@@ -76,8 +88,9 @@ class Config:
             formulas read literally); see ``cmlib.losses.hashing``.
         lr: SGD learning rate. momentum: SGD momentum. batch_size: Mini-batch size B.
         steps: Optimizer steps per run.
-        grad_clip: Max global gradient norm of the main runs (None = off, the paper; a clip at 10 kept the
-            transformer backbones at chance, see the package docstring).
+        grad_clip: Max global gradient norm of the main runs (None = off, the paper; from random init a clip at 10
+            kept the transformer backbones at chance, with pretrained backbones it is the validated choice of the
+            study profile; see the package docstring).
         sum_grad_clip: Max global gradient norm of notebook 02's run with the literal sums (which diverge unclipped).
         tag_target_grad: Let L1 / L2 back-propagate into the tag class token (False = stop-gradient, our choice: with
             the joint gradient the hinge squeezes every t_cls together and the codes collapse; see
@@ -92,7 +105,8 @@ class Config:
         unit_variance_init: Rescale the hash head (and a from-scratch CNN) so activations have unit variance on the
             first training batch (LSUV; ``cmlib.models.whcmt.unit_variance_init``); without a pretrained backbone the
             codes of all images start equal and eq. (2)'s gradient vanishes.
-        seeds: Seeds; every deep run is repeated per seed and claims use one value per seed (and bit length).
+        seeds: One replicate per seed: the world (``world.seed`` + seed: images, tags, split, word2vec), the
+            initialisation and the batch order all change with it; claims use one value per replicate.
         unsupervised: Unsupervised baselines of Table 2 (LSH, ITQ, SH).
         unsup_pool: Images are average-pooled to this side before flattening into unsupervised features.
         unsup_features: Features of the unsupervised baselines: ``pixels`` (average-pooled raw pixels, the default:
@@ -124,7 +138,13 @@ class Config:
     visual: CrossVitConfig = field(default_factory=CrossVitConfig)
     vit: ViTConfig = field(default_factory=ViTConfig)
     cnn: Literal["small", "alexnet"] = "small"
-    cnn_weights: Path | None = path_field(layout="a torchvision alexnet state_dict (.pth)")
+    cnn_weights: Path | None = path_field(layout="a torchvision alexnet / SmallAlexNet state_dict (.pth)")
+    pretrain_images: int = 256
+    pretrain: PretrainConfig = field(default_factory=lambda: PretrainConfig(steps=20, batch_size=32))
+    pretrain_dir: Path = path_field(default=Path(".cache/whcmt/pretrain"), must_exist=False)
+    diagnostics: list[str] = field(default_factory=lambda: list(DIAGNOSTIC_METHODS))
+    collapse_share: float = 0.9
+    jobs: int = 1
     hidden: int = 256
     tag_depth: int = 1
     tag_heads: int = 6
@@ -162,8 +182,14 @@ class Config:
         check_range("margin", self.margin, lo=0.0)
         check_range("threads", self.threads, lo=1)
         check_range("tag_dropout", self.tag_dropout, lo=0.0, hi=1.0)
+        check_range("pretrain_images", self.pretrain_images, lo=0)
+        check_range("collapse_share", self.collapse_share, lo=0.0, hi=1.0)
+        check_range("jobs", self.jobs, lo=0)
         for b in self.bits:
             check_range("bits", b, lo=1, hi=64)
+        for name in self.diagnostics:
+            if name not in DIAGNOSTIC_METHODS:
+                raise ConfigError(f"diagnostics: unknown row {name!r}; expected some of {list(DIAGNOSTIC_METHODS)}")
         for name in self.unsupervised:
             if name not in UNSUPERVISED:
                 raise ConfigError(f"unsupervised: unknown method {name!r}; expected some of {sorted(UNSUPERVISED)}")

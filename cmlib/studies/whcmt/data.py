@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from dataclasses import dataclass
@@ -17,10 +18,12 @@ from cmlib.data import mirflickr, nuswide
 from cmlib.data.images import name_some, warn_skipped
 from cmlib.data.worlds import whcmt as world_lib
 from cmlib.models.whcmt import ONES_ID, PAD_ID, check_weights_file
+from cmlib.splits import SealedSplit
 from cmlib.studies.whcmt.config import MIRFLICKR_DB, Config
 from cmlib.text import Vocabulary, load_word_vectors, train_word2vec
 
-SUMMARY_KEYS = ("n_query", "n_database", "n_train", "vocab_size", "tags_without_vector", "train_tags_total",
+SUMMARY_KEYS = ("n_query", "n_database", "n_train", "n_val_query", "n_val_database", "vocab_size",
+                "tags_without_vector", "train_tags_total",
                 "train_tags_dropped_oov", "query_tags_dropped_oov", "database_tags_dropped_oov",
                 "train_images_without_known_tag", "query_images_without_known_tag", "corrupt_images_skipped",
                 "map_topk")
@@ -43,6 +46,10 @@ class WhcmtData:
         tag_table: FloatTensor (V, d) frozen tag vectors (row 0 zeros, row 1 ones).
         stats: Counts reported by the notebooks (tags dropped as out of vocabulary per split, training tags without a
             word vector, untagged images, unreadable images skipped, ...) and a few names behind the counts.
+        val_query, val_database: int64 indices of the validation split (disjoint from query, database and train;
+            empty when the config asks for none).
+        sealed_test: In a :func:`validation_view` only: the test (query, database) indices, sealed
+            (``cmlib.splits.SealedSplit``): tuning code cannot read them.
     """
 
     images: np.ndarray
@@ -56,6 +63,24 @@ class WhcmtData:
     vocab: Vocabulary
     tag_table: Tensor
     stats: dict[str, float | str]
+    val_query: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    val_database: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    sealed_test: SealedSplit | None = None
+
+
+def validation_view(data: WhcmtData) -> WhcmtData:
+    """The same data with the validation split as query / database and the test split sealed.
+
+    Everything that evaluates ``data.query`` against ``data.database`` (``evaluate_map``, ``train_run``) then scores
+    on validation; a setting chosen on this view never saw a test query or database image.
+
+    Raises:
+        ValueError: the data has no validation split (``world.n_val_query`` / ``n_val_database`` are 0).
+    """
+    if len(data.val_query) == 0 or len(data.val_database) == 0:
+        raise ValueError("validation_view: no validation split; set world.n_val_query and world.n_val_database")
+    return dataclasses.replace(data, query=data.val_query, database=data.val_database,
+                               sealed_test=SealedSplit((data.query, data.database), "whcmt test (query, database)"))
 
 
 def map_topk(cfg: Config, n_database: int) -> int:
@@ -88,6 +113,24 @@ def _records_and_split(cfg: Config) -> tuple[list, list[str], tuple[np.ndarray, 
         return records, list(mirflickr.LABELS_24), split, stats
 
 
+def _validation_from_rest(cfg: Config, rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Validation (query, database) drawn from ``rest`` (non-query images outside the kept database: the training side
+    of the protocol, disjoint from the test queries and database), sizes ``world.n_val_query`` / ``n_val_database``.
+
+    Raises:
+        ValueError: ``rest`` is smaller than the validation split asked for.
+    """
+    w = cfg.world
+    need = w.n_val_query + w.n_val_database
+    if need == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if len(rest) < need:
+        raise ValueError(f"world.n_val_query + n_val_database = {need}, but only {len(rest)} non-query images lie "
+                         f"outside the database (max_database={cfg.max_database}); lower them or max_database")
+    pick = np.random.default_rng([w.seed, 7]).choice(rest, need, replace=False)
+    return np.sort(pick[:w.n_val_query]), np.sort(pick[w.n_val_query:])
+
+
 def _cap_database(cfg: Config, database: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Keep at most ``cfg.max_database`` database images: every training image when they fit, the rest sampled."""
     if cfg.max_database is None or len(database) <= cfg.max_database:
@@ -114,18 +157,22 @@ def _skip_corrupt(bad: list[str], root: Path | None, stats: dict) -> None:
 
 
 def _load_source(cfg: Config) -> tuple[np.ndarray, np.ndarray, list[str], list[list[str]], tuple, dict]:
-    """(images, labels, label names, tags, (query, database, train), stats) for ``cfg.data``."""
+    """(images, labels, label names, tags, (query, database, train, val_query, val_database), stats) for
+    ``cfg.data``."""
     w = cfg.world
     if cfg.data == "world":
         d = world_lib.make_world(w)
-        return (d.images, d.labels, d.label_names, d.tags, (d.query, d.database, d.train),
-                {"corrupt_images_skipped": 0})
+        return (d.images, d.labels, d.label_names, d.tags, (d.query, d.database, d.train, d.val_query,
+                                                             d.val_database), {"corrupt_images_skipped": 0})
     records, names, (query, database, train), stats = _records_and_split(cfg)
+    full_database = database
     database, train = _cap_database(cfg, database, train)
-    used = np.union1d(query, database)  # keep (and render / read) only the images of the split
+    val_query, val_database = _validation_from_rest(cfg, np.setdiff1d(full_database, database))
+    used = np.union1d(np.union1d(query, database), np.union1d(val_query, val_database))  # only the split's images
     remap = np.full(len(records), -1, dtype=np.int64)
     remap[used] = np.arange(len(used))
-    query, database, train = remap[query], remap[database], remap[train]
+    query, database, train, val_query, val_database = (remap[s] for s in (query, database, train, val_query,
+                                                                           val_database))
     records = [records[i] for i in used]
     labels = np.stack([r.labels for r in records])
     if cfg.data == "mirflickr_tags":
@@ -136,9 +183,10 @@ def _load_source(cfg: Config) -> tuple[np.ndarray, np.ndarray, list[str], list[l
         _skip_corrupt(bad, cfg.data_root, stats)
         remap = -np.ones(len(records), dtype=np.int64)
         remap[kept] = np.arange(len(kept))
-        query, database, train = (remap[s][remap[s] >= 0] for s in (query, database, train))
+        query, database, train, val_query, val_database = (remap[s][remap[s] >= 0] for s in (
+            query, database, train, val_query, val_database))
         records, labels = [records[i] for i in kept], labels[kept]
-    return images, labels, names, [r.tags for r in records], (query, database, train), stats
+    return images, labels, names, [r.tags for r in records], (query, database, train, val_query, val_database), stats
 
 
 def word_vectors(cfg: Config, train_tags: list[list[str]]) -> dict[str, np.ndarray]:
@@ -204,7 +252,7 @@ def prepare_data(cfg: Config) -> WhcmtData:
     """Build the data once per notebook: images, split, word vectors, vocabulary, tag ids and the tag table."""
     torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()
-    images, labels, names, tags, (query, database, train), stats = _load_source(cfg)
+    images, labels, names, tags, (query, database, train, val_query, val_database), stats = _load_source(cfg)
     train_tags = [tags[i] for i in train]
     vectors = word_vectors(cfg, train_tags)
     vocab, no_vector = build_vocabulary(train_tags, vectors, cfg.tag_min_count)
@@ -222,11 +270,13 @@ def prepare_data(cfg: Config) -> WhcmtData:
         table[2:] -= table[2:].mean(dim=0)
     tag_ids, _, _ = encode_tags(tags, vocab, cfg.max_tags)
     stats.update({"n_images": len(images), "n_query": len(query), "n_database": len(database),
-                  "n_train": len(train), "vocab_size": len(vocab) - 2, "tags_without_vector": len(no_vector),
+                  "n_train": len(train), "n_val_query": len(val_query), "n_val_database": len(val_database),
+                  "vocab_size": len(vocab) - 2, "tags_without_vector": len(no_vector),
                   "train_tags_total": sum(map(len, train_tags))})
     stats.update(oov_counts(tags, vocab, {"train": train, "query": query, "database": database}))
     stats.update({"map_topk": map_topk(cfg, len(database)), "prepare_s": round(time.perf_counter() - t0, 2)})
-    return WhcmtData(images, labels, names, query, database, train, tags, tag_ids, vocab, table, stats)
+    return WhcmtData(images, labels, names, query, database, train, tags, tag_ids, vocab, table, stats, val_query,
+                     val_database)
 
 
 _MEAN = torch.tensor(IMAGENET_DEFAULT_MEAN).view(1, 3, 1, 1)

@@ -17,9 +17,18 @@ from cmlib.data import mirflickr, nuswide
 from cmlib.data.worlds import whcmt as world_lib
 from cmlib.engine import FitConfig, epoch_batches, fit, seed_everything
 from cmlib.losses.hashing import WeakTagHashLoss
-from cmlib.metrics.hashing import mean_average_precision
+from cmlib.metrics.hashing import mean_average_precision, pr_curve, precision_recall_radius
 from cmlib.models.hashing_baselines import UNSUPERVISED, WDHT, AlexNetFc7, CrossViTFeatures, SmallAlexNet, ViTFeatures
-from cmlib.models.whcmt import ONES_ID, PAD_ID, WHCMT, WeakHashModel, init_layers, unit_variance_init
+from cmlib.models.whcmt import (
+    ONES_ID,
+    PAD_ID,
+    WHCMT,
+    WeakHashModel,
+    check_weights_file,
+    init_layers,
+    load_state_file,
+    unit_variance_init,
+)
 from cmlib.studies.whcmt.config import DIAGNOSTIC_METHODS, METHODS, TABLE3, Config
 from cmlib.studies.whcmt.data import WhcmtData, map_topk, to_input, unsupervised_features
 
@@ -35,10 +44,45 @@ def build_model(method: str, bits: int, data: WhcmtData, cfg: Config) -> WeakHas
         backbone = ViTFeatures(cfg.vit)
     elif method == "WDHT-CNN":
         backbone = (AlexNetFc7(None if cfg.cnn_weights is None else str(cfg.cnn_weights)) if cfg.cnn == "alexnet"
-                    else SmallAlexNet(cfg.world.image_size))
+                    else small_cnn(cfg))
     else:
         raise ValueError(f"method: expected one of {METHODS + DIAGNOSTIC_METHODS}, got {method!r}")
     return WDHT(backbone, data.tag_table, bits, cfg.hidden)
+
+
+def small_cnn(cfg: Config) -> SmallAlexNet:
+    """The AlexNet-shaped CPU CNN, weights from ``cfg.cnn_weights`` when set (e.g. the pretraining stage's file)."""
+    net = SmallAlexNet(cfg.world.image_size)
+    weights = check_weights_file("cnn_weights", cfg.cnn_weights, "a SmallAlexNet state_dict (cnn: small)")
+    if weights is not None:
+        load_state_file(net, "cnn_weights", weights)
+    return net
+
+
+def chance_map(data: WhcmtData, cfg: Config, draws: int = 5) -> float:
+    """MAP@K of a random ranking: mean over ``draws`` random permutations of the database, each ranked as one code
+    for every image (ties fall back to database order, so the ranking is the permutation). The chance level of the
+    gate (``cmlib.claims.ModelCheck``); it is also what a collapsed model scores, up to the order of the database."""
+    q, d = data.query, data.database
+    zeros_q, zeros_d = np.zeros((len(q), 8), dtype=bool), np.zeros((len(d), 8), dtype=bool)
+    k = map_topk(cfg, len(d))
+    gen = np.random.default_rng([int(cfg.world.seed), 9])
+    return float(np.mean([mean_average_precision(zeros_q, zeros_d, data.labels[q], data.labels[d][gen.permutation(
+        len(d))], topk=k, convention="wsdhq").map for _ in range(draws)]))
+
+
+def code_stats(codes: np.ndarray, collapse_share: float) -> dict[str, float | int | bool]:
+    """Bit balance, distinct codes and the largest code bucket of database codes (N, b) bool.
+
+    Returns:
+        ``bit_balance`` (mean |P(bit = 1) - 0.5| over bits: 0 = balanced, 0.5 = constant bits), ``n_distinct_codes``,
+        ``top_code_share`` (fraction of the database on its most frequent code) and ``collapsed`` (that share is at
+        least ``collapse_share``: Hamming ranking then orders most of the database by index alone).
+    """
+    _, counts = np.unique(np.packbits(codes, axis=1), axis=0, return_counts=True)
+    top = float(counts.max() / len(codes))
+    return {"bit_balance": float(np.abs(codes.mean(axis=0) - 0.5).mean()), "n_distinct_codes": int(len(counts)),
+            "top_code_share": top, "collapsed": bool(top >= collapse_share)}
 
 
 @torch.no_grad()
@@ -55,17 +99,22 @@ def encode(model: WeakHashModel, images: np.ndarray, idx: np.ndarray, bits: int,
 
 
 def evaluate_map(model: WeakHashModel, data: WhcmtData, cfg: Config, bits: int) -> dict[str, float]:
-    """MAP@K of the model's ``bits``-bit codes: query vs database, relevance = shared label (WSDHQ convention).
+    """MAP@K of the model's ``bits``-bit codes: query vs database, relevance = shared label (WSDHQ convention), with
+    the gate's numbers (chance MAP@K, :func:`code_stats`), precision / recall within Hamming radius 2 and the
+    precision-recall curve over radii 0..b.
 
     Raises:
         ValueError: the model was built for another code length than ``bits``.
     """
     q = encode(model, data.images, data.query, bits)
     d = encode(model, data.images, data.database, bits)
-    res = mean_average_precision(q, d, data.labels[data.query], data.labels[data.database],
-                                 topk=map_topk(cfg, len(data.database)), convention="wsdhq")
-    out = {"map": res.map, "n_scored": res.n_scored, "n_dropped": res.n_dropped,
-           "bit_balance": float(np.abs(d.mean(axis=0) - 0.5).mean())}
+    ql, dl = data.labels[data.query], data.labels[data.database]
+    res = mean_average_precision(q, d, ql, dl, topk=map_topk(cfg, len(data.database)), convention="wsdhq")
+    p_r2, r_r2 = precision_recall_radius(q, d, ql, dl, radius=min(2, bits))
+    prec, rec = pr_curve(q, d, ql, dl)
+    out = {"map": res.map, "n_scored": res.n_scored, "n_dropped": res.n_dropped, "chance": chance_map(data, cfg),
+           **code_stats(d, cfg.collapse_share), "precision_r2": p_r2, "recall_r2": r_r2,
+           "pr_precision": prec.tolist(), "pr_recall": rec.tolist()}
     if isinstance(model, WHCMT):  # diagnostic outside the paper's protocol: codes computed with each image's tags
         q_t, d_t = (_codes_with_tags(model, data, s) for s in (data.query, data.database))
         out["map_with_own_tags"] = mean_average_precision(
@@ -84,7 +133,7 @@ def _codes_with_tags(model: WHCMT, data: WhcmtData, idx: np.ndarray, batch: int 
 
 
 def _run_key(method: str, bits: int, lambdas: tuple, seed: int, cfg: Config) -> str:
-    skip = {"bits", "seeds", "cache_dir", "unsupervised", "n_attention_images", "drop_threshold",
+    skip = {"bits", "seeds", "cache_dir", "jobs", "collapse_share", "diagnostics", "unsupervised", "n_attention_images", "drop_threshold",
             "little_threshold", "lambdas", "unsup_pool", "unsup_features", "unsup_backbone", "unsup_backbone_weights"}
     conf = {k: v for k, v in to_dict(cfg).items() if k not in skip}
     src = b"".join(Path(m.__file__).read_bytes() for m in (world_lib, mirflickr, nuswide, __import__(
@@ -126,7 +175,9 @@ def train_run(method: str, bits: int, data: WhcmtData, cfg: Config, *, seed: int
 
 
 def _fit_and_eval(model: WeakHashModel, method: str, bits: int, lambdas: tuple, seed: int, data: WhcmtData,
-                  cfg: Config) -> dict:
+                  cfg: Config, eval_every: int = 0) -> dict:
+    """Train with eqs. (2)-(4) and evaluate; with ``eval_every`` the row also holds ``curve`` = [(step, MAP@K)]
+    measured on ``data``'s query/database every ``eval_every`` steps (tuning passes a validation view)."""
     torch.set_num_threads(cfg.threads)
     criterion = WeakTagHashLoss(lambdas, cfg.margin, cfg.loss_reduction, detach_targets=not cfg.tag_target_grad)
     train = torch.utils.data.TensorDataset(torch.from_numpy(data.images[data.train]), data.tag_ids[data.train])
@@ -151,12 +202,16 @@ def _fit_and_eval(model: WeakHashModel, method: str, bits: int, lambdas: tuple, 
         first = next(iter(batches(0)))
         unit_variance_init(model, init_layers(model, include_cnn=cfg.cnn_weights is None), to_input(first[0]), first[1])
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
-    fit_cfg = FitConfig(max_steps=cfg.steps, seed=seed, log_every=max(1, cfg.steps // 10), grad_clip=cfg.grad_clip)
-    res = fit(model, opt, loss_fn, batches, fit_cfg)
+    fit_cfg = FitConfig(max_steps=cfg.steps, seed=seed, log_every=max(1, cfg.steps // 10), grad_clip=cfg.grad_clip,
+                        eval_every=eval_every)
+    eval_fn = (lambda net: {"score": evaluate_map(model, data, cfg, bits)["map"]}) if eval_every else None
+    res = fit(model, opt, loss_fn, batches, fit_cfg, eval_fn=eval_fn)
     metrics = evaluate_map(model, data, cfg, bits)
+    curve = [(int(h["step"]), float(h["eval/score"])) for h in res.history if "eval/score" in h]
     return {"method": method, "bits": bits, "seed": seed, "lambdas": list(lambdas), **metrics,
-            "final_loss": res.history[-1]["loss"], "train_s": round(res.wall_time_s, 2),
-            "s_per_step": round(res.wall_time_s / max(1, res.final_step), 4)}
+            "final_loss": next(h["loss"] for h in reversed(res.history) if "loss" in h),
+            "train_s": round(res.wall_time_s, 2), "s_per_step": round(res.wall_time_s / max(1, res.final_step), 4),
+            **({"curve": curve} if eval_every else {})}
 
 
 def unsupervised_rows(data: WhcmtData, cfg: Config) -> list[dict]:

@@ -1,0 +1,77 @@
+"""Choosing steps, learning rate, gradient clipping and tag dropout on the validation split (never on the test one).
+
+:func:`tune_on_validation` builds one replicate's data, takes its :func:`cmlib.studies.whcmt.data.validation_view`
+(validation queries against the validation database; the test split sealed in ``sealed_test``), loads the pretrained
+backbones and trains each method for every (lr, grad_clip) of the grid, measuring validation MAP@K every
+``eval_every`` steps, so one run gives the whole steps curve. WHCMT is also trained for every ``tag_dropout`` of the
+grid. ``benchmarks/whcmt.py --tune`` prints the table; the chosen values are written into params/whcmt/study.yaml
+with the numbers behind them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+from cmlib.engine import seed_everything
+from cmlib.studies.whcmt.config import Config
+from cmlib.studies.whcmt.data import prepare_data, validation_view
+from cmlib.studies.whcmt.experiments import replicate_config
+from cmlib.studies.whcmt.pretraining import with_pretrained
+from cmlib.studies.whcmt.runs import _fit_and_eval, build_model  # the training path of every study run
+
+__all__ = ["choose", "tune_on_validation"]
+
+
+def tune_on_validation(cfg: Config, methods: list[str], lrs: list[float], grad_clips: list[float | None],
+                       tag_dropouts: list[float], *, bits: int = 8, seed: int = 0, max_steps: int | None = None,
+                       eval_every: int = 50) -> list[dict]:
+    """Validation MAP@K curves over the grid, one row per (method, lr, grad_clip, tag_dropout, step).
+
+    Args:
+        cfg: the profile's config (its ``steps`` is replaced by ``max_steps`` when given).
+        methods: methods to tune (``tag_dropouts`` apply to WHCMT only; the others use the first value).
+        lrs, grad_clips, tag_dropouts: the grid.
+        bits: code length.
+        seed: the replicate the tuning uses (its world, init and batch order).
+        max_steps: the longest run; MAP is measured every ``eval_every`` steps up to it.
+
+    Returns:
+        rows with method, lr, grad_clip, tag_dropout, step, val_map, val_chance.
+    """
+    rcfg = replicate_config(cfg, seed)
+    if max_steps is not None:
+        rcfg = dataclasses.replace(rcfg, steps=max_steps)
+    data = validation_view(prepare_data(rcfg))
+    rcfg, _ = with_pretrained(rcfg, methods)
+    rows = []
+    for method in methods:
+        drops = tag_dropouts if method == "WHCMT" else tag_dropouts[:1]
+        for lr, clip, drop in itertools.product(lrs, grad_clips, drops):
+            run_cfg = dataclasses.replace(rcfg, lr=lr, grad_clip=clip, tag_dropout=drop)
+            seed_everything(seed)
+            model = build_model(method, bits, data, run_cfg)
+            row = _fit_and_eval(model, method, bits, tuple(run_cfg.lambdas), seed, data, run_cfg,
+                                eval_every=eval_every)
+            for step, val in row["curve"]:
+                rows.append({"method": method, "lr": lr, "grad_clip": clip, "tag_dropout": drop, "step": step,
+                             "val_map": val, "val_chance": row["chance"]})
+            print(f"tuned {method} lr {lr:g} clip {clip} tag_dropout {drop:g}: "
+                  + ", ".join(f"{s}:{v:.3f}" for s, v in row["curve"]), flush=True)
+    return rows
+
+
+def choose(rows: list[dict]) -> dict:
+    """The (lr, grad_clip, step) with the best mean validation MAP over methods (at each method's best
+    tag_dropout), then WHCMT's best tag_dropout there. Returns the choice and its mean validation MAP."""
+    import pandas as pd
+
+    df = pd.DataFrame(rows).fillna({"grad_clip": -1.0})
+    best_drop = (df.groupby(["method", "lr", "grad_clip", "step", "tag_dropout"])["val_map"].mean()
+                 .groupby(level=[0, 1, 2, 3]).max().reset_index())
+    mean = best_drop.groupby(["lr", "grad_clip", "step"])["val_map"].mean()
+    lr, clip, step = mean.idxmax()
+    w = df[(df.method == "WHCMT") & (df.lr == lr) & (df.grad_clip == clip) & (df.step == step)]
+    drop = float(w.loc[w.val_map.idxmax(), "tag_dropout"]) if len(w) else None
+    return {"lr": float(lr), "grad_clip": None if clip == -1.0 else float(clip), "steps": int(step),
+            "tag_dropout": drop, "mean_val_map": float(mean.max())}
