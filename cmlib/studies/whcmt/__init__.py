@@ -63,6 +63,7 @@ from cmlib.studies.whcmt.data import (
 )
 from cmlib.studies.whcmt.experiments import (
     attention_replicate,
+    fit_main,
     replicate_config,
     replicate_model,
     table2_replicate,
@@ -100,7 +101,7 @@ from cmlib.studies.whcmt.tuning import tune_on_validation
 __all__ = ["DIAGNOSTIC_METHODS", "METHODS", "MIRFLICKR_DB", "TABLE3", "Config", "WhcmtData", "attention_claims",
            "attention_examples", "attention_maps", "attention_replicate", "attention_summary", "backbone_features",
            "build_model", "build_vocabulary", "chance_map", "code_stats", "data_summary", "deep_rows", "encode",
-           "encode_tags", "evaluate_map", "flat_map", "headroom", "literal_sum_row", "load_backbone", "map_topk",
+           "encode_tags", "evaluate_map", "fit_main", "flat_map", "headroom", "literal_sum_row", "load_backbone", "map_topk",
            "oov_counts", "pivot_map", "plot_attention", "plot_map_vs_bits", "plot_precision_recall", "prepare_data",
            "pretrain_summary", "replicate_config", "replicate_model", "table2_claims", "table2_replicate",
            "table3_claims", "table3_replicate", "table3_rows", "table3_summary", "table4_claims", "table4_replicate",

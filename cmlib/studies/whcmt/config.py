@@ -9,6 +9,7 @@ from typing import Literal
 from cmlib.config import ConfigError, check_range, path_field
 from cmlib.data.nuswide import LAYOUT as NUSWIDE_LAYOUT
 from cmlib.data.worlds import whcmt as world_lib
+from cmlib.engine import DeviceConfig
 from cmlib.models.hashing_baselines import UNSUPERVISED, ViTConfig
 from cmlib.models.whcmt import CrossVitConfig
 from cmlib.pretrain import PretrainConfig
@@ -77,6 +78,8 @@ class Config:
         diagnostics: Diagnostic rows of notebook 03 (some of ``DIAGNOSTIC_METHODS``) trained beside Table 4's four.
         collapse_share: A model counts as collapsed when one code holds at least this share of the database.
         jobs: Worker processes of ``cmlib.replicates.run_replicates`` (1 = in the notebook's process).
+        fit: where training and pretraining run (the device section every paper has, cmlib.engine.DeviceConfig;
+            default one CPU process).
         hidden: Width of FC1 / FC2.
         tag_depth: Tag transformer blocks.
         tag_heads: Tag transformer heads (divide the word-vector size).
@@ -145,6 +148,7 @@ class Config:
     diagnostics: list[str] = field(default_factory=lambda: list(DIAGNOSTIC_METHODS))
     collapse_share: float = 0.9
     jobs: int = 1
+    fit: DeviceConfig = field(default_factory=DeviceConfig)
     hidden: int = 256
     tag_depth: int = 1
     tag_heads: int = 6

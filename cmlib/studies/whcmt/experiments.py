@@ -16,7 +16,7 @@ from cmlib.studies.whcmt.data import data_summary, prepare_data
 from cmlib.studies.whcmt.pretraining import with_pretrained
 from cmlib.studies.whcmt.runs import deep_rows, literal_sum_row, table3_rows, train_run, unsupervised_rows
 
-__all__ = ["attention_replicate", "replicate_config", "replicate_model", "table2_replicate", "table3_replicate", "table4_replicate"]
+__all__ = ["attention_replicate", "fit_main", "replicate_config", "replicate_model", "table2_replicate", "table3_replicate", "table4_replicate"]
 
 TABLE2_METHODS = ["WDHT-CNN", "WHCMT"]
 
@@ -63,6 +63,14 @@ def attention_replicate(cfg: Config, seed: int) -> dict:
     rcfg, data, _ = _setup(cfg, seed)
     row, model = train_run("WHCMT", rcfg.bits[0], data, rcfg, seed=seed)
     return {"seed": seed, "run": row, **attention_summary(model, data, rcfg)}
+
+
+def fit_main(cfg: Config, seed: int) -> dict:
+    """Train WHCMT once at the first bit length (backbones pretrained first, run-cached like every run) with the
+    params' ``fit`` device settings: what ``examples/fit_distributed.py`` launches on one GPU or under torchrun."""
+    _, _, _, row = replicate_model(cfg, seed)
+    return {"model": f"WHCMT {row['bits']} bits", "final_loss": row["final_loss"], "map": row["map"],
+            "cached": row["cached"]}
 
 
 def replicate_model(cfg: Config, seed: int, method: str = "WHCMT", bits: int | None = None):

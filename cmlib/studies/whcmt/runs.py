@@ -15,7 +15,7 @@ from cmlib.cache import save_atomic, stable_hash
 from cmlib.config import to_dict
 from cmlib.data import mirflickr, nuswide
 from cmlib.data.worlds import whcmt as world_lib
-from cmlib.engine import FitConfig, epoch_batches, fit, seed_everything
+from cmlib.engine import epoch_batches, fit, seed_everything
 from cmlib.losses.hashing import WeakTagHashLoss
 from cmlib.metrics.hashing import mean_average_precision, pr_curve, precision_recall_radius
 from cmlib.models.hashing_baselines import UNSUPERVISED, WDHT, AlexNetFc7, CrossViTFeatures, SmallAlexNet, ViTFeatures
@@ -133,14 +133,14 @@ def _codes_with_tags(model: WHCMT, data: WhcmtData, idx: np.ndarray, batch: int 
 
 
 def _run_key(method: str, bits: int, lambdas: tuple, seed: int, cfg: Config) -> str:
-    skip = {"bits", "seeds", "cache_dir", "jobs", "collapse_share", "diagnostics", "unsupervised", "n_attention_images", "drop_threshold",
+    skip = {"bits", "seeds", "cache_dir", "jobs", "fit", "collapse_share", "diagnostics", "unsupervised", "n_attention_images", "drop_threshold",
             "little_threshold", "lambdas", "unsup_pool", "unsup_features", "unsup_backbone", "unsup_backbone_weights"}
     conf = {k: v for k, v in to_dict(cfg).items() if k not in skip}
     src = b"".join(Path(m.__file__).read_bytes() for m in (world_lib, mirflickr, nuswide, __import__(
         "cmlib.models.whcmt", fromlist=["x"]), __import__("cmlib.models.hashing_baselines", fromlist=["x"]),
         __import__("cmlib.losses.hashing", fromlist=["x"]), __import__("cmlib.layers.attention", fromlist=["x"]),
         __import__("cmlib.studies.whcmt.data", fromlist=["x"]))) + Path(__file__).read_bytes()
-    return f"{method}-{bits}b-{stable_hash([method, bits, list(lambdas), seed, conf, src.decode()])}"
+    return f"{method}-{bits}b-{stable_hash([method, bits, list(lambdas), seed, conf, src.decode(), cfg.fit.numerics()])}"
 
 
 def train_run(method: str, bits: int, data: WhcmtData, cfg: Config, *, seed: int = 0,
@@ -181,7 +181,7 @@ def _fit_and_eval(model: WeakHashModel, method: str, bits: int, lambdas: tuple, 
     torch.set_num_threads(cfg.threads)
     criterion = WeakTagHashLoss(lambdas, cfg.margin, cfg.loss_reduction, detach_targets=not cfg.tag_target_grad)
     train = torch.utils.data.TensorDataset(torch.from_numpy(data.images[data.train]), data.tag_ids[data.train])
-    batches = epoch_batches(train, min(cfg.batch_size, len(train)), seed=seed)
+    batches = epoch_batches(train, min(cfg.batch_size, len(train)), seed=seed, num_workers=cfg.fit.num_workers)
 
     drop_gen = torch.Generator().manual_seed(int(seed))
     tag_dropout = 0.0 if method == "WHCMT-paper" else cfg.tag_dropout  # the paper trains every image with its tags
@@ -202,8 +202,8 @@ def _fit_and_eval(model: WeakHashModel, method: str, bits: int, lambdas: tuple, 
         first = next(iter(batches(0)))
         unit_variance_init(model, init_layers(model, include_cnn=cfg.cnn_weights is None), to_input(first[0]), first[1])
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
-    fit_cfg = FitConfig(max_steps=cfg.steps, seed=seed, log_every=max(1, cfg.steps // 10), grad_clip=cfg.grad_clip,
-                        eval_every=eval_every)
+    fit_cfg = cfg.fit.fit_config(max_steps=cfg.steps, seed=seed, log_every=max(1, cfg.steps // 10),
+                                 grad_clip=cfg.grad_clip, eval_every=eval_every)
     eval_fn = (lambda net: {"score": evaluate_map(model, data, cfg, bits)["map"]}) if eval_every else None
     res = fit(model, opt, loss_fn, batches, fit_cfg, eval_fn=eval_fn)
     metrics = evaluate_map(model, data, cfg, bits)
