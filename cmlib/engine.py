@@ -87,6 +87,11 @@ class DeviceConfig:
         """The settings that can change a trained model's numbers (for cache keys; loading settings cannot)."""
         return {k: getattr(self, k) for k in ("accelerator", "devices", "strategy", "num_nodes", "precision")}
 
+    def key_part(self) -> list[dict[str, Any]]:
+        """What a cache key appends for these settings: nothing for the default (one CPU process, so keys made
+        before the device section existed stay valid), else ``[numerics()]``."""
+        return [] if self.numerics() == DeviceConfig().numerics() else [self.numerics()]
+
     def fit_config(self, **loop: Any) -> FitConfig:
         """The :class:`FitConfig` of one training run: these device settings plus the paper's loop settings."""
         return FitConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(DeviceConfig)}, **loop)
