@@ -109,6 +109,8 @@ def test_collapse_flag():
     assert grmnet.collapsed([empty] * 3, e)
     assert grmnet.collapsed([same, same, empty], e)  # scene 0: the same output for both expressions
     assert not grmnet.collapsed([same, empty, empty], e)
+    reranked = {"masks": m2, "scores": np.full(1, 0.5)}  # the same instances, ranked by the expression
+    assert not grmnet.collapsed([same, reranked, empty], e)
 
 
 def test_wrong_count_by_hand():
@@ -140,7 +142,7 @@ def test_claims_from_replicates_by_hand():
     first = table.iloc[0]
     assert first["claim"].startswith("GRM with K=10 beats no GRM") and first["n"] == 3
     assert first["mean"] == pytest.approx(19.0) and first["verdict"] == "reproduced"
-    assert "+5.84 AP" in first["paper"]  # 59.39 - 53.55
+    assert "+5.84 COCO AP" in first["paper"]  # 59.39 - 53.55
     pos = table[table["claim"].str.startswith("absolute position")].iloc[0]
     assert pos["mean"] == pytest.approx(2.0)
     fig5 = claims(grmnet.fig5_claims(reps)).iloc[0]

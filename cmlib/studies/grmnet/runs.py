@@ -162,12 +162,15 @@ def score(predictions: list[Prediction], targets: list[Prediction]) -> dict[str,
 
 def collapsed(predictions: list[Prediction], exprs: list[ReferringExpression]) -> bool:
     """True when the outputs collapsed: no instance for any expression, or, in every scene with several
-    expressions, the very same masks whatever the expression (the language is ignored)."""
+    expressions, the very same output (masks *and* their scores, i.e. the same ranked list) whatever the expression
+    (the language is ignored). Keeping every detection but ranking it by the expression is not a collapse."""
     if all(len(p["masks"]) == 0 for p in predictions):
         return True
     by_scene: dict[int, set[bytes]] = {}
     for p, e in zip(predictions, exprs, strict=True):
-        by_scene.setdefault(e.scene_key, set()).add(np.packbits(p["masks"]).tobytes() + p["masks"].shape.__repr__().encode())
+        key = np.packbits(p["masks"]).tobytes() + repr(p["masks"].shape).encode() + \
+            np.round(np.asarray(p["scores"], dtype=float), 4).tobytes()
+        by_scene.setdefault(e.scene_key, set()).add(key)
     multi = [v for k, v in by_scene.items() if sum(e.scene_key == k for e in exprs) > 1]
     return bool(multi) and all(len(v) == 1 for v in multi)
 

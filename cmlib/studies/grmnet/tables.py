@@ -169,7 +169,7 @@ def _blind(reps: list[dict[str, Any]], metric: str, single: bool = False) -> dic
 
 
 def _paper_diff(a: float, b: float, what: str) -> str:
-    return f"{a - b:+.2f} AP ({a} vs {b}, {what})"
+    return f"{a - b:+.2f} COCO AP ({a} vs {b}, {what})"
 
 
 def table1_claims(reps: list[dict[str, Any]], metric: str = "coco_AP") -> list[Claim]:
