@@ -1,13 +1,21 @@
-"""GRM-Net step-time benchmark (not a test): seconds per training step of the CPU detector and GRM-Net variants.
+"""GRM-Net benchmark and tuning (not a test).
 
     .venv/bin/python benchmarks/grmnet.py [--canvas 128 256] [--steps 5] [--threads 1]
+    .venv/bin/python benchmarks/grmnet.py --tune [--profile study] [--seed 100] [--lrs 0.0002 0.001 0.003]
 
-Prints one row per (canvas, model): median s/step over ``steps`` steps after one warm-up step, batch 4, the smoke
-model sizes. Wall times on a shared machine are inflated by other jobs; compare rows of the same run.
+Step times: one row per (canvas, model): median s/step over ``steps`` steps after one warm-up step, batch 4, the
+smoke model sizes. Wall times on a shared machine are inflated by other jobs; compare rows of the same run.
+
+``--tune``: the learning rate and the step counts of ``params/grmnet/<profile>.yaml`` chosen on validation. On a
+tuning replicate (``--seed``, not one of the study's seeds) it trains the detector, GRM-Net (Table 2 #7) and both
+baselines at each learning rate and prints their validation COCO AP (the paper's metric; the test split is never
+opened), then, at the best learning rate for GRM-Net, the same at half the step counts (is the budget's length
+still worth its cost?). The printout is what study.yaml records.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 
@@ -33,16 +41,64 @@ def step_time(model: torch.nn.Module, batch: tuple, steps: int, language: bool) 
     return statistics.median(times)
 
 
+def validation_scores(cfg: grmnet.Config, seed: int) -> dict[str, float]:
+    """Validation COCO AP of GRM-Net (#7), the two baselines (threshold chosen on the same split) and the
+    language-blind detector, for one tuning replicate; plus the wall time it took."""
+    t = time.perf_counter()
+    data = grmnet.build_data(cfg, seed)
+    det, _ = grmnet.train_detector(cfg, data)
+    model, _ = grmnet.train_referring(cfg, data, det, **grmnet.variant_of(7))
+    matcher, _, dets = grmnet.train_two_stage(cfg, data, det)
+    binary, _ = grmnet.train_binary(cfg, data, det)
+    tg = grmnet.targets_of(data, data.val, "val")
+    ap = lambda p: grmnet.score(p, tg)["coco_AP"]
+    s_val = grmnet.two_stage_scores(matcher, dets, data, data.val, cfg.max_tokens, "val")
+    b_val = grmnet.binary_probabilities(binary, data, data.val, cfg.max_tokens, "val")
+    return {"GRM-Net": ap(grmnet.predict_grmnet(model, data, data.val, cfg.max_tokens, "val")),
+            "two-stage": grmnet.choose_threshold(cfg.two_stage_thresholds,
+                                                 lambda x: ap(grmnet.two_stage_predictions(s_val, x)))[1],
+            "binary": grmnet.choose_threshold(cfg.binary_thresholds,
+                                              lambda x: ap(grmnet.binary_predictions(b_val, x)))[1],
+            "blind": ap(grmnet.predict_blind(dets, data.val, "val")), "wall_s": time.perf_counter() - t}
+
+
+def tune(profile: str, seed: int, lrs: list[float]) -> None:
+    """Print validation COCO AP per learning rate, then at half the steps for the best one (see the docstring)."""
+    from cmlib.config import from_params, load_yaml
+
+    cfg = from_params(grmnet.Config, load_yaml(f"params/grmnet/{profile}.yaml"))
+    if seed in cfg.seeds:
+        raise SystemExit(f"--seed {seed} is one of the {profile} seeds {cfg.seeds}: tune on another replicate")
+    cfg = dataclasses.replace(cfg, cache_dir=".cache/grmnet-tune")
+    res = {}
+    for lr in lrs:
+        res[lr] = validation_scores(dataclasses.replace(cfg, lr=lr), seed)
+        print(f"lr {lr:g}: val COCO AP {res[lr]}", flush=True)
+    best = max(lrs, key=lambda lr: res[lr]["GRM-Net"])
+    half = dataclasses.replace(cfg, lr=best, detector_steps=cfg.detector_steps // 2,
+                               referring_steps=cfg.referring_steps // 2, baseline_steps=cfg.baseline_steps // 2,
+                               matcher_steps=cfg.matcher_steps // 2)
+    print(f"best lr for GRM-Net on validation: {best:g}; at half the steps: {validation_scores(half, seed)}",
+          flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--canvas", type=int, nargs="+", default=[128, 256])
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--tune", action="store_true")
+    ap.add_argument("--profile", default="study")
+    ap.add_argument("--seed", type=int, default=100)
+    ap.add_argument("--lrs", type=float, nargs="+", default=[0.0002, 0.001, 0.003])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.tune:
+        tune(args.profile, args.seed, args.lrs)
+        return
     for canvas in args.canvas:
         cfg = grmnet.Config(canvas=canvas, n_train_scenes=8, n_test_scenes=1)
-        data = grmnet.build_data(cfg)
+        data = grmnet.build_data(cfg, 0)
         batch = grmnet.collate([grmnet.referring_item(data, "train", e, 15) for e in data.train[:4]])
         for name, variant in (("detector", {"use_language": False, "top_k": 0, "use_position": False}),
                               ("GRM-Net K=0", grmnet.variant_of(3)), ("GRM-Net K=10", grmnet.variant_of(7))):

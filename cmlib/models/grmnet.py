@@ -126,6 +126,18 @@ class GRMRoIHeads(RoIHeads):
     """RoI Fusion Step + GRM (Sec. 2.2-2.3): RoIAlign features are fused with the tiled expression vector, the K
     tiled reference vectors delta_ij (eq. 1) and the absolute position before the box/class and mask heads.
 
+    Two choices the paper leaves open (documented, not changed, after the issue-17 audit):
+
+    - RoIAlign pools from the backbone (FPN) maps, *not* from the language-fused maps of the RPN step. Sec. 3.1
+      fuses the language twice, "with the image features from the ResNet backbone and the RoI features after the
+      RoIAlign operation": the first fusion feeds the RPN head (:class:`LanguageRPN`), the second is this RoI fusion
+      step, applied to what RoIAlign pooled. Pooling from the fused maps as well would fuse the expression into
+      every RoI twice, which the text does not describe.
+    - One fusion module (``self.fusion``) serves the 7x7 box pool and the 14x14 mask pool. The paper describes one
+      RoI fusion step and says nothing about the mask branch; Mask R-CNN's two heads pool the same RoIs at two
+      resolutions and a 1x1 tile-and-project fusion does not depend on the resolution, so the same map from
+      [RoI features, expression, GRM vector] to fused features is applied to both (half the fusion parameters).
+
     Extra inputs are passed explicitly to :meth:`forward` (never stored on the module).
     """
 

@@ -3,8 +3,8 @@
 - :class:`BinaryRefSeg`: a standard (binary) referring-segmentation model: a language-conditioned fully convolutional
   segmenter predicting one merged mask for all referred instances, scored as a single instance, as the paper does
   for DMN / CMSA / CMPC / CEFNet ("we treat the output mask of these approaches as the segmentation mask for a single
-  instance"). Fusion: tile the expression vector over the stride-4 FPN map, concatenate, 1x1 conv (the same fusion
-  as GRM-Net's), then a small conv decoder. It stands for the family, not for any one of those four models.
+  instance"). Fusion: tile the expression vector over the three finest FPN maps, concatenate, 1x1 conv (the same
+  fusion as GRM-Net's), then a top-down conv decoder. It stands for the family, not for any one of those four models.
 - :class:`InstanceMatcher`: the second stage of a two-stage method in the spirit of Zou et al. 2019 (segment every
   instance with a pre-trained instance segmenter, then keep those matching the expression): an MLP scoring each
   detected instance from its pooled RoI features, predicted class, detection score and absolute position, jointly
@@ -19,34 +19,61 @@ from torch.nn import functional as F
 from cmlib.models.grmnet import GRMNetSpec, build_backbone
 from cmlib.models.grmnet_heads import LanguageEncoder, TiledFusion
 
-__all__ = ["BinaryRefSeg", "InstanceMatcher", "binary_loss", "binary_to_instances"]
+__all__ = ["BinaryRefSeg", "InstanceMatcher", "binary_loss", "binary_to_instances", "spatial_features"]
 
 
 class BinaryRefSeg(nn.Module):
-    """Language-conditioned FCN: (image, expression) -> one mask logit map (B, 1, H, W)."""
+    """Language-conditioned FCN: (image, expression) -> one mask logit map (B, 1, H, W).
+
+    The expression vector is fused (tile + 1x1 conv, :class:`TiledFusion`) into each of the three finest pyramid
+    maps of the backbone (strides 4, 8, 16 for the tiny backbone) and decoded top-down (upsample, add, 3x3 conv), as
+    the multi-level fusion of CMPC / CEFNet does, then upsampled to the input size. The first version fused only the
+    stride-4 map and decoded it with three convs: on the study world it scored 0.0035 COCO AP (its masks rarely
+    reached IoU 0.5 with the referred instance); the backbone is the detector's (:meth:`load_detector_backbone`).
+    Each fused map also gets the 8-d spatial coordinate features of DMN / CMSA / CMPC (:func:`spatial_features`,
+    through a 1x1 conv): without them a fully convolutional model cannot tell "the tree on the left" from "the tree
+    on the right" (measured: without them its masks covered every instance of the named category, IoU 0.2-0.3).
+    """
 
     def __init__(self, spec: GRMNetSpec) -> None:
         super().__init__()
         self.backbone, _, _ = build_backbone(spec)
         c = self.backbone.out_channels
         self.language = LanguageEncoder(spec.vocab_size, spec.embed_dim, spec.lstm_hidden)
-        self.fusion = TiledFusion(c, self.language.out_dim)
-        self.decoder = nn.Sequential(nn.ReLU(), nn.Conv2d(c, c, 3, padding=1), nn.ReLU(),
-                                     nn.Conv2d(c, c, 3, padding=1), nn.ReLU(), nn.Conv2d(c, 1, 1))
+        self.fusions = nn.ModuleList([TiledFusion(c, self.language.out_dim) for _ in range(3)])
+        self.coords = nn.ModuleList([nn.Conv2d(8, c, 1, bias=False) for _ in range(3)])
+        self.smooth = nn.ModuleList([nn.Conv2d(c, c, 3, padding=1) for _ in range(2)])
+        self.decoder = nn.Sequential(nn.ReLU(), nn.Conv2d(c, c, 3, padding=1), nn.ReLU(), nn.Conv2d(c, 1, 1))
         self.register_buffer("mean", torch.tensor([0.9, 0.9, 0.9]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.25, 0.25, 0.25]).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, images: Tensor, tokens: Tensor, lengths: Tensor) -> Tensor:
         """images (B, 3, H, W) in [0, 1]; tokens (B, T); lengths (B,) -> logits (B, 1, H, W)."""
-        feats = self.backbone((images - self.mean) / self.std)
-        x = self.fusion(feats["0"], self.language(tokens, lengths))
-        return F.interpolate(self.decoder(x), size=images.shape[-2:], mode="bilinear", align_corners=False)
+        feats = list(self.backbone((images - self.mean) / self.std).values())[:3]  # fine -> coarse
+        text = self.language(tokens, lengths)
+        fused = [f(x, text) + pos(spatial_features(x.shape[-2], x.shape[-1], x))
+                 for f, pos, x in zip(self.fusions, self.coords, feats, strict=True)]
+        y = fused[2]
+        for level, conv in ((1, self.smooth[1]), (0, self.smooth[0])):
+            y = conv(F.relu(fused[level] + F.interpolate(y, size=fused[level].shape[-2:], mode="nearest")))
+        return F.interpolate(self.decoder(y), size=images.shape[-2:], mode="bilinear", align_corners=False)
 
     def load_detector_backbone(self, state: dict[str, Tensor]) -> int:
         """Copy the ``backbone.*`` weights of a trained GRM-Net / instance detector; returns how many tensors."""
         sub = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
         self.backbone.load_state_dict(sub, strict=True)
         return len(sub)
+
+
+def spatial_features(h: int, w: int, like: Tensor) -> Tensor:
+    """The 8-d spatial map of referring segmentation (Hu et al. 2016, used by DMN, CMSA, CMPC): per cell
+    [x_min, x_max, x_ctr, y_min, y_max, y_ctr, 1/w, 1/h] in [-1, 1] coordinates, shape (1, 8, h, w)."""
+    ys = torch.arange(h, dtype=like.dtype, device=like.device)
+    xs = torch.arange(w, dtype=like.dtype, device=like.device)
+    x0, x1 = (xs / w * 2 - 1)[None].expand(h, w), ((xs + 1) / w * 2 - 1)[None].expand(h, w)
+    y0, y1 = (ys / h * 2 - 1)[:, None].expand(h, w), ((ys + 1) / h * 2 - 1)[:, None].expand(h, w)
+    ones = torch.ones(h, w, dtype=like.dtype, device=like.device)
+    return torch.stack([x0, x1, (x0 + x1) / 2, y0, y1, (y0 + y1) / 2, ones / w, ones / h])[None]
 
 
 def binary_loss(logits: Tensor, merged: Tensor) -> dict[str, Tensor]:
@@ -63,12 +90,18 @@ def binary_loss(logits: Tensor, merged: Tensor) -> dict[str, Tensor]:
     return {"bce": F.binary_cross_entropy_with_logits(logits[:, 0], target), "dice": dice.mean()}
 
 
-def binary_to_instances(prob: Tensor, threshold: float = 0.5) -> tuple[Tensor, Tensor]:
+def binary_to_instances(prob: Tensor, threshold: float = 0.5, relative: bool = False) -> tuple[Tensor, Tensor]:
     """One merged prediction as a single instance: (masks (P, H, W) bool, scores (P,)), P in {0, 1}.
 
-    The score is the mean probability inside the predicted mask; an empty mask yields no prediction.
+    Args:
+        prob: (H, W) probabilities.
+        threshold: the mask is ``prob > threshold`` (absolute) or ``prob >= threshold * prob.max()`` (relative,
+            never empty: the most probable pixel is always in it, so a binary method always answers).
+        relative: which of the two.
+
+    The score is the mean probability inside the mask; an empty (absolute) mask yields no prediction.
     """
-    mask = prob > threshold
+    mask = prob >= threshold * prob.max() if relative else prob > threshold
     if not bool(mask.any()):
         return mask.new_zeros((0, *mask.shape)), prob.new_zeros(0)
     return mask[None], prob[mask].mean().reshape(1)

@@ -14,11 +14,14 @@
 # %% [markdown]
 # # GRM-Net 03 — what the references do (Figure 5)
 #
-# For a test expression where the model without GRM (Table 2 row 3, K=0) keeps an instance the expression does not
-# refer to: (b, d) the top RPN proposals with their objectness after the language-fused RPN, (c, e) the output
-# instances without and with GRM, and in (e) the wrongly kept candidate of (c) with its K references (the top-K
-# proposals by objectness) and GRM-Net's probability of its real class. The models are the ones of notebook 02
-# (loaded from the cache when it exists, trained otherwise).
+# Fig. 5 of the paper: without GRM (Table 2 #3, K=0) the model keeps proposals of instances the expression does not
+# refer to; with GRM (#7, K=10) "the model learns to classify the incorrectly identified proposals ... as
+# non-objects", so "these non-object instances that are mismatched with the expression are removed from the final
+# outputs". Measured here as a claim: the wrong instances kept (score >= ``kept_score``, overlapping no referred
+# instance at mask IoU 0.5) per test expression, #3 minus #7, paired per replicate (notebook 01's replicates, loaded
+# from the cache). Then, for the first replicate, one example drawn as Fig. 5: (b, d) the top RPN proposals with
+# their objectness, (c, e) the outputs without and with GRM, and in (e) the wrongly kept candidate of (c) with its
+# K references and GRM-Net's probability of its real class.
 
 # %% tags=["parameters"]
 params: dict = {}  # overrides of cmlib.studies.grmnet.Config (empty: smoke profile)
@@ -28,7 +31,8 @@ report_dir = None  # set by the runner: reports/grmnet/<profile>/03_references
 import os
 
 from cmlib.config import from_params
-from cmlib.reporting import Report, metrics_table, project_root, show
+from cmlib.replicates import run_replicates
+from cmlib.reporting import Report, claims, metrics_table, project_root, show
 from cmlib.studies import grmnet
 
 os.chdir(project_root())
@@ -36,30 +40,40 @@ cfg = from_params(grmnet.Config, params)
 grmnet.setup(cfg)
 rep = Report(report_dir, paper="grmnet", notebook="03_references")
 rep.run_info(cfg)
-data = grmnet.build_data(cfg)
-detector, _ = grmnet.train_detector(cfg, data)
-seed = cfg.seeds[0]
-no_grm, _ = grmnet.train_referring(cfg, data, detector, seed, **grmnet.variant_of(3))
-grm, _ = grmnet.train_referring(cfg, data, detector, seed, **grmnet.variant_of(7))
-
-# %%
-targets = grmnet.targets_of(data, data.test)
-pred_no = grmnet.predict_grmnet(no_grm, data, data.test, cfg.max_tokens)
-pred_grm = grmnet.predict_grmnet(grm, data, data.test, cfg.max_tokens)
-wrong = {name: sum(len(grmnet.wrong_detections({"masks": p["masks"][p["scores"] > 0.5],
-                                                 "scores": p["scores"][p["scores"] > 0.5]}, t))
-                   for p, t in zip(pred, targets)) for name, pred in (("K=0", pred_no), ("K=10", pred_grm))}
+reps = run_replicates(grmnet.run_replicate, cfg, cfg.seeds, cache_dir=cfg.cache_dir, jobs=cfg.jobs)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-stats = [{"model": k, "wrong instances kept (score > 0.5)": v, "test expressions": len(targets)} for k, v in wrong.items()]
-show(metrics_table(stats))
-rep.save_metrics({"wrong_kept": wrong})
+stats = [{"seed": r["seed"], "wrong kept per expression, #3 (K=0)": r["fig5"]["wrong_per_expr_K0"],
+          "wrong kept per expression, #7 (K=10)": r["fig5"]["wrong_per_expr_K10"],
+          "test expressions": r["fig5"]["test_expressions"]} for r in reps]
+show(metrics_table(stats, digits=3))
+
+# %% [markdown]
+# ## Claim
 
 # %%
+# NBVAL_CHECK_OUTPUT
+verdicts = claims(grmnet.fig5_claims(reps))
+rep.save_claims(verdicts)
+show(verdicts)
+rep.save_metrics({"fig5": stats})
+
+# %% [markdown]
+# ## One example (first replicate, test split)
+
+# %%
+data = grmnet.build_data(cfg, cfg.seeds[0])
+test = data.test.open("Fig. 5 example (the count above comes from the replicate's own read)")
+detector, _ = grmnet.train_detector(cfg, data)
+no_grm, _ = grmnet.train_referring(cfg, data, detector, **grmnet.variant_of(3))
+grm, _ = grmnet.train_referring(cfg, data, detector, **grmnet.variant_of(7))
+targets = grmnet.targets_of(data, test, "test")
+pred_no = grmnet.predict_grmnet(no_grm, data, test, cfg.max_tokens, "test")
+pred_grm = grmnet.predict_grmnet(grm, data, test, cfg.max_tokens, "test")
 idx = grmnet.figure5_example(pred_no, pred_grm, targets)
 if idx is None:
     print("no test expression where the K=0 model keeps a wrong instance: nothing to show")
 else:
-    fig = grmnet.plot_figure5(cfg, data, data.test[idx], no_grm, grm)
+    fig = grmnet.plot_figure5(cfg, data, test[idx], no_grm, grm)
     rep.save_figure(fig, "figure5")

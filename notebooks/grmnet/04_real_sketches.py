@@ -15,7 +15,7 @@
 # # GRM-Net 04 — inference on real scene sketches (qualitative)
 #
 # The 12 real SketchyScene-style sketches shipped with the colorization code of Zou et al. (in `examples_dir`),
-# resized to the canvas, run through the GRM-Net trained on the embedded world. There is no ground truth for them:
+# resized to the canvas, run through the GRM-Net (Table 2 #7) of the first replicate, trained on the embedded world. There is no ground truth for them:
 # the `*_datas.npz` files are the original authors' Mask R-CNN *predictions*, drawn here for comparison only. The
 # expression for each sketch is "all the <category>" for the world category the authors' model found most often.
 # Nothing is scored. Skipped with a message when `examples_dir` is absent.
@@ -43,8 +43,8 @@ rep.save_metrics({"real_sketches_found": len(examples)})
 
 # %%
 if examples:
-    data = grmnet.build_data(cfg)
+    data = grmnet.build_data(cfg, cfg.seeds[0])  # the first replicate's models (cached by notebook 01)
     detector, _ = grmnet.train_detector(cfg, data)
-    grm, _ = grmnet.train_referring(cfg, data, detector, cfg.seeds[0], **grmnet.variant_of(7))
+    grm, _ = grmnet.train_referring(cfg, data, detector, **grmnet.variant_of(7))
     fig = grmnet.plot_real_examples(cfg, data, grm, examples)
     rep.save_figure(fig, "real_sketches")

@@ -106,3 +106,12 @@ def test_binary_baseline_shapes():
     assert masks.shape == (0, 64, 64) and scores.shape == (0,)
     masks, scores = binary_to_instances(torch.full((64, 64), 0.8))
     assert masks.shape == (1, 64, 64) and scores.item() == pytest.approx(0.8)
+
+
+def test_spatial_features_by_hand():
+    from cmlib.models.refseg_baselines import spatial_features
+
+    f = spatial_features(2, 4, torch.zeros(1))
+    assert f.shape == (1, 8, 2, 4)
+    # cell (row 1, col 0) of a 2 x 4 map: x in [-1, -0.5], y in [0, 1]
+    assert f[0, :, 1, 0].tolist() == pytest.approx([-1.0, -0.5, -0.75, 0.0, 1.0, 0.5, 0.25, 0.5])

@@ -1,11 +1,15 @@
-"""GRM-Net study glue: Table 2 rows, scoring with an empty target, config and index validation."""
+"""GRM-Net study glue: Table 2 rows, the replicate's splits, scoring, thresholds chosen on validation, the
+baselines' post-processing, the collapse flag, Fig. 5's count and the claims built from replicates."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
+from cmlib.claims import claims
 from cmlib.config import ConfigError, from_params
 from cmlib.data.sketchyscene import ReferringExpression
+from cmlib.splits import TestSplitSealed
 from cmlib.studies import grmnet
 
 
@@ -14,6 +18,7 @@ def test_table2_rows_are_the_papers():
         {"manner": "distance", "use_position": True, "top_k": 10, "delta_dim": 5},
         {"manner": "consistency", "use_position": True, "top_k": 10, "delta_dim": 5}]
     assert [grmnet.variant_of(r)["top_k"] for r in range(1, 8)] == [10, 0, 0, 5, 20, 10, 10]
+    assert [grmnet.PAPER_TABLE2[r][0] for r in range(1, 8)] == [53.35, 53.29, 53.55, 59.03, 57.32, 57.46, 59.39]
     with pytest.raises(ValueError, match="rows 1-7"):
         grmnet.variant_of(8)
 
@@ -25,7 +30,9 @@ def test_empty_target_is_skipped_by_sketchyscene_ap_and_counts_against_coco():
     one = grmnet.score([hit], [{"masks": m}])
     two = grmnet.score([hit, {"masks": m, "scores": np.array([0.95])}], [{"masks": m}, {"masks": m[:0]}])
     assert one["sketchyscene_AP"] == pytest.approx(100.0) and two["sketchyscene_AP"] == pytest.approx(100.0)
-    assert two["coco_AP"] < one["coco_AP"]
+    assert one["coco_AP"] == pytest.approx(100.0) and two["coco_AP"] < one["coco_AP"]
+    with pytest.raises(ValueError, match="no predictions"):
+        grmnet.score([], [])
 
 
 def test_config_and_index_errors_are_named():
@@ -33,8 +40,12 @@ def test_config_and_index_errors_are_named():
         from_params(grmnet.Config, {"data_root": "."})
     with pytest.raises(ConfigError, match="canvas"):
         from_params(grmnet.Config, {"canvas": 16})
+    with pytest.raises(ConfigError, match="two_stage_thresholds"):
+        from_params(grmnet.Config, {"two_stage_thresholds": [1.5]})
+    with pytest.raises(ConfigError, match="seeds"):
+        from_params(grmnet.Config, {"seeds": [1, 1]})
     cfg = grmnet.Config(n_train_scenes=4, n_test_scenes=2, expressions_per_scene=2)
-    data = grmnet.build_data(cfg)
+    data = grmnet.build_data(cfg, 0)
     bad = ReferringExpression(0, "the tree", (99,))
     with pytest.raises(ValueError, match="out of range"):
         grmnet.referring_item(data, "train", bad, 15)
@@ -42,11 +53,102 @@ def test_config_and_index_errors_are_named():
     assert item["tokens"][:2].tolist() == [1, 1] and item["target"]["boxes"].shape == (0, 4)
 
 
-def test_build_data_is_deterministic():
-    cfg = grmnet.Config(n_train_scenes=4, n_test_scenes=2)
-    a, b = grmnet.build_data(cfg), grmnet.build_data(cfg)
+def test_replicate_data_follows_its_seed_and_seals_test():
+    cfg = grmnet.Config(n_train_scenes=4, n_val_scenes=3, n_test_scenes=3)
+    a, b, c = grmnet.build_data(cfg, 0), grmnet.build_data(cfg, 0), grmnet.build_data(cfg, 1)
     assert [e.expression for e in a.train] == [e.expression for e in b.train]
     assert a.vocab.itos == b.vocab.itos and grmnet.world_summary(a) == grmnet.world_summary(b)
-    k1 = grmnet._cache_path(cfg, "grmnet", seed=0, variant=grmnet.variant_of(7))
-    k2 = grmnet._cache_path(cfg, "grmnet", seed=0, variant=grmnet.variant_of(6))
-    assert k1 != k2 and k1 == grmnet._cache_path(cfg, "grmnet", seed=0, variant=grmnet.variant_of(7))
+    img = lambda d, split, k: d.scene(split, k).image
+    assert not np.array_equal(img(a, "train", 0), img(c, "train", 0))  # the world varies with the replicate
+    val = [img(a, "val", k) for k in range(3)]
+    test = [img(a, "test", k) for k in range(3)]
+    assert not any(np.array_equal(v, t) for v in val for t in test)  # validation scenes are not test scenes
+    with pytest.raises(TestSplitSealed):
+        _ = a.test.data
+    assert len(a.test.open("test")) == grmnet.world_summary(a)["test_expressions"]
+    with pytest.raises(TestSplitSealed):
+        a.test.open("again")
+
+
+def test_cache_keys():
+    cfg = grmnet.Config(n_train_scenes=4, n_test_scenes=2)
+    k1 = grmnet.cache_path(cfg, "grmnet", seed=0, variant=grmnet.variant_of(7))
+    assert k1 != grmnet.cache_path(cfg, "grmnet", seed=0, variant=grmnet.variant_of(6))
+    assert k1 != grmnet.cache_path(cfg, "grmnet", seed=1, variant=grmnet.variant_of(7))
+    longer = grmnet.Config(n_train_scenes=4, n_test_scenes=2, referring_steps=99, two_stage_thresholds=[0.3])
+    assert grmnet.cache_path(cfg, "detector", seed=0) == grmnet.cache_path(longer, "detector", seed=0)
+    assert k1 != grmnet.cache_path(longer, "grmnet", seed=0, variant=grmnet.variant_of(7))
+
+
+def test_threshold_choice_and_two_stage_filter():
+    best, scores = grmnet.choose_threshold([0.5, 0.1, 0.25], lambda t: {0.1: 3.0, 0.25: 5.0, 0.5: 5.0}[t])
+    assert best == 0.25 and scores == {0.5: 5.0, 0.1: 3.0, 0.25: 5.0}  # tie: the smaller threshold
+    masks = np.zeros((3, 4, 4), dtype=bool)
+    scored = [{"masks": masks, "p": np.array([0.9, 0.3, 0.05]), "det": np.array([0.5, 1.0, 1.0])}]
+    keep_all, keep_half = grmnet.two_stage_predictions(scored, 0.0)[0], grmnet.two_stage_predictions(scored, 0.5)[0]
+    assert keep_all["scores"].tolist() == pytest.approx([0.45, 0.3, 0.05]) and len(keep_half["masks"]) == 1
+
+
+def test_binary_predictions_are_never_empty():
+    prob = torch.zeros(8, 8)
+    prob[2, 3] = 0.2
+    prob[2, 4] = 0.1
+    (p,) = grmnet.binary_predictions([prob], 0.7)
+    assert p["masks"].shape == (1, 8, 8) and p["masks"].sum() == 1 and p["scores"][0] == pytest.approx(0.2)
+    (q,) = grmnet.binary_predictions([prob], 0.4)
+    assert q["masks"].sum() == 2 and q["scores"][0] == pytest.approx(0.15)
+
+
+def test_collapse_flag():
+    e = [ReferringExpression(0, "a", (0,)), ReferringExpression(0, "b", (1,)), ReferringExpression(1, "c", (0,))]
+    m = np.zeros((1, 4, 4), dtype=bool)
+    m2 = m.copy()
+    m2[0, 0, 0] = True
+    empty = {"masks": m[:0], "scores": np.zeros(0)}
+    same = {"masks": m2, "scores": np.ones(1)}
+    assert grmnet.collapsed([empty] * 3, e)
+    assert grmnet.collapsed([same, same, empty], e)  # scene 0: the same output for both expressions
+    assert not grmnet.collapsed([same, empty, empty], e)
+    reranked = {"masks": m2, "scores": np.full(1, 0.5)}  # the same instances, ranked by the expression
+    assert not grmnet.collapsed([same, reranked, empty], e)
+
+
+def test_wrong_count_by_hand():
+    a = np.zeros((2, 6, 6), dtype=bool)
+    a[0, :3, :3] = True
+    a[1, 3:, 3:] = True
+    target = {"masks": a[:1]}
+    pred = {"masks": a, "scores": np.array([0.9, 0.8])}  # the second instance is wrong
+    assert grmnet.wrong_count([pred], [target], kept=0.5) == 1.0
+    assert grmnet.wrong_count([pred], [target], kept=0.85) == 0.0
+    assert grmnet.wrong_count([pred, pred], [target, {"masks": a}], kept=0.5) == 0.5
+
+
+def _fake_replicate(seed: int, row_ap: dict[int, float], blind: float) -> dict:
+    rows = [{"row": r, **grmnet.variant_of(r), "coco_AP": ap, "coco_AP50": ap, "coco_AP75": ap,
+             "sketchyscene_AP": ap / 2, "single_coco_AP": ap, "collapsed": False} for r, ap in row_ap.items()]
+    t1 = [{"method": name, "coco_AP": ap, "coco_AP50": ap, "coco_AP75": ap, "sketchyscene_AP": ap / 2,
+           "single_coco_AP": ap, "collapsed": False}
+          for name, ap in ((grmnet.BINARY, 5.0), (grmnet.TWO_STAGE, 20.0), (grmnet.BLIND, blind))]
+    t1.insert(2, {**rows[6], "method": grmnet.GRM})
+    return {"seed": seed, "table1": t1, "table2": rows,
+            "fig5": {"wrong_per_expr_K0": 1.0 + seed, "wrong_per_expr_K10": 0.5, "test_expressions": 10}}
+
+
+def test_claims_from_replicates_by_hand():
+    reps = [_fake_replicate(s, {1: 20 + s, 2: 10, 3: 12, 4: 25, 5: 24, 6: 23, 7: 30 + s}, blind=4.0)
+            for s in range(3)]
+    table = claims(grmnet.table2_claims(reps))
+    first = table.iloc[0]
+    assert first["claim"].startswith("GRM with K=10 beats no GRM") and first["n"] == 3
+    assert first["mean"] == pytest.approx(19.0) and first["verdict"] == "reproduced"
+    assert "+5.84 COCO AP" in first["paper"]  # 59.39 - 53.55
+    pos = table[table["claim"].str.startswith("absolute position")].iloc[0]
+    assert pos["mean"] == pytest.approx(2.0)
+    fig5 = claims(grmnet.fig5_claims(reps)).iloc[0]
+    assert fig5["mean"] == pytest.approx(1.5)
+    t1 = claims(grmnet.table1_claims(reps))
+    assert t1.iloc[0]["mean"] == pytest.approx(11.0)  # GRM-Net (#7: 30, 31, 32) - two-stage 20
+    # every model at the language-blind level: every comparison is invalid, never a verdict
+    at_chance = [_fake_replicate(s, {r: 4.0 + 0.01 * r for r in range(1, 8)}, blind=50.0) for s in range(3)]
+    assert all(v.startswith("invalid") for v in claims(grmnet.table2_claims(at_chance))["verdict"])

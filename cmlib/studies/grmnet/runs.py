@@ -1,0 +1,315 @@
+"""GRM-Net study runs: training (cached), prediction, scoring, the baselines and the settings chosen on validation.
+
+Training: :func:`cmlib.engine.fit` with AdamW (the paper's optimiser, Sec. 3.1) at ``cfg.lr``; the learning rate and
+step counts were chosen on a tuning replicate's validation split (``benchmarks/grmnet.py --tune``, recorded in
+``params/grmnet/study.yaml``). The instance detector (plain Mask R-CNN, ``use_language=False``) is trained once per
+replicate and every referring variant starts from it; trained weights are cached under ``cache_dir`` keyed by a hash
+of what determines them (the replicate seed included), so notebooks 01-03 share one detector and one model per row.
+
+Metrics, both labelled: COCO mask AP / AP50 / AP75 (the paper's, Sec. 3.1) and the SketchyScene per-expression
+AP@[.5:.95] (:mod:`cmlib.metrics.refseg`), in percent as in the paper's tables.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from cmlib.cache import load as load_cached
+from cmlib.cache import save_atomic, stable_hash
+from cmlib.config import to_dict
+from cmlib.data.sketchyscene import ReferringExpression, SketchScene
+from cmlib.engine import epoch_batches, fit, seed_everything
+from cmlib.metrics.refseg import coco_mask_ap, sketchyscene_ap
+from cmlib.models.grmnet import GRMNet
+from cmlib.models.refseg_baselines import BinaryRefSeg, InstanceMatcher, binary_loss, binary_to_instances
+from cmlib.studies.grmnet.config import Config
+from cmlib.studies.grmnet.data import (
+    Items,
+    StudyData,
+    collate,
+    expression_batches,
+    image_of,
+    model_spec,
+    referring_item,
+    target_of,
+)
+from cmlib.text import tokenize
+
+__all__ = [
+    "binary_predictions",
+    "binary_probabilities",
+    "cache_path",
+    "choose_threshold",
+    "collapsed",
+    "detect_scene",
+    "mask_iou",
+    "predict_blind",
+    "predict_grmnet",
+    "score",
+    "train_binary",
+    "train_detector",
+    "train_referring",
+    "train_two_stage",
+    "two_stage_predictions",
+    "two_stage_scores",
+]
+
+Prediction = dict[str, np.ndarray]
+# config fields that never change a trained model (they pick replicates, thresholds or where things go)
+_NOT_TRAINING = ("seeds", "jobs", "cache_dir", "examples_dir", "fit", "two_stage_thresholds", "binary_thresholds",
+                 "kept_score")
+# per kind, the step counts it does not depend on (the detector is shared by runs of any length)
+_OTHER_STEPS = {"detector": ("referring_steps", "baseline_steps", "matcher_steps", "top_k"),
+                "grmnet": ("baseline_steps", "matcher_steps"), "binary": ("referring_steps", "matcher_steps"),
+                "matcher": ("referring_steps", "baseline_steps")}
+
+
+# ------------------------------------------------------------------------------------------------------ training
+def cache_path(cfg: Config, kind: str, **extra: Any) -> Path:
+    """``<cache_dir>/<kind>-<hash>.pt``: the hash covers the config fields the model depends on and ``extra``."""
+    drop = _NOT_TRAINING + _OTHER_STEPS.get(kind, ())
+    keep = {k: v for k, v in to_dict(cfg).items() if k not in drop}
+    return Path(cfg.cache_dir) / f"{kind}-{stable_hash({'kind': kind, 'cfg': keep, **extra})}.pt"
+
+
+def _train_cached(cfg: Config, path: Path, model: nn.Module, loss_fn: Callable, dataset: torch.utils.data.Dataset,
+                  steps: int, seed: int, collate_fn: Callable) -> dict[str, float]:
+    """Train with :func:`cmlib.engine.fit` (or load ``path``); returns {steps, s_per_step, final_loss, cached}."""
+    if path.is_file():
+        payload = load_cached(path)
+        model.load_state_dict(payload["model"])
+        return {**{k: float(v) for k, v in payload["info"].items()}, "cached": 1.0}
+    seed_everything(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    fcfg = dataclasses.replace(cfg.fit, max_steps=steps, seed=seed, checkpoint_dir=None, resume=False)
+    res = fit(model, opt, loss_fn, epoch_batches(dataset, cfg.batch_size, seed=seed, collate_fn=collate_fn), fcfg)
+    info = {"steps": float(steps), "s_per_step": 1.0 / res.steps_per_s if res.steps_per_s else float("nan"),
+            "final_loss": float(res.history[-1]["loss"]) if res.history else float("nan")}
+    save_atomic({"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "info": info}, path)
+    return {**info, "cached": 0.0}
+
+
+def train_detector(cfg: Config, data: StudyData) -> tuple[GRMNet, dict[str, float]]:
+    """The replicate's instance detector (plain Mask R-CNN on every instance of the train scenes), cached."""
+    seed = data.seed
+    seed_everything(seed)
+    model = GRMNet(model_spec(cfg, data, use_language=False, top_k=0, use_position=False))
+    scenes = sorted({e.scene_key for e in data.train})
+
+    def item(key: int) -> dict[str, Any]:
+        s = data.scene("train", key)
+        return {"image": image_of(s), "target": target_of(s, range(len(s.instances)), data.categories),
+                "tokens": torch.zeros(1, dtype=torch.long), "length": 0}
+
+    def loss(m: nn.Module, b: tuple) -> dict[str, Tensor]:
+        return m(b[0], None, None, b[3])
+
+    info = _train_cached(cfg, cache_path(cfg, "detector", seed=seed), model, loss, Items(scenes, item),
+                         cfg.detector_steps, seed, collate)
+    return model.eval(), info
+
+
+def train_referring(cfg: Config, data: StudyData, detector: GRMNet, **variant: Any) -> tuple[GRMNet, dict[str, float]]:
+    """A GRM-Net variant (Table 2 row via ``variant``) started from the replicate's detector, cached."""
+    seed_everything(data.seed)
+    model = GRMNet(model_spec(cfg, data, **variant))
+    model.load_detector(detector.state_dict())
+
+    def loss(m: nn.Module, b: tuple) -> dict[str, Tensor]:
+        images, tokens, lengths, targets = b
+        return m(images, tokens, lengths, targets)
+
+    ds = Items(data.train, lambda e: referring_item(data, "train", e, cfg.max_tokens))
+    path = cache_path(cfg, "grmnet", seed=data.seed, variant=variant)
+    info = _train_cached(cfg, path, model, loss, ds, cfg.referring_steps, data.seed, collate)
+    return model.eval(), info
+
+
+# ---------------------------------------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def predict_grmnet(model: GRMNet, data: StudyData, exprs: list[ReferringExpression], max_tokens: int,
+                   split: str, batch: int = 8) -> list[Prediction]:
+    """Instances per expression: {masks (P, H, W) bool (probability > 0.5), scores (P,)}; every detection the
+    model keeps (torchvision's box_score_thresh 0.05, Mask R-CNN's default) is ranked by its score."""
+    model.eval()
+    return [{"masks": (det["masks"][:, 0] > 0.5).numpy(), "scores": det["scores"].numpy()}
+            for imgs, tok, ln in expression_batches(data, exprs, max_tokens, split, batch)
+            for det in model(imgs, tok, ln)]
+
+
+def predict_blind(dets: Callable[[str, int], dict[str, Tensor]], exprs: list[ReferringExpression],
+                  split: str) -> list[Prediction]:
+    """The language-blind chance level: every instance the detector finds in the scene, whatever the expression,
+    ranked by detection score. A referring model that does not beat it has not used the expression."""
+    return [{"masks": dets(split, e.scene_key)["masks"].numpy(), "scores": dets(split, e.scene_key)["scores"].numpy()}
+            for e in exprs]
+
+
+def score(predictions: list[Prediction], targets: list[Prediction]) -> dict[str, float]:
+    """Both AP flavours in percent: COCO mask AP / AP50 / AP75 (the paper's) and SketchyScene per-expression AP."""
+    if not predictions:
+        raise ValueError("score: no predictions (an empty expression subset)")
+    coco = coco_mask_ap(predictions, targets)
+    return {"coco_AP": 100 * coco["AP"], "coco_AP50": 100 * coco["AP50"], "coco_AP75": 100 * coco["AP75"],
+            "sketchyscene_AP": 100 * sketchyscene_ap(predictions, targets, empty_target="skip")}
+
+
+def collapsed(predictions: list[Prediction], exprs: list[ReferringExpression]) -> bool:
+    """True when the outputs collapsed: no instance for any expression, or, in every scene with several
+    expressions, the very same output (masks *and* their scores, i.e. the same ranked list) whatever the expression
+    (the language is ignored). Keeping every detection but ranking it by the expression is not a collapse."""
+    if all(len(p["masks"]) == 0 for p in predictions):
+        return True
+    by_scene: dict[int, set[bytes]] = {}
+    for p, e in zip(predictions, exprs, strict=True):
+        key = np.packbits(p["masks"]).tobytes() + repr(p["masks"].shape).encode() + \
+            np.round(np.asarray(p["scores"], dtype=float), 4).tobytes()
+        by_scene.setdefault(e.scene_key, set()).add(key)
+    multi = [v for k, v in by_scene.items() if sum(e.scene_key == k for e in exprs) > 1]
+    return bool(multi) and all(len(v) == 1 for v in multi)
+
+
+def choose_threshold(grid: Sequence[float], val_score: Callable[[float], float]) -> tuple[float, dict[float, float]]:
+    """The grid value with the best validation score (ties: the smaller one) and every value's score."""
+    scores = {float(t): float(val_score(t)) for t in grid}
+    best = max(sorted(scores), key=lambda t: (scores[t], -t))
+    return best, scores
+
+
+# ------------------------------------------------------------------------------------------------------ baselines
+def train_binary(cfg: Config, data: StudyData, detector: GRMNet) -> tuple[BinaryRefSeg, dict[str, float]]:
+    """Binary referring segmentation baseline (one merged mask), its backbone started from the replicate's
+    detector (the same pre-trained backbone as GRM-Net), trained on the merged masks (Sec. 3.2.1)."""
+    seed_everything(data.seed)
+    model = BinaryRefSeg(model_spec(cfg, data))
+    model.load_detector_backbone(detector.state_dict())
+
+    def loss(m: nn.Module, b: tuple) -> dict[str, Tensor]:
+        images, tokens, lengths, targets = b
+        merged = torch.stack([t["masks"].amax(0) if len(t["masks"]) else torch.zeros_like(images[0][0])
+                              for t in targets])
+        return binary_loss(m(torch.stack(images), tokens, lengths), merged)
+
+    ds = Items(data.train, lambda e: referring_item(data, "train", e, cfg.max_tokens))
+    info = _train_cached(cfg, cache_path(cfg, "binary", seed=data.seed), model, loss, ds, cfg.baseline_steps,
+                         data.seed, collate)
+    return model.eval(), info
+
+
+@torch.no_grad()
+def binary_probabilities(model: BinaryRefSeg, data: StudyData, exprs: list[ReferringExpression], max_tokens: int,
+                         split: str, batch: int = 8) -> list[Tensor]:
+    """The merged-mask probability map (H, W) per expression."""
+    model.eval()
+    return [prob for imgs, tok, ln in expression_batches(data, exprs, max_tokens, split, batch)
+            for prob in torch.sigmoid(model(torch.stack(imgs), tok, ln))[:, 0]]
+
+
+def binary_predictions(probs: list[Tensor], threshold: float) -> list[Prediction]:
+    """Each merged mask (prob >= threshold * max prob, never empty) as one instance, as the paper scores them."""
+    out = []
+    for prob in probs:
+        m, s = binary_to_instances(prob, threshold, relative=True)
+        out.append({"masks": m.numpy(), "scores": s.numpy()})
+    return out
+
+
+@torch.no_grad()
+def detect_scene(detector: GRMNet, scene: SketchScene) -> dict[str, Tensor]:
+    """Stage 1 of the two-stage baseline: every instance, with pooled RoI features (P, C) and position (P, 5)."""
+    from cmlib.models.grmnet_heads import absolute_position
+
+    det = detector([image_of(scene)])[0]
+    il, _ = detector.transform([image_of(scene)])
+    feats = detector.backbone(il.tensors)
+    pooled = detector.roi_heads.box_roi_pool(feats, [det["boxes"]], il.image_sizes).mean(dim=(2, 3))
+    return {**det, "masks": det["masks"][:, 0] > 0.5, "feat": pooled,
+            "pos": absolute_position(det["boxes"], scene.image.shape)}
+
+
+def mask_iou(a: Tensor, b: Tensor) -> Tensor:
+    """IoU matrix (A, B) of boolean masks a (A, H, W) and b (B, H, W)."""
+    a, b = a.flatten(1).float(), b.flatten(1).float()
+    inter = a @ b.T
+    return inter / (a.sum(1)[:, None] + b.sum(1)[None] - inter).clamp(min=1.0)
+
+
+def _matcher_batch(ds: list[dict[str, Tensor]], tokens: list[Tensor], lengths: list[int],
+                   ys: list[Tensor] | None = None) -> dict[str, Tensor]:
+    owner = torch.cat([torch.full((len(d["boxes"]),), i, dtype=torch.long) for i, d in enumerate(ds)])
+    out = {"feat": torch.cat([d["feat"] for d in ds]), "labels": torch.cat([d["labels"] for d in ds]),
+           "scores": torch.cat([d["scores"] for d in ds]), "pos": torch.cat([d["pos"] for d in ds]), "owner": owner,
+           "tokens": torch.stack(tokens), "lengths": torch.tensor(lengths, dtype=torch.long)}
+    if ys is not None:
+        out["y"] = torch.cat(ys)
+    return out
+
+
+def _match_logits(m: InstanceMatcher, b: dict[str, Tensor]) -> Tensor:
+    return m(b["feat"], b["labels"], b["scores"], b["pos"], b["owner"], b["tokens"], b["lengths"])
+
+
+def train_two_stage(cfg: Config, data: StudyData, detector: GRMNet
+                    ) -> tuple[InstanceMatcher, dict[str, float], Callable[[str, int], dict[str, Tensor]]]:
+    """Two-stage baseline in the spirit of Zou et al. 2019: frozen detector, then an instance-expression matcher.
+
+    Returns (matcher, train info, detections lookup (split, key) -> stage-1 output, cached per scene; the same
+    lookup gives the language-blind chance level, :func:`predict_blind`).
+    """
+    detections: dict[tuple[str, int], dict[str, Tensor]] = {}
+
+    def dets(split: str, key: int) -> dict[str, Tensor]:
+        if (split, key) not in detections:
+            detections[(split, key)] = detect_scene(detector, data.scene(split, key))
+        return detections[(split, key)]
+
+    seed_everything(data.seed)
+    matcher = InstanceMatcher(model_spec(cfg, data), detector.backbone.out_channels)
+
+    def item(e: ReferringExpression) -> dict[str, Any]:
+        d = dets("train", e.scene_key)
+        tgt = target_of(data.scene("train", e.scene_key), e.instance_indices, data.categories)["masks"].bool()
+        y = (mask_iou(d["masks"], tgt).amax(1) >= 0.5).float() if len(tgt) and len(d["masks"]) else \
+            torch.zeros(len(d["masks"]))
+        ids, n = data.vocab.encode(tokenize(e.expression), cfg.max_tokens)
+        return {"d": d, "y": y, "tokens": ids, "length": n}
+
+    def coll(items: list[dict[str, Any]]) -> dict[str, Tensor]:
+        return _matcher_batch([it["d"] for it in items], [it["tokens"] for it in items],
+                              [it["length"] for it in items], [it["y"] for it in items])
+
+    def loss(m: nn.Module, b: dict[str, Tensor]) -> dict[str, Tensor]:
+        logits = _match_logits(m, b)
+        if logits.numel() == 0:  # no detection in any scene of the batch: a zero loss that keeps the graph
+            return {"bce": sum(p.sum() for p in m.parameters()) * 0.0}
+        return {"bce": nn.functional.binary_cross_entropy_with_logits(logits, b["y"])}
+
+    info = _train_cached(cfg, cache_path(cfg, "matcher", seed=data.seed), matcher, loss, Items(data.train, item),
+                         cfg.matcher_steps, data.seed, coll)
+    return matcher.eval(), info, dets
+
+
+@torch.no_grad()
+def two_stage_scores(matcher: InstanceMatcher, dets: Callable, data: StudyData, exprs: list[ReferringExpression],
+                     max_tokens: int, split: str) -> list[dict[str, np.ndarray]]:
+    """Per expression: the detected masks (P, H, W), their match probabilities p (P,) and detection scores (P,)."""
+    out = []
+    for e in exprs:
+        d = dets(split, e.scene_key)
+        ids, n = data.vocab.encode(tokenize(e.expression), max_tokens)
+        p = torch.sigmoid(_match_logits(matcher, _matcher_batch([d], [ids], [n])))
+        out.append({"masks": d["masks"].numpy(), "p": p.numpy(), "det": d["scores"].numpy()})
+    return out
+
+
+def two_stage_predictions(scored: list[dict[str, np.ndarray]], threshold: float) -> list[Prediction]:
+    """Keep the instances whose match probability exceeds ``threshold`` (0: all of them), ranked by p x detection
+    score (the same ranking GRM-Net's detections get from their class scores)."""
+    return [{"masks": s["masks"][s["p"] > threshold], "scores": (s["p"] * s["det"])[s["p"] > threshold]}
+            for s in scored]
