@@ -18,7 +18,7 @@ from cmlib.config import ConfigError, from_params
 from cmlib.engine import DeviceConfig, FitConfig, epoch_batches
 
 ROOT = Path(__file__).resolve().parents[2]
-PAPERS_WITH_FIT_MAIN = ["demo", "clarel", "deskpro", "whcmt"]
+PAPERS_WITH_FIT_MAIN = ["demo", "clarel", "deskpro", "whcmt"]  # grmnet: see README (batches of per-image lists)
 # WHCMT's model holds parameters a step does not use (the retrieval path's): DDP must be told to look for them.
 STRATEGY = {"whcmt": "ddp_find_unused_parameters_true"}
 

@@ -28,10 +28,11 @@ from cmlib.engine import epoch_batches, fit, seed_everything
 from cmlib.metrics.refseg import coco_mask_ap, sketchyscene_ap
 from cmlib.models.grmnet import GRMNet
 from cmlib.models.refseg_baselines import BinaryRefSeg, InstanceMatcher, binary_loss, binary_to_instances
-from cmlib.studies.grmnet.config import Config
+from cmlib.studies.grmnet.config import Config, variant_of
 from cmlib.studies.grmnet.data import (
     Items,
     StudyData,
+    build_data,
     collate,
     expression_batches,
     image_of,
@@ -48,6 +49,7 @@ __all__ = [
     "choose_threshold",
     "collapsed",
     "detect_scene",
+    "fit_main",
     "mask_iou",
     "predict_blind",
     "predict_grmnet",
@@ -75,7 +77,8 @@ def cache_path(cfg: Config, kind: str, **extra: Any) -> Path:
     """``<cache_dir>/<kind>-<hash>.pt``: the hash covers the config fields the model depends on and ``extra``."""
     drop = _NOT_TRAINING + _OTHER_STEPS.get(kind, ())
     keep = {k: v for k, v in to_dict(cfg).items() if k not in drop}
-    return Path(cfg.cache_dir) / f"{kind}-{stable_hash({'kind': kind, 'cfg': keep, **extra})}.pt"
+    device = {"fit": cfg.fit.numerics()} if cfg.fit.key_part() else {}  # default CPU: the key as before
+    return Path(cfg.cache_dir) / f"{kind}-{stable_hash({'kind': kind, 'cfg': keep, **extra, **device})}.pt"
 
 
 def _train_cached(cfg: Config, path: Path, model: nn.Module, loss_fn: Callable, dataset: torch.utils.data.Dataset,
@@ -88,7 +91,8 @@ def _train_cached(cfg: Config, path: Path, model: nn.Module, loss_fn: Callable, 
     seed_everything(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     fcfg = dataclasses.replace(cfg.fit, max_steps=steps, seed=seed, checkpoint_dir=None, resume=False)
-    res = fit(model, opt, loss_fn, epoch_batches(dataset, cfg.batch_size, seed=seed, collate_fn=collate_fn), fcfg)
+    batches = epoch_batches(dataset, cfg.batch_size, seed=seed, collate_fn=collate_fn, num_workers=cfg.fit.num_workers)
+    res = fit(model, opt, loss_fn, batches, fcfg)
     info = {"steps": float(steps), "s_per_step": 1.0 / res.steps_per_s if res.steps_per_s else float("nan"),
             "final_loss": float(res.history[-1]["loss"]) if res.history else float("nan")}
     save_atomic({"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "info": info}, path)
@@ -113,6 +117,16 @@ def train_detector(cfg: Config, data: StudyData) -> tuple[GRMNet, dict[str, floa
     info = _train_cached(cfg, cache_path(cfg, "detector", seed=seed), model, loss, Items(scenes, item),
                          cfg.detector_steps, seed, collate)
     return model.eval(), info
+
+
+def fit_main(cfg: Config, seed: int) -> dict[str, Any]:
+    """Train the replicate's detector and GRM-Net (Table 2 #7) once with the params' ``fit`` device settings (cached
+    like every run): what ``examples/fit_distributed.py`` launches on one GPU or under torchrun."""
+    data = build_data(cfg, seed)
+    detector, det = train_detector(cfg, data)
+    _, grm = train_referring(cfg, data, detector, **variant_of(7))
+    return {"model": "GRM-Net #7", "detector_final_loss": det["final_loss"], "final_loss": grm["final_loss"],
+            "cached": bool(grm["cached"])}
 
 
 def train_referring(cfg: Config, data: StudyData, detector: GRMNet, **variant: Any) -> tuple[GRMNet, dict[str, float]]:
