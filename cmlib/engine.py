@@ -38,6 +38,7 @@ __all__ = [
     "FitConfig",
     "FitResult",
     "NonFiniteLossError",
+    "PerSample",
     "epoch_batches",
     "fit",
     "make_fabric",
@@ -385,10 +386,23 @@ def _map_tensors(batch: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
     return batch
 
 
+class PerSample(list):
+    """A list with one entry per sample of a batch (an image, a target dict: detection batches hold images of their
+    own sizes and per-image targets). Under DDP :func:`fit` splits the list itself into ``world`` equal blocks, never
+    the tensors inside an entry. A plain list or tuple is a batch *structure* (DataLoader's ``[x, y]``): each tensor
+    in it is split along dim 0."""
+
+
 def _shard(batch: Any, rank: int, world: int) -> Any:
-    """Split every tensor of a (nested) batch along dim 0 into ``world`` equal parts and keep part ``rank``."""
+    """Split every tensor of a (nested) batch along dim 0 into ``world`` equal parts and keep part ``rank``
+    (a :class:`PerSample` list is split by entries)."""
     if world == 1:
         return batch
+    if isinstance(batch, PerSample):
+        if len(batch) % world:
+            raise ValueError(f"global batch of {len(batch)} items does not split evenly over {world} processes")
+        k = len(batch) // world
+        return PerSample(batch[rank * k:(rank + 1) * k])
     if isinstance(batch, torch.Tensor):
         if batch.shape[0] % world:
             raise ValueError(f"global batch of {batch.shape[0]} items does not split evenly over {world} processes")

@@ -18,7 +18,7 @@ from cmlib.config import ConfigError, from_params
 from cmlib.engine import DeviceConfig, FitConfig, epoch_batches
 
 ROOT = Path(__file__).resolve().parents[2]
-PAPERS_WITH_FIT_MAIN = ["demo", "clarel", "deskpro", "whcmt"]  # grmnet: see README (batches of per-image lists)
+PAPERS_WITH_FIT_MAIN = ["demo", "clarel", "deskpro", "whcmt", "grmnet"]
 # WHCMT's model holds parameters a step does not use (the retrieval path's): DDP must be told to look for them.
 STRATEGY = {"whcmt": "ddp_find_unused_parameters_true"}
 
@@ -48,6 +48,18 @@ def test_device_settings_reach_the_fit_config_and_keys() -> None:
     assert DeviceConfig(num_workers=4).numerics() == DeviceConfig().numerics()  # loading never changes numbers
     assert DeviceConfig(precision="bf16-mixed").numerics() != DeviceConfig().numerics()
     assert DeviceConfig(num_workers=2).key_part() == [] and DeviceConfig(devices=2).key_part() != []
+
+
+def test_per_sample_lists_split_by_entry_and_structures_by_tensor() -> None:
+    from cmlib.engine import PerSample, _shard
+
+    images = PerSample(torch.zeros(3, 5 + i, 4) for i in range(4))  # four images of their own sizes
+    batch = (images, torch.arange(8).reshape(4, 2), [torch.arange(4.0), torch.arange(4.0) * 2])
+    part = _shard(batch, 1, 2)
+    assert isinstance(part[0], PerSample) and [t.shape[1] for t in part[0]] == [7, 8]  # images 2 and 3, whole
+    assert part[1].tolist() == [[4, 5], [6, 7]] and part[2][1].tolist() == [4.0, 6.0]  # tensors split along dim 0
+    with pytest.raises(ValueError, match="does not split evenly"):
+        _shard(PerSample([1, 2, 3]), 0, 2)
 
 
 def test_loader_workers_keep_the_batch_order() -> None:
