@@ -144,7 +144,19 @@ def test_the_instances_figure_and_widget_build() -> None:
     item = {"image": np.full((8, 8), 255.0), "expression": "all cats", "target_masks": np.stack([a, b]),
             "preds": {"K=0": {"masks": np.stack([a]), "scores": np.array([0.9])},
                       "K=10": {"masks": np.stack([a, b]), "scores": np.array([0.9, 0.6])}}}
-    box = expression_explorer([item, {**item, "expression": "the left cat"}])
-    first = box.children[1].value
+    calls: list[tuple[int, str]] = []
+
+    def predict(i: int, text: str) -> dict:
+        calls.append((i, text))
+        return {"K=0": {"masks": np.stack([b]), "scores": np.array([0.8])}}
+
+    box = expression_explorer([item, {**item, "expression": "the left cat"}], predict=predict,
+                              vocabulary={"the", "cat", "cats", "all", "left"})
+    image, (typed, note) = box.children[2], box.children[1].children
+    first = image.value
     box.children[0].children[1].value = 0.95  # a higher threshold keeps nothing: the picture changes
-    assert first and box.children[1].value != first
+    assert first and image.value != first
+    typed.value = "the dog"  # a word the models never saw: named, not run
+    assert note.value == "not in the vocabulary: dog" and calls == []
+    typed.value = "the left cat"
+    assert calls == [(0, "the left cat")] and note.value == ""
