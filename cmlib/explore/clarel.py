@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from cmlib.explore._common import redrawn_image
 from cmlib.metrics import zsl
 from cmlib.studies.clarel import Scored
 
@@ -79,16 +80,7 @@ def alpha_explorer(scored: Scored, alphas: list[float]) -> Any:
     """An ``ipywidgets`` slider over alpha (the study's grid range) redrawing :func:`plot_alpha_view`."""
     import ipywidgets as widgets
 
-    from cmlib.explore._png import figure_png
-
     hi = max(alphas) if max(alphas) > 0 else 1.0
     slider = widgets.FloatSlider(value=0.0, min=0.0, max=hi, step=hi / 100, description="alpha",
                                  continuous_update=False, readout_format=".3f")
-    image = widgets.Image(format="png")
-
-    def redraw(_: Any = None) -> None:
-        image.value = figure_png(plot_alpha_view(scored, slider.value, alphas))
-
-    slider.observe(redraw, names="value")
-    redraw()
-    return widgets.VBox([slider, image])
+    return widgets.VBox([slider, redrawn_image(lambda: plot_alpha_view(scored, slider.value, alphas), [slider])])

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from cmlib.data.reid_folders import ReIDSet
+from cmlib.explore._common import gallery_figure, query_pickers, redrawn_image
 from cmlib.metrics.reid import Mode, query_flags
 from cmlib.studies import deskpro
 
@@ -72,38 +73,16 @@ def model_distances(models: Mapping[str, torch.nn.Module], query: ReIDSet, galle
     return out
 
 
-def _thumb(img: torch.Tensor) -> np.ndarray:
-    return img.permute(1, 2, 0).numpy()
-
-
 def plot_ranked(query: ReIDSet, gallery: ReIDSet, q: int, ranked: Mapping[str, list[Ranked]], *,
                 dpi: int = 72) -> Any:
     """One row per model: the query image, then its top-k gallery images framed green (same person) or red,
     captioned with the distance and "same clothes" / "new clothes" for the matches. ``dpi``: thumbnails of about 80
     pixels, which keeps a report of photo-like images small."""
-    import matplotlib.pyplot as plt
-
-    k = max(len(v) for v in ranked.values())
-    fig, axes = plt.subplots(len(ranked), k + 1, figsize=(1.1 * (k + 1), 2.3 * len(ranked)), squeeze=False, dpi=dpi)
-    for r, (name, items) in enumerate(ranked.items()):
-        axes[r, 0].imshow(_thumb(query.images[q]))
-        axes[r, 0].set_title(f"{name}\nquery id {int(query.pids[q])}", fontsize=7)
-        axes[r, 0].set_xticks([])
-        axes[r, 0].set_yticks([])
-        for c in range(1, k + 1):
-            ax = axes[r, c]
-            if c <= len(items):
-                it = items[c - 1]
-                ax.imshow(_thumb(gallery.images[it.index]))
-                colour = "tab:green" if it.match else "tab:red"
-                for spine in ax.spines.values():
-                    spine.set(color=colour, linewidth=3)
-                clothes = ("same clothes" if it.same_clothes else "new clothes") if it.match else f"id {it.pid}"
-                ax.set_title(f"{it.rank}. {it.distance:.2f}\n{clothes}", fontsize=7, color=colour)
-            ax.set_xticks([])
-            ax.set_yticks([])
-    fig.tight_layout()
-    return fig
+    rows = {f"{name}\nquery id {int(query.pids[q])}": (query.images[q], [
+        (gallery.images[it.index], it.match, f"{it.rank}. {it.distance:.2f}\n"
+         + (("same clothes" if it.same_clothes else "new clothes") if it.match else f"id {it.pid}")) for it in items])
+        for name, items in ranked.items()}
+    return gallery_figure(rows, cell=(1.1, 2.3), fontsize=7, dpi=dpi)
 
 
 def gallery_explorer(dists: Mapping[str, torch.Tensor], query: ReIDSet, gallery: ReIDSet, k: int = 8,
@@ -111,18 +90,11 @@ def gallery_explorer(dists: Mapping[str, torch.Tensor], query: ReIDSet, gallery:
     """An ``ipywidgets`` query picker (and a k slider) redrawing :func:`plot_ranked` for every model in ``dists``."""
     import ipywidgets as widgets
 
-    from cmlib.explore._png import figure_png
+    pick, top = query_pickers(len(query), len(gallery), k)
 
-    pick = widgets.IntSlider(value=0, min=0, max=len(query) - 1, description="query", continuous_update=False)
-    top = widgets.IntSlider(value=k, min=1, max=min(20, len(gallery)), description="top k", continuous_update=False)
-    image = widgets.Image(format="png")
-
-    def redraw(_: Any = None) -> None:
+    def draw() -> Any:
         ranked = {name: ranked_gallery(d[pick.value], query, gallery, pick.value, top.value, mode)
                   for name, d in dists.items()}
-        image.value = figure_png(plot_ranked(query, gallery, pick.value, ranked))
+        return plot_ranked(query, gallery, pick.value, ranked)
 
-    pick.observe(redraw, names="value")
-    top.observe(redraw, names="value")
-    redraw()
-    return widgets.VBox([widgets.HBox([pick, top]), image])
+    return widgets.VBox([widgets.HBox([pick, top]), redrawn_image(draw, [pick, top])])

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from cmlib.explore._common import gallery_figure, query_pickers, redrawn_image
 from cmlib.metrics.hashing import hamming_distances, pack_codes
 
 __all__ = ["Retrieved", "plot_retrieval", "retrieval_explorer", "retrieved"]
@@ -54,34 +55,14 @@ def retrieved(q_codes: np.ndarray, db_codes: np.ndarray, q_labels: np.ndarray, d
                                                       if a and b)) for r, i in enumerate(order, 1)]
 
 
-def _thumb(img: np.ndarray) -> np.ndarray:
-    return np.transpose(np.asarray(img), (1, 2, 0))
-
-
 def plot_retrieval(q_image: np.ndarray, db_images: np.ndarray, ranked: Mapping[int, list[Retrieved]], *,
                    q_label_names: Sequence[str] = (), dpi: int = 72) -> Any:
     """One row per code length: the query image, then its top-k images framed green (shares a label) or red,
     captioned with the Hamming distance and the shared labels. ``db_images``: (N, 3, H, W) uint8."""
-    import matplotlib.pyplot as plt
-
-    k = max(len(v) for v in ranked.values())
-    fig, axes = plt.subplots(len(ranked), k + 1, figsize=(1.2 * (k + 1), 1.6 * len(ranked)), squeeze=False, dpi=dpi)
-    for r, (bits, items) in enumerate(ranked.items()):
-        axes[r, 0].imshow(_thumb(q_image))
-        axes[r, 0].set_title(f"{bits} bits\nquery: {', '.join(q_label_names) or '-'}", fontsize=6)
-        for c in range(k + 1):
-            axes[r, c].set_xticks([])
-            axes[r, c].set_yticks([])
-        for c, it in enumerate(items, 1):
-            ax = axes[r, c]
-            ax.imshow(_thumb(db_images[it.index]))
-            colour = "tab:green" if it.relevant else "tab:red"
-            for spine in ax.spines.values():
-                spine.set(color=colour, linewidth=3)
-            ax.set_title(f"{it.rank}. d={it.hamming}\n{', '.join(it.shared[:2]) or 'no shared label'}", fontsize=6,
-                         color=colour)
-    fig.tight_layout()
-    return fig
+    rows = {f"{bits} bits\nquery: {', '.join(q_label_names) or '-'}": (q_image, [
+        (db_images[it.index], it.relevant, f"{it.rank}. d={it.hamming}\n{', '.join(it.shared[:2]) or 'no shared label'}")
+        for it in items]) for bits, items in ranked.items()}
+    return gallery_figure(rows, cell=(1.2, 1.6), fontsize=6, dpi=dpi)
 
 
 def retrieval_explorer(codes: Mapping[int, tuple[np.ndarray, np.ndarray]], q_labels: np.ndarray,
@@ -93,19 +74,12 @@ def retrieval_explorer(codes: Mapping[int, tuple[np.ndarray, np.ndarray]], q_lab
     """
     import ipywidgets as widgets
 
-    from cmlib.explore._png import figure_png
+    pick, top = query_pickers(len(q_labels), len(db_labels), k)
 
-    pick = widgets.IntSlider(value=0, min=0, max=len(q_labels) - 1, description="query", continuous_update=False)
-    top = widgets.IntSlider(value=k, min=1, max=min(20, len(db_labels)), description="top k", continuous_update=False)
-    image = widgets.Image(format="png")
-
-    def redraw(_: Any = None) -> None:
+    def draw() -> Any:
         q = pick.value
         ranked = {b: retrieved(qc, dc, q_labels, db_labels, q, top.value, label_names) for b, (qc, dc) in codes.items()}
         names = [n for n, on in zip(label_names, np.asarray(q_labels[q]).astype(bool)) if on]
-        image.value = figure_png(plot_retrieval(q_images[q], db_images, ranked, q_label_names=names))
+        return plot_retrieval(q_images[q], db_images, ranked, q_label_names=names)
 
-    pick.observe(redraw, names="value")
-    top.observe(redraw, names="value")
-    redraw()
-    return widgets.VBox([widgets.HBox([pick, top]), image])
+    return widgets.VBox([widgets.HBox([pick, top]), redrawn_image(draw, [pick, top])])
