@@ -88,10 +88,12 @@ class DeviceConfig:
         """The settings that can change a trained model's numbers (for cache keys; loading settings cannot)."""
         return {k: getattr(self, k) for k in ("accelerator", "devices", "strategy", "num_nodes", "precision")}
 
-    def key_part(self) -> list[dict[str, Any]]:
-        """What a cache key appends for these settings: nothing for the default (one CPU process, so keys made
-        before the device section existed stay valid), else ``[numerics()]``."""
-        return [] if self.numerics() == DeviceConfig().numerics() else [self.numerics()]
+    def key_part(self) -> dict[str, dict[str, Any]]:
+        """What a cache key adds for these settings: nothing for the default (one CPU process, so keys made before
+        the device section existed stay valid), else ``{"fit": numerics()}``. A mapping key takes it as
+        ``**key_part()``, a list key as ``*key_part().values()``."""
+        numerics = self.numerics()
+        return {} if numerics == DeviceConfig().numerics() else {"fit": numerics}
 
     def fit_config(self, **loop: Any) -> FitConfig:
         """The :class:`FitConfig` of one training run: these device settings plus the paper's loop settings."""

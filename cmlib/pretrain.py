@@ -124,8 +124,7 @@ def pretrain_backbone(name: str, make_backbone: Callable[[], nn.Module],
         ValueError: images and labels disagree in length, labels are not (N,) ids, or fewer than two classes.
     """
     device = device or DeviceConfig()
-    fit_key = {"fit": device.numerics()} if device.key_part() else {}  # default CPU: the key made before it existed
-    digest = stable_hash({"name": name, "key": key, "cfg": asdict(cfg), **fit_key})
+    digest = stable_hash({"name": name, "key": key, "cfg": asdict(cfg), **device.key_part()})
     path = Path(cache_dir) / f"{name}-{digest}.pth"
     meta_path = path.with_name(path.name + ".json")
     if path.is_file() and meta_path.is_file():

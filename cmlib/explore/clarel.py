@@ -44,12 +44,10 @@ class AlphaView:
 def alpha_view(scored: Scored, alpha: float) -> AlphaView:
     """u, s, H (cmlib.metrics.zsl.gzsl) and the seen/unseen confusion of the nearest prototype at ``alpha``."""
     r = zsl.gzsl(scored.distances, scored.labels, scored.seen_cols, alpha=alpha)
-    d = np.asarray(scored.distances, dtype=np.float64)
-    y = np.asarray(scored.labels)
-    seen_col = np.zeros(d.shape[1], dtype=bool)
+    seen_col = np.zeros(scored.distances.shape[1], dtype=bool)
     seen_col[list(scored.seen_cols)] = True
-    pred_seen = seen_col[np.argmin(np.where(seen_col[None, :], d * (1.0 + alpha), d), axis=1)]
-    true_seen = seen_col[y]
+    pred_seen = seen_col[zsl.gzsl_predictions(scored.distances, scored.seen_cols, alpha)]
+    true_seen = seen_col[np.asarray(scored.labels)]
     conf = np.array([[np.mean(pred_seen[true_seen == t]), np.mean(~pred_seen[true_seen == t])] for t in (True, False)])
     return AlphaView(float(alpha), 100 * float(r.u), 100 * float(r.s), 100 * float(r.h), conf)
 

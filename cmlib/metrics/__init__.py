@@ -20,7 +20,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "sketchyscene_ap_per_threshold",
     ),
     "reid": ("Metric", "Mode", "RankResult", "evaluate_rank", "pairwise_distance", "query_flags"),
-    "zsl": ("GZSLResult", "alpha_sweep", "gzsl", "per_class_top1", "zsl_top1"),
+    "zsl": ("GZSLResult", "alpha_sweep", "gzsl", "gzsl_predictions", "per_class_top1", "zsl_top1"),
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

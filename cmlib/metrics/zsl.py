@@ -21,7 +21,7 @@ import numpy as np
 
 from cmlib.metrics._checks import ArrayLike, check_finite, check_len, check_ndim, check_nonempty, to_numpy
 
-__all__ = ["GZSLResult", "alpha_sweep", "gzsl", "per_class_top1", "zsl_top1"]
+__all__ = ["GZSLResult", "alpha_sweep", "gzsl", "gzsl_predictions", "per_class_top1", "zsl_top1"]
 
 
 class GZSLResult(NamedTuple):
@@ -123,6 +123,21 @@ def gzsl(distances: ArrayLike, labels: ArrayLike, seen_classes: Sequence[int] | 
     return _gzsl_scores(d, y, seen, float(alpha))
 
 
+def _rescaled_argmin(d: np.ndarray, is_seen_col: np.ndarray, alpha: float) -> np.ndarray:
+    """Eq. (1) with d_alpha: the nearest prototype after multiplying distances to seen ones by ``1 + alpha``."""
+    return np.argmin(np.where(is_seen_col[None, :], d * (1.0 + alpha), d), axis=1)
+
+
+def gzsl_predictions(distances: ArrayLike, seen_classes: Sequence[int] | ArrayLike, alpha: float = 0.0) -> np.ndarray:
+    """(N,) predicted class ids of GZSL with metric rescaling: what :func:`gzsl` scores, for views that need the
+    predictions themselves (e.g. how many unseen images go to a seen class, cmlib.explore.clarel)."""
+    d = to_numpy(distances, "distances")
+    check_ndim(d, (2,), "distances", "(N, C)")
+    is_seen_col = np.zeros(d.shape[1], dtype=bool)
+    is_seen_col[_class_ids(seen_classes, d.shape[1], "seen_classes")] = True
+    return _rescaled_argmin(d.astype(np.float64, copy=False), is_seen_col, float(alpha))
+
+
 def _gzsl_scores(d: np.ndarray, y: np.ndarray, seen: np.ndarray, alpha: float) -> GZSLResult:
     """GZSL from validated inputs."""
     is_seen_col = np.zeros(d.shape[1], dtype=bool)
@@ -131,8 +146,7 @@ def _gzsl_scores(d: np.ndarray, y: np.ndarray, seen: np.ndarray, alpha: float) -
     if sample_seen.all() or not sample_seen.any():
         kind = "unseen" if sample_seen.all() else "seen"
         raise ValueError(f"labels: GZSL needs test samples of both seen and unseen classes; found no {kind} sample")
-    scaled = np.where(is_seen_col[None, :], d * (1.0 + alpha), d)
-    pred = np.argmin(scaled, axis=1)
+    pred = _rescaled_argmin(d, is_seen_col, alpha)
     u = per_class_top1(pred[~sample_seen], y[~sample_seen])
     s = per_class_top1(pred[sample_seen], y[sample_seen])
     h = 2.0 * u * s / (u + s) if u + s > 0 else 0.0

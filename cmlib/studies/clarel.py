@@ -398,7 +398,7 @@ def _key(cfg: Config, stage: str, seed: int, lam: float, kappa: float) -> str:
     blob = {"data": cfg.data, "root": str(cfg.data_root), "dataset": cfg.dataset, "world": to_dict(cfg.world),
             "model": to_dict(cfg.model), "train": to_dict(cfg.train), "vsf": cfg.val_seen_fraction,
             "stage": stage, "seed": seed, "lam": lam, "kappa": kappa,
-            **({"fit": cfg.fit.numerics()} if cfg.fit.key_part() else {})}
+            **cfg.fit.key_part()}
     return stable_hash(blob)
 
 

@@ -345,7 +345,7 @@ def train_stream(
     labels = torch.unique(world.train.pids, return_inverse=True)[1]
     key_obj = [CACHE_VERSION, name, seed, asdict(cfg.world), asdict(cfg.model), steps, cfg.p, cfg.k, cfg.lr,
                cfg.weight_decay, cfg.warmup_frac, cfg.epsilon, cfg.lam, cfg.margin, cfg.smoothing,
-               cfg.random_erasing, cfg.eval_every, (tau, alpha) if spec.kd else None, *cfg.fit.key_part()]
+               cfg.random_erasing, cfg.eval_every, (tau, alpha) if spec.kd else None, *cfg.fit.key_part().values()]
     if cfg.dataset != "world":
         key_obj += [cfg.dataset, str(Path(cfg.data_root).resolve()), list(cfg.cloth_labels)]
     path = Path(cfg.cache_dir) / f"{name.replace('+', 'p').replace('-', 'm')}-{stable_hash(key_obj)}.pt"

@@ -47,7 +47,8 @@ def test_device_settings_reach_the_fit_config_and_keys() -> None:
     assert isinstance(fcfg, FitConfig) and (fcfg.devices, fcfg.pin_memory, fcfg.max_steps, fcfg.seed) == (4, True, 7, 3)
     assert DeviceConfig(num_workers=4).numerics() == DeviceConfig().numerics()  # loading never changes numbers
     assert DeviceConfig(precision="bf16-mixed").numerics() != DeviceConfig().numerics()
-    assert DeviceConfig(num_workers=2).key_part() == [] and DeviceConfig(devices=2).key_part() != []
+    assert DeviceConfig(num_workers=2).key_part() == {}
+    assert DeviceConfig(devices=2).key_part() == {"fit": DeviceConfig(devices=2).numerics()}
 
 
 def test_per_sample_lists_split_by_entry_and_structures_by_tensor() -> None:

@@ -78,3 +78,13 @@ def test_bad_class_lists():
         zsl_top1(np.ones((2, 3)), np.array([0, 1]), [1, 2])
     with pytest.raises(ValueError, match="alphas: expected a non-empty list"):
         alpha_sweep(np.ones((2, 2)), np.array([0, 1]), [0], [])
+
+
+def test_gzsl_predictions_by_hand() -> None:
+    """Distances to seen classes 0, 1 are scaled by 1 + alpha before the nearest prototype is taken."""
+    from cmlib.metrics.zsl import gzsl_predictions
+
+    d = np.array([[1.0, 2.0, 1.5], [1.0, 3.0, 1.1], [2.0, 0.5, 3.0]])
+    assert gzsl_predictions(d, [0, 1], 0.0).tolist() == [0, 0, 1]
+    assert gzsl_predictions(d, [0, 1], 0.2).tolist() == [0, 2, 1]  # 1.2 > 1.1
+    assert gzsl_predictions(d, [0, 1], 0.6).tolist() == [2, 2, 1]  # 1.6 > 1.5; 0.8 < 3.0

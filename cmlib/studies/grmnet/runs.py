@@ -77,8 +77,7 @@ def cache_path(cfg: Config, kind: str, **extra: Any) -> Path:
     """``<cache_dir>/<kind>-<hash>.pt``: the hash covers the config fields the model depends on and ``extra``."""
     drop = _NOT_TRAINING + _OTHER_STEPS.get(kind, ())
     keep = {k: v for k, v in to_dict(cfg).items() if k not in drop}
-    device = {"fit": cfg.fit.numerics()} if cfg.fit.key_part() else {}  # default CPU: the key as before
-    return Path(cfg.cache_dir) / f"{kind}-{stable_hash({'kind': kind, 'cfg': keep, **extra, **device})}.pt"
+    return Path(cfg.cache_dir) / f"{kind}-{stable_hash({'kind': kind, 'cfg': keep, **extra, **cfg.fit.key_part()})}.pt"
 
 
 def _train_cached(cfg: Config, path: Path, model: nn.Module, loss_fn: Callable, dataset: torch.utils.data.Dataset,

@@ -140,7 +140,7 @@ def _run_key(method: str, bits: int, lambdas: tuple, seed: int, cfg: Config) -> 
         "cmlib.models.whcmt", fromlist=["x"]), __import__("cmlib.models.hashing_baselines", fromlist=["x"]),
         __import__("cmlib.losses.hashing", fromlist=["x"]), __import__("cmlib.layers.attention", fromlist=["x"]),
         __import__("cmlib.studies.whcmt.data", fromlist=["x"]))) + Path(__file__).read_bytes()
-    return f"{method}-{bits}b-{stable_hash([method, bits, list(lambdas), seed, conf, src.decode(), *cfg.fit.key_part()])}"
+    return f"{method}-{bits}b-{stable_hash([method, bits, list(lambdas), seed, conf, src.decode(), *cfg.fit.key_part().values()])}"
 
 
 def train_run(method: str, bits: int, data: WhcmtData, cfg: Config, *, seed: int = 0,
