@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from lightning_utilities.core.apply_func import apply_to_collection
 from torch import nn
 
 from cmlib.config import check_range
@@ -346,7 +347,7 @@ def _train_step(
     """One optimizer step; returns the float value of each term and of the total ``loss``."""
     batch = _shard(batch, fabric.global_rank, fabric.world_size)
     if cfg.pin_memory and fabric.device.type == "cuda":
-        batch = _map_tensors(batch, lambda t: t if t.is_pinned() else t.pin_memory())
+        batch = apply_to_collection(batch, torch.Tensor, lambda t: t if t.is_pinned() else t.pin_memory())
     batch = fabric.to_device(batch)
     wrapped.train()
     terms = dict(loss_fn(wrapped, batch))
@@ -375,17 +376,6 @@ def _evaluate(wrapped: nn.Module, module: nn.Module, eval_fn: EvalFn, state: _St
     if score is not None and (state.best_score is None or score > state.best_score):
         state.best_step, state.best_score = state.step, score
         state.best_weights = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
-
-
-def _map_tensors(batch: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
-    """``fn`` applied to every tensor of a batch (tensors, dicts, lists, tuples), the structure kept."""
-    if isinstance(batch, torch.Tensor):
-        return fn(batch)
-    if isinstance(batch, Mapping):
-        return {k: _map_tensors(v, fn) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)) and not isinstance(batch, str):
-        return type(batch)(_map_tensors(v, fn) for v in batch)
-    return batch
 
 
 class PerSample(list):

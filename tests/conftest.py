@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import time
 from pathlib import Path
 
@@ -15,6 +16,13 @@ SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
 SESSION_START = time.time()
 # No progress bar in the nbval kernels (they inherit this) nor in unit tests: stored outputs stay bar-free.
 os.environ.setdefault("CMLIB_PROGRESS", "0")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on now (torchrun's master port, a test jupyter lab)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def demo_project(dest: Path) -> Path:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import free_port
 from torch import nn
 
 from cmlib.engine import FitConfig, NonFiniteLossError, epoch_batches, fit, seed_everything
@@ -114,11 +114,6 @@ def test_empty_data_is_a_clear_error() -> None:
         fit(model, opt, _loss(), lambda epoch: [], FitConfig(max_steps=3))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.mark.slow
 def test_two_process_ddp_matches_one_process(tmp_path: Path) -> None:
@@ -129,7 +124,7 @@ def test_two_process_ddp_matches_one_process(tmp_path: Path) -> None:
     single = train(devices=1)
     out = tmp_path / "ddp.pt"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(_free_port()), str(Path(__file__).parent / "ddp_worker.py"), str(out)]
+           "--master_port", str(free_port()), str(Path(__file__).parent / "ddp_worker.py"), str(out)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ddp = torch.load(out, weights_only=True)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import importlib
 import json
 import math
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import free_port
 
 from cmlib.config import ConfigError, from_params
 from cmlib.engine import DeviceConfig, FitConfig, epoch_batches
@@ -22,11 +22,6 @@ PAPERS_WITH_FIT_MAIN = ["demo", "clarel", "deskpro", "whcmt", "grmnet"]
 # WHCMT's model holds parameters a step does not use (the retrieval path's): DDP must be told to look for them.
 STRATEGY = {"whcmt": "ddp_find_unused_parameters_true"}
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.parametrize("paper", ["demo", "clarel", "deskpro", "grmnet", "whcmt"])
@@ -72,7 +67,7 @@ def test_loader_workers_keep_the_batch_order() -> None:
 
 @pytest.mark.parametrize("paper", PAPERS_WITH_FIT_MAIN)
 def test_fit_main_under_torchrun_with_two_cpu_processes(paper: str, tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
            str(ROOT / "examples" / "fit_distributed.py"), paper, "--profile", "smoke", "--devices", "2",
            "--strategy", STRATEGY.get(paper, "ddp"), "--cache-dir", str(tmp_path / "cache")]
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600, cwd=ROOT)

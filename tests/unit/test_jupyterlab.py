@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,16 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "cmlib-test"
 OVERRIDES = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.d" / "cmlib.json"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _get(base: str, path: str) -> dict:
@@ -37,7 +32,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A headless ``jupyter lab`` on the project root with a throw-away user-settings dir: base URL."""
     if not OVERRIDES.exists():
         pytest.fail(f"{OVERRIDES} is missing: `make setup` installs jupyter/lab-overrides.json there")
-    port = _free_port()
+    port = free_port()
     home = tmp_path_factory.mktemp("lab")
     env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
            "JUPYTERLAB_WORKSPACES_DIR": str(home / "ws"), "JUPYTER_RUNTIME_DIR": str(home / "rt")}
