@@ -102,14 +102,20 @@ def _rows(method, maps, chance=0.2, collapsed=False, bits=8):
 def test_collapsed_or_chance_models_make_claims_invalid_and_verdicts_need_replicates():
     good = _rows("WHCMT", [0.40, 0.42, 0.41, 0.43, 0.40])
     base = _rows("WDHT-CNN", [0.30, 0.31, 0.29, 0.30, 0.32])
-    unsup = [{"method": "ITQ", "bits": 8, "seed": s, "map": 0.25} for s in range(5)]
+    unsup = _rows("ITQ", [0.25, 0.26, 0.24, 0.25, 0.26])
     table = claims(whcmt.table2_claims(unsup, good + base))
     assert list(table["verdict"]) == ["reproduced", "reproduced"] and list(table["n"]) == [5, 5]
+    # the deep-vs-unsupervised claim is gated on the replicate's best unsupervised baseline too
+    lsh_chance = _rows("LSH", [0.19, 0.21, 0.20, 0.22, 0.18])
+    assert claims(whcmt.table2_claims(lsh_chance, good + base))["verdict"][0] == "invalid: best unsupervised 8b at chance"
+    itq_collapsed = _rows("ITQ", [0.25] * 5, collapsed=True)
+    gated = claims(whcmt.table2_claims(lsh_chance + itq_collapsed, good + base))
+    assert gated["verdict"][0] == "invalid: best unsupervised 8b collapsed" and gated["verdict"][1] == "reproduced"
     collapsed = _rows("WDHT-CNN", [0.30] * 5, collapsed=True)
     assert claims(whcmt.table2_claims(unsup, good + collapsed))["verdict"][1] == "invalid: WDHT-CNN 8b collapsed"
     at_chance = _rows("WDHT-CNN", [0.19, 0.21, 0.20, 0.22, 0.18])
     assert claims(whcmt.table2_claims(unsup, good + at_chance))["verdict"][1] == "invalid: WDHT-CNN 8b at chance"
-    few = claims(whcmt.table2_claims(unsup[:2], good[:2] + base[:2]))
+    few = claims(whcmt.table2_claims(_rows("ITQ", [0.25, 0.25]), good[:2] + base[:2]))
     assert set(few["verdict"]) == {"inconclusive (n < 3)"}
 
 

@@ -69,6 +69,9 @@ def test_train_run_is_deterministic_and_cached(tiny, tmp_path, capsys):
 def test_tables_and_claims_from_rows(tiny):
     cfg, data = tiny
     unsup = whcmt.unsupervised_rows(data, cfg)
+    chance = whcmt.chance_map(data, cfg)
+    assert all(r["chance"] == chance and 0 < r["top_code_share"] <= 1 and 1 <= r["n_distinct_codes"] <= 2 ** 8
+               for r in unsup)
     deep = [{"method": m, "bits": 8, "seed": 0, "map": v, "chance": 0.2, "collapsed": False}
             for m, v in (("WDHT-CNN", 0.3), ("WHCMT", 0.4))]
     cl = whcmt.table2_claims(unsup, deep)

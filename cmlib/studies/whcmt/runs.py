@@ -215,18 +215,24 @@ def _fit_and_eval(model: WeakHashModel, method: str, bits: int, lambdas: tuple, 
 
 
 def unsupervised_rows(data: WhcmtData, cfg: Config) -> list[dict]:
-    """Table 2's unsupervised baselines: fit on database features, MAP@K per method, bit length and seed."""
+    """Table 2's unsupervised baselines: fit on database features, MAP@K per method, bit length and seed, with the
+    same gate numbers as a deep run (:func:`evaluate_map`): ``chance`` (:func:`chance_map`) and :func:`code_stats` of
+    the database codes, so a claim against an unsupervised baseline is ``invalid`` when that baseline is at chance or
+    collapsed (``cmlib.claims.ModelCheck``)."""
     feats = unsupervised_features(data, cfg)
     k = map_topk(cfg, len(data.database))
+    chance = chance_map(data, cfg)
     rows = []
     for name in cfg.unsupervised:
         for bits in cfg.bits:
             for seed in cfg.seeds:
                 kw = {} if name == "SH" else {"seed": seed}
                 m = UNSUPERVISED[name](bits, **kw).fit(feats[data.database])
-                res = mean_average_precision(m.encode(feats[data.query]), m.encode(feats[data.database]),
-                                             data.labels[data.query], data.labels[data.database], topk=k)
-                rows.append({"method": name, "bits": bits, "seed": seed, "map": res.map})
+                db_codes = m.encode(feats[data.database])
+                res = mean_average_precision(m.encode(feats[data.query]), db_codes, data.labels[data.query],
+                                             data.labels[data.database], topk=k, convention="wsdhq")
+                rows.append({"method": name, "bits": bits, "seed": seed, "map": res.map, "chance": chance,
+                             **code_stats(db_codes, cfg.collapse_share)})
     return rows
 
 
