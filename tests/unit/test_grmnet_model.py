@@ -108,6 +108,23 @@ def test_binary_baseline_shapes():
     assert masks.shape == (1, 64, 64) and scores.item() == pytest.approx(0.8)
 
 
+def test_binary_fusion_is_gated_by_the_expression():
+    """f = TiledFusion(x, e) * sigmoid(G e) + P(p) * (1 + tanh(C e)), checked by hand with zeroed gates."""
+    from cmlib.models.refseg_baselines import spatial_features
+
+    torch.manual_seed(0)
+    m = BinaryRefSeg(SMALL)
+    x, text = torch.randn(2, m.backbone.out_channels, 4, 4), torch.randn(2, m.language.out_dim)
+    for lin in (m.gates[0], m.coord_gates[0]):
+        torch.nn.init.zeros_(lin.weight)
+        torch.nn.init.zeros_(lin.bias)
+    pos = m.coords[0](spatial_features(4, 4, x))
+    assert torch.allclose(m.fuse(0, x, text), 0.5 * m.fusions[0](x, text) + pos, atol=1e-6)
+    torch.nn.init.normal_(m.gates[0].weight)
+    a, b = m.fuse(0, x, text), m.fuse(0, x, text.flip(0))  # a different expression rescales the visual channels
+    assert not torch.allclose(a[0], b[0], atol=1e-4)
+
+
 def test_spatial_features_by_hand():
     from cmlib.models.refseg_baselines import spatial_features
 

@@ -67,9 +67,9 @@ Prediction = dict[str, np.ndarray]
 _NOT_TRAINING = ("seeds", "jobs", "cache_dir", "examples_dir", "fit", "two_stage_thresholds", "binary_thresholds",
                  "kept_score")
 # per kind, the step counts it does not depend on (the detector is shared by runs of any length)
-_OTHER_STEPS = {"detector": ("referring_steps", "baseline_steps", "matcher_steps", "top_k"),
-                "grmnet": ("baseline_steps", "matcher_steps"), "binary": ("referring_steps", "matcher_steps"),
-                "matcher": ("referring_steps", "baseline_steps")}
+_OTHER_STEPS = {"detector": ("referring_steps", "baseline_steps", "binary_lr", "matcher_steps", "top_k"),
+                "grmnet": ("baseline_steps", "binary_lr", "matcher_steps"), "binary": ("referring_steps", "matcher_steps"),
+                "matcher": ("referring_steps", "baseline_steps", "binary_lr")}
 
 
 # ------------------------------------------------------------------------------------------------------ training
@@ -78,6 +78,14 @@ def cache_path(cfg: Config, kind: str, **extra: Any) -> Path:
     drop = _NOT_TRAINING + _OTHER_STEPS.get(kind, ())
     keep = {k: v for k, v in to_dict(cfg).items() if k not in drop}
     return Path(cfg.cache_dir) / f"{kind}-{stable_hash({'kind': kind, 'cfg': keep, **extra, **cfg.fit.key_part()})}.pt"
+
+
+def _source_hash(obj: Any) -> str:
+    """A hash of the source file defining ``obj``: a cached model is retrained when its architecture changes (the
+    config alone does not say so)."""
+    import inspect
+
+    return stable_hash(Path(inspect.getsourcefile(obj)).read_text(), length=12)
 
 
 def _train_cached(cfg: Config, path: Path, model: nn.Module, loss_fn: Callable, dataset: torch.utils.data.Dataset,
@@ -210,8 +218,9 @@ def train_binary(cfg: Config, data: StudyData, detector: GRMNet) -> tuple[Binary
         return binary_loss(m(torch.stack(images), tokens, lengths), merged)
 
     ds = Items(data.train, lambda e: referring_item(data, "train", e, cfg.max_tokens))
-    info = _train_cached(cfg, cache_path(cfg, "binary", seed=data.seed), model, loss, ds, cfg.baseline_steps,
-                         data.seed, collate)
+    path = cache_path(cfg, "binary", seed=data.seed, model=_source_hash(BinaryRefSeg))
+    train_cfg = cfg if cfg.binary_lr is None else dataclasses.replace(cfg, lr=cfg.binary_lr)
+    info = _train_cached(train_cfg, path, model, loss, ds, cfg.baseline_steps, data.seed, collate)
     return model.eval(), info
 
 
