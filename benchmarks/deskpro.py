@@ -8,7 +8,7 @@ notebooks' wall times, against the issue's budget (study <= 35 min on 2 cores, p
 
 Step times are measured on this process's CPU with one torch thread (the replicates' setting): a few optimiser steps
 of a fresh MultiBranchNet at the profile's sizes and P x K batch, for a body stream (with CSA), a face stream and the
-OSNet pretraining classifier. The estimate: pretraining once + replicates x (3 body streams x body_steps + 4 face
+OSNet pretraining classifier. The estimate: pretraining once + replicates x (3 body streams x body_steps + 3 face
 streams x face_steps) x s/step, plus validation passes; "on 2 cores" halves the replicates' part (``jobs: 2`` runs two
 replicates at once), which is how the budget is stated. On a shared machine the figures depend on the load.
 """
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SMOKE_BUDGET_S = 90.0  # per notebook
 STUDY_BUDGET_S = 35 * 60.0  # all notebooks, >= 5 replicates, pretraining once, on 2 cores (issue 16)
 BENCH_DIR = Path("build/bench/deskpro")
-N_BODY, N_FACE = 3, 4  # G, G+CSA, G+CSA+Latt; teacher, student-, student+, student+ (PRCC's tau, alpha)
+N_BODY, N_FACE = 3, 3  # G, G+CSA, G+CSA+Latt; teacher, student-, student+ (world; a real PRCC root adds one)
 
 
 def step_seconds(cfg, kind: str, n: int = 4) -> float:

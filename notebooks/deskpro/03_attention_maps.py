@@ -51,20 +51,30 @@ cfg
 # %%
 reps = deskpro.replicates(cfg)
 
+# %% [markdown]
+# The contrast needs parsing masks of the test gallery: the world has them; real folders usually parse only the
+# training split (cmlib/data/reid_folders.py), and then this notebook says so instead of measuring.
+
 # %%
-maps = deskpro.attention_maps(cfg, cfg.seeds[0], n_images=4)
-fig = deskpro.plot_attention_maps(maps)
-rep.save_figure(fig, "attention_maps")
+measurable = all(r["attention"] is not None for r in reps)
+if measurable:
+    maps = deskpro.attention_maps(cfg, cfg.seeds[0], n_images=4)
+    rep.save_figure(deskpro.plot_attention_maps(maps), "attention_maps")
+else:
+    print("no parsing masks for the test gallery: the Fig. 3 contrast is not measurable on this data")
 
 # %%
 # NBVAL_CHECK_OUTPUT
 rows = [{"seed": r["seed"], "model": name, "contrast": r["attention"][f"{key}/contrast"]}
-        for r in reps for name, key in [("2 (CSA)", "G+CSA"), ("3 (CSA + L_att)", "G+CSA+Latt")]]
-show(metrics_table(rows, digits=3))
+        for r in reps if r["attention"] is not None
+        for name, key in [("2 (CSA)", "G+CSA"), ("3 (CSA + L_att)", "G+CSA+Latt")]]
+if rows:
+    show(metrics_table(rows, digits=3))
 rep.save_metrics({"contrast": rows})
 
 # %%
 # NBVAL_CHECK_OUTPUT
-result = deskpro.attention_claims(reps)
-rep.save_claims(result)
-show(result)
+if measurable:
+    result = deskpro.attention_claims(reps)
+    rep.save_claims(result)
+    show(result)

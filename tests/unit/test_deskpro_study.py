@@ -112,6 +112,7 @@ def test_one_replicate_gives_every_table_with_chance_and_costs(tmp_path):
     assert cost["DeSKPro* + parsing"]["params"] > cost["DeSKPro*"]["params"] > cost["DeSKPro"]["params"]
     assert all(r["ms_per_image"] > 0 for r in rep["efficiency"])
     assert len(list(Path(cfg.cache_dir).glob("teacher-*.pt"))) == 1
+    assert {s["key"] for s in rep["streams"]} == set(deskpro.STREAMS)  # the world shares one student across protocols
     table = deskpro.ablation_claims([rep])
     assert set(table["verdict"]) <= {"inconclusive (n < 3)"} | {v for v in table["verdict"] if v.startswith("invalid")}
 

@@ -46,7 +46,7 @@ class RestoreConfig:
     """
 
     ids: int = 30
-    steps: int = 30
+    steps: int = 10
     lr: float = 2e-3
     batch_size: int = 64
     channels: int = 32
@@ -79,7 +79,7 @@ class Config:
     world: WorldConfig = field(default_factory=WorldConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     pretrain_ids: int = 30
-    pretrain: PretrainConfig = field(default_factory=lambda: PretrainConfig(steps=20, lr=2e-3, batch_size=32))
+    pretrain: PretrainConfig = field(default_factory=lambda: PretrainConfig(steps=10, lr=2e-3, batch_size=32))
     restore: RestoreConfig = field(default_factory=RestoreConfig)
     pretrain_dir: str = ".cache/deskpro/pretrain"
     p: int = 5
@@ -96,9 +96,9 @@ class Config:
     margin: float = 0.7
     smoothing: float = 0.1
     random_erasing: float = 0.5
-    body_steps: int = 20
-    face_steps: int = 20
-    eval_every: int = 10
+    body_steps: int = 10
+    face_steps: int = 10
+    eval_every: int = 5
     timing_images: int = 32
     cache_dir: str = ".cache/deskpro"
     num_threads: int = 1
