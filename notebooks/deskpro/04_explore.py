@@ -40,10 +40,11 @@ cfg = from_params(deskpro.Config, params)
 rep = Report(report_dir, paper="deskpro", notebook="04_explore")
 rep.run_info(cfg)
 seed = cfg.seeds[0]
-world = deskpro.build_world(cfg, seed)
+cfg, restorer, _ = deskpro.prepare(cfg)
+dataset, world = deskpro.sources(cfg, seed, restorer)[0]
 needed = sorted({s for row, names in deskpro.ABLATION_ROWS if row in explore.EXPLORED_ROWS for s in names})
-models = {name: deskpro.train_stream(cfg, world, name, seed)[0] for name in needed}
-query, gallery = world.celeb_query, world.celeb_gallery
+models = {name: deskpro.train_stream(cfg, world, name, seed, dataset=dataset)[0] for name in needed}
+query, gallery = deskpro.protocols(world)[0][2:4]
 dists = explore.model_distances(models, query, gallery)
 print(f"seed {seed}: {len(query)} queries, {len(gallery)} gallery images; streams {', '.join(needed)}")
 

@@ -9,7 +9,7 @@ from cmlib.data.celebreid import read_celebreid
 from cmlib.data.prcc import read_prcc
 from cmlib.data.reid_folders import ParallelFolders, ReIDRecord, load_reid_set
 from cmlib.data.samplers import PKBatches
-from cmlib.data.worlds.deskpro import CLOTH_LABELS, WorldConfig, make_world
+from cmlib.data.worlds.deskpro import CLOTH_LABELS, WorldConfig, make_world, pretraining_pool
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -59,6 +59,28 @@ def test_world_protocols(world):
     assert set(b.clothes.tolist()) == set(a.clothes.tolist()) and not set(c.clothes.tolist()) & set(a.clothes.tolist())
     ids = [set(s.pids.tolist()) for s in (world.train, world.val_query, q)]
     assert not ids[0] & ids[1] and not ids[0] & ids[2] and not ids[1] & ids[2]
+
+
+def test_celeb_protocol_gallery_is_mostly_other_clothes(world):
+    q, full, light = world.celeb_query, world.celeb_full_gallery, world.celeb_gallery
+    assert len(full) == len(light) + len(q) and torch.equal(full.images[: len(light)], light.images)
+    for pid, clothes in zip(q.pids.tolist(), q.clothes.tolist(), strict=True):
+        mine = full.pids == pid
+        same = int((full.clothes[mine] == clothes).sum())
+        assert same == 1 and same / int(mine.sum()) <= 0.3  # Sec. 3: over 70% of samples in different clothes
+    assert len(set(full.camids.tolist()) | set(q.camids.tolist())) == len(full) + len(q)
+
+
+def test_pretraining_pool_is_other_people(world):
+    pool = pretraining_pool(world.config, 5, seed=0)
+    assert sorted(set(pool.pids.tolist())) == list(range(5)) and pool.hr_face is not None
+    again = pretraining_pool(world.config, 5, seed=0)
+    assert torch.equal(pool.images, again.images)
+    other = make_world(world.config, seed=0)  # a study world with the same seed draws different people
+    n = min(len(pool), len(other.train))
+    assert not torch.equal(pool.images[:n], other.train.images[:n])
+    with pytest.raises(ValueError, match="n_ids >= 2"):
+        pretraining_pool(world.config, 1)
 
 
 def test_world_parsing_faces_and_clothing(world):

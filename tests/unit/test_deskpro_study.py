@@ -1,12 +1,15 @@
 """DeSKPro study glue: smoke params equal the Config defaults, bad params fail early, training is deterministic and
-cached weights are the trained weights."""
+cached weights are the trained weights, the pretrained stand-in loads through the real-weights path, the learned
+restorer feeds the teacher, and real folders run through the same replicate."""
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from cmlib.config import ConfigError, from_params, load_yaml, to_dict
+from cmlib.models.deskpro import MultiBranchNet
 from cmlib.studies import deskpro
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -15,24 +18,32 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def test_smoke_yaml_restates_the_defaults():
+def test_smoke_yaml_restates_the_defaults_and_the_study_has_five_replicates():
     assert to_dict(from_params(deskpro.Config, load_yaml(ROOT / "params/deskpro/smoke.yaml"))) == to_dict(deskpro.Config())
-    for profile in ("study", "paper"):
-        from_params(deskpro.Config, load_yaml(ROOT / f"params/deskpro/{profile}.yaml"))
+    study = from_params(deskpro.Config, load_yaml(ROOT / "params/deskpro/study.yaml"))
+    assert len(study.seeds) >= 5 and study.world.n_test_ids >= 150
+    paper = load_yaml(ROOT / "params/deskpro/paper.yaml")
+    assert set(paper["data"]) == set(deskpro.DATASETS)
+    if not all(Path(ROOT, p).is_dir() for p in paper["data"].values()):
+        with pytest.raises(ConfigError, match=r"data\.celeb-light: .* is not a directory"):
+            from_params(deskpro.Config, paper)
 
 
-def test_bad_params_are_named():
+def test_bad_params_are_named(tmp_path):
     with pytest.raises(ConfigError, match="alpha"):
         from_params(deskpro.Config, {"alpha": 1.5})
     with pytest.raises(ConfigError, match="body_step"):
         from_params(deskpro.Config, {"body_step": 3})
+    with pytest.raises(ConfigError, match="unknown dataset 'market'"):
+        from_params(deskpro.Config, {"data": {"market": str(tmp_path)}})
 
 
-def _tiny(tmp_path) -> deskpro.Config:
+def _tiny(tmp_path, **over) -> deskpro.Config:
     return from_params(deskpro.Config, {
         "world": {"n_train_ids": 5, "n_val_ids": 3, "n_test_ids": 3, "height": 32, "width": 16, "face_size": 16},
         "model": {"width": 0.1, "feat_dim": 8}, "p": 2, "k": 2, "body_steps": 2, "face_steps": 2, "eval_every": 1,
-        "cache_dir": str(tmp_path / "cache"),
+        "pretrain_ids": 4, "pretrain": {"steps": 2, "batch_size": 8}, "restore": {"ids": 4, "steps": 2},
+        "timing_images": 4, "cache_dir": str(tmp_path / "cache"), "pretrain_dir": str(tmp_path / "pre"), **over,
     })
 
 
@@ -41,6 +52,7 @@ def test_training_is_deterministic_and_the_cache_returns_the_trained_weights(tmp
     world = deskpro.build_world(cfg, 0)
     m1, info1 = deskpro.train_stream(cfg, world, "G+CSA+Latt", 0)
     assert not info1["cached"] and info1["steps"] == 2 and info1["best_step"] in (1, 2)
+    assert [s for s, _ in info1["val_curve"]] == [1, 2]
     m2, info2 = deskpro.train_stream(cfg, world, "G+CSA+Latt", 0)
     assert info2["cached"] and info2["val_mAP"] == info1["val_mAP"]
     for (k, a), b in zip(m1.state_dict().items(), m2.state_dict().values()):
@@ -51,19 +63,58 @@ def test_training_is_deterministic_and_the_cache_returns_the_trained_weights(tmp
     assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m3.state_dict().values()))
 
 
-def test_student_with_propagation_and_face_descriptors(tmp_path):
+def test_pretrained_standin_loads_through_the_weights_file_path(tmp_path):
     cfg = _tiny(tmp_path)
-    world = deskpro.build_world(cfg, 0)
-    student, _ = deskpro.train_stream(cfg, world, "student+", 0)
-    assert len(list(Path(cfg.cache_dir).glob("teacher-*.pt"))) == 1  # the teacher was trained first and cached
-    d = deskpro.descriptors(student, "student+", world.celeb_gallery)
-    no_face = ~world.celeb_gallery.has_face
-    assert d.shape == (len(world.celeb_gallery), 7 * 8)
-    assert torch.equal(d[no_face], torch.zeros_like(d[no_face]))
-    res = deskpro.evaluate([d], [d], world.celeb_gallery, world.celeb_gallery, "standard")
-    assert 0.0 <= res["mAP"] <= 100.0 and set(res) == {"R1", "R5", "mAP", "skipped"}
-    with pytest.raises(ValueError, match="unknown stream"):
-        deskpro.train_stream(cfg, world, "student", 0)
+    pre, info = deskpro.with_pretrained_osnet(cfg)
+    path = Path(pre.model.pretrained)
+    assert path.is_file() and info["n_classes"] == 4 and not info["cached"]
+    state = torch.load(path, weights_only=True)
+    net = MultiBranchNet(3, cfg.model.width, cfg.model.feat_dim, pretrained=str(path))
+    assert torch.equal(net.stem[0].conv.weight, state["conv1.conv.weight"])  # the file's weights, not a fresh init
+    assert torch.equal(net.branches[1].trunk[1][0].conv1.conv.weight, state["conv4.0.conv1.conv.weight"])
+    again, info2 = deskpro.with_pretrained_osnet(cfg)
+    assert info2["cached"] and again.model.pretrained == pre.model.pretrained
+    user = from_params(deskpro.Config, {**to_dict(cfg), "model": {**to_dict(cfg.model), "pretrained": str(path)}})
+    assert deskpro.with_pretrained_osnet(user) == (user, {})  # a user's file is left alone
+
+
+def test_teacher_sees_the_restorers_output_never_the_oracle_render(tmp_path):
+    cfg = _tiny(tmp_path)
+    restorer, info = deskpro.train_restorer(cfg)
+    assert info["l1_input"] > 0 and not info["cached"]
+    oracle = deskpro.build_world(cfg, 0)
+    world = deskpro.build_world(cfg, 0, restorer)
+    g = world.celeb_gallery
+    with torch.no_grad():
+        expected = restorer(g.lr_face.float()).round().clamp(0, 255).to(torch.uint8)
+    face = g.has_face
+    assert torch.equal(g.hr_face[face], expected[face]) and int(g.hr_face[~face].sum()) == 0
+    assert not torch.equal(g.hr_face[face], oracle.celeb_gallery.hr_face[face])
+    assert torch.equal(g.lr_face, oracle.celeb_gallery.lr_face)
+
+
+def test_restorer_learns_a_face_prior(tmp_path):
+    cfg = _tiny(tmp_path, world={"n_train_ids": 5, "n_val_ids": 3, "n_test_ids": 3, "height": 64, "width": 32,
+                                 "face_size": 24}, restore={"ids": 20, "steps": 60})
+    _, info = deskpro.train_restorer(cfg)
+    assert info["l1_restored"] < info["l1_input"]  # held-out faces of other people come out closer to the clean face
+
+
+def test_one_replicate_gives_every_table_with_chance_and_costs(tmp_path):
+    cfg = _tiny(tmp_path)
+    rep = deskpro.run_seed(cfg, 0)
+    assert [r["model"] for r in rep["ablation"]] == [name for name, _ in deskpro.ABLATION_ROWS]
+    assert {(r["protocol"], r["setting"]) for r in rep["ccreid"]} == {
+        ("celeb-light", "cloth-changing"), ("celeb", "standard"), ("prcc", "cross-clothes"), ("prcc", "same-clothes")}
+    assert all(0 < r["chance_mAP"] < 100 for r in rep["ccreid"] + rep["ablation"])
+    assert set(rep["attention"]) == {"G+CSA/contrast", "G+CSA+Latt/contrast"}
+    cost = {r["pipeline"]: r for r in rep["efficiency"]}
+    assert cost["DeSKPro* + parsing"]["params"] > cost["DeSKPro*"]["params"] > cost["DeSKPro"]["params"]
+    assert all(r["ms_per_image"] > 0 for r in rep["efficiency"])
+    assert len(list(Path(cfg.cache_dir).glob("teacher-*.pt"))) == 1
+    assert {s["key"] for s in rep["streams"]} == set(deskpro.STREAMS)  # the world shares one student across protocols
+    table = deskpro.ablation_claims([rep])
+    assert set(table["verdict"]) <= {"inconclusive (n < 3)"} | {v for v in table["verdict"] if v.startswith("invalid")}
 
 
 def _write(path: Path, array) -> None:
@@ -73,26 +124,29 @@ def _write(path: Path, array) -> None:
     Image.fromarray(array).save(path)
 
 
-def test_real_celeb_light_folders_run_through_the_same_pipeline(tmp_path):
-    import numpy as np
-
-    rng = np.random.default_rng(0)
+def write_celeb_light_tree(root: Path, seed: int = 0) -> None:
+    """A tiny Celeb-reID-light tree in the layout of cmlib.data.reid_folders; query 21_1_0 has no face crop."""
+    rng = np.random.default_rng(seed)
     names = {"train": [f"{p}_{i}_0.jpg" for p in range(1, 7) for i in range(3)],
              "query": ["20_1_0.jpg", "21_1_0.jpg"], "gallery": [f"{p}_{i}_0.jpg" for p in (20, 21) for i in (2, 3)]}
     for split, files in names.items():
         for n in files:
-            _write(tmp_path / "data/imgs" / split / n, rng.integers(0, 255, (48, 24, 3), dtype=np.uint8))
-            _write(tmp_path / "data/mask" / split / n.replace(".jpg", ".png"), rng.integers(0, 20, (48, 24), dtype=np.uint8))
-            if not n.startswith("21_1"):  # one query without a detected face
-                _write(tmp_path / "data/lr_face" / split / n, rng.integers(0, 255, (10, 10, 3), dtype=np.uint8))
-                _write(tmp_path / "data/hr_face" / split / n, rng.integers(0, 255, (40, 40, 3), dtype=np.uint8))
-    cfg = from_params(deskpro.Config, {**to_dict(_tiny(tmp_path)), "dataset": "celeb-light", "data_root": str(tmp_path / "data"),
+            _write(root / "imgs" / split / n, rng.integers(0, 255, (48, 24, 3), dtype=np.uint8))
+            _write(root / "mask" / split / n.replace(".jpg", ".png"), rng.integers(0, 20, (48, 24), dtype=np.uint8))
+            if not n.startswith("21_1"):
+                _write(root / "lr_face" / split / n, rng.integers(0, 255, (10, 10, 3), dtype=np.uint8))
+                _write(root / "hr_face" / split / n, rng.integers(0, 255, (40, 40, 3), dtype=np.uint8))
+
+
+def test_real_celeb_light_folders_run_through_the_same_replicate(tmp_path):
+    write_celeb_light_tree(tmp_path / "data")
+    cfg = from_params(deskpro.Config, {**to_dict(_tiny(tmp_path)), "data": {"celeb-light": str(tmp_path / "data")},
                                        "world": {"n_val_ids": 2, "height": 32, "width": 16, "face_size": 16}})
-    world = deskpro.build_world(cfg, 0)
+    _, world = deskpro.sources(cfg, 0, None)[0]
     assert len(world.train) == 12 and len(world.val_query) == 2 and world.prcc_gallery is None
     assert world.celeb_query.has_face.tolist() == [True, False]
-    rows, _ = deskpro.run_ccreid(cfg, 0)
-    assert {r["protocol"] for r in rows} == {"celeb-light"}
-    assert [r["queries_without_face"] for r in rows] == [0, 1]
-    with pytest.raises(ConfigError, match="data_root"):
-        from_params(deskpro.Config, {"dataset": "prcc"})
+    rep = deskpro.run_seed(cfg, 0)
+    assert {r["protocol"] for r in rep["ccreid"]} == {"celeb-light"}
+    assert [r["queries_without_face"] for r in rep["ccreid"]] == [0, 1]
+    assert rep["priors"]["restorer"] == {}  # real folders bring their own restored faces
+    assert {s["dataset"] for s in rep["streams"]} == {"celeb-light"}
