@@ -76,7 +76,9 @@ class Config:
             ``<root>/sent_splits.mat``, ``<root>/text_c10/``) or "cub100" (``../shared/datasets/cub``).
         dataset: which xlsa17 split sizes to check ("CUB" or "FLO").
         on_corrupt: data="cub100": ``fail`` on an unreadable image (naming it) or ``skip`` it with a warning.
-        world: the compositional world (data="world").
+        world: the compositional world (data="world"); with data="cub100" its ``image_size``, ``seed`` (+ the
+            replicate seed: the test_seen hold-out and the generated sentences), ``test_seen_fraction`` and
+            ``sentences_per_image`` apply.
         model: tower widths (default: CPU widths; a partial ``model`` mapping starts from ClarelModelConfig's own
             defaults, the paper's widths, so profiles restate every width).
         train: optimisation.
@@ -90,6 +92,10 @@ class Config:
         cache_dir: where trained models and their distance matrices are cached across notebooks (None: memory only).
         fit: where training runs (accelerator, devices, strategy, precision, pin_memory; default one CPU process),
             the same section in every paper (cmlib.engine.DeviceConfig).
+        jobs: worker processes for the replicates (``cmlib.replicates.run_replicates``; 1: in the notebook's
+            process, which also shares the in-memory run cache; 0: one per CPU core).
+        class_text: notebook 04 also trains the main setting on class-level text (``world.text_level="class"``,
+            the key-novelty ablation; world data only).
         threads: torch intra-op threads while training/scoring (on the shared 2-core machine one thread was ~10x
             faster per step than two under contention: 0.05-0.07 s against 0.57 s, measured).
     """
@@ -110,6 +116,8 @@ class Config:
     val_seen_fraction: float = 0.2
     cache_dir: str | None = None
     threads: int = 1
+    jobs: int = 1
+    class_text: bool = True
     fit: DeviceConfig = field(default_factory=DeviceConfig)
 
     def __post_init__(self) -> None:
@@ -123,6 +131,7 @@ class Config:
             check_range(f"kappas[{i}]", v, lo=0.0, hi=1.0)
         check_range("val_seen_fraction", self.val_seen_fraction, lo=0.01, hi=0.9)
         check_range("threads", self.threads, lo=1)
+        check_range("jobs", self.jobs, lo=0)
         if not self.seeds or not self.alphas:
             raise ConfigError("seeds and alphas must each hold at least one value")
         if self.data != "world" and self.data_root is None:

@@ -71,7 +71,8 @@ def build_data(cfg: Config) -> ClarelData:
         from cmlib.data.cub import load_cub100
 
         bundle = load_cub100(cfg.data_root, image_size=cfg.world.image_size, seed=cfg.world.seed,
-                             test_seen_fraction=cfg.world.test_seen_fraction, on_corrupt=cfg.on_corrupt)
+                             test_seen_fraction=cfg.world.test_seen_fraction, on_corrupt=cfg.on_corrupt,
+                             sentences_per_image=cfg.world.sentences_per_image)
         inputs, sentences, labels = bundle.images, bundle.sentences, bundle.labels
         skipped = f"; {len(bundle.skipped_files)} unreadable image(s) skipped" if bundle.skipped_files else ""
         splits, names, source = bundle.splits, bundle.class_names, f"cub100 real images + attribute sentences{skipped}"

@@ -203,9 +203,42 @@ def h_curve(scored: Scored, alphas: list[float]) -> list[float]:
     return [100 * float(r.h) for r in zsl.alpha_sweep(scored.distances, scored.labels, scored.seen_cols, alphas)]
 
 
+def chance_h(n_seen: int, n_unseen: int) -> float:
+    """H (%) of a uniform random guess over the C = n_seen + n_unseen prototypes: u = 100 / C on unseen images and
+    s = 100 / C on seen ones (per-class top-1 of a uniform guess), so H = 100 / C."""
+    return 100.0 / (n_seen + n_unseen)
+
+
+def _top_share(scored: Scored, alpha: float) -> float:
+    """Share of the eval images given the most frequent predicted class at ``alpha`` (near 1: collapsed)."""
+    from cmlib.metrics import zsl
+
+    pred = zsl.gzsl_predictions(scored.distances, scored.seen_cols, alpha)
+    return float(np.bincount(pred).max() / len(pred))
+
+
+def validate_setting(cfg: Config, data: ClarelData, seed: int, lam: float, kappa: float) -> dict[str, Any]:
+    """The validation stage alone for one (seed, lam, kappa): alpha* = argmax of validation H, and u, s, H at
+    alpha = 0 and alpha* on the validation split (percentages). The test split is not read."""
+    val = trained_scores(cfg, data, "val", seed, lam, kappa)
+    curve = h_curve(val, cfg.alphas)
+    alpha = float(cfg.alphas[int(np.argmax(curve))])
+    at0, at_a = gzsl_at(val, 0.0), gzsl_at(val, alpha)
+    return {"seed": seed, "lambda": lam, "kappa": kappa, "alpha": alpha, "u0": at0["u"], "s0": at0["s"],
+            "H0": at0["H"], "u": at_a["u"], "s": at_a["s"], "H": at_a["H"],
+            "H_chance": chance_h(len(val.seen_cols), len(val.unseen_cols)), "top_share": _top_share(val, alpha),
+            "train_s": val.wall_s}
+
+
 def evaluate_setting(cfg: Config, data: ClarelData, seed: int, lam: float, kappa: float) -> dict[str, Any]:
     """The full protocol for one (seed, lam, kappa): alpha* = argmax of H on the validation stage, then the
-    train+val model scored on test at alpha=0 and alpha*. Returns one flat row (percentages)."""
+    train+val model scored on test at alpha=0 and alpha*. Returns one flat row (percentages).
+
+    The row also carries diagnostics read from the test matrix *after* alpha* is fixed, never used to choose
+    anything: ``alpha_test_best`` / ``H_test_best`` (the alpha of the test grid with the best H, and that H: the
+    alpha transfer from the validation model to the train+val model), ``H_chance`` (:func:`chance_h`) and
+    ``top_share`` (share of test images given the most frequent predicted class at alpha*: near 1 = collapsed).
+    """
     from cmlib.metrics import zsl
 
     curve = h_curve(trained_scores(cfg, data, "val", seed, lam, kappa), cfg.alphas)
@@ -214,7 +247,9 @@ def evaluate_setting(cfg: Config, data: ClarelData, seed: int, lam: float, kappa
     at0, at_a = gzsl_at(test, 0.0), gzsl_at(test, alpha)
     rows = torch.isin(test.labels, torch.tensor(test.unseen_cols))
     z = 100 * float(zsl.zsl_top1(test.distances[rows], test.labels[rows], test.unseen_cols))
+    test_curve = h_curve(test, cfg.alphas)
     return {"seed": seed, "lambda": lam, "kappa": kappa, "alpha": alpha, "val_H": max(curve),
             "u0": at0["u"], "s0": at0["s"], "H0": at0["H"], "u": at_a["u"], "s": at_a["s"], "H": at_a["H"],
-            "zsl": z, "train_s": test.wall_s}
-
+            "zsl": z, "alpha_test_best": float(cfg.alphas[int(np.argmax(test_curve))]), "H_test_best": max(test_curve),
+            "H_chance": chance_h(len(test.seen_cols), len(test.unseen_cols)),
+            "zsl_chance": 100.0 / len(test.unseen_cols), "top_share": _top_share(test, alpha), "train_s": test.wall_s}
