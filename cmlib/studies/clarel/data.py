@@ -75,7 +75,9 @@ def build_data(cfg: Config) -> ClarelData:
                              sentences_per_image=cfg.world.sentences_per_image)
         inputs, sentences, labels = bundle.images, bundle.sentences, bundle.labels
         skipped = f"; {len(bundle.skipped_files)} unreadable image(s) skipped" if bundle.skipped_files else ""
-        splits, names, source = bundle.splits, bundle.class_names, f"cub100 real images + attribute sentences{skipped}"
+        splits, names, source = (bundle.splits, bundle.class_names,
+                                 f"cub100 real images + class-level attribute sentences (generated from each class's "
+                                 f"CUB attribute vector: no per-image text exists here){skipped}")
     return tokenise(inputs, sentences, np.asarray(labels), splits, names, cfg.train, source)
 
 
