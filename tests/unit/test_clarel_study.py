@@ -90,8 +90,10 @@ def test_p_seen_claim_and_text_claims_from_replicates():
     reps = [{"seed": s, "alphas": [0.0, 0.1, 0.2], "H": [10.0, 20.0 + s, 12.0], "H_chance": 1.0,
              "p_seen_given_unseen": [80.0, 50.0 - s, 30.0]} for s in range(3)]
     table = claims(clarel.alpha_claims(reps))
-    assert list(table["verdict"]) == ["reproduced", "reproduced"]
-    assert table["mean"].iloc[1] == pytest.approx(-19.0)  # largest step: 30 - (50 - s) at s = 0..2 -> -20, -19, -18
+    assert list(table["verdict"]) == ["reproduced", "reproduced", "reproduced"]
+    assert table["mean"].iloc[1] == 0.0 and table["mean"].iloc[2] == pytest.approx(-50.0)
+    reps[1]["p_seen_given_unseen"] = [80.0, 81.0, 30.0]  # one rise: the claim cannot be reproduced
+    assert claims(clarel.alpha_claims(reps))["verdict"].iloc[1] != "reproduced"
     text = [{"seed": s, "text": [_row(s, H=30.0 + s, zsl=50.0, zsl_chance=2.0), _row(s, H=20.0, zsl=40.0 + s,
                                                                                      zsl_chance=2.0)]}
             for s in range(3)]

@@ -75,9 +75,9 @@ def build_data(cfg: Config) -> ClarelData:
                              sentences_per_image=cfg.world.sentences_per_image)
         inputs, sentences, labels = bundle.images, bundle.sentences, bundle.labels
         skipped = f"; {len(bundle.skipped_files)} unreadable image(s) skipped" if bundle.skipped_files else ""
-        splits, names, source = (bundle.splits, bundle.class_names,
-                                 f"cub100 real images + class-level attribute sentences (generated from each class's "
-                                 f"CUB attribute vector: no per-image text exists here){skipped}")
+        source = ("cub100 real images + class-level attribute sentences (generated from each class's CUB attribute "
+                  f"vector: no per-image text exists here){skipped}")
+        splits, names = bundle.splits, bundle.class_names
     return tokenise(inputs, sentences, np.asarray(labels), splits, names, cfg.train, source)
 
 

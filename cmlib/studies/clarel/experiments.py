@@ -44,7 +44,7 @@ def alpha_replicate(cfg: Config, seed: int) -> dict[str, Any]:
     from cmlib.explore.clarel import alpha_view
 
     rcfg = replicate_config(cfg, seed)
-    scored = trained_scores(rcfg, build_data(rcfg), "val", seed, rcfg.lam, rcfg.kappa)
+    scored = trained_scores(rcfg, lambda: build_data(rcfg), "val", seed, rcfg.lam, rcfg.kappa)
     views = [alpha_view(scored, a) for a in rcfg.alphas]
     return {"seed": seed, "alphas": list(rcfg.alphas), "H": [v.h for v in views], "u": [v.u for v in views],
             "s": [v.s for v in views], "p_seen_given_unseen": [100 * v.p_seen_given_unseen for v in views],
