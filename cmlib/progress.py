@@ -7,7 +7,7 @@ with its cell-start and cell-end hooks reporting to a :class:`NotebookProgress`:
 * when a notebook starts: ``started clarel/01_gzsl (study, 10 cells; last run 367 s)``;
 * while a code cell has run longer than ``every`` seconds, a heartbeat every ``every`` seconds::
 
-      ... clarel/01_gzsl cell 5/10 'rows = clarel.gzsl_rows(cfg, data)' 60 s; notebook 75 s of ~367 s, ~292 s left
+      ... clarel/01_gzsl cell 5/10 'rows = clarel.replicates(clarel.gzsl_replicate, cfg)' 60 s; notebook 75 s of ~367 s, ~292 s left
 
 Quick cells print nothing, so a smoke run stays short. The estimate is the notebook's previous wall time (the
 ``notebook_wall_time_s`` of its report's ``run_info.json``); without one the line says ``no previous run``. Nothing of

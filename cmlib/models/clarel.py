@@ -9,6 +9,9 @@ model/model.py, as restated in issue 4):
   a timm backbone by name (weights from a local file when given) -> the same head;
 * text tower: word vectors (frozen) -> two residual 1-D CNN blocks -> bidirectional LSTM (512 per direction) ->
   mean pooling over the valid tokens -> linear 1024; an image's text embedding is the mean over its sentences.
+  Our addition, not in the paper or the official description: a 1x1 convolution (word_dim -> cnn_channels) +
+  BatchNorm + ReLU before the residual blocks (``TextTower.inp``), because a residual block needs equal input and
+  output widths and the word vectors (300 in the paper profile, 32-64 on CPU) are narrower than its channels.
 
 CPU profiles shrink the widths through :class:`ClarelModelConfig` (the report says so).
 """

@@ -36,9 +36,10 @@ os.chdir(project_root())
 cfg = from_params(clarel.Config, params)
 rep = Report(report_dir, paper="clarel", notebook="05_explore")
 rep.run_info(cfg)
-data = clarel.build_data(cfg)
 seed = cfg.seeds[0]
-scored = clarel.trained_scores(cfg, data, "val", seed, cfg.lam, cfg.kappa)
+rcfg = clarel.replicate_config(cfg, seed)  # replicate `seed`'s world, as notebooks 01-04 draw it
+data = clarel.build_data(rcfg)
+scored = clarel.trained_scores(rcfg, data, "val", seed, rcfg.lam, rcfg.kappa)
 print(f"validation model of seed {seed}: {len(scored.seen_cols)} seen and {len(scored.unseen_cols)} unseen classes, "
       f"{len(scored.labels)} images")
 

@@ -50,3 +50,55 @@ def test_cache_dir_reuses_the_trained_model(tmp_path):
     clarel._MEMORY.clear()
     again = clarel.trained_scores(cfg, data, "val", 0, 0.5, 0.0)
     assert len(list(tmp_path.glob("*.pt"))) == 1 and (first.distances == again.distances).all()
+
+
+def test_replicates_draw_their_own_world():
+    cfg = from_params(clarel.Config, TINY)
+    a, b = clarel.replicate_config(cfg, 0), clarel.replicate_config(cfg, 3)
+    assert (a.world.seed, b.world.seed, b.seeds) == (cfg.world.seed, cfg.world.seed + 3, [3])
+    da, db = clarel.build_data(a), clarel.build_data(b)
+    assert not np.array_equal(da.inputs.numpy(), db.inputs.numpy())
+
+
+def _row(seed, **kw):
+    base = {"seed": seed, "lambda": 0.5, "kappa": 0.5, "H": 40.0, "u": 40.0, "s": 40.0, "H_chance": 1.0,
+            "top_share": 0.05}
+    return {**base, **kw}
+
+
+def test_stability_rule_on_hand_made_rows():
+    from cmlib.claims import ModelCheck, claims
+
+    # centre H over 4 replicates: 40, 42, 38, 40 -> sd 1.633, bound 3.27; ranges inside [0.2, 0.9]: 1, 2, 1, 0
+    centre = [40.0, 42.0, 38.0, 40.0]
+    rows = []
+    for s, (h, d) in enumerate(zip(centre, [1.0, 2.0, 1.0, 0.0])):
+        rows += [_row(s, **{"lambda": 0.5, "H": h}), _row(s, **{"lambda": 0.2, "H": h - d}),
+                 _row(s, **{"lambda": 0.9, "H": h}), _row(s, **{"lambda": 0.0, "H": 5.0})]
+    gate = ModelCheck("main", centre, 1.0)
+    cs = clarel.stability_claims(rows, "lambda", {"lambda": 0.5}, gate)
+    h = cs[0]
+    assert list(h.values) == [1.0, 2.0, 1.0, 0.0] and h.threshold == pytest.approx(2 * np.std(centre, ddof=1), abs=0.01)
+    assert claims([h])["verdict"].iloc[0] == "reproduced"
+    # lambda=0 (outside the interval) is not in the range
+    assert "0.0" not in h.statistic.split("in [")[1].split("]")[0].split(", ")
+
+
+def test_p_seen_claim_and_text_claims_from_replicates():
+    from cmlib.claims import claims
+
+    reps = [{"seed": s, "alphas": [0.0, 0.1, 0.2], "H": [10.0, 20.0 + s, 12.0], "H_chance": 1.0,
+             "p_seen_given_unseen": [80.0, 50.0 - s, 30.0]} for s in range(3)]
+    table = claims(clarel.alpha_claims(reps))
+    assert list(table["verdict"]) == ["reproduced", "reproduced", "reproduced"]
+    assert table["mean"].iloc[1] == 0.0 and table["mean"].iloc[2] == pytest.approx(-50.0)
+    reps[1]["p_seen_given_unseen"] = [80.0, 81.0, 30.0]  # one rise: the claim cannot be reproduced
+    assert claims(clarel.alpha_claims(reps))["verdict"].iloc[1] != "reproduced"
+    text = [{"seed": s, "text": [_row(s, H=30.0 + s, zsl=50.0, zsl_chance=2.0), _row(s, H=20.0, zsl=40.0 + s,
+                                                                                     zsl_chance=2.0)]}
+            for s in range(3)]
+    t = claims(clarel.text_claims(text))
+    assert list(t["mean"]) == [pytest.approx(11.0), pytest.approx(9.0)]
+    # a collapsed class-level model makes the comparison invalid, not a verdict
+    text[0]["text"][1]["top_share"] = 0.9
+    assert claims(clarel.text_claims(text))["verdict"].iloc[0].startswith("invalid")

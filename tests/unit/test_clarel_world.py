@@ -1,10 +1,12 @@
 """The CLAREL compositional world: deterministic, xlsa17-shaped splits, per-image sentences, bad config."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
-from cmlib.data.worlds.clarel import GROUPS, WorldConfig, make_world
+from cmlib.data.worlds.clarel import GROUPS, WorldConfig, make_world, text_information
 
 SMALL = {"n_classes": 30, "n_unseen": 8, "n_val_classes": 7, "n_genera": 6, "images_per_class": 6, "feature_dim": 64}
 
@@ -46,3 +48,41 @@ def test_images_mode_renders_small_rgb():
 def test_bad_config_raises_naming_the_field(bad):
     with pytest.raises(ValueError):
         WorldConfig(**{**SMALL, **bad})
+
+
+def test_class_level_text_is_shared_within_a_class_and_leaves_images_alone():
+    cfg = WorldConfig(n_classes=20, n_unseen=5, n_val_classes=5, n_genera=5, images_per_class=6, feature_dim=16)
+    per_image = make_world(cfg)
+    per_class = make_world(WorldConfig(**{**cfg.__dict__, "text_level": "class"}))
+    assert torch.equal(per_image.inputs, per_class.inputs)
+    assert (per_image.attributes == per_class.attributes).all()
+    for c in range(cfg.n_classes):
+        idx = np.flatnonzero(per_class.labels == c)
+        assert all(per_class.sentences[i] == per_class.sentences[idx[0]] for i in idx)
+    # per-image text differs between images of one class (their attributes are drawn per image)
+    first = np.flatnonzero(per_image.labels == 0)
+    assert len({tuple(per_image.sentences[i]) for i in first}) > 1
+
+
+def test_text_information_on_a_hand_made_world():
+    w = make_world(WorldConfig(n_classes=20, n_unseen=5, n_val_classes=5, n_genera=5, images_per_class=6,
+                               feature_dim=16))
+    g = len(GROUPS)
+    # two images of class 0; class 0's mode is value argmax(p) per group
+    mode = np.array([int(np.argmax(p)) for p in w.class_probs[0]])
+    attrs = np.stack([mode, mode]).astype(np.int64)
+    attrs[1, 0] = (mode[0] + 1) % len(GROUPS[0][1])  # image 1 is off-mode in group 0
+    mentions = -np.ones((2, 3, g), np.int64)
+    mentions[1, :2, 0] = attrs[1, 0]  # two of its sentences state its true group-0 value
+    mentions[1, 2, 0] = mode[0]       # one states the class mode
+    hand = dataclasses.replace(w, attributes=attrs, labels=np.array([0, 0]), mentions=mentions)
+    info = text_information(hand)
+    assert info["coverage"] == 1 / (2 * g)
+    assert info["acc_class_profile"] == 1 - 1 / (2 * g) and info["acc_text"] == 1.0
+    assert info["off_mode_share"] == 1 / (2 * g) and info["acc_text_off_mode"] == 1.0
+
+
+def test_bad_text_level_is_named():
+    with pytest.raises(ValueError, match="text_level"):
+        make_world(WorldConfig(n_classes=20, n_unseen=5, n_val_classes=5, n_genera=5, feature_dim=16,
+                               text_level="instance"))

@@ -1,0 +1,139 @@
+"""CLAREL configuration: the Config of every notebook and its optimisation section (defaults = smoke profile)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from cmlib.config import ConfigError, check_range, path_field
+from cmlib.data.worlds.clarel import WorldConfig
+from cmlib.engine import DeviceConfig
+from cmlib.models.clarel import ClarelModelConfig
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation (paper profile: official values; smoke/study shrink steps).
+
+    Attributes:
+        steps: optimizer steps.
+        optimizer: "sgd" (paper profile: the official SGD lr 0.1) or "adam" (CPU profiles: with a few hundred
+            steps SGD at lr 0.1 left J_TR at log B and the text classifier at chance, while Adam lr 1e-3 started
+            aligning the towers after ~150 steps (measured on the smoke world); a deviation the report states).
+        lr, momentum, weight_decay: learning rate, SGD momentum, weight decay.
+        lr_drops: fractions of ``steps`` where the learning rate is divided by 10 (official: [1/3, 2/3]; CPU
+            profiles drop once at 3/4, since their short runs are still aligning the towers at 1/3).
+        grad_clip: global gradient-norm clip (official: 1.0).
+        batch_size: image/text pairs per batch (official: 32).
+        sentences_per_image: sentences sampled per image per step, their embeddings averaged.
+        max_len: tokens per sentence (official: 30).
+        vocab_size: tokenizer cap (official: 10,000).
+        word_dim: word-vector width when trained on the corpus (paper: 300).
+        word2vec_epochs: gensim epochs on the corpus.
+        word_vectors: a local word2vec/GloVe file (frozen); None = train word2vec on the corpus's sentences.
+        eval_batch: batch size for embedding at inference.
+    """
+
+    steps: int = 30
+    optimizer: Literal["sgd", "adam"] = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.0
+    weight_decay: float = 1e-4
+    lr_drops: list[float] = field(default_factory=lambda: [0.75])
+    grad_clip: float | None = 1.0
+    batch_size: int = 32
+    sentences_per_image: int = 1
+    max_len: int = 30
+    vocab_size: int = 10000
+    word_dim: int = 32
+    word2vec_epochs: int = 5
+    word_vectors: Path | None = path_field(layout="word2vec .bin, GloVe/word2vec .txt or a {word: vector} .pkl")
+    eval_batch: int = 2048
+
+    def __post_init__(self) -> None:
+        check_range("train.steps", self.steps, lo=1)
+        check_range("train.lr", self.lr, lo=0.0)
+        check_range("train.batch_size", self.batch_size, lo=2)
+        check_range("train.sentences_per_image", self.sentences_per_image, lo=1)
+        check_range("train.max_len", self.max_len, lo=1)
+        for i, f in enumerate(self.lr_drops):
+            check_range(f"train.lr_drops[{i}]", f, lo=0.0, hi=1.0)
+
+
+def _small_model() -> ClarelModelConfig:
+    return ClarelModelConfig(embed_dim=128, cnn_channels=64, lstm_hidden=64)
+
+
+@dataclass
+class Config:
+    """Every parameter of the CLAREL notebooks; defaults are the smoke profile.
+
+    Attributes:
+        data: "world" (the compositional world), "xlsa17" (res101.mat + att_splits.mat + Reed text_c10 under
+            ``data_root``) or "cub100" (the real 100-class CUB image subset with attribute sentences).
+        data_root: dataset folder for "xlsa17" (``<root>/res101.mat``, ``<root>/att_splits.mat``, optional
+            ``<root>/sent_splits.mat``, ``<root>/text_c10/``) or "cub100" (``../shared/datasets/cub``).
+        dataset: which xlsa17 split sizes to check ("CUB" or "FLO").
+        on_corrupt: data="cub100": ``fail`` on an unreadable image (naming it) or ``skip`` it with a warning.
+        world: the compositional world (data="world"); with data="cub100" its ``image_size``, ``seed`` (+ the
+            replicate seed: the test_seen hold-out and the generated sentences), ``test_seen_fraction`` and
+            ``sentences_per_image`` apply.
+        model: tower widths (default: CPU widths; a partial ``model`` mapping starts from ClarelModelConfig's own
+            defaults, the paper's widths, so profiles restate every width).
+        train: optimisation.
+        lam, kappa: the loss mixing of the main model (paper: 0.5, 0.5).
+        alphas: metric-rescaling grid swept at inference on the validation split (alpha >= 0).
+        seeds: the replicates of every notebook (01 main table, 02 alpha sweep, 03 lambda/kappa grids, 04 ablation;
+            paper: 10 repeats for Figures 2-4); one field, so ``python -m cmlib.runner clarel --seeds 10-14`` draws
+            new replicates for all four.
+        lambdas / kappas: grids of Figures 3 and 4 (the other parameter held at 0.5).
+        val_seen_fraction: share of each train class's images held out as validation "seen" images.
+        cache_dir: where trained models and their distance matrices are cached across notebooks (None: memory only).
+        fit: where training runs (accelerator, devices, strategy, precision, pin_memory; default one CPU process),
+            the same section in every paper (cmlib.engine.DeviceConfig).
+        jobs: worker processes for the replicates (``cmlib.replicates.run_replicates``; 1: in the notebook's
+            process, which also shares the in-memory run cache; 0: one per CPU core).
+        class_text: notebook 04 also trains the main setting on class-level text (``world.text_level="class"``,
+            the key-novelty ablation; world data only).
+        threads: torch intra-op threads while training/scoring (on the shared 2-core machine one thread was ~10x
+            faster per step than two under contention: 0.05-0.07 s against 0.57 s, measured).
+    """
+
+    data: Literal["world", "xlsa17", "cub100"] = "world"
+    data_root: Path | None = path_field(layout="xlsa17: res101.mat, att_splits.mat, text_c10/; cub100: the cub folder")
+    dataset: Literal["CUB", "FLO"] = "CUB"
+    on_corrupt: Literal["fail", "skip"] = "fail"
+    world: WorldConfig = field(default_factory=WorldConfig)
+    model: ClarelModelConfig = field(default_factory=_small_model)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    lam: float = 0.5
+    kappa: float = 0.5
+    alphas: list[float] = field(default_factory=lambda: [0.0, 0.01, 0.02, 0.04, 0.06, 0.1, 0.15, 0.25])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    lambdas: list[float] = field(default_factory=lambda: [0.0, 0.5])
+    kappas: list[float] = field(default_factory=lambda: [0.5, 1.0])
+    val_seen_fraction: float = 0.2
+    cache_dir: str | None = None
+    threads: int = 1
+    jobs: int = 1
+    class_text: bool = True
+    fit: DeviceConfig = field(default_factory=DeviceConfig)
+
+    def __post_init__(self) -> None:
+        check_range("lam", self.lam, lo=0.0, hi=1.0)
+        check_range("kappa", self.kappa, lo=0.0, hi=1.0)
+        for i, a in enumerate(self.alphas):
+            check_range(f"alphas[{i}]", a, lo=0.0)
+        for i, v in enumerate(self.lambdas):
+            check_range(f"lambdas[{i}]", v, lo=0.0, hi=1.0)
+        for i, v in enumerate(self.kappas):
+            check_range(f"kappas[{i}]", v, lo=0.0, hi=1.0)
+        check_range("val_seen_fraction", self.val_seen_fraction, lo=0.01, hi=0.9)
+        check_range("threads", self.threads, lo=1)
+        check_range("jobs", self.jobs, lo=0)
+        if not self.seeds or not self.alphas:
+            raise ConfigError("seeds and alphas must each hold at least one value")
+        if self.data != "world" and self.data_root is None:
+            raise ConfigError(f"data={self.data!r} needs data_root (a folder with the dataset files)")
+
