@@ -66,7 +66,8 @@ Prediction = dict[str, np.ndarray]
 # config fields that never change a trained model (they pick replicates, thresholds or where things go)
 _NOT_TRAINING = ("seeds", "jobs", "cache_dir", "examples_dir", "fit", "two_stage_thresholds", "binary_thresholds",
                  "kept_score")
-# per kind, the step counts it does not depend on (the detector is shared by runs of any length)
+# per kind, the settings it does not depend on (the detector is shared by runs of any length; only the binary
+# baseline trains at binary_lr)
 _OTHER_STEPS = {"detector": ("referring_steps", "baseline_steps", "binary_lr", "matcher_steps", "top_k"),
                 "grmnet": ("baseline_steps", "binary_lr", "matcher_steps"), "binary": ("referring_steps", "matcher_steps"),
                 "matcher": ("referring_steps", "baseline_steps", "binary_lr")}
