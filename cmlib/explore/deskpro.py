@@ -62,7 +62,8 @@ def ranked_gallery(dist_row: torch.Tensor | np.ndarray, query: ReIDSet, gallery:
 
 def model_distances(models: Mapping[str, torch.nn.Module], query: ReIDSet, gallery: ReIDSet,
                     rows: Sequence[str] = EXPLORED_ROWS) -> dict[str, torch.Tensor]:
-    """(Q, G) distances of each Table 3 row in ``rows`` (its streams concatenated, as the study scores it)."""
+    """(Q, G) distances of each Table 3 row in ``rows``, scored as the study scores it (:func:`deskpro.distances`:
+    the mean cosine over the streams both images have)."""
     streams = dict(deskpro.ABLATION_ROWS)
     out = {}
     for row in rows:
