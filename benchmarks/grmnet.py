@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/grmnet.py [--canvas 128 256] [--steps 5] [--threads 1]
     .venv/bin/python benchmarks/grmnet.py --tune [--profile study] [--seed 100] [--lrs 0.0002 0.001 0.003]
+    .venv/bin/python benchmarks/grmnet.py --budget [--profile study] [--workers 2] [--eval-s 48]
 
 Step times: one row per (canvas, model): median s/step over ``steps`` steps after one warm-up step, batch 4, the
 smoke model sizes. Wall times on a shared machine are inflated by other jobs; compare rows of the same run.
@@ -11,6 +12,12 @@ tuning replicate (``--seed``, not one of the study's seeds) it trains the detect
 baselines at each learning rate and prints their validation COCO AP (the paper's metric; the test split is never
 opened), then, at the best learning rate for GRM-Net, the same at half the step counts (is the budget's length
 still worth its cost?). The printout is what study.yaml records.
+
+``--budget``: the study's wall time on ``--workers`` cores, estimated before running it: the step time of every
+model kind at the profile's sizes (one torch thread, on this machine), times its step count, gives each training
+task of :func:`cmlib.studies.grmnet.training_tasks`; the tasks are then scheduled as :func:`cmlib.replicates.run_tasks`
+starts them (in order, each once its detector is done, on the first free worker), and the replicates' evaluations
+(``--eval-s`` each, measured from a cached run) after them. Printed against the 30-min budget.
 """
 from __future__ import annotations
 
@@ -82,6 +89,59 @@ def tune(profile: str, seed: int, lrs: list[float]) -> None:
           flush=True)
 
 
+def kind_step_times(cfg: grmnet.Config, steps: int) -> dict[str, float]:
+    """s/step of the detector, each Table 2 row, the binary baseline and the matcher, trained for ``steps`` steps
+    through the study's own training functions (its data, batches and :func:`cmlib.engine.fit`) on replicate 0,
+    into a temporary cache."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        short = dataclasses.replace(cfg, cache_dir=tmp, detector_steps=steps, referring_steps=steps,
+                                    baseline_steps=steps, matcher_steps=steps)
+        data = grmnet.build_data(short, short.seeds[0])
+        det, info = grmnet.train_detector(short, data)
+        out = {"detector": info["s_per_step"]}
+        for r in range(1, 8):
+            out[f"row{r}"] = grmnet.train_referring(short, data, det, **grmnet.variant_of(r))[1]["s_per_step"]
+        out["binary"] = grmnet.train_binary(short, data, det)[1]["s_per_step"]
+        out["matcher"] = grmnet.train_two_stage(short, data, det)[1]["s_per_step"]
+    return out
+
+
+def schedule(durations: list[float], requires: list[list[int]], workers: int) -> float:
+    """Finishing time of tasks started in list order, each once its required tasks (indices) are done, on the
+    first free of ``workers`` (the way :func:`cmlib.replicates.run_tasks` hands them to its pool)."""
+    free = [0.0] * workers
+    end: list[float] = []
+    for d, req in zip(durations, requires, strict=True):
+        w = min(range(workers), key=lambda i: free[i])
+        start = max([free[w]] + [end[r] for r in req])
+        end.append(start + d)
+        free[w] = end[-1]
+    return max(end)
+
+
+def budget(profile: str, workers: int, eval_s: float, steps: int) -> None:
+    """Print the estimated study wall time on ``workers`` cores (see the module docstring)."""
+    from cmlib.config import from_params, load_yaml
+
+    cfg = from_params(grmnet.Config, load_yaml(f"params/grmnet/{profile}.yaml"))
+    st = kind_step_times(cfg, steps)
+    for name, s in st.items():
+        print(f"{name:9s} {s:.3f} s/step", flush=True)
+    tasks, requires = grmnet.training_tasks(cfg)
+    n = {"detector": cfg.detector_steps, "binary": cfg.baseline_steps, "matcher": cfg.matcher_steps,
+         "row": cfg.referring_steps}
+    durations = [n[t[0]] * st[f"row{t[2]}" if t[0] == "row" else t[0]] for t in tasks]
+    index = {t: i for i, t in enumerate(tasks)}
+    train = schedule(durations, [[index[r] for r in requires.get(t, [])] for t in tasks], workers)
+    evals = schedule([eval_s] * len(cfg.seeds), [[] for _ in cfg.seeds], workers)
+    total = (train + evals) / 60
+    print(f"{len(tasks)} trainings: {sum(durations) / 60:.1f} core-min, {train / 60:.1f} min on {workers} workers; "
+          f"evaluation {evals / 60:.1f} min; study ~ {total:.1f} min against the 30-min budget "
+          f"(ratio {total / 30:.2f}; notebooks 02-05 load what notebook 01 trained)", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--canvas", type=int, nargs="+", default=[128, 256])
@@ -91,8 +151,14 @@ def main() -> None:
     ap.add_argument("--profile", default="study")
     ap.add_argument("--seed", type=int, default=100)
     ap.add_argument("--lrs", type=float, nargs="+", default=[0.0002, 0.001, 0.003])
+    ap.add_argument("--budget", action="store_true")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--eval-s", type=float, default=48.0, help="one replicate's evaluation from cached models")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.budget:
+        budget(args.profile, args.workers, args.eval_s, args.steps)
+        return
     if args.tune:
         tune(args.profile, args.seed, args.lrs)
         return

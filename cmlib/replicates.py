@@ -23,7 +23,7 @@ import json
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from cmlib.cache import stable_hash
 from cmlib.config import to_dict
 from cmlib.reporting import jsonable, write_json_atomic
 
-__all__ = ["ReplicateError", "replicate_path", "run_replicates"]
+__all__ = ["ReplicateError", "replicate_path", "run_replicates", "run_tasks"]
 
 _NOT_IN_KEY = ("seeds", "jobs", "cache_dir")
 
@@ -123,15 +123,105 @@ def _run_pool(fn: Callable, cfg: Any, pending: Sequence[int], workers: int, fini
             raise failure
 
 
-def _call(fn: Callable, cfg: Any, seed: int) -> dict[str, Any]:
-    """One replicate with one torch thread (here or in a worker); errors name the seed."""
+def _call(fn: Callable, cfg: Any, seed: Any, label: str = "seed") -> dict[str, Any]:
+    """One replicate (or task) with one torch thread (here or in a worker); errors name the seed (or task)."""
     from cmlib.engine import torch_threads
 
     try:
         with torch_threads(1):
             return fn(cfg, seed)
     except Exception as err:
-        raise ReplicateError(f"{fn.__name__}(seed={seed}) raised {type(err).__name__}: {err}") from err
+        raise ReplicateError(f"{fn.__name__}({label}={seed!r}) raised {type(err).__name__}: {err}") from err
+
+
+def run_tasks(fn: Callable[[Any, Any], Any], cfg: Any, tasks: Sequence[Hashable], *,
+              requires: Mapping[Hashable, Sequence[Hashable]] | None = None, jobs: int = 0,
+              log: Callable[[str], None] | None = None) -> dict[Hashable, Any]:
+    """``{task: fn(cfg, task)}`` for every task, in parallel processes, each task started once its ``requires`` are done.
+
+    The finer-grained sibling of :func:`run_replicates`, for a study whose replicates are uneven bundles of
+    trainings: five replicates on two cores run as 2 + 2 + 1 replicates (one core idle for the last), while their
+    trainings as tasks keep both cores busy to the end. Nothing is cached here: ``fn`` caches what it trains (a later
+    replicate then loads it), so this is a scheduler only, and its results are small (e.g. timings).
+
+    Args:
+        fn: a module-level function (workers import it by name); ``fn(cfg, task)`` with one torch thread.
+        cfg: the config passed to every call.
+        tasks: distinct, picklable, hashable tasks, in the order to start them (put the longest first: a pool
+            starts ready tasks in this order, and a long task started last sets the finishing time).
+        requires: task -> the tasks that must finish before it starts (each of them in ``tasks``).
+        jobs: worker processes; 0 means one per CPU core; 1 runs them in order in this process.
+        log: where a line per finished task goes (default: print, flushed).
+
+    Raises:
+        ValueError: a task is repeated, or requires a task that is not in ``tasks``, or the requirements loop.
+        ReplicateError: ``fn`` raised for a task (no task that requires it starts).
+    """
+    order = list(tasks)
+    needs = {t: tuple((requires or {}).get(t, ())) for t in order}
+    _check_tasks(order, needs)
+    say = log or (lambda line: print(line, flush=True))
+    done: dict[Hashable, Any] = {}
+    t0 = time.perf_counter()
+
+    def finish(task: Hashable, value: Any) -> None:
+        done[task] = value
+        say(f"{fn.__name__}: task {task!r} done ({len(done)}/{len(order)}, {time.perf_counter() - t0:.1f} s)")
+
+    if min(jobs or os.cpu_count() or 1, len(order)) <= 1:
+        for task in _topological(order, needs):
+            finish(task, _call(fn, cfg, task, "task"))
+        return {t: done[t] for t in order}
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(jobs or os.cpu_count() or 1, len(order)), mp_context=ctx) as pool:
+        running: dict[Future, Hashable] = {}
+        waiting = list(order)
+
+        def submit_ready() -> None:
+            for task in [t for t in waiting if all(n in done for n in needs[t])]:
+                waiting.remove(task)
+                running[pool.submit(_call, fn, cfg, task, "task")] = task
+
+        submit_ready()
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                task = running.pop(fut)
+                try:
+                    finish(task, fut.result())
+                except ReplicateError:
+                    for other in running:
+                        other.cancel()
+                    raise
+            submit_ready()
+    return {t: done[t] for t in order}
+
+
+def _check_tasks(order: list[Hashable], needs: dict[Hashable, tuple[Hashable, ...]]) -> None:
+    """Distinct tasks, requirements among them, no loop (raises ValueError naming the task)."""
+    if len(set(order)) != len(order):
+        raise ValueError(f"run_tasks: tasks must be distinct, got {order}")
+    for task, reqs in needs.items():
+        missing = [r for r in reqs if r not in needs]
+        if missing:
+            raise ValueError(f"run_tasks: task {task!r} requires {missing}, which are not among the tasks")
+    _topological(order, needs)
+
+
+def _topological(order: list[Hashable], needs: dict[Hashable, tuple[Hashable, ...]]) -> list[Hashable]:
+    """The tasks in ``order``, each moved after what it requires (raises ValueError on a loop)."""
+    out: list[Hashable] = []
+    placed: set[Hashable] = set()
+    pending = list(order)
+    while pending:
+        ready = [t for t in pending if all(r in placed for r in needs[t])]
+        if not ready:
+            raise ValueError(f"run_tasks: the requirements of {pending} form a loop")
+        for t in ready:
+            pending.remove(t)
+            placed.add(t)
+            out.append(t)
+    return out
 
 
 

@@ -152,3 +152,26 @@ def test_claims_from_replicates_by_hand():
     # every model at the language-blind level: every comparison is invalid, never a verdict
     at_chance = [_fake_replicate(s, {r: 4.0 + 0.01 * r for r in range(1, 8)}, blind=50.0) for s in range(3)]
     assert all(v.startswith("invalid") for v in claims(grmnet.table2_claims(at_chance))["verdict"])
+
+
+def test_training_tasks_cover_every_model_of_every_replicate_after_its_detector():
+    tasks, requires = grmnet.training_tasks(grmnet.Config(seeds=[3, 5]))
+    assert len(tasks) == len(set(tasks)) == 2 * (1 + 1 + 7 + 1)
+    assert tasks[:2] == [("detector", 3), ("detector", 5)]  # detectors first, then the longest kind
+    assert tasks[2:4] == [("binary", 3), ("binary", 5)]
+    assert {t[2] for t in tasks if t[0] == "row"} == set(range(1, 8))
+    assert all(requires[t] == [("detector", t[1])] for t in tasks if t[0] != "detector")
+    assert not any(t in requires for t in tasks[:2])
+
+
+def test_train_all_trains_each_model_once_then_loads_it(tmp_path):
+    cfg = grmnet.Config(seeds=[0], n_train_scenes=4, n_val_scenes=1, n_test_scenes=1, expressions_per_scene=2,
+                        detector_steps=2, referring_steps=1, baseline_steps=1, matcher_steps=2,
+                        cache_dir=str(tmp_path))
+    first = grmnet.train_all(cfg, jobs=1)
+    assert first["tasks"] == first["trained"] == 10 and first["core_s"] > 0
+    again = grmnet.train_all(cfg, jobs=1)
+    assert again["trained"] == 0  # every model (detector included) came from the cache
+    assert len(list(tmp_path.glob("*.pt"))) == 10
+    with pytest.raises(ValueError, match="unknown task kind 'nope'"):
+        grmnet.train_task(cfg, ("nope", 0))

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import demo_project
 
-from cmlib.replicates import ReplicateError, replicate_path, run_replicates
+from cmlib.replicates import ReplicateError, replicate_path, run_replicates, run_tasks
 from cmlib.studies import demo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,3 +127,52 @@ def test_a_progress_bar_counts_the_replicates_unless_bars_are_off(
     monkeypatch.setattr(engine, "_PROGRESS_ENABLED", False)  # what CMLIB_PROGRESS=0 sets (golden runs, nbval)
     run_replicates(quick, {}, [3], jobs=1, cache_dir=tmp_path, log=lambda _: None)
     assert "replicates" not in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------------- run_tasks
+def record_task(folder: str, task: tuple) -> dict:
+    """A task for run_tasks: sleeps task[1] seconds, writes its start and end time, fails for kind "bad"."""
+    start = time.time()
+    if task[0] == "bad":
+        raise RuntimeError("this task fails")
+    time.sleep(task[1])
+    out = {"start": start, "end": time.time(), "pid": os.getpid()}
+    (Path(folder) / f"{task[0]}.json").write_text(json.dumps(out))
+    return out
+
+
+TASKS = [("a", 0.6), ("b", 0.6), ("c", 0.05), ("d", 0.05)]
+NEEDS = {("c", 0.05): [("a", 0.6)], ("d", 0.05): [("c", 0.05), ("b", 0.6)]}
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_run_tasks_starts_each_task_after_what_it_requires(tmp_path: Path, jobs: int) -> None:
+    out = run_tasks(record_task, str(tmp_path), TASKS, requires=NEEDS, jobs=jobs, log=lambda line: None)
+    assert list(out) == TASKS
+    t = {k[0]: v for k, v in out.items()}
+    assert t["c"]["start"] >= t["a"]["end"]
+    assert t["d"]["start"] >= max(t["c"]["end"], t["b"]["end"])
+    if jobs == 2:  # the two independent long tasks ran at once, in two worker processes
+        assert t["a"]["pid"] != t["b"]["pid"] and t["a"]["pid"] != os.getpid()
+        assert t["b"]["start"] < t["a"]["end"] and t["a"]["start"] < t["b"]["end"]
+    else:
+        assert {v["pid"] for v in t.values()} == {os.getpid()}
+
+
+def test_run_tasks_refuses_bad_task_lists(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="distinct"):
+        run_tasks(record_task, str(tmp_path), [("a", 0), ("a", 0)], jobs=1)
+    with pytest.raises(ValueError, match=r"requires \[\('z', 0\)\], which are not among the tasks"):
+        run_tasks(record_task, str(tmp_path), [("a", 0)], requires={("a", 0): [("z", 0)]}, jobs=1)
+    with pytest.raises(ValueError, match="form a loop"):
+        run_tasks(record_task, str(tmp_path), [("a", 0), ("b", 0)],
+                  requires={("a", 0): [("b", 0)], ("b", 0): [("a", 0)]}, jobs=1)
+    assert not list(tmp_path.iterdir())  # nothing ran
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_failing_task_is_named_and_what_requires_it_never_starts(tmp_path: Path, jobs: int) -> None:
+    with pytest.raises(ReplicateError, match=r"record_task\(task=\('bad', 0\)\) raised RuntimeError: this task fails"):
+        run_tasks(record_task, str(tmp_path), [("bad", 0), ("after", 0)], requires={("after", 0): [("bad", 0)]},
+                  jobs=jobs, log=lambda line: None)
+    assert not (tmp_path / "after.json").exists()

@@ -54,10 +54,13 @@ __all__ = [
     "predict_blind",
     "predict_grmnet",
     "score",
+    "train_all",
     "train_binary",
     "train_detector",
     "train_referring",
+    "train_task",
     "train_two_stage",
+    "training_tasks",
     "two_stage_predictions",
     "two_stage_scores",
 ]
@@ -151,6 +154,60 @@ def train_referring(cfg: Config, data: StudyData, detector: GRMNet, **variant: A
     path = cache_path(cfg, "grmnet", seed=data.seed, variant=variant)
     info = _train_cached(cfg, path, model, loss, ds, cfg.referring_steps, data.seed, collate)
     return model.eval(), info
+
+
+# ------------------------------------------------------------------------------------------- every training, parallel
+Task = tuple  # ("detector" | "binary" | "matcher", seed) or ("row", seed, Table 2 row)
+
+
+def training_tasks(cfg: Config) -> tuple[list[Task], dict[Task, list[Task]]]:
+    """Every training of the study as tasks, longest kind first, and what each requires (its replicate's detector).
+
+    Per replicate: the detector, then, starting from it, the binary baseline, Table 2 rows #7..#1 and the matcher.
+    """
+    seeds = list(cfg.seeds)
+    dets = [("detector", s) for s in seeds]
+    rest = [("binary", s) for s in seeds] + [("row", s, r) for s in seeds for r in range(7, 0, -1)] + \
+        [("matcher", s) for s in seeds]
+    return dets + rest, {t: [("detector", t[1])] for t in rest}
+
+
+def train_task(cfg: Config, task: Task) -> dict[str, float]:
+    """Train (or load) one model of :func:`training_tasks`; returns its train info and the task's wall seconds."""
+    import time
+
+    t0 = time.perf_counter()
+    kind, seed = task[0], task[1]
+    data = build_data(cfg, seed)
+    detector, info = train_detector(cfg, data)
+    if kind == "binary":
+        info = train_binary(cfg, data, detector)[1]
+    elif kind == "row":
+        info = train_referring(cfg, data, detector, **variant_of(task[2]))[1]
+    elif kind == "matcher":
+        info = train_two_stage(cfg, data, detector)[1]
+    elif kind != "detector":
+        raise ValueError(f"train_task: unknown task kind {kind!r} in {task!r}")
+    return {**info, "wall_s": time.perf_counter() - t0}
+
+
+def train_all(cfg: Config, jobs: int | None = None) -> dict[str, float]:
+    """Train every model of the study up front, as tasks on ``jobs`` processes (default ``cfg.jobs``), so that the
+    replicates then only load and evaluate them. Five replicates as whole units on two cores would run 2 + 2 + 1
+    (one core idle for the last); as 45 trainings they keep both cores busy to the end.
+
+    Returns {tasks, trained (not loaded from the cache), core_s (the trainings' summed wall seconds), wall_s}.
+    """
+    import time
+
+    from cmlib.replicates import run_tasks
+
+    t0 = time.perf_counter()
+    tasks, requires = training_tasks(cfg)
+    out = run_tasks(train_task, cfg, tasks, requires=requires, jobs=cfg.jobs if jobs is None else jobs,
+                    log=lambda line: None)
+    return {"tasks": float(len(out)), "trained": float(sum(not v.get("cached") for v in out.values())),
+            "core_s": float(sum(v["wall_s"] for v in out.values())), "wall_s": time.perf_counter() - t0}
 
 
 # ---------------------------------------------------------------------------------------------------- evaluation
