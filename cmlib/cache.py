@@ -24,7 +24,7 @@ import torch
 
 from cmlib.perturb import jitter_seed
 
-__all__ = ["load", "save_atomic", "stable_hash"]
+__all__ = ["load", "save_atomic", "source_text", "stable_hash"]
 
 
 def stable_hash(obj: Any, length: int = 16) -> str:
@@ -37,6 +37,14 @@ def stable_hash(obj: Any, length: int = 16) -> str:
         obj = {"numeric_jitter": jitter, "key": obj}
     blob = json.dumps(obj, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:length]
+
+
+def source_text(*objs: Any) -> str:
+    """The source files defining ``objs`` (modules, classes or functions), concatenated in order: put it in a
+    cache key so that a trained model is retrained when its code changes, which its config alone does not say."""
+    import inspect
+
+    return "".join(Path(inspect.getsourcefile(o)).read_text(encoding="utf-8") for o in objs)
 
 
 def save_atomic(payload: Any, path: str | Path) -> Path:

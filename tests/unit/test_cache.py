@@ -30,3 +30,14 @@ def test_torch_threads_restores_the_previous_count() -> None:
     assert torch.get_num_threads() == before
     with torch_threads(0):  # 0 leaves the setting alone
         assert torch.get_num_threads() == before
+
+
+def test_source_text_is_the_defining_files_in_order():
+    import cmlib.cache as cache_mod
+    import cmlib.perturb as perturb_mod
+    from cmlib.cache import source_text
+
+    own = Path(cache_mod.__file__).read_text(encoding="utf-8")
+    assert source_text(cache_mod) == own
+    assert source_text(cache_mod.stable_hash) == own  # a function: the file that defines it
+    assert source_text(perturb_mod, cache_mod) == Path(perturb_mod.__file__).read_text(encoding="utf-8") + own

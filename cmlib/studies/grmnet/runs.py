@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from cmlib.cache import load as load_cached
-from cmlib.cache import save_atomic, stable_hash
+from cmlib.cache import save_atomic, source_text, stable_hash
 from cmlib.config import to_dict
 from cmlib.data.sketchyscene import ReferringExpression, SketchScene
 from cmlib.engine import epoch_batches, fit, seed_everything
@@ -82,14 +82,6 @@ def cache_path(cfg: Config, kind: str, **extra: Any) -> Path:
     drop = _NOT_TRAINING + _OTHER_STEPS.get(kind, ())
     keep = {k: v for k, v in to_dict(cfg).items() if k not in drop}
     return Path(cfg.cache_dir) / f"{kind}-{stable_hash({'kind': kind, 'cfg': keep, **extra, **cfg.fit.key_part()})}.pt"
-
-
-def _source_hash(obj: Any) -> str:
-    """A hash of the source file defining ``obj``: a cached model is retrained when its architecture changes (the
-    config alone does not say so)."""
-    import inspect
-
-    return stable_hash(Path(inspect.getsourcefile(obj)).read_text(), length=12)
 
 
 def _train_cached(cfg: Config, path: Path, model: nn.Module, loss_fn: Callable, dataset: torch.utils.data.Dataset,
@@ -276,7 +268,7 @@ def train_binary(cfg: Config, data: StudyData, detector: GRMNet) -> tuple[Binary
         return binary_loss(m(torch.stack(images), tokens, lengths), merged)
 
     ds = Items(data.train, lambda e: referring_item(data, "train", e, cfg.max_tokens))
-    path = cache_path(cfg, "binary", seed=data.seed, model=_source_hash(BinaryRefSeg))
+    path = cache_path(cfg, "binary", seed=data.seed, model=stable_hash(source_text(BinaryRefSeg), length=12))
     train_cfg = cfg if cfg.binary_lr is None else dataclasses.replace(cfg, lr=cfg.binary_lr)
     info = _train_cached(train_cfg, path, model, loss, ds, cfg.baseline_steps, data.seed, collate)
     return model.eval(), info

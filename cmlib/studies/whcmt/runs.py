@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,7 @@ import torch
 from torch import Tensor
 
 from cmlib.cache import load as load_cached
-from cmlib.cache import save_atomic, stable_hash
+from cmlib.cache import save_atomic, source_text, stable_hash
 from cmlib.config import to_dict
 from cmlib.data import mirflickr, nuswide
 from cmlib.data.worlds import whcmt as world_lib
@@ -136,11 +138,10 @@ def _run_key(method: str, bits: int, lambdas: tuple, seed: int, cfg: Config) -> 
     skip = {"bits", "seeds", "cache_dir", "jobs", "fit", "collapse_share", "diagnostics", "unsupervised", "n_attention_images", "drop_threshold",
             "little_threshold", "lambdas", "unsup_pool", "unsup_features", "unsup_backbone", "unsup_backbone_weights"}
     conf = {k: v for k, v in to_dict(cfg).items() if k not in skip}
-    src = b"".join(Path(m.__file__).read_bytes() for m in (world_lib, mirflickr, nuswide, __import__(
-        "cmlib.models.whcmt", fromlist=["x"]), __import__("cmlib.models.hashing_baselines", fromlist=["x"]),
-        __import__("cmlib.losses.hashing", fromlist=["x"]), __import__("cmlib.layers.attention", fromlist=["x"]),
-        __import__("cmlib.studies.whcmt.data", fromlist=["x"]))) + Path(__file__).read_bytes()
-    return f"{method}-{bits}b-{stable_hash([method, bits, list(lambdas), seed, conf, src.decode(), *cfg.fit.key_part().values()])}"
+    src = source_text(world_lib, mirflickr, nuswide, *(importlib.import_module(m) for m in (
+        "cmlib.models.whcmt", "cmlib.models.hashing_baselines", "cmlib.losses.hashing", "cmlib.layers.attention",
+        "cmlib.studies.whcmt.data")), sys.modules[__name__])
+    return f"{method}-{bits}b-{stable_hash([method, bits, list(lambdas), seed, conf, src, *cfg.fit.key_part().values()])}"
 
 
 def train_run(method: str, bits: int, data: WhcmtData, cfg: Config, *, seed: int = 0,
