@@ -16,8 +16,9 @@ still worth its cost?). The printout is what study.yaml records.
 ``--budget``: the study's wall time on ``--workers`` cores, estimated before running it: the step time of every
 model kind at the profile's sizes (one torch thread, on this machine), times its step count, gives each training
 task of :func:`cmlib.studies.grmnet.training_tasks`; the tasks are then scheduled as :func:`cmlib.replicates.run_tasks`
-starts them (in order, each once its detector is done, on the first free worker), and the replicates' evaluations
-(``--eval-s`` each, measured from a cached run) after them. Printed against the 30-min budget.
+starts them for :func:`cmlib.studies.grmnet.run_study` (in order, each once what it needs is done, on the first free
+worker), each replicate's evaluation (``--eval-s``, measured from a cached run) once its models are trained.
+Printed against the 30-min budget.
 """
 from __future__ import annotations
 
@@ -130,16 +131,18 @@ def budget(profile: str, workers: int, eval_s: float, steps: int) -> None:
     for name, s in st.items():
         print(f"{name:9s} {s:.3f} s/step", flush=True)
     tasks, requires = grmnet.training_tasks(cfg)
+    for seed in cfg.seeds:  # as grmnet.run_study: each replicate's evaluation once its models are trained
+        requires[("replicate", seed)] = [t for t in tasks if t[1] == seed]
+    tasks = tasks + [("replicate", seed) for seed in cfg.seeds]
     n = {"detector": cfg.detector_steps, "binary": cfg.baseline_steps, "matcher": cfg.matcher_steps,
          "row": cfg.referring_steps}
-    durations = [n[t[0]] * st[f"row{t[2]}" if t[0] == "row" else t[0]] for t in tasks]
+    durations = [eval_s if t[0] == "replicate" else n[t[0]] * st[f"row{t[2]}" if t[0] == "row" else t[0]]
+                 for t in tasks]
     index = {t: i for i, t in enumerate(tasks)}
-    train = schedule(durations, [[index[r] for r in requires.get(t, [])] for t in tasks], workers)
-    evals = schedule([eval_s] * len(cfg.seeds), [[] for _ in cfg.seeds], workers)
-    total = (train + evals) / 60
-    print(f"{len(tasks)} trainings: {sum(durations) / 60:.1f} core-min, {train / 60:.1f} min on {workers} workers; "
-          f"evaluation {evals / 60:.1f} min; study ~ {total:.1f} min against the 30-min budget "
-          f"(ratio {total / 30:.2f}; notebooks 02-05 load what notebook 01 trained)", flush=True)
+    wall = schedule(durations, [[index[r] for r in requires.get(t, [])] for t in tasks], workers) / 60
+    print(f"{len(tasks)} tasks: {sum(durations) / 60:.1f} core-min, notebook 01 ~ {wall:.1f} min on {workers} "
+          f"workers, against the 30-min budget for the study (ratio {wall / 30:.2f}; notebooks 02-05 load what "
+          "notebook 01 computed, about a minute more)", flush=True)
 
 
 def main() -> None:

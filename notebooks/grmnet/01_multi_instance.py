@@ -68,15 +68,16 @@ rep.save_figure(fig, "world_examples")
 
 # %% [markdown]
 # ## The replicates
-# First every training of every replicate (detector, binary baseline, Table 2 rows, matcher) as tasks on `jobs`
-# processes, each cached: uneven replicates as whole units would leave a core idle. Then one evaluation per seed
-# (resumable: finished replicates are kept under the cache folder; notebooks 02 and 03 load them).
+# Every training of every replicate (its detector, then the binary baseline, the Table 2 rows and the matcher
+# started from it) and then each replicate's evaluation run as tasks on `jobs` processes: five replicates as whole
+# units would leave a core idle. Everything is cached (resumable); `run_replicates` then loads the replicates, and
+# notebooks 02 and 03 load them too.
 
 # %%
-training = grmnet.train_all(cfg)
-print(f"{training['trained']:.0f} of {training['tasks']:.0f} models trained (the rest loaded from the cache): "
-      f"{training['core_s'] / 60:.1f} core-min in {training['wall_s'] / 60:.1f} min on {cfg.jobs or os.cpu_count()} "
-      "processes")
+study = grmnet.run_study(cfg)
+print(f"{study['tasks']:.0f} tasks ({study['trained']:.0f} models trained, the rest loaded from the cache; "
+      f"{study['replicates_loaded']:.0f} replicates already done): {study['core_s'] / 60:.1f} core-min in "
+      f"{study['wall_s'] / 60:.1f} min on {cfg.jobs or os.cpu_count()} processes")
 reps = run_replicates(grmnet.run_replicate, cfg, cfg.seeds, cache_dir=cfg.cache_dir, jobs=cfg.jobs)
 print(grmnet.timing_summary(reps))
 

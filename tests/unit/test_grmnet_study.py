@@ -9,6 +9,7 @@ import torch
 from cmlib.claims import claims
 from cmlib.config import ConfigError, from_params
 from cmlib.data.sketchyscene import ReferringExpression
+from cmlib.replicates import run_replicates
 from cmlib.splits import TestSplitSealed
 from cmlib.studies import grmnet
 
@@ -164,14 +165,17 @@ def test_training_tasks_cover_every_model_of_every_replicate_after_its_detector(
     assert not any(t in requires for t in tasks[:2])
 
 
-def test_train_all_trains_each_model_once_then_loads_it(tmp_path):
+def test_run_study_trains_each_model_once_then_the_replicates_only_load(tmp_path):
     cfg = grmnet.Config(seeds=[0], n_train_scenes=4, n_val_scenes=1, n_test_scenes=1, expressions_per_scene=2,
                         detector_steps=2, referring_steps=1, baseline_steps=1, matcher_steps=2,
                         cache_dir=str(tmp_path))
-    first = grmnet.train_all(cfg, jobs=1)
-    assert first["tasks"] == first["trained"] == 10 and first["core_s"] > 0
-    again = grmnet.train_all(cfg, jobs=1)
-    assert again["trained"] == 0  # every model (detector included) came from the cache
+    first = grmnet.run_study(cfg, jobs=1)
+    assert first["tasks"] == 11 and first["trained"] == 10 and first["replicates_loaded"] == 0
     assert len(list(tmp_path.glob("*.pt"))) == 10
+    reps = run_replicates(grmnet.run_replicate, cfg, cfg.seeds, cache_dir=cfg.cache_dir, jobs=1)
+    assert reps[0]["seed"] == 0 and len(reps[0]["table2"]) == 7
+    again = grmnet.run_study(cfg, jobs=1)  # the replicate is done: no task runs
+    assert again["tasks"] == 0 and again["replicates_loaded"] == 1
+    assert grmnet.train_task(cfg, ("row", 0, 7))["cached"] == 1.0  # a model comes from the cache
     with pytest.raises(ValueError, match="unknown task kind 'nope'"):
         grmnet.train_task(cfg, ("nope", 0))

@@ -54,7 +54,6 @@ __all__ = [
     "predict_blind",
     "predict_grmnet",
     "score",
-    "train_all",
     "train_binary",
     "train_detector",
     "train_referring",
@@ -181,25 +180,6 @@ def train_task(cfg: Config, task: Task) -> dict[str, float]:
     elif kind != "detector":
         raise ValueError(f"train_task: unknown task kind {kind!r} in {task!r}")
     return {**info, "wall_s": time.perf_counter() - t0}
-
-
-def train_all(cfg: Config, jobs: int | None = None) -> dict[str, float]:
-    """Train every model of the study up front, as tasks on ``jobs`` processes (default ``cfg.jobs``), so that the
-    replicates then only load and evaluate them. Five replicates as whole units on two cores would run 2 + 2 + 1
-    (one core idle for the last); as 45 trainings they keep both cores busy to the end.
-
-    Returns {tasks, trained (not loaded from the cache), core_s (the trainings' summed wall seconds), wall_s}.
-    """
-    import time
-
-    from cmlib.replicates import run_tasks
-
-    t0 = time.perf_counter()
-    tasks, requires = training_tasks(cfg)
-    out = run_tasks(train_task, cfg, tasks, requires=requires, jobs=cfg.jobs if jobs is None else jobs,
-                    log=lambda line: None)
-    return {"tasks": float(len(out)), "trained": float(sum(not v.get("cached") for v in out.values())),
-            "core_s": float(sum(v["wall_s"] for v in out.values())), "wall_s": time.perf_counter() - t0}
 
 
 # ---------------------------------------------------------------------------------------------------- evaluation

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from cmlib.claims import Claim, ModelCheck, claims, paired
+from cmlib.replicates import replicate_path, run_replicates, run_tasks
 from cmlib.studies.grmnet.config import PAPER_TABLE1, PAPER_TABLE2, Config, variant_of
 from cmlib.studies.grmnet.data import build_data, is_single, targets_of
 from cmlib.studies.grmnet.runs import (
@@ -32,13 +33,15 @@ from cmlib.studies.grmnet.runs import (
     train_binary,
     train_detector,
     train_referring,
+    train_task,
     train_two_stage,
+    training_tasks,
     two_stage_predictions,
     two_stage_scores,
 )
 
 __all__ = ["BINARY", "BLIND", "GRM", "METRICS", "TWO_STAGE", "fig5_claims", "for_metrics", "mean_table", "other_flavour",
-           "per_seed", "run_replicate", "table1_claims", "table1_rows", "table2_claims", "table2_rows",
+           "per_seed", "run_replicate", "run_study", "study_task", "table1_claims", "table1_rows", "table2_claims", "table2_rows",
            "timing_summary", "wrong_count", "wrong_detections"]
 
 METRICS = ["coco_AP", "coco_AP50", "coco_AP75", "sketchyscene_AP"]
@@ -122,6 +125,44 @@ def run_replicate(cfg: Config, seed: int) -> dict[str, Any]:
                        "two_stage_threshold": s_thr, "two_stage_val_coco_AP": s_scores, "grmnet_val": val_grm},
             "n_single": len(single),
             "seconds": {"train": t_train - t0, "evaluate": time.perf_counter() - t_train}, "s_per_step": steps}
+
+
+def study_task(cfg: Config, task: tuple) -> dict[str, float]:
+    """One task of :func:`run_study`: a training (:func:`~cmlib.studies.grmnet.runs.train_task`) or, for
+    ``("replicate", seed)``, that replicate's evaluation, kept where :func:`run_replicates` finds it."""
+    if task[0] != "replicate":
+        return train_task(cfg, task)
+    t0 = time.perf_counter()
+    run_replicates(run_replicate, cfg, [task[1]], cache_dir=cfg.cache_dir, jobs=1, log=lambda line: None)
+    return {"cached": 0.0, "wall_s": time.perf_counter() - t0}
+
+
+def run_study(cfg: Config, jobs: int | None = None) -> dict[str, float]:
+    """Every training of every replicate, then each replicate's evaluation, as tasks on ``jobs`` worker processes
+    (default ``cfg.jobs``; :func:`cmlib.replicates.run_tasks`), each started once what it needs is done. The trained
+    models and the replicate results are cached, so :func:`run_replicates` then only loads them.
+
+    Why not :func:`run_replicates` alone: five replicates as whole units on two cores run as 2 + 2 + 1, one core
+    idle for the last; as 55 tasks (a detector, then nine models started from it, then the evaluation, per
+    replicate) they keep both cores busy to the end.
+
+    Returns {tasks, trained (models not loaded from the cache), core_s (the tasks' summed wall seconds), wall_s}.
+    """
+    if cfg.cache_dir is None:
+        raise ValueError("run_study: cfg.cache_dir is None; the tasks hand their models and results on through it")
+    t0 = time.perf_counter()
+    tasks, requires = training_tasks(cfg)
+    for seed in cfg.seeds:
+        requires[("replicate", seed)] = [t for t in tasks if t[1] == seed]
+    tasks = tasks + [("replicate", seed) for seed in cfg.seeds]
+    done = {s for s in cfg.seeds if replicate_path(run_replicate, cfg, s, cfg.cache_dir).is_file()}
+    tasks = [t for t in tasks if t[1] not in done]  # a finished replicate needs none of its tasks again
+    requires = {t: r for t, r in requires.items() if t[1] not in done}
+    out = run_tasks(study_task, cfg, tasks, requires=requires, jobs=cfg.jobs if jobs is None else jobs,
+                    log=lambda line: None)
+    trained = sum(not v.get("cached") for t, v in out.items() if t[0] != "replicate")
+    return {"tasks": float(len(out)), "trained": float(trained), "replicates_loaded": float(len(done)),
+            "core_s": float(sum(v["wall_s"] for v in out.values())), "wall_s": time.perf_counter() - t0}
 
 
 # ------------------------------------------------------------------------------------------------------- tables
