@@ -96,29 +96,44 @@ def run_replicates(fn: Callable[[Any, int], dict[str, Any]], cfg: Any, seeds: Se
             for seed in pending:
                 finish(seed, _call(fn, cfg, seed))
         else:
-            _run_pool(fn, cfg, pending, workers, finish)
+            _run_pool(fn, cfg, pending, {}, workers, finish, "seed")
     finally:
         if bar is not None:
             bar.close()
     return [results[s] for s in seeds]
 
 
-def _run_pool(fn: Callable, cfg: Any, pending: Sequence[int], workers: int, finish: Callable[[int, dict], None]) -> None:
-    """Run the pending seeds on a spawn pool, handing each result to ``finish`` as soon as it arrives."""
+def _run_pool(fn: Callable, cfg: Any, order: Sequence[Hashable], needs: Mapping[Hashable, Sequence[Hashable]],
+              workers: int, finish: Callable[[Any, Any], None], label: str) -> None:
+    """Run ``order`` on a spawn pool, each item once its ``needs`` are finished, handing each result to ``finish`` as
+    soon as it arrives. After a failure nothing new starts; what is running finishes (and is handed on), then the
+    first failure is raised."""
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures: dict[Future, int] = {pool.submit(_call, fn, cfg, s): s for s in pending}
-        failure: BaseException | None = None
-        while futures:
-            done, _ = wait(futures, return_when=FIRST_COMPLETED)
+        running: dict[Future, Hashable] = {}
+        waiting, finished_items = list(order), set()
+        failure: ReplicateError | None = None
+
+        def submit_ready() -> None:
+            for item in [t for t in waiting if failure is None and all(n in finished_items for n in needs.get(t, ()))]:
+                waiting.remove(item)
+                running[pool.submit(_call, fn, cfg, item, label)] = item
+
+        submit_ready()
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in done:
-                seed = futures.pop(fut)
+                item = running.pop(fut)
+                if fut.cancelled():
+                    continue
                 try:
-                    finish(seed, fut.result())
+                    finish(item, fut.result())
+                    finished_items.add(item)
                 except ReplicateError as err:
                     failure = failure or err
-                    for other in futures:
+                    for other in running:
                         other.cancel()
+            submit_ready()
         if failure is not None:
             raise failure
 
@@ -155,7 +170,7 @@ def run_tasks(fn: Callable[[Any, Any], Any], cfg: Any, tasks: Sequence[Hashable]
 
     Raises:
         ValueError: a task is repeated, or requires a task that is not in ``tasks``, or the requirements loop.
-        ReplicateError: ``fn`` raised for a task (no task that requires it starts).
+        ReplicateError: ``fn`` raised for a task (nothing new starts; the running tasks finish first).
     """
     order = list(tasks)
     needs = {t: tuple((requires or {}).get(t, ())) for t in order}
@@ -172,28 +187,7 @@ def run_tasks(fn: Callable[[Any, Any], Any], cfg: Any, tasks: Sequence[Hashable]
         for task in _topological(order, needs):
             finish(task, _call(fn, cfg, task, "task"))
         return {t: done[t] for t in order}
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs or os.cpu_count() or 1, len(order)), mp_context=ctx) as pool:
-        running: dict[Future, Hashable] = {}
-        waiting = list(order)
-
-        def submit_ready() -> None:
-            for task in [t for t in waiting if all(n in done for n in needs[t])]:
-                waiting.remove(task)
-                running[pool.submit(_call, fn, cfg, task, "task")] = task
-
-        submit_ready()
-        while running:
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                task = running.pop(fut)
-                try:
-                    finish(task, fut.result())
-                except ReplicateError:
-                    for other in running:
-                        other.cancel()
-                    raise
-            submit_ready()
+    _run_pool(fn, cfg, order, needs, min(jobs or os.cpu_count() or 1, len(order)), finish, "task")
     return {t: done[t] for t in order}
 
 

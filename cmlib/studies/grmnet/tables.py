@@ -283,5 +283,6 @@ def timing_summary(reps: list[dict[str, Any]]) -> str:
     train = np.mean([r["seconds"]["train"] for r in reps])
     ev = np.mean([r["seconds"]["evaluate"] for r in reps])
     steps = {k: np.mean([r["s_per_step"][k] for r in reps]) for k in reps[0]["s_per_step"]}
-    return (f"per replicate, when it was computed: train {train:.0f} s (seconds when every model came from the model "
-            f"cache), evaluate {ev:.0f} s; s/step when trained " + ", ".join(f"{k} {v:.3f}" for k, v in steps.items()))
+    return (f"per replicate, when it was computed: load or train {train:.0f} s (seconds when run_study had trained "
+            f"its models first), evaluate {ev:.0f} s; s/step when trained "
+            + ", ".join(f"{k} {v:.3f}" for k, v in steps.items()))
