@@ -176,3 +176,25 @@ def test_a_failing_task_is_named_and_what_requires_it_never_starts(tmp_path: Pat
         run_tasks(record_task, str(tmp_path), [("bad", 0), ("after", 0)], requires={("after", 0): [("bad", 0)]},
                   jobs=jobs, log=lambda line: None)
     assert not (tmp_path / "after.json").exists()
+
+
+def test_after_a_failure_queued_tasks_are_cancelled_and_the_error_is_the_tasks(tmp_path: Path) -> None:
+    # more tasks than the pool takes in at once (workers + 1): the queued ones are cancelled, and the error raised
+    # is the failing task's, not the cancellation's
+    tasks = [("bad", 0)] + [(f"t{i}", 0.3) for i in range(8)]
+    with pytest.raises(ReplicateError, match=r"task=\('bad', 0\)"):
+        run_tasks(record_task, str(tmp_path), tasks, jobs=2, log=lambda line: None)
+    assert len(list(tmp_path.glob("t*.json"))) < 8  # not every task ran
+
+
+def fail_seed_zero(cfg: dict, seed: int) -> dict:
+    """A replicate function that fails for seed 0 and takes 0.3 s otherwise."""
+    if seed == 0:
+        raise RuntimeError("seed zero fails")
+    time.sleep(0.3)
+    return {"seed": seed}
+
+
+def test_a_failing_replicate_with_replicates_queued_raises_its_own_error() -> None:
+    with pytest.raises(ReplicateError, match=r"fail_seed_zero\(seed=0\) raised RuntimeError: seed zero fails"):
+        run_replicates(fail_seed_zero, {}, list(range(8)), jobs=2, log=lambda line: None)
