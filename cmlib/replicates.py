@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import sys
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -109,7 +110,7 @@ def _run_pool(fn: Callable, cfg: Any, order: Sequence[Hashable], needs: Mapping[
     soon as it arrives. After a failure nothing new starts; what is running finishes (and is handed on), then the
     first failure is raised."""
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_die_with_parent) as pool:
         running: dict[Future, Hashable] = {}
         waiting, finished_items = list(order), set()
         failure: ReplicateError | None = None
@@ -136,6 +137,20 @@ def _run_pool(fn: Callable, cfg: Any, order: Sequence[Hashable], needs: Mapping[
             submit_ready()
         if failure is not None:
             raise failure
+
+
+def _die_with_parent() -> None:
+    """Worker initializer: on Linux the worker gets SIGTERM when the process that started it dies, so a killed
+    notebook kernel or runner leaves no orphaned worker computing on (spawned workers are not in its process group).
+    Elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG (linux/prctl.h)
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def _call(fn: Callable, cfg: Any, seed: Any, label: str = "seed") -> dict[str, Any]:

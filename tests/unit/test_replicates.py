@@ -198,3 +198,24 @@ def fail_seed_zero(cfg: dict, seed: int) -> dict:
 def test_a_failing_replicate_with_replicates_queued_raises_its_own_error() -> None:
     with pytest.raises(ReplicateError, match=r"fail_seed_zero\(seed=0\) raised RuntimeError: seed zero fails"):
         run_replicates(fail_seed_zero, {}, list(range(8)), jobs=2, log=lambda line: None)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
+def test_workers_die_with_the_process_that_started_them(tmp_path: Path) -> None:
+    """A killed kernel (SIGKILL: no cleanup runs) leaves no worker computing on."""
+    here = Path(__file__).parent
+    script = (f"import sys; sys.path[:0] = [{str(here)!r}, {str(here.parent)!r}]; import test_replicates as t; "
+              f"t.run_tasks(t.record_task, {str(tmp_path)!r}, [('s1', 60), ('s2', 60)], jobs=2)")
+    proc = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": str(ROOT)})
+    deadline = time.time() + 120
+    while len(descendants(proc.pid)) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)  # the workers are in their task
+    workers = descendants(proc.pid)
+    assert len(workers) >= 2
+    proc.kill()
+    proc.wait()
+    deadline = time.time() + 20
+    while any(Path(f"/proc/{w}").exists() for w in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not any(Path(f"/proc/{w}").exists() for w in workers), "orphaned workers still running"
