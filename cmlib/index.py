@@ -86,6 +86,7 @@ def _overview(entries: list[tuple[str, str, str, dict, dict]]) -> list[str]:
 
 def _page(title: str, entries: list[tuple[str, str, str, dict, dict]]) -> str:
     claim_rows, time_rows = [], []
+    totals: dict[tuple[str, str], float] = {}
     for paper, profile, name, metrics, info in entries:
         link = f"{paper}/{profile}/{name}/{name}.html"
         for c in metrics.get("claims", []):
@@ -96,6 +97,9 @@ def _page(title: str, entries: list[tuple[str, str, str, dict, dict]]) -> str:
         wall = info.get("notebook_wall_time_s", info.get("wall_time_s", "n/a"))
         time_rows.append(f"| {paper} | {profile} | [{name}]({link}) | {wall} | "
                          f"{info.get('device', 'n/a')} | {str(info.get('git_commit') or 'n/a')[:10]} |")
+        if isinstance(wall, int | float):
+            totals[(paper, profile)] = totals.get((paper, profile), 0.0) + float(wall)
+    total_rows = [f"| {paper} | {profile} | {t / 60:.1f} |" for (paper, profile), t in totals.items()]
     return "\n".join([
         f"# {title}",
         "",
@@ -116,6 +120,13 @@ def _page(title: str, entries: list[tuple[str, str, str, dict, dict]]) -> str:
         *claim_rows,
         "",
         "## Wall time of each notebook",
+        "",
+        ("Each profile's total is the sum of its notebooks' last runs (a notebook rerun alone, or run while other "
+         "jobs shared the cores, shows here as it ran; the params files say how each budget was measured)."),
+        "",
+        "| paper | profile | all notebooks (min) |",
+        "|---|---|---|",
+        *total_rows,
         "",
         "| paper | profile | notebook | wall time (s, kernel start included) | device | commit |",
         "|---|---|---|---|---|---|",

@@ -111,6 +111,18 @@ def test_index_lists_claims_counts_and_wall_times(tmp_path: Path) -> None:
     # overview: notebooks, claims, replicates, then reproduced / not reproduced / inconclusive / invalid
     assert "| clarel | study | 1 | 3 | 1-5 (1 with n < 3) | 1 | 0 | 1 | 1 |" in text
     assert "| 12.5 |" in text
+    assert "| clarel | study | 0.2 |" in text  # the profile's total, in minutes
+
+
+def test_index_totals_the_wall_time_of_each_profile(tmp_path: Path) -> None:
+    row = {"claim": "c", "n": 5, "mean": 1, "ci_low": 1, "ci_high": 1, "verdict": "reproduced"}
+    _report(tmp_path, "grmnet", "study", [row])
+    second = tmp_path / "reports" / "grmnet" / "study" / "02_ablation"
+    second.mkdir(parents=True)
+    (second / "metrics.json").write_text(json.dumps({"claims": [row]}))
+    (second / "run_info.json").write_text(json.dumps({"notebook_wall_time_s": 107.5}))
+    text = build_index(tmp_path).read_text()
+    assert "| grmnet | study | 2.0 |" in text  # (12.5 + 107.5) s
 
 
 def test_smoke_and_seed_override_runs_get_their_own_index(tmp_path: Path) -> None:
