@@ -1,0 +1,138 @@
+"""DeSKPro diagnosis probes (not a test): why the body streams stay near chance, on seed 0's validation split.
+
+The numbers they printed on 2026-12-01 are in params/deskpro/study.yaml (the lr / schedule choice and the diagnosis).
+
+    .venv/bin/python benchmarks/deskpro_probe.py ceiling                 # hand-measured cues with GT parsing
+    .venv/bin/python benchmarks/deskpro_probe.py stream "{lr: 0.002, body_steps: 160}"
+    .venv/bin/python benchmarks/deskpro_probe.py stream "{stream: student-, face_steps: 160}"
+    .venv/bin/python benchmarks/deskpro_probe.py stream "{grey: cloth, body_steps: 160}"   # clothing pixels greyed
+    .venv/bin/python benchmarks/deskpro_probe.py classifier              # plain OSNet + linear CE speed
+
+``stream`` trains one stream of cmlib.studies.deskpro.STREAMS with the study params plus YAML overrides (nested
+dicts merge) and prints its validation curve; it caches under build/probe/cache (the key does not include ``grey``,
+so clear that folder between a greyed and a plain run of the same settings). ``model.pretrained`` defaults to
+PRETRAINED, the OSNet stand-in file the probes used (the smoke profile's; pass ``{model: {pretrained: none}}`` for a
+random start). Run with one thread (``taskset -c N``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import torch
+import yaml
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from cmlib.config import from_params  # noqa: E402
+from cmlib.studies import deskpro  # noqa: E402
+from cmlib.studies.deskpro.data import build_world  # noqa: E402
+from cmlib.studies.deskpro.evaluation import chance_level, evaluate  # noqa: E402
+from cmlib.studies.deskpro.priors import OSNetFeatures, normalise  # noqa: E402
+from cmlib.studies.deskpro.streams import train_stream  # noqa: E402
+
+PRETRAINED = ".cache/deskpro/pretrain/osnet-6643acee5b71f140.pth"
+CLOTH = torch.tensor([4, 5, 6, 7])
+
+
+def study_config(overrides: dict) -> deskpro.Config:
+    """The study params with ``overrides`` merged (one level of nested dicts)."""
+    p = yaml.safe_load((ROOT / "params/deskpro/study.yaml").read_text())
+    for k, v in overrides.items():
+        p[k] = {**p[k], **v} if isinstance(v, dict) and isinstance(p.get(k), dict) else v
+    model = p.setdefault("model", {})
+    model.setdefault("pretrained", PRETRAINED)
+    if model["pretrained"] == "none":
+        model["pretrained"], p["pretrain_ids"] = None, 0
+    p["cache_dir"] = "build/probe/cache"
+    return from_params(deskpro.Config, p)
+
+
+def cue_features(d, which: str) -> torch.Tensor:
+    """(N, F) hand-measured cues with the ground-truth parsing: mean RGB of hair / face / skin ('col'), their pixel
+    counts ('cnt'), person height in rows and widest torso row ('shape')."""
+    img, lab = d.images.float(), d.parsing.long()
+    out = []
+    for label in (1, 2, 3):
+        m = (lab == label).float()[:, None]
+        n = m.sum((1, 2, 3)).clamp(min=1)
+        if "col" in which:
+            out.append((img * m).sum((2, 3)) / n[:, None] / 50)
+        if "cnt" in which:
+            out.append((n / 20)[:, None])
+    if "shape" in which:
+        out += [(lab > 0).any(2).float().sum(1)[:, None] / 5, (lab == 4).float().sum(2).max(1).values[:, None] / 2]
+    return torch.cat(out, 1)
+
+
+def ceiling() -> None:
+    """Validation and Celeb-light test scores of the hand-measured cues (standardised on the validation gallery)."""
+    world = build_world(study_config({}), 0)
+    gen = lambda: torch.Generator().manual_seed(0)
+    for which in ("col", "col cnt", "col cnt shape", "shape", "cnt"):
+        fg = cue_features(world.val_gallery, which)
+        mu, sd = fg.mean(0), fg.std(0) + 1e-6
+        z = lambda d: (cue_features(d, which) - mu) / sd
+        val = evaluate([z(world.val_query)], [z(world.val_gallery)], world.val_query, world.val_gallery,
+                       "cloth_changing", gen())
+        test = evaluate([z(world.celeb_query)], [z(world.celeb_gallery)], world.celeb_query, world.celeb_gallery,
+                        "cloth_changing", gen())
+        print(which, "val", {k: round(v, 2) for k, v in val.items()}, "test", {k: round(v, 2) for k, v in test.items()})
+    print("chance val", chance_level(world.val_query, world.val_gallery, "cloth_changing"),
+          "test", chance_level(world.celeb_query, world.celeb_gallery, "cloth_changing"))
+
+
+def stream(overrides: dict) -> None:
+    """Train one stream (``stream`` key, default G; ``grey``: cloth | all greys clothing (and background) pixels)."""
+    name, grey = overrides.pop("stream", "G"), overrides.pop("grey", None)
+    cfg = study_config(overrides)
+    world = build_world(cfg, 0)
+    if grey:
+        for k in ("train", "val_query", "val_gallery"):
+            d = getattr(world, k)
+            lab = d.parsing.long()
+            m = torch.isin(lab, CLOTH) | ((lab == 0) if grey == "all" else torch.zeros_like(lab, dtype=torch.bool))
+            setattr(world, k, dataclasses.replace(d, images=torch.where(m[:, None], torch.full_like(d.images, 128),
+                                                                        d.images)))
+    _, info = train_stream(cfg, world, name, 0)
+    print(overrides, name, grey, "best", info["best_step"], round(info["val_mAP"], 2), "curve", info["val_curve"],
+          "train_s", info["wall_time_s"], flush=True)
+
+
+def classifier(steps: int = 150, bs: int = 32) -> None:
+    """Mean training CE per 25 steps of OSNetFeatures + Linear on the 100 training identities, three optimisers."""
+    world = build_world(study_config({}), 0)
+    x_all, y_all = world.train.images, torch.unique(world.train.pids, return_inverse=True)[1]
+    n_cls = int(y_all.max()) + 1
+    opts = {"adam2e-3": lambda p: torch.optim.Adam(p, 2e-3), "sgd0.05": lambda p: torch.optim.SGD(p, 0.05, momentum=0.9),
+            "adam6e-4": lambda p: torch.optim.Adam(p, 6e-4)}
+    for name, make in opts.items():
+        torch.manual_seed(0)
+        net = nn.Sequential(OSNetFeatures(0.25), nn.Linear(OSNetFeatures(0.25).out_dim, n_cls))
+        opt, gen, hist, t0 = make(net.parameters()), torch.Generator().manual_seed(0), [], time.time()
+        for _ in range(steps):
+            idx = torch.randint(0, len(x_all), (bs,), generator=gen)
+            loss = nn.functional.cross_entropy(net(normalise(x_all[idx])), y_all[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            hist.append(float(loss.detach()))
+        print(name, [round(sum(hist[i:i + 25]) / 25, 2) for i in range(0, steps, 25)], f"{time.time() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    cmd = sys.argv[1] if len(sys.argv) > 1 else "ceiling"
+    if cmd == "ceiling":
+        ceiling()
+    elif cmd == "stream":
+        stream(yaml.safe_load(sys.argv[2]) if len(sys.argv) > 2 else {})
+    elif cmd == "classifier":
+        classifier()
+    else:
+        raise SystemExit(f"unknown probe {cmd!r}; expected ceiling | stream | classifier")
