@@ -50,7 +50,7 @@ def test_a_settings_test_split_is_read_once_after_alpha_is_chosen():
     data = clarel.build_data(cfg)
     view = clarel.sealed_test(cfg, data, 0, 0.5, 0.5)
     with pytest.raises(TestSplitSealed):
-        view.data
+        _ = view.data
     row = clarel.evaluate_setting(cfg, data, 0, 0.5, 0.5, test=view)
     assert view.opened_for == f"final score at alpha*={row['alpha']:g} (chosen on validation)"
     with pytest.raises(TestSplitSealed, match="already read"):
