@@ -1,6 +1,6 @@
 """CLAREL timings (not a test): training step and inference at the CPU widths and the paper widths.
 
-    .venv/bin/python benchmarks/clarel.py [--steps 20] [--threads 1] [--batch 32] [--k 3] [--models-per-replicate 15]
+    .venv/bin/python benchmarks/clarel.py [--steps 20] [--threads 1] [--batch 32] [--k 3] [--models-per-replicate 22]
 
 Prints seconds per optimizer step (``--batch`` pairs, K sentences of 30 tokens) and per 1,000 sentences embedded,
 and the study-profile cost this implies: one model = ``--study-steps`` steps + embedding the prototypes' sentences
@@ -60,7 +60,7 @@ def main() -> None:
     ap.add_argument("--study-steps", type=int, default=400, help="steps per model (params/clarel/study.yaml)")
     ap.add_argument("--proto-sentences", type=int, default=38_000,
                     help="sentences embedded per model for the prototypes (study: ~28.5k val, 48k test stage)")
-    ap.add_argument("--models-per-replicate", type=int, default=15)
+    ap.add_argument("--models-per-replicate", type=int, default=22)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     for name, cfg in WIDTHS.items():

@@ -43,6 +43,40 @@ def test_protocol_runs_and_is_deterministic():
     assert a["alpha"] in cfg.alphas and 0.0 <= a["H"] <= 100.0
 
 
+def test_a_settings_test_split_is_read_once_after_alpha_is_chosen():
+    from cmlib.splits import TestSplitSealed
+
+    cfg = from_params(clarel.Config, TINY)
+    data = clarel.build_data(cfg)
+    view = clarel.sealed_test(cfg, data, 0, 0.5, 0.5)
+    with pytest.raises(TestSplitSealed):
+        _ = view.data
+    row = clarel.evaluate_setting(cfg, data, 0, 0.5, 0.5, test=view)
+    assert view.opened_for == f"final score at alpha*={row['alpha']:g} (chosen on validation)"
+    with pytest.raises(TestSplitSealed, match="already read"):
+        clarel.evaluate_setting(cfg, data, 0, 0.5, 0.5, test=view)
+    # a fresh view of the same (cached) model is a new final evaluation, as in notebook 01 against 04
+    assert clarel.evaluate_setting(cfg, data, 0, 0.5, 0.5)["H"] == row["H"]
+
+
+def test_ablation_reads_each_settings_test_split_once(monkeypatch):
+    opened = []
+    real = clarel.runs.SealedSplit.open
+
+    def spy(self, reason):
+        opened.append(self.name)
+        return real(self, reason)
+
+    monkeypatch.setattr(clarel.runs.SealedSplit, "open", spy)
+    cfg = from_params(clarel.Config, {**TINY, "class_text": True})
+    out = clarel.ablation_replicate(cfg, 0)
+    # 4 trained settings on per-image text + the class-level model: 5 openings, no name twice
+    assert len(opened) == len(set(opened)) == 5
+    lines = {r["line"]: r for r in out["lines"]}
+    per_image = out["text"][0]
+    assert (lines[1]["H"], lines[6]["H"]) == (per_image["H0"], per_image["H"])
+
+
 def test_cache_dir_reuses_the_trained_model(tmp_path):
     cfg = from_params(clarel.Config, {**TINY, "cache_dir": str(tmp_path)})
     data = clarel.build_data(cfg)

@@ -31,7 +31,9 @@ Second pass (issue 14): every notebook runs its replicates through ``cmlib.repli
 chance/collapse gate of ``cmlib.claims`` and the paper's own number; the key-novelty ablation trains the main setting
 on class-level text (``world.text_level="class"``) against per-image text; the alpha transfer from the validation to
 the train+val model is reported as a diagnostic (``tables.alpha_transfer``); steps were chosen on the validation
-stage (params/clarel/study.yaml).
+stage (params/clarel/study.yaml). Each trained setting's test split is sealed (``cmlib.splits.SealedSplit``,
+``runs.sealed_test``) and opened once, after its alpha* is fixed on validation; the study's Figs. 3-4 grids are
+lambda {0, .1, .2, .35, .5, .65, .8, .9, 1} and kappa {0, .1, .2, .4, .5, .6, .8, 1}.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from cmlib.studies.clarel.runs import (
     h_curve,
     model_config,
     score,
+    sealed_test,
     stage_batches,
     train_model,
     trained_scores,
@@ -116,6 +119,7 @@ __all__ = [
     "replicate_config",
     "replicates",
     "score",
+    "sealed_test",
     "stability_claims",
     "stage_batches",
     "sweep_claims",

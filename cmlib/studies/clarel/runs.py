@@ -1,5 +1,10 @@
 """CLAREL runs: training one model per (stage, seed, lambda, kappa), its distance matrix, the run cache, and the
-GZSL protocol of one setting (alpha validated, then the train+val model scored on test)."""
+GZSL protocol of one setting (alpha validated, then the train+val model scored on test).
+
+Validation discipline (``cmlib.splits.SealedSplit``): the test stage's distance matrix of one trained setting is
+handed out sealed (:func:`sealed_test`); :func:`evaluate_setting` opens it once, after alpha* is fixed on the
+validation stage, and a second evaluation of the same sealed view raises ``TestSplitSealed``. Notebook 04 holds one
+sealed view per trained setting (Table 3 lines 1/6 and 2/3 share a model: one opening gives both lines)."""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from cmlib.config import to_dict
 from cmlib.engine import fit, seed_everything
 from cmlib.losses.retrieval import clarel_loss, euclidean_distances
 from cmlib.models.clarel import ClarelModel, ClarelModelConfig
+from cmlib.splits import SealedSplit
 from cmlib.studies.clarel.config import Config, TrainConfig
 from cmlib.studies.clarel.data import ClarelData, Stage, build_data, make_stage
 
@@ -233,20 +239,33 @@ def validate_setting(cfg: Config, data: ClarelData, seed: int, lam: float, kappa
             "train_s": val.wall_s}
 
 
-def evaluate_setting(cfg: Config, data: ClarelData, seed: int, lam: float, kappa: float) -> dict[str, Any]:
+def sealed_test(cfg: Config, data: ClarelData | Callable[[], ClarelData], seed: int, lam: float,
+                kappa: float) -> SealedSplit[Scored]:
+    """The test stage of one trained setting (the train+val model's distances to the test images), sealed: it is
+    read once, through ``.open(reason)``, for the final score (:func:`evaluate_setting`)."""
+    text = f", {cfg.world.text_level}-level text" if cfg.data == "world" else ""
+    return SealedSplit(trained_scores(cfg, data, "test", seed, lam, kappa),
+                       f"clarel {cfg.data} test (seed {seed}, lambda={lam:g}, kappa={kappa:g}{text})")
+
+
+def evaluate_setting(cfg: Config, data: ClarelData, seed: int, lam: float, kappa: float,
+                     test: SealedSplit[Scored] | None = None) -> dict[str, Any]:
     """The full protocol for one (seed, lam, kappa): alpha* = argmax of H on the validation stage, then the
     train+val model scored on test at alpha=0 and alpha*. Returns one flat row (percentages).
 
-    The row also carries diagnostics read from the test matrix *after* alpha* is fixed, never used to choose
-    anything: ``alpha_test_best`` / ``H_test_best`` (the alpha of the test grid with the best H, and that H: the
-    alpha transfer from the validation model to the train+val model), ``H_chance`` (:func:`chance_h`) and
-    ``top_share`` (share of test images given the most frequent predicted class at alpha*: near 1 = collapsed).
+    ``test`` (default: a new :func:`sealed_test` view) is opened once, after alpha* is fixed; passing a view that
+    was already opened raises ``cmlib.splits.TestSplitSealed``. The row also carries diagnostics read from the
+    opened test matrix *after* alpha* is fixed, never used to choose anything: ``alpha_test_best`` /
+    ``H_test_best`` (the alpha of the test grid with the best H, and that H: the alpha transfer from the validation
+    model to the train+val model), ``H_chance`` (:func:`chance_h`) and ``top_share`` (share of test images given
+    the most frequent predicted class at alpha*: near 1 = collapsed).
     """
     from cmlib.metrics import zsl
 
     curve = h_curve(trained_scores(cfg, data, "val", seed, lam, kappa), cfg.alphas)
     alpha = float(cfg.alphas[int(np.argmax(curve))])
-    test = trained_scores(cfg, data, "test", seed, lam, kappa)
+    view = test if test is not None else sealed_test(cfg, data, seed, lam, kappa)
+    test = view.open(f"final score at alpha*={alpha:g} (chosen on validation)")
     at0, at_a = gzsl_at(test, 0.0), gzsl_at(test, alpha)
     rows = torch.isin(test.labels, torch.tensor(test.unseen_cols))
     z = 100 * float(zsl.zsl_top1(test.distances[rows], test.labels[rows], test.unseen_cols))
