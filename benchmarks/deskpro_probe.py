@@ -29,12 +29,12 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cmlib.config import from_params  # noqa: E402
-from cmlib.studies import deskpro  # noqa: E402
-from cmlib.studies.deskpro.data import build_world  # noqa: E402
-from cmlib.studies.deskpro.evaluation import chance_level, evaluate  # noqa: E402
-from cmlib.studies.deskpro.priors import OSNetFeatures, normalise  # noqa: E402
-from cmlib.studies.deskpro.streams import train_stream  # noqa: E402
+from cmlib.config import from_params
+from cmlib.studies import deskpro
+from cmlib.studies.deskpro.data import build_world
+from cmlib.studies.deskpro.evaluation import chance_level, evaluate
+from cmlib.studies.deskpro.priors import OSNetFeatures, normalise
+from cmlib.studies.deskpro.streams import train_stream
 
 PRETRAINED = ".cache/deskpro/pretrain/osnet-6643acee5b71f140.pth"
 CLOTH = torch.tensor([4, 5, 6, 7])
@@ -77,7 +77,7 @@ def ceiling() -> None:
     for which in ("col", "col cnt", "col cnt shape", "shape", "cnt"):
         fg = cue_features(world.val_gallery, which)
         mu, sd = fg.mean(0), fg.std(0) + 1e-6
-        z = lambda d: (cue_features(d, which) - mu) / sd
+        z = lambda d, which=which, mu=mu, sd=sd: (cue_features(d, which) - mu) / sd
         val = evaluate([z(world.val_query)], [z(world.val_gallery)], world.val_query, world.val_gallery,
                        "cloth_changing", gen())
         test = evaluate([z(world.celeb_query)], [z(world.celeb_gallery)], world.celeb_query, world.celeb_gallery,

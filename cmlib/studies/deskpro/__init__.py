@@ -40,23 +40,74 @@ from __future__ import annotations
 
 from typing import Any
 
-from cmlib.studies.deskpro.config import ABLATION_ROWS, DATASETS, STREAMS, Config, ModelConfig, RestoreConfig, StreamSpec
+from cmlib.studies.deskpro.config import (
+    ABLATION_ROWS,
+    DATASETS,
+    STREAMS,
+    Config,
+    ModelConfig,
+    RestoreConfig,
+    StreamSpec,
+)
 from cmlib.studies.deskpro.data import build_world, load_real, protocols
 from cmlib.studies.deskpro.evaluation import chance_level, descriptors, distances, evaluate
-from cmlib.studies.deskpro.experiments import (attention_maps, inference_cost, plot_attention_maps, prepare, run_seed,
-                                               sources)
+from cmlib.studies.deskpro.experiments import (
+    attention_maps,
+    inference_cost,
+    plot_attention_maps,
+    prepare,
+    run_seed,
+    sources,
+)
 from cmlib.studies.deskpro.priors import FaceRestorer, restore_faces, train_restorer, with_pretrained_osnet
 from cmlib.studies.deskpro.streams import train_stream
-from cmlib.studies.deskpro.tables import (ablation_claims, ablation_table, attention_claims, ccreid_claims, ccreid_table,
-                                          efficiency_claims, efficiency_table, stream_table)
+from cmlib.studies.deskpro.tables import (
+    ablation_claims,
+    ablation_table,
+    attention_claims,
+    ccreid_claims,
+    ccreid_table,
+    efficiency_claims,
+    efficiency_table,
+    stream_table,
+)
 
 __all__ = [
-    "ABLATION_ROWS", "DATASETS", "STREAMS", "Config", "FaceRestorer", "ModelConfig", "RestoreConfig", "StreamSpec",
-    "attention_maps", "build_world", "chance_level", "descriptors", "distances", "evaluate", "fit_main",
-    "inference_cost", "load_real", "plot_attention_maps", "prepare", "protocols", "restore_faces", "run_seed",
-    "sources", "train_restorer", "train_stream", "with_pretrained_osnet", "ablation_claims", "ablation_table",
-    "attention_claims", "ccreid_claims", "ccreid_table", "efficiency_claims", "efficiency_table", "replicates",
+    "ABLATION_ROWS",
+    "DATASETS",
+    "STREAMS",
+    "Config",
+    "FaceRestorer",
+    "ModelConfig",
+    "RestoreConfig",
+    "StreamSpec",
+    "ablation_claims",
+    "ablation_table",
+    "attention_claims",
+    "attention_maps",
+    "build_world",
+    "ccreid_claims",
+    "ccreid_table",
+    "chance_level",
+    "descriptors",
+    "distances",
+    "efficiency_claims",
+    "efficiency_table",
+    "evaluate",
+    "fit_main",
+    "inference_cost",
+    "load_real",
+    "plot_attention_maps",
+    "prepare",
+    "protocols",
+    "replicates",
+    "restore_faces",
+    "run_seed",
+    "sources",
     "stream_table",
+    "train_restorer",
+    "train_stream",
+    "with_pretrained_osnet",
 ]
 
 
