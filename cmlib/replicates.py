@@ -115,8 +115,11 @@ def _run_pool(fn: Callable, cfg: Any, order: Sequence[Hashable], needs: Mapping[
         waiting, finished_items = list(order), set()
         failure: ReplicateError | None = None
 
-        def submit_ready() -> None:
+        def submit_ready() -> None:  # one item per free worker, the first ready ones in ``order``: submitting
+            # every ready item at once would queue them in the pool by when they became ready, not by ``order``
             for item in [t for t in waiting if failure is None and all(n in finished_items for n in needs.get(t, ()))]:
+                if len(running) >= workers:
+                    return
                 waiting.remove(item)
                 running[pool.submit(_call, fn, cfg, item, label)] = item
 
@@ -177,8 +180,9 @@ def run_tasks(fn: Callable[[Any, Any], Any], cfg: Any, tasks: Sequence[Hashable]
     Args:
         fn: a module-level function (workers import it by name); ``fn(cfg, task)`` with one torch thread.
         cfg: the config passed to every call.
-        tasks: distinct, picklable, hashable tasks, in the order to start them (put the longest first: a pool
-            starts ready tasks in this order, and a long task started last sets the finishing time).
+        tasks: distinct, picklable, hashable tasks, in the order to start them: whenever a worker is free it gets
+            the first task in this order whose requirements are done (put the longest first: a long task started
+            last sets the finishing time).
         requires: task -> the tasks that must finish before it starts (each of them in ``tasks``).
         jobs: worker processes; 0 means one per CPU core; 1 runs them in order in this process.
         log: where a line per finished task goes (default: print, flushed).

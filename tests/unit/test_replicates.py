@@ -219,3 +219,14 @@ def test_workers_die_with_the_process_that_started_them(tmp_path: Path) -> None:
     while any(Path(f"/proc/{w}").exists() for w in workers) and time.time() < deadline:
         time.sleep(0.2)
     assert not any(Path(f"/proc/{w}").exists() for w in workers), "orphaned workers still running"
+
+
+def test_a_free_worker_takes_the_first_ready_task_in_the_given_order(tmp_path: Path) -> None:
+    # d0 finishes at once and frees a worker for the short tasks s1..s4; when d1 finishes, L (earlier in the order
+    # than s3 and s4) starts next, although s3 and s4 became ready first
+    tasks = [("d0", 0.1), ("d1", 1.5), ("L", 0.5)] + [(f"s{i}", 1.0) for i in range(1, 5)]
+    needs = {("L", 0.5): [("d1", 1.5)], **{t: [("d0", 0.1)] for t in tasks[3:]}}
+    out = run_tasks(record_task, str(tmp_path), tasks, requires=needs, jobs=2, log=lambda line: None)
+    t = {k[0]: v for k, v in out.items()}
+    assert t["L"]["start"] >= t["d1"]["end"]
+    assert t["L"]["start"] < t["s3"]["start"] and t["L"]["start"] < t["s4"]["start"]
