@@ -131,12 +131,21 @@ def test_a_progress_bar_counts_the_replicates_unless_bars_are_off(
 
 # ------------------------------------------------------------------------------------------------------- run_tasks
 def record_task(folder: str, task: tuple) -> dict:
-    """A task for run_tasks: sleeps task[1] seconds, writes its start and end time, fails for kind "bad"."""
+    """A task for run_tasks: (kind, seconds[, other kind]). It marks its start, waits (up to 60 s) until the other
+    kind has started when one is named, sleeps ``seconds``, and writes its start / end time; kind "bad" fails.
+    Waiting on another task's start, not on a clock, keeps the tests independent of how slowly workers spawn."""
     start = time.time()
+    (Path(folder) / f"{task[0]}.start").touch()
     if task[0] == "bad":
         raise RuntimeError("this task fails")
+    met = True
+    if len(task) > 2:
+        deadline = time.time() + 60
+        while not (Path(folder) / f"{task[2]}.start").exists() and time.time() < deadline:
+            time.sleep(0.02)
+        met = (Path(folder) / f"{task[2]}.start").exists()
     time.sleep(task[1])
-    out = {"start": start, "end": time.time(), "pid": os.getpid()}
+    out = {"start": start, "end": time.time(), "pid": os.getpid(), "met": met}
     (Path(folder) / f"{task[0]}.json").write_text(json.dumps(out))
     return out
 
@@ -152,11 +161,15 @@ def test_run_tasks_starts_each_task_after_what_it_requires(tmp_path: Path, jobs:
     t = {k[0]: v for k, v in out.items()}
     assert t["c"]["start"] >= t["a"]["end"]
     assert t["d"]["start"] >= max(t["c"]["end"], t["b"]["end"])
-    if jobs == 2:  # the two independent long tasks ran at once, in two worker processes
-        assert t["a"]["pid"] != t["b"]["pid"] and t["a"]["pid"] != os.getpid()
-        assert t["b"]["start"] < t["a"]["end"] and t["a"]["start"] < t["b"]["end"]
-    else:
+    if jobs == 1:
         assert {v["pid"] for v in t.values()} == {os.getpid()}
+
+
+def test_run_tasks_runs_independent_tasks_at_once(tmp_path: Path) -> None:
+    # each waits until the other has started: both can finish having met only if two workers ran them together
+    out = run_tasks(record_task, str(tmp_path), [("a", 0, "b"), ("b", 0, "a")], jobs=2, log=lambda line: None)
+    assert all(v["met"] for v in out.values())
+    assert len({v["pid"] for v in out.values()} | {os.getpid()}) == 3
 
 
 def test_run_tasks_refuses_bad_task_lists(tmp_path: Path) -> None:
@@ -222,10 +235,11 @@ def test_workers_die_with_the_process_that_started_them(tmp_path: Path) -> None:
 
 
 def test_a_free_worker_takes_the_first_ready_task_in_the_given_order(tmp_path: Path) -> None:
-    # d0 finishes at once and frees a worker for the short tasks s1..s4; when d1 finishes, L (earlier in the order
-    # than s3 and s4) starts next, although s3 and s4 became ready first
-    tasks = [("d0", 0.1), ("d1", 1.5), ("L", 0.5)] + [(f"s{i}", 1.0) for i in range(1, 5)]
-    needs = {("L", 0.5): [("d1", 1.5)], **{t: [("d0", 0.1)] for t in tasks[3:]}}
+    # d0 finishes at once and frees a worker for the short tasks s1..s4; d1 finishes once s2 has started, and then
+    # L (earlier in the order than s3 and s4) starts next on d1's worker, although s3 and s4 became ready first
+    d1 = ("d1", 0, "s2")
+    tasks = [("d0", 0), d1, ("L", 0.2)] + [(f"s{i}", 1.0) for i in range(1, 5)]
+    needs = {("L", 0.2): [d1], **{t: [("d0", 0)] for t in tasks[3:]}}
     out = run_tasks(record_task, str(tmp_path), tasks, requires=needs, jobs=2, log=lambda line: None)
     t = {k[0]: v for k, v in out.items()}
     assert t["L"]["start"] >= t["d1"]["end"]
