@@ -16,8 +16,9 @@ still worth its cost?). The printout is what study.yaml records.
 ``--budget``: the study's wall time on ``--workers`` cores, estimated before running it: the step time of every
 model kind at the profile's sizes (one torch thread, on this machine), times its step count, gives each training
 task of :func:`cmlib.studies.grmnet.training_tasks`; the tasks are then scheduled as :func:`cmlib.replicates.run_tasks`
-starts them for :func:`cmlib.studies.grmnet.run_study` (in order, each once what it needs is done, on the first free
-worker), each replicate's evaluation (``--eval-s``, measured from a cached run) once its models are trained.
+starts them for :func:`cmlib.studies.grmnet.run_study` (:func:`cmlib.studies.grmnet.study_tasks`: a free worker takes
+the first task in order whose requirements are done), each replicate's evaluation (``--eval-s``, measured from a
+cached run) once its models are trained.
 Printed against the 30-min budget.
 """
 from __future__ import annotations
@@ -110,16 +111,20 @@ def kind_step_times(cfg: grmnet.Config, steps: int) -> dict[str, float]:
 
 
 def schedule(durations: list[float], requires: list[list[int]], workers: int) -> float:
-    """Finishing time of tasks started in list order, each once its required tasks (indices) are done, on the
-    first free of ``workers`` (the way :func:`cmlib.replicates.run_tasks` hands them to its pool)."""
-    free = [0.0] * workers
-    end: list[float] = []
-    for d, req in zip(durations, requires, strict=True):
-        w = min(range(workers), key=lambda i: free[i])
-        start = max([free[w]] + [end[r] for r in req])
-        end.append(start + d)
-        free[w] = end[-1]
-    return max(end)
+    """Finishing time of the tasks under :func:`cmlib.replicates.run_tasks`' rule: whenever a worker is free it
+    takes the first task in list order whose required tasks (indices) have all finished."""
+    end: list[float | None] = [None] * len(durations)
+    pending, running, now = list(range(len(durations))), [], 0.0
+    while pending or running:
+        for i in [i for i in pending if all(end[r] is not None and end[r] <= now for r in requires[i])]:
+            if len(running) >= workers:
+                break
+            pending.remove(i)
+            end[i] = now + durations[i]
+            running.append(end[i])
+        now = min(running)
+        running = [e for e in running if e > now]
+    return max(e for e in end if e is not None)
 
 
 def budget(profile: str, workers: int, eval_s: float, steps: int) -> None:
@@ -130,10 +135,7 @@ def budget(profile: str, workers: int, eval_s: float, steps: int) -> None:
     st = kind_step_times(cfg, steps)
     for name, s in st.items():
         print(f"{name:9s} {s:.3f} s/step", flush=True)
-    tasks, requires = grmnet.training_tasks(cfg)
-    for seed in cfg.seeds:  # as grmnet.run_study: each replicate's evaluation once its models are trained
-        requires[("replicate", seed)] = [t for t in tasks if t[1] == seed]
-    tasks = tasks + [("replicate", seed) for seed in cfg.seeds]
+    tasks, requires = grmnet.study_tasks(cfg)
     n = {"detector": cfg.detector_steps, "binary": cfg.baseline_steps, "matcher": cfg.matcher_steps,
          "row": cfg.referring_steps}
     durations = [eval_s if t[0] == "replicate" else n[t[0]] * st[f"row{t[2]}" if t[0] == "row" else t[0]]

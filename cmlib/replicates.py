@@ -77,7 +77,7 @@ def run_replicates(fn: Callable[[Any, int], dict[str, Any]], cfg: Any, seeds: Se
     pending = [s for s in seeds if s not in results]
     if results:
         say(f"{fn.__name__}: {len(results)} of {len(seeds)} replicates loaded from {cache_dir}")
-    workers = min(jobs or os.cpu_count() or 1, len(pending))
+    workers = _workers(jobs, len(pending))
     t0 = time.perf_counter()
     from cmlib.engine import progress_bar  # torch is imported by then anyway; not at module import
 
@@ -193,7 +193,7 @@ def run_tasks(fn: Callable[[Any, Any], Any], cfg: Any, tasks: Sequence[Hashable]
     """
     order = list(tasks)
     needs = {t: tuple((requires or {}).get(t, ())) for t in order}
-    _check_tasks(order, needs)
+    sequential = _check_tasks(order, needs)
     say = log or (lambda line: print(line, flush=True))
     done: dict[Hashable, Any] = {}
     t0 = time.perf_counter()
@@ -202,23 +202,30 @@ def run_tasks(fn: Callable[[Any, Any], Any], cfg: Any, tasks: Sequence[Hashable]
         done[task] = value
         say(f"{fn.__name__}: task {task!r} done ({len(done)}/{len(order)}, {time.perf_counter() - t0:.1f} s)")
 
-    if min(jobs or os.cpu_count() or 1, len(order)) <= 1:
-        for task in _topological(order, needs):
+    workers = _workers(jobs, len(order))
+    if workers <= 1:
+        for task in sequential:
             finish(task, _call(fn, cfg, task, "task"))
-        return {t: done[t] for t in order}
-    _run_pool(fn, cfg, order, needs, min(jobs or os.cpu_count() or 1, len(order)), finish, "task")
+    else:
+        _run_pool(fn, cfg, order, needs, workers, finish, "task")
     return {t: done[t] for t in order}
 
 
-def _check_tasks(order: list[Hashable], needs: dict[Hashable, tuple[Hashable, ...]]) -> None:
-    """Distinct tasks, requirements among them, no loop (raises ValueError naming the task)."""
+def _workers(jobs: int, pending: int) -> int:
+    """Worker processes for ``pending`` items: ``jobs`` (0: one per CPU core), never more than the items."""
+    return min(jobs or os.cpu_count() or 1, pending)
+
+
+def _check_tasks(order: list[Hashable], needs: dict[Hashable, tuple[Hashable, ...]]) -> list[Hashable]:
+    """Distinct tasks, requirements among them, no loop (raises ValueError naming the task); returns the tasks in
+    an order that runs each after what it requires (:func:`_topological`)."""
     if len(set(order)) != len(order):
         raise ValueError(f"run_tasks: tasks must be distinct, got {order}")
     for task, reqs in needs.items():
         missing = [r for r in reqs if r not in needs]
         if missing:
             raise ValueError(f"run_tasks: task {task!r} requires {missing}, which are not among the tasks")
-    _topological(order, needs)
+    return _topological(order, needs)
 
 
 def _topological(order: list[Hashable], needs: dict[Hashable, tuple[Hashable, ...]]) -> list[Hashable]:

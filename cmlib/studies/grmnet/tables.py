@@ -41,7 +41,7 @@ from cmlib.studies.grmnet.runs import (
 )
 
 __all__ = ["BINARY", "BLIND", "GRM", "METRICS", "TWO_STAGE", "fig5_claims", "for_metrics", "mean_table", "other_flavour",
-           "per_seed", "run_replicate", "run_study", "study_task", "table1_claims", "table1_rows", "table2_claims", "table2_rows",
+           "per_seed", "run_replicate", "run_study", "study_task", "study_tasks", "table1_claims", "table1_rows", "table2_claims", "table2_rows",
            "timing_summary", "wrong_count", "wrong_detections"]
 
 METRICS = ["coco_AP", "coco_AP50", "coco_AP75", "sketchyscene_AP"]
@@ -127,6 +127,16 @@ def run_replicate(cfg: Config, seed: int) -> dict[str, Any]:
             "seconds": {"train": t_train - t0, "evaluate": time.perf_counter() - t_train}, "s_per_step": steps}
 
 
+def study_tasks(cfg: Config) -> tuple[list[tuple], dict[tuple, list[tuple]]]:
+    """The tasks of :func:`run_study` in the order they start, and what each requires: every training
+    (:func:`~cmlib.studies.grmnet.runs.training_tasks`), then ``("replicate", seed)``, which requires every model of
+    its replicate."""
+    tasks, requires = training_tasks(cfg)
+    for seed in cfg.seeds:
+        requires[("replicate", seed)] = [t for t in tasks if t[1] == seed]
+    return tasks + [("replicate", seed) for seed in cfg.seeds], requires
+
+
 def study_task(cfg: Config, task: tuple) -> dict[str, float]:
     """One task of :func:`run_study`: a training (:func:`~cmlib.studies.grmnet.runs.train_task`) or, for
     ``("replicate", seed)``, that replicate's evaluation, kept where :func:`run_replicates` finds it."""
@@ -151,10 +161,7 @@ def run_study(cfg: Config, jobs: int | None = None) -> dict[str, float]:
     if cfg.cache_dir is None:
         raise ValueError("run_study: cfg.cache_dir is None; the tasks hand their models and results on through it")
     t0 = time.perf_counter()
-    tasks, requires = training_tasks(cfg)
-    for seed in cfg.seeds:
-        requires[("replicate", seed)] = [t for t in tasks if t[1] == seed]
-    tasks = tasks + [("replicate", seed) for seed in cfg.seeds]
+    tasks, requires = study_tasks(cfg)
     done = {s for s in cfg.seeds if replicate_path(run_replicate, cfg, s, cfg.cache_dir).is_file()}
     tasks = [t for t in tasks if t[1] not in done]  # a finished replicate needs none of its tasks again
     requires = {t: r for t, r in requires.items() if t[1] not in done}
