@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/grmnet.py [--canvas 128 256] [--steps 5] [--threads 1]
     .venv/bin/python benchmarks/grmnet.py --tune [--profile study] [--seed 100] [--lrs 0.0002 0.001 0.003]
     .venv/bin/python benchmarks/grmnet.py --budget [--profile study] [--workers 2] [--eval-s 48]
+    .venv/bin/python benchmarks/grmnet.py --roi
 
 Step times: one row per (canvas, model): median s/step over ``steps`` steps after one warm-up step, batch 4, the
 smoke model sizes. Wall times on a shared machine are inflated by other jobs; compare rows of the same run.
@@ -14,12 +15,16 @@ opened), then, at the best learning rate for GRM-Net, the same at half the step 
 still worth its cost?). The printout is what study.yaml records.
 
 ``--budget``: the study's wall time on ``--workers`` cores, estimated before running it: the step time of every
-model kind at the profile's sizes (one torch thread, on this machine), times its step count, gives each training
+model kind at the profile's sizes (one torch thread, ``--workers`` processes measuring at once, as the study
+trains), times its step count, gives each training
 task of :func:`cmlib.studies.grmnet.training_tasks`; the tasks are then scheduled as :func:`cmlib.replicates.run_tasks`
 starts them for :func:`cmlib.studies.grmnet.run_study` (:func:`cmlib.studies.grmnet.study_tasks`: a free worker takes
 the first task in order whose requirements are done), each replicate's evaluation (``--eval-s``, measured from a
 cached run) once its models are trained.
 Printed against the 30-min budget.
+
+``--roi``: RoIAlign forward + backward at the study's shapes, torchvision's operator against the sparse-matrix one
+GRM-Net uses (:mod:`cmlib.models.roi_align`), with the ratio and the largest differences.
 """
 from __future__ import annotations
 
@@ -110,6 +115,53 @@ def kind_step_times(cfg: grmnet.Config, steps: int) -> dict[str, float]:
     return out
 
 
+def _kind_step_times_one_thread(cfg: grmnet.Config, steps: int) -> dict[str, float]:
+    torch.set_num_threads(1)
+    return kind_step_times(cfg, steps)
+
+
+def concurrent_step_times(cfg: grmnet.Config, steps: int, processes: int) -> dict[str, float]:
+    """:func:`kind_step_times` in ``processes`` processes at once (one torch thread each), averaged: the study runs
+    one training per core, and two at once on this machine's two cores are ~20 % slower a step than one alone."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        runs = list(pool.map(_kind_step_times_one_thread, [cfg] * processes, [steps] * processes))
+    return {k: statistics.mean(r[k] for r in runs) for k in runs[0]}
+
+
+def roi_pool_times(repeats: int = 20) -> None:
+    """Forward + backward ms of torchvision's RoIAlign and :mod:`cmlib.models.roi_align` at the study's shapes
+    (GRM-Net #7 training step, canvas 128: the 7x7 box pool of ~246 RoIs and the 14x14 mask pool of ~35 positives
+    over a (4, 32, 32, 32) stride-4 map), measured side by side; and the largest difference of values and gradients."""
+    import torchvision
+
+    from cmlib.models.roi_align import roi_align
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 32, 32, 32, generator=g)
+    for k, size in ((246, (7, 7)), (35, (14, 14))):
+        xy = torch.rand(k, 2, generator=g) * 120
+        rois = torch.cat([torch.randint(0, 4, (k, 1), generator=g).float(), xy,
+                          xy + 1 + torch.rand(k, 2, generator=g) * 60], 1)
+        grad = torch.randn(k, 32, *size, generator=g)
+        res = {}
+        for name, op in (("torchvision", torchvision.ops.roi_align), ("cmlib", roi_align)):
+            times = []
+            for _ in range(repeats + 1):
+                f = x.clone().requires_grad_()
+                t = time.perf_counter()
+                y = op(f, rois, size, 0.25, 2)
+                y.backward(grad)
+                times.append(time.perf_counter() - t)
+            res[name] = (statistics.median(times[1:]) * 1e3, y.detach(), f.grad)
+        tv, ours = res["torchvision"], res["cmlib"]
+        print(f"RoIAlign {k} RoIs {size[0]}x{size[1]}: torchvision {tv[0]:.2f} ms, cmlib {ours[0]:.2f} ms "
+              f"(ratio {ours[0] / tv[0]:.2f}); max |diff| values {(tv[1] - ours[1]).abs().max():.1e}, "
+              f"gradients {(tv[2] - ours[2]).abs().max():.1e}", flush=True)
+
+
 def schedule(durations: list[float], requires: list[list[int]], workers: int) -> float:
     """Finishing time of the tasks under :func:`cmlib.replicates.run_tasks`' rule: whenever a worker is free it
     takes the first task in list order whose required tasks (indices) have all finished."""
@@ -132,9 +184,9 @@ def budget(profile: str, workers: int, eval_s: float, steps: int) -> None:
     from cmlib.config import from_params, load_yaml
 
     cfg = from_params(grmnet.Config, load_yaml(f"params/grmnet/{profile}.yaml"))
-    st = kind_step_times(cfg, steps)
+    st = concurrent_step_times(cfg, steps, workers)
     for name, s in st.items():
-        print(f"{name:9s} {s:.3f} s/step", flush=True)
+        print(f"{name:9s} {s:.3f} s/step ({workers} processes at once)", flush=True)
     tasks, requires = grmnet.study_tasks(cfg)
     n = {"detector": cfg.detector_steps, "binary": cfg.baseline_steps, "matcher": cfg.matcher_steps,
          "row": cfg.referring_steps}
@@ -159,8 +211,12 @@ def main() -> None:
     ap.add_argument("--budget", action="store_true")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--eval-s", type=float, default=48.0, help="one replicate's evaluation from cached models")
+    ap.add_argument("--roi", action="store_true", help="RoIAlign: torchvision against cmlib.models.roi_align")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.roi:
+        roi_pool_times()
+        return
     if args.budget:
         budget(args.profile, args.workers, args.eval_s, args.steps)
         return

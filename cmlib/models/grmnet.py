@@ -31,9 +31,10 @@ from torchvision.models.detection.roi_heads import (
 )
 from torchvision.models.detection.rpn import RPNHead
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
-from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
+from torchvision.ops import FeaturePyramidNetwork
 
 from cmlib.models.grmnet_heads import LanguageEncoder, LanguageRPN, TiledFusion, grm_vectors
+from cmlib.models.roi_align import MultiScaleRoIAlign
 
 __all__ = ["GRMNet", "GRMNetSpec", "GRMRoIHeads", "TinyFPN", "build_backbone"]
 

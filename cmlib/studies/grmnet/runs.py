@@ -76,11 +76,22 @@ _OTHER_STEPS = {"detector": ("referring_steps", "baseline_steps", "binary_lr", "
 
 
 # ------------------------------------------------------------------------------------------------------ training
+def _model_code() -> str:
+    """Hash of the model code every kind depends on (GRM-Net, its heads, RoIAlign, the baselines) and of the
+    optimiser: a change there retrains, which the config alone would not say."""
+    from cmlib.models import grmnet, grmnet_heads, refseg_baselines, roi_align
+
+    return stable_hash({"src": source_text(grmnet, grmnet_heads, roi_align, refseg_baselines),
+                        "optimizer": "AdamW(fused)"}, length=12)
+
+
 def cache_path(cfg: Config, kind: str, **extra: Any) -> Path:
-    """``<cache_dir>/<kind>-<hash>.pt``: the hash covers the config fields the model depends on and ``extra``."""
+    """``<cache_dir>/<kind>-<hash>.pt``: the hash covers the config fields the model depends on, the model code
+    (:func:`_model_code`) and ``extra``."""
     drop = _NOT_TRAINING + _OTHER_STEPS.get(kind, ())
     keep = {k: v for k, v in to_dict(cfg).items() if k not in drop}
-    return Path(cfg.cache_dir) / f"{kind}-{stable_hash({'kind': kind, 'cfg': keep, **extra, **cfg.fit.key_part()})}.pt"
+    key = {"kind": kind, "cfg": keep, "code": _model_code(), **extra, **cfg.fit.key_part()}
+    return Path(cfg.cache_dir) / f"{kind}-{stable_hash(key)}.pt"
 
 
 def _train_cached(cfg: Config, path: Path, model: nn.Module, loss_fn: Callable, dataset: torch.utils.data.Dataset,
@@ -91,7 +102,8 @@ def _train_cached(cfg: Config, path: Path, model: nn.Module, loss_fn: Callable, 
         model.load_state_dict(payload["model"])
         return {**{k: float(v) for k, v in payload["info"].items()}, "cached": 1.0}
     seed_everything(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # fused: one kernel for all parameters (the same update as the per-parameter loop; ~4 ms a step less on CPU)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     fcfg = dataclasses.replace(cfg.fit, max_steps=steps, seed=seed, checkpoint_dir=None, resume=False)
     batches = epoch_batches(dataset, cfg.batch_size, seed=seed, collate_fn=collate_fn, num_workers=cfg.fit.num_workers)
     res = fit(model, opt, loss_fn, batches, fcfg)
@@ -163,14 +175,30 @@ def training_tasks(cfg: Config) -> tuple[list[Task], dict[Task, list[Task]]]:
     return dets + rest, {t: [("detector", t[1])] for t in rest}
 
 
+_REPLICATES: dict[Path, tuple[StudyData, GRMNet, dict[str, float]]] = {}
+
+
+def _replicate(cfg: Config, seed: int) -> tuple[StudyData, GRMNet, dict[str, float]]:
+    """(data, detector, detector info) of replicate ``seed``, kept in this process for the next task of the same
+    replicate (a worker of :func:`run_tasks` trains several; the two most recent replicates are kept). The tasks only
+    read them: each model starts from a copy of the detector's weights."""
+    key = cache_path(cfg, "detector", seed=seed)
+    if key not in _REPLICATES:
+        data = build_data(cfg, seed)
+        detector, info = train_detector(cfg, data)
+        while len(_REPLICATES) >= 2:
+            _REPLICATES.pop(next(iter(_REPLICATES)))
+        _REPLICATES[key] = (data, detector, info)
+    return _REPLICATES[key]
+
+
 def train_task(cfg: Config, task: Task) -> dict[str, float]:
     """Train (or load) one model of :func:`training_tasks`; returns its train info and the task's wall seconds."""
     import time
 
     t0 = time.perf_counter()
     kind, seed = task[0], task[1]
-    data = build_data(cfg, seed)
-    detector, info = train_detector(cfg, data)
+    data, detector, info = _replicate(cfg, seed)
     if kind == "binary":
         info = train_binary(cfg, data, detector)[1]
     elif kind == "row":
@@ -248,7 +276,7 @@ def train_binary(cfg: Config, data: StudyData, detector: GRMNet) -> tuple[Binary
         return binary_loss(m(torch.stack(images), tokens, lengths), merged)
 
     ds = Items(data.train, lambda e: referring_item(data, "train", e, cfg.max_tokens))
-    path = cache_path(cfg, "binary", seed=data.seed, model=stable_hash(source_text(BinaryRefSeg), length=12))
+    path = cache_path(cfg, "binary", seed=data.seed)
     train_cfg = cfg if cfg.binary_lr is None else dataclasses.replace(cfg, lr=cfg.binary_lr)
     info = _train_cached(train_cfg, path, model, loss, ds, cfg.baseline_steps, data.seed, collate)
     return model.eval(), info
