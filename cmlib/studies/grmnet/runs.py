@@ -82,7 +82,7 @@ def _model_code() -> str:
     from cmlib.models import grmnet, grmnet_heads, refseg_baselines, roi_align
 
     return stable_hash({"src": source_text(grmnet, grmnet_heads, roi_align, refseg_baselines),
-                        "optimizer": "AdamW(fused)"}, length=12)
+                        "optimizer": "AdamW(fused)", "binary": "channels_last"}, length=12)
 
 
 def cache_path(cfg: Config, kind: str, **extra: Any) -> Path:
@@ -268,12 +268,16 @@ def train_binary(cfg: Config, data: StudyData, detector: GRMNet) -> tuple[Binary
     seed_everything(data.seed)
     model = BinaryRefSeg(model_spec(cfg, data))
     model.load_detector_backbone(detector.state_dict())
+    # channels-last convolutions: the same model, ~20% less time a step on CPU (measured side by side on the study
+    # sizes, 0.045 against 0.057 s); GRM-Net's own step gained nothing from it, so only this FCN uses it
+    model = model.to(memory_format=torch.channels_last)
 
     def loss(m: nn.Module, b: tuple) -> dict[str, Tensor]:
         images, tokens, lengths, targets = b
         merged = torch.stack([t["masks"].amax(0) if len(t["masks"]) else torch.zeros_like(images[0][0])
                               for t in targets])
-        return binary_loss(m(torch.stack(images), tokens, lengths), merged)
+        x = torch.stack(images).contiguous(memory_format=torch.channels_last)
+        return binary_loss(m(x, tokens, lengths), merged)
 
     ds = Items(data.train, lambda e: referring_item(data, "train", e, cfg.max_tokens))
     path = cache_path(cfg, "binary", seed=data.seed)
