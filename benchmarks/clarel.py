@@ -1,17 +1,32 @@
 """CLAREL timings (not a test): training step and inference at the CPU widths and the paper widths.
 
     .venv/bin/python benchmarks/clarel.py [--steps 20] [--threads 1] [--batch 32] [--k 3] [--models-per-replicate 22]
+    .venv/bin/python benchmarks/clarel.py --budget [--profile study] [--workers 2] [--steps 20] [--contention 1.2]
 
 Prints seconds per optimizer step (``--batch`` pairs, K sentences of 30 tokens) and per 1,000 sentences embedded,
 and the study-profile cost this implies: one model = ``--study-steps`` steps + embedding the prototypes' sentences
 (``--proto-sentences``), times the models per replicate (params/clarel/study.yaml says how many), times 5
 replicates. On a shared machine, compare numbers taken in the same run only.
+
+``--budget``: notebook 01's :func:`cmlib.studies.clarel.run_study` on ``--workers`` cores, estimated before running
+it. On replicate 0 of the profile, through the study's own functions, it times building the data
+(:func:`~cmlib.studies.clarel.build_data`), ``--steps`` training steps on the validation and on the test stage
+(:func:`~cmlib.studies.clarel.train_model`) and scoring each stage (:func:`~cmlib.studies.clarel.score`). Each task
+of :func:`cmlib.studies.clarel.study_tasks` then costs data + ``train.steps`` x s/step + scoring of its stage,
+times ``--contention``: one process measured alone under-states two at once on the 2-core machine by ~20%
+(measured for GRM-Net), so the default is 1.2 (nothing here runs two processes). The tasks are scheduled by
+run_tasks' rule (``schedule`` of benchmarks/grmnet.py, imported, not copied) and printed against the profile's
+budget (study: 25 min, cub100: 30 min, on 2 cores). Notebooks 02-05 and the replicates' evaluation load cached
+models: not counted (the 200-step study run measured 02 9 s, 05 8 s).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -51,6 +66,60 @@ def embed_time(cfg: ClarelModelConfig, word_dim: int, n: int = 2000) -> float:
     return (time.perf_counter() - t0) / n * 1000
 
 
+#: minutes on 2 cores (issue 14): the study profile, all notebooks; cub100 with --only 01_gzsl,02_alpha_sweep,05_explore
+BUDGET_MIN = {"study": 25.0, "cub100": 30.0}
+
+
+def stage_costs(cfg, steps: int) -> dict[str, float]:
+    """Seconds of the parts of one task on replicate 0 of ``cfg`` (one torch thread): ``data`` (build_data, the
+    second call: a pool worker imports its libraries once), and per
+    stage ``val`` / ``test``: s/step over ``steps`` steps and ``score_val`` / ``score_test`` (the distance matrix)."""
+    from cmlib.studies import clarel
+
+    torch.set_num_threads(1)
+    rcfg = clarel.replicate_config(cfg, cfg.seeds[0])
+    clarel.build_data(rcfg)  # imports gensim etc. once, as a pool worker does before its first task
+    t = time.perf_counter()
+    data = clarel.build_data(rcfg)
+    out = {"data": time.perf_counter() - t}
+    short = dataclasses.replace(rcfg, train=dataclasses.replace(rcfg.train, steps=steps), cache_dir=None)
+    for name in ("val", "test"):
+        stage = clarel.make_stage(data, name, rcfg.val_seen_fraction, rcfg.seeds[0])
+        model, result = clarel.train_model(data, stage, short, rcfg.seeds[0], rcfg.lam, rcfg.kappa)
+        out[name] = result.wall_time_s / max(1, result.final_step)
+        t = time.perf_counter()
+        clarel.score(model, data, stage, rcfg.train.eval_batch)
+        out[f"score_{name}"] = time.perf_counter() - t
+    return out
+
+
+def budget(profile: str, workers: int, steps: int, contention: float) -> None:
+    """Print notebook 01's estimated wall time on ``workers`` cores against the profile's budget (module docstring)."""
+    from cmlib.config import from_params, load_yaml
+    from cmlib.studies import clarel
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from grmnet import schedule  # run_tasks' scheduling rule, one copy (benchmarks/grmnet.py)
+
+    cfg = from_params(clarel.Config, load_yaml(f"params/clarel/{profile}.yaml"))
+    c = stage_costs(cfg, steps)
+    print(f"data {c['data']:.1f} s; val {c['val']:.3f} s/step + {c['score_val']:.1f} s scoring; "
+          f"test {c['test']:.3f} s/step + {c['score_test']:.1f} s scoring (one process alone)", flush=True)
+    tasks, requires = clarel.study_tasks(cfg)
+    durations = [contention * (c["data"] + cfg.train.steps * c[t[0]] + c[f"score_{t[0]}"]) for t in tasks]
+    index = {t: i for i, t in enumerate(tasks)}
+    needs = [[index[r] for r in requires.get(t, [])] for t in tasks]
+    wall = schedule(durations, needs, workers) / 60
+    alone = schedule([d / contention for d in durations], needs, workers) / 60
+    limit = BUDGET_MIN.get(profile)
+    against = f", against {limit:.0f} min on 2 cores (ratio {wall / limit:.2f})" if limit else ""
+    print(f"{profile}: {len(tasks)} trainings of {cfg.train.steps} steps ({len(tasks) // len(cfg.seeds)} per replicate "
+          f"x {len(cfg.seeds)}), x{contention:g} for two processes at once: {sum(durations) / 60:.1f} core-min, "
+          f"run_study ~ {wall:.1f} min on {workers} workers{against} ({alone:.1f} min at x1); notebooks 02-05 "
+          "load the cached models",
+          flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=20)
@@ -61,7 +130,15 @@ def main() -> None:
     ap.add_argument("--proto-sentences", type=int, default=38_000,
                     help="sentences embedded per model for the prototypes (study: ~28.5k val, 48k test stage)")
     ap.add_argument("--models-per-replicate", type=int, default=22)
+    ap.add_argument("--budget", action="store_true")
+    ap.add_argument("--profile", default="study")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--contention", type=float, default=1.2,
+                    help="two processes at once against one alone (GRM-Net measured ~1.2)")
     args = ap.parse_args()
+    if args.budget:
+        budget(args.profile, args.workers, args.steps, args.contention)
+        return
     torch.set_num_threads(args.threads)
     for name, cfg in WIDTHS.items():
         word_dim = 32 if name == "cpu" else 300

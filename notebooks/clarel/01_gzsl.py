@@ -45,6 +45,17 @@ print(f"data: {data.source}; {len(data.labels)} images, {len(data.class_names)} 
 # A replicate (one seed) draws its own world (`world.seed + seed`), validation hold-out, initialisation and batch
 # order (`cmlib.replicates.run_replicates`). α is chosen on the validation split only; the test split is read once,
 # for the final score.
+#
+# First every model that any notebook of this profile reads (`cfg.notebooks`: per replicate, the validation and
+# train+val models of the settings of notebooks 01-05) is trained as one task each on `cfg.jobs` processes
+# (`clarel.run_study`): five replicates as whole units would leave a core idle for the last. The models are cached;
+# the replicates below, and notebooks 02-05, then load them.
+
+# %%
+study = clarel.run_study(cfg)
+print(f"{study['tasks']:.0f} trainings ({study['trained']:.0f} trained, the rest found in the cache): "
+      f"{study['core_s'] / 60:.1f} core-min in {study['wall_s'] / 60:.1f} min on {cfg.jobs or os.cpu_count()} "
+      "process(es)")
 
 # %%
 rows = clarel.replicates(clarel.gzsl_replicate, cfg)

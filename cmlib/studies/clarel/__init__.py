@@ -7,7 +7,8 @@ with d_alpha) and ZSL top-1 on the test split. alpha only acts at inference, so 
 (seed, lambda, kappa, stage) is cached and alpha is swept on its distance matrix.
 
 Layout: ``config`` (Config, TrainConfig), ``data`` (data sources, tokenising, the protocol stages), ``runs`` (training,
-scoring, the run cache, one setting under the protocol), ``tables`` (the rows of notebooks 01-04, claims, figures).
+scoring, the run cache, one setting under the protocol), ``study`` (every training of the study as tasks on a worker
+pool: :func:`run_study`, called by notebook 01), ``tables`` (the rows of notebooks 01-04, claims, figures).
 
 Choices where the paper is silent (sources):
 * validation "seen" images: 20% of each train class's trainval images (xlsa17's test_seen ratio 1,764/8,821);
@@ -38,7 +39,7 @@ lambda {0, .1, .2, .35, .5, .65, .8, .9, 1} and kappa {0, .1, .2, .4, .5, .6, .8
 
 from __future__ import annotations
 
-from cmlib.studies.clarel.config import Config, TrainConfig
+from cmlib.studies.clarel.config import NOTEBOOKS, Config, TrainConfig
 from cmlib.studies.clarel.data import ClarelData, Stage, build_data, make_stage, tokenise
 from cmlib.studies.clarel.experiments import (
     ABLATION,
@@ -65,6 +66,7 @@ from cmlib.studies.clarel.runs import (
     trained_scores,
     validate_setting,
 )
+from cmlib.studies.clarel.study import notebook_models, run_study, study_task, study_tasks, task_config
 from cmlib.studies.clarel.tables import (
     COLLAPSE_SHARE,
     STABLE,
@@ -88,6 +90,7 @@ from cmlib.studies.clarel.tables import (
 __all__ = [
     "ABLATION",
     "COLLAPSE_SHARE",
+    "NOTEBOOKS",
     "STABLE",
     "_MEMORY",
     "ClarelData",
@@ -114,17 +117,22 @@ __all__ = [
     "make_stage",
     "mean_table",
     "model_config",
+    "notebook_models",
     "plot_alpha_sweep",
     "plot_sweep",
     "replicate_config",
     "replicates",
+    "run_study",
     "score",
     "sealed_test",
     "stability_claims",
     "stage_batches",
+    "study_task",
+    "study_tasks",
     "sweep_claims",
     "sweep_replicate",
     "sweep_rows",
+    "task_config",
     "text_claims",
     "text_table",
     "tokenise",

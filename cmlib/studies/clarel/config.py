@@ -61,6 +61,10 @@ class TrainConfig:
             check_range(f"train.lr_drops[{i}]", f, lo=0.0, hi=1.0)
 
 
+#: the CLAREL notebooks (notebooks/clarel/<name>.py), the values of ``Config.notebooks``
+NOTEBOOKS = ("01_gzsl", "02_alpha_sweep", "03_lambda_kappa", "04_ablation", "05_explore")
+
+
 def _small_model() -> ClarelModelConfig:
     return ClarelModelConfig(embed_dim=128, cnn_channels=64, lstm_hidden=64)
 
@@ -96,6 +100,9 @@ class Config:
             process, which also shares the in-memory run cache; 0: one per CPU core).
         class_text: notebook 04 also trains the main setting on class-level text (``world.text_level="class"``,
             the key-novelty ablation; world data only).
+        notebooks: the notebooks of this profile whose models :func:`cmlib.studies.clarel.run_study` (called by
+            notebook 01) trains as tasks (:data:`NOTEBOOKS` names them all; the cub100 profile runs three, so it
+            lists three: its runner line's ``--only`` must name the same ones).
         threads: torch intra-op threads while training/scoring (on the shared 2-core machine one thread was ~10x
             faster per step than two under contention: 0.05-0.07 s against 0.57 s, measured).
     """
@@ -118,6 +125,7 @@ class Config:
     threads: int = 1
     jobs: int = 1
     class_text: bool = True
+    notebooks: list[str] = field(default_factory=lambda: list(NOTEBOOKS))
     fit: DeviceConfig = field(default_factory=DeviceConfig)
 
     def __post_init__(self) -> None:
@@ -132,6 +140,9 @@ class Config:
         check_range("val_seen_fraction", self.val_seen_fraction, lo=0.01, hi=0.9)
         check_range("threads", self.threads, lo=1)
         check_range("jobs", self.jobs, lo=0)
+        unknown = [n for n in self.notebooks if n not in NOTEBOOKS]
+        if unknown or not self.notebooks:
+            raise ConfigError(f"notebooks: {unknown or self.notebooks} must be a non-empty list of {list(NOTEBOOKS)}")
         if not self.seeds or not self.alphas:
             raise ConfigError("seeds and alphas must each hold at least one value")
         if self.data != "world" and self.data_root is None:

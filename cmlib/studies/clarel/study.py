@@ -1,0 +1,127 @@
+"""The CLAREL study as trainings on a worker pool: every model the notebooks read, one task each.
+
+Why not :func:`cmlib.replicates.run_replicates` alone: five equal replicates on two cores run as 2 + 2 + 1, one
+core idle for the last third (~0.6 x the one-core time instead of 0.5 x). The study profile's 5 x 22 = 110
+trainings as tasks keep both cores busy to the end. :func:`run_study` (notebook 01) trains them into the run cache
+(``Config.cache_dir``, :func:`cmlib.studies.clarel.runs.trained_scores`: one file per model, written atomically);
+the notebooks' replicate functions then only load them.
+
+A task is ``(stage, seed, lam, kappa, text)``: stage "val" (train classes) or "test" (train+val classes), the
+replicate seed, the loss mixing, and the text level "image" (per-image sentences) or "class" (notebook 04's
+class-level ablation). :func:`notebook_models` lists what each notebook of :data:`~.config.NOTEBOOKS` reads;
+:func:`study_tasks` is their union over ``Config.notebooks`` and ``Config.seeds`` (used by :func:`run_study` and by
+``benchmarks/clarel.py --budget``, so the list exists once).
+
+Data per task: each task rebuilds its replicate's data (world, tokens, word2vec): 1.6-2.8 s measured for the study
+world on one core (``build_data``, issue 14), against ~20 s for one training at 300 steps, so the word vectors are
+not made a shared task of their own (it would save ~8% of the core time and add a cached artefact). No task writes
+what another writes (each model has its own cache key), so two tasks never build one artefact at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Hashable
+from pathlib import Path
+from typing import Literal
+
+from cmlib.studies.clarel.config import NOTEBOOKS, Config
+from cmlib.studies.clarel.data import build_data
+from cmlib.studies.clarel.experiments import ABLATION, replicate_config
+from cmlib.studies.clarel.runs import _MEMORY, _key, trained_scores
+
+__all__ = ["Task", "notebook_models", "run_study", "study_task", "study_tasks", "task_config"]
+
+#: (stage, seed, lam, kappa, text level)
+Task = tuple[Literal["val", "test"], int, float, float, Literal["image", "class"]]
+Model = tuple[Literal["val", "test"], float, float, Literal["image", "class"]]
+
+
+def notebook_models(cfg: Config, notebook: str) -> list[Model]:
+    """The models (stage, lam, kappa, text) one replicate of ``notebook`` reads, as its replicate function reads them
+    (:mod:`cmlib.studies.clarel.experiments`; 05 reads the first seed's validation model of the main setting).
+
+    Raises:
+        ValueError: ``notebook`` is not one of :data:`~cmlib.studies.clarel.config.NOTEBOOKS`.
+    """
+    main = (cfg.lam, cfg.kappa)
+    if notebook in ("02_alpha_sweep", "05_explore"):
+        return [("val", *main, "image")]
+    if notebook == "01_gzsl":
+        return [("val", *main, "image"), ("test", *main, "image")]
+    if notebook == "03_lambda_kappa":
+        return ([("val", v, cfg.kappa, "image") for v in cfg.lambdas]
+                + [("val", cfg.lam, v, "image") for v in cfg.kappas])
+    if notebook == "04_ablation":
+        settings = dict.fromkeys((lam, kappa) for _, lam, kappa in ABLATION)  # Table 3's lines share models
+        out: list[Model] = [(stage, lam, kappa, "image") for lam, kappa in settings for stage in ("val", "test")]
+        if cfg.class_text and cfg.data == "world":
+            out += [("val", *main, "class"), ("test", *main, "class")]
+        return out
+    raise ValueError(f"notebook_models: unknown notebook {notebook!r}; expected one of {list(NOTEBOOKS)}")
+
+
+def study_tasks(cfg: Config) -> tuple[list[Task], dict[Task, list[Task]]]:
+    """Every distinct training the notebooks of ``cfg.notebooks`` read, over ``cfg.seeds`` (05: the first seed
+    only), in the order they start, and what each requires (nothing: each task builds its own data, module
+    docstring).
+
+    Order: the test-stage models first (train+val images and every image's sentences for the prototypes: the
+    longest), then the validation ones, each group seed by seed; all tasks are of about one length, so the last
+    round leaves a core idle for at most one training."""
+    per_seed = {seed: dict.fromkeys(m for nb in cfg.notebooks if nb != "05_explore" or seed == cfg.seeds[0]
+                                    for m in notebook_models(cfg, nb)) for seed in cfg.seeds}
+    tasks = [(stage, seed, lam, kappa, text) for want in ("test", "val") for seed in cfg.seeds
+             for stage, lam, kappa, text in per_seed[seed] if stage == want]
+    return tasks, {}
+
+
+def task_config(cfg: Config, task: Task) -> Config:
+    """The config a task trains under: its replicate's (:func:`replicate_config`), class-level text for "class"."""
+    rcfg = replicate_config(cfg, task[1])
+    if task[4] == "class":
+        rcfg = dataclasses.replace(rcfg, world=dataclasses.replace(rcfg.world, text_level="class"))
+    return rcfg
+
+
+def _cached(cfg: Config, task: Task) -> bool:
+    key = _key(cfg, task[0], task[1], task[2], task[3])
+    return key in _MEMORY or bool(cfg.cache_dir and (Path(cfg.cache_dir) / f"{key}.pt").is_file())
+
+
+def study_task(cfg: Config, task: Task) -> dict[str, float]:
+    """Train (or find cached) one model of :func:`study_tasks`; returns {cached (1.0 / 0.0), train_s, wall_s}."""
+    t0 = time.perf_counter()
+    stage, seed, lam, kappa, _ = task
+    rcfg = task_config(cfg, task)
+    cached = _cached(rcfg, task)
+    scored = trained_scores(rcfg, lambda: build_data(rcfg), stage, seed, lam, kappa)
+    return {"cached": float(cached), "train_s": 0.0 if cached else float(scored.wall_s),
+            "wall_s": time.perf_counter() - t0}
+
+
+def run_study(cfg: Config, jobs: int | None = None) -> dict[str, float]:
+    """Train every model of :func:`study_tasks` on ``jobs`` worker processes (default ``cfg.jobs``; 0: one per
+    core) through :func:`cmlib.replicates.run_tasks`, into the run cache; cached models are not retrained.
+
+    Without ``cfg.cache_dir`` (the smoke profile) the models can only be handed on in memory, so the tasks must run
+    in this process (one worker); the notebooks that run after 01 in their own kernels train theirs again.
+
+    Returns {tasks, trained (models not found in the cache), core_s (the tasks' summed wall seconds), wall_s}.
+
+    Raises:
+        ValueError: no ``cache_dir`` and ``jobs`` other than 1.
+    """
+    from cmlib.replicates import run_tasks
+
+    tasks, requires = study_tasks(cfg)
+    workers = cfg.jobs if jobs is None else jobs
+    if cfg.cache_dir is None and workers != 1:
+        raise ValueError(f"run_study: cfg.cache_dir is None, so worker processes could not hand their models on; "
+                         f"set cache_dir or run with jobs=1 (got jobs={workers})")
+    t0 = time.perf_counter()
+    out: dict[Hashable, dict[str, float]] = run_tasks(study_task, cfg, tasks, requires=requires, jobs=workers,
+                                                      log=lambda line: None)
+    return {"tasks": float(len(out)), "trained": float(sum(not v["cached"] for v in out.values())),
+            "core_s": float(sum(v["wall_s"] for v in out.values())), "wall_s": time.perf_counter() - t0}

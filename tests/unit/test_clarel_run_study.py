@@ -1,0 +1,68 @@
+"""CLAREL run_study: its task list is exactly the models the notebooks read; a rerun trains nothing."""
+
+import pytest
+
+from cmlib.config import ConfigError, from_params, load_yaml
+from cmlib.studies import clarel
+
+TINY = {"world": {"n_classes": 24, "n_unseen": 6, "n_val_classes": 6, "n_genera": 6, "images_per_class": 6,
+                  "feature_dim": 32},
+        "model": {"embed_dim": 16, "cnn_channels": 8, "lstm_hidden": 8},
+        "train": {"steps": 3, "batch_size": 8, "word_dim": 8, "word2vec_epochs": 1}}
+
+
+def test_study_profile_trains_22_models_per_replicate_and_cub100_two(project_root):
+    study = from_params(clarel.Config, load_yaml(project_root / "params/clarel/study.yaml"))
+    tasks, requires = clarel.study_tasks(study)
+    assert len(tasks) == len(set(tasks)) == 22 * len(study.seeds) and requires == {}
+    per_seed = [t for t in tasks if t[1] == study.seeds[0]]
+    assert sum(t[0] == "test" for t in per_seed) == 5 and sum(t[4] == "class" for t in per_seed) == 2
+    # the longer test-stage trainings start first
+    assert [t[0] for t in tasks] == sorted((t[0] for t in tasks), key=lambda s: s != "test")
+    cub = from_params(clarel.Config, load_yaml(project_root / "params/clarel/cub100.yaml"))
+    assert sorted(t[0] for t in clarel.study_tasks(cub)[0]) == ["test"] * 3 + ["val"] * 3
+
+
+def test_explorer_model_is_listed_for_the_first_seed_only():
+    cfg = from_params(clarel.Config, {**TINY, "seeds": [3, 4], "notebooks": ["05_explore"]})
+    assert clarel.study_tasks(cfg)[0] == [("val", 3, 0.5, 0.5, "image")]
+
+
+def test_notebooks_read_only_models_run_study_trained(tmp_path, monkeypatch):
+    cfg = from_params(clarel.Config, {**TINY, "cache_dir": str(tmp_path)})
+    clarel._MEMORY.clear()
+    first = clarel.run_study(cfg)
+    tasks, _ = clarel.study_tasks(cfg)
+    assert first["trained"] == first["tasks"] == len(tasks) == len(list(tmp_path.glob("*.pt")))
+
+    trained, read = [], set()
+    real_train, real_load = clarel.runs.train_model, clarel.runs.load_cached
+    monkeypatch.setattr(clarel.runs, "train_model", lambda *a, **k: trained.append(a[2:]) or real_train(*a, **k))
+    monkeypatch.setattr(clarel.runs, "load_cached", lambda p: read.add(p.name) or real_load(p))
+    clarel._MEMORY.clear()
+    seed = cfg.seeds[0]
+    for fn in (clarel.gzsl_replicate, clarel.alpha_replicate, clarel.sweep_replicate, clarel.ablation_replicate):
+        fn(cfg, seed)
+    rcfg = clarel.replicate_config(cfg, seed)  # notebook 05
+    clarel.trained_scores(rcfg, lambda: clarel.build_data(rcfg), "val", seed, rcfg.lam, rcfg.kappa)
+    assert trained == []
+    assert read == {p.name for p in tmp_path.glob("*.pt")}  # every listed model is read by some notebook
+    clarel._MEMORY.clear()
+    again = clarel.run_study(cfg)
+    assert again["trained"] == 0.0 and again["tasks"] == first["tasks"]
+
+
+def test_run_study_on_two_workers_fills_the_cache(tmp_path):
+    cfg = from_params(clarel.Config, {**TINY, "seeds": [0, 1], "notebooks": ["02_alpha_sweep"],
+                                      "cache_dir": str(tmp_path)})
+    out = clarel.run_study(cfg, jobs=2)
+    assert out["trained"] == 2.0 and len(list(tmp_path.glob("*.pt"))) == 2
+
+
+def test_run_study_needs_a_cache_for_workers_and_known_notebooks():
+    with pytest.raises(ValueError, match="cache_dir is None"):
+        clarel.run_study(from_params(clarel.Config, TINY), jobs=2)
+    with pytest.raises(ConfigError, match="notebooks"):
+        from_params(clarel.Config, {"notebooks": ["06_nothing"]})
+    with pytest.raises(ValueError, match="unknown notebook"):
+        clarel.notebook_models(clarel.Config(), "06_nothing")
