@@ -12,10 +12,11 @@ class-level ablation). :func:`notebook_models` lists what each notebook of :data
 :func:`study_tasks` is their union over ``Config.notebooks`` and ``Config.seeds`` (used by :func:`run_study` and by
 ``benchmarks/clarel.py --budget``, so the list exists once).
 
-Data per task: each task rebuilds its replicate's data (world, tokens, word2vec): 1.6-2.8 s measured for the study
-world on one core (``build_data``, issue 14), against ~20 s for one training at 300 steps, so the word vectors are
-not made a shared task of their own (it would save ~8% of the core time and add a cached artefact). No task writes
-what another writes (each model has its own cache key), so two tasks never build one artefact at once.
+Data per task: building a replicate's data (world, tokens, word2vec) takes 1.6-2.8 s for the study world on one
+core (``build_data``, issue 14), against ~20 s for one training at 300 steps; a worker keeps the last two it built
+for its next tasks (:func:`_task_data`: tasks come seed by seed), so the word vectors are not made a shared task of
+their own (that would add a cached artefact and requirements). No task writes what another writes (each model has
+its own cache key), so two tasks never build one artefact at once.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from collections.abc import Hashable
 from pathlib import Path
 from typing import Literal
 
+from cmlib.cache import stable_hash
+from cmlib.config import to_dict
 from cmlib.studies.clarel.config import NOTEBOOKS, Config
-from cmlib.studies.clarel.data import build_data
+from cmlib.studies.clarel.data import ClarelData, build_data
 from cmlib.studies.clarel.experiments import ABLATION, replicate_config
 from cmlib.studies.clarel.runs import _MEMORY, _key, trained_scores
 
@@ -90,13 +93,28 @@ def _cached(cfg: Config, task: Task) -> bool:
     return key in _MEMORY or bool(cfg.cache_dir and (Path(cfg.cache_dir) / f"{key}.pt").is_file())
 
 
+_DATA: dict[str, ClarelData] = {}
+
+
+def _task_data(rcfg: Config) -> ClarelData:
+    """``build_data(rcfg)``, kept in this worker process for its next task of the same replicate and text level
+    (tasks come seed by seed, so a worker mostly trains several of one replicate in a row; the two most recent are
+    kept). Training only reads the data."""
+    key = stable_hash(to_dict(rcfg))
+    if key not in _DATA:
+        while len(_DATA) >= 2:
+            _DATA.pop(next(iter(_DATA)))
+        _DATA[key] = build_data(rcfg)
+    return _DATA[key]
+
+
 def study_task(cfg: Config, task: Task) -> dict[str, float]:
     """Train (or find cached) one model of :func:`study_tasks`; returns {cached (1.0 / 0.0), train_s, wall_s}."""
     t0 = time.perf_counter()
     stage, seed, lam, kappa, _ = task
     rcfg = task_config(cfg, task)
     cached = _cached(rcfg, task)
-    scored = trained_scores(rcfg, lambda: build_data(rcfg), stage, seed, lam, kappa)
+    scored = trained_scores(rcfg, lambda: _task_data(rcfg), stage, seed, lam, kappa)
     return {"cached": float(cached), "train_s": 0.0 if cached else float(scored.wall_s),
             "wall_s": time.perf_counter() - t0}
 
