@@ -23,6 +23,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "ViTFeatures",
     ),
     "osnet": ("OSBlock", "OSNet", "load_osnet_weights", "osnet_x0_5", "osnet_x0_25", "osnet_x1_0"),
+    "roi_align": ("MultiScaleRoIAlign", "interpolation"),  # the operator itself: cmlib.models.roi_align.roi_align
     "refseg_baselines": ("BinaryRefSeg", "InstanceMatcher", "binary_loss", "binary_to_instances", "spatial_features"),
     "whcmt": (
         "ONES_ID", "PAD_ID", "WHCMT", "CrossViTEncoder", "CrossVitConfig", "HashHead", "TagTransformer",
