@@ -17,14 +17,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
 from cmlib.perturb import jitter_seed
 
-__all__ = ["load", "save_atomic", "source_text", "stable_hash"]
+__all__ = ["keep_recent", "load", "save_atomic", "source_text", "stable_hash"]
+
+T = TypeVar("T")
 
 
 def stable_hash(obj: Any, length: int = 16) -> str:
@@ -60,3 +63,13 @@ def save_atomic(payload: Any, path: str | Path) -> Path:
 def load(path: str | Path) -> Any:
     """``torch.load`` on the CPU with ``weights_only=True`` (tensors, dicts, lists, numbers, strings only)."""
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def keep_recent(store: dict[Hashable, T], key: Hashable, make: Callable[[], T], size: int = 2) -> T:
+    """``store[key]``, made by ``make()`` when absent; ``store`` keeps the ``size`` most recently made entries (a
+    per-process memo, e.g. the replicate data a pool worker reuses for its next task)."""
+    if key not in store:
+        while len(store) >= size:
+            store.pop(next(iter(store)))
+        store[key] = make()
+    return store[key]

@@ -143,9 +143,8 @@ class MultiScaleRoIAlign(poolers.MultiScaleRoIAlign):
             if idx.numel():
                 parts.append(roi_align(feat, rois[idx], self.output_size, scale, self.sampling_ratio))
                 order.append(idx)
-        c = feats[0].shape[1]
-        if not parts:
-            return feats[0].new_zeros((0, c, *self.output_size)) + 0.0 * feats[0].sum()
+        if not parts:  # no RoI at all: roi_align's empty result
+            return roi_align(feats[0], rois, self.output_size, self.scales[0], self.sampling_ratio)
         pooled = torch.cat(parts)
         return pooled[torch.argsort(torch.cat(order))]
 

@@ -41,3 +41,21 @@ def test_source_text_is_the_defining_files_in_order():
     assert source_text(cache_mod) == own
     assert source_text(cache_mod.stable_hash) == own  # a function: the file that defines it
     assert source_text(perturb_mod, cache_mod) == Path(perturb_mod.__file__).read_text(encoding="utf-8") + own
+
+
+def test_keep_recent_makes_once_and_keeps_the_most_recent() -> None:
+    from cmlib.cache import keep_recent
+
+    store: dict = {}
+    made: list[str] = []
+
+    def make(k: str):
+        return lambda: made.append(k) or k.upper()
+
+    assert keep_recent(store, "a", make("a")) == "A"
+    assert keep_recent(store, "a", make("a")) == "A" and made == ["a"]  # made once
+    keep_recent(store, "b", make("b"))
+    keep_recent(store, "c", make("c"))  # a third key evicts the oldest
+    assert list(store) == ["b", "c"]
+    keep_recent(store, "a", make("a"))
+    assert made == ["a", "b", "c", "a"] and list(store) == ["c", "a"]

@@ -164,6 +164,12 @@ def _key(cfg: Config, stage: str, seed: int, lam: float, kappa: float) -> str:
     return stable_hash(blob)
 
 
+def cache_file(cfg: Config, key: str) -> Path | None:
+    """Where the model of run-cache key ``key`` (:func:`_key`) is kept: ``<cache_dir>/<key>.pt``; None without a
+    ``cache_dir`` (memory only)."""
+    return Path(cfg.cache_dir) / f"{key}.pt" if cfg.cache_dir else None
+
+
 def trained_scores(cfg: Config, data: ClarelData | Callable[[], ClarelData], stage_name: Literal["val", "test"],
                    seed: int, lam: float, kappa: float) -> Scored:
     """Train (or load from the cache) the model for (stage, seed, lam, kappa) and return its distance matrix.
@@ -175,7 +181,7 @@ def trained_scores(cfg: Config, data: ClarelData | Callable[[], ClarelData], sta
     key = _key(cfg, stage_name, seed, lam, kappa)
     if key in _MEMORY:
         return _MEMORY[key]
-    path = Path(cfg.cache_dir) / f"{key}.pt" if cfg.cache_dir else None
+    path = cache_file(cfg, key)
     if path is not None and path.is_file():
         blob = load_cached(path)
         scored = Scored(blob["distances"], blob["labels"], blob["seen_cols"], blob["unseen_cols"],

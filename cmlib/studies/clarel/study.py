@@ -24,15 +24,14 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Hashable
-from pathlib import Path
 from typing import Literal
 
-from cmlib.cache import stable_hash
+from cmlib.cache import keep_recent, stable_hash
 from cmlib.config import to_dict
 from cmlib.studies.clarel.config import NOTEBOOKS, Config
 from cmlib.studies.clarel.data import ClarelData, build_data
 from cmlib.studies.clarel.experiments import ABLATION, replicate_config
-from cmlib.studies.clarel.runs import _MEMORY, _key, trained_scores
+from cmlib.studies.clarel.runs import _MEMORY, _key, cache_file, trained_scores
 
 __all__ = ["Task", "notebook_models", "run_study", "study_task", "study_tasks", "task_config"]
 
@@ -90,7 +89,8 @@ def task_config(cfg: Config, task: Task) -> Config:
 
 def _cached(cfg: Config, task: Task) -> bool:
     key = _key(cfg, task[0], task[1], task[2], task[3])
-    return key in _MEMORY or bool(cfg.cache_dir and (Path(cfg.cache_dir) / f"{key}.pt").is_file())
+    path = cache_file(cfg, key)
+    return key in _MEMORY or bool(path and path.is_file())
 
 
 _DATA: dict[str, ClarelData] = {}
@@ -100,12 +100,7 @@ def _task_data(rcfg: Config) -> ClarelData:
     """``build_data(rcfg)``, kept in this worker process for its next task of the same replicate and text level
     (tasks come seed by seed, so a worker mostly trains several of one replicate in a row; the two most recent are
     kept). Training only reads the data."""
-    key = stable_hash(to_dict(rcfg))
-    if key not in _DATA:
-        while len(_DATA) >= 2:
-            _DATA.pop(next(iter(_DATA)))
-        _DATA[key] = build_data(rcfg)
-    return _DATA[key]
+    return keep_recent(_DATA, stable_hash(to_dict(rcfg)), lambda: build_data(rcfg))
 
 
 def study_task(cfg: Config, task: Task) -> dict[str, float]:

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from cmlib.cache import keep_recent, save_atomic, source_text, stable_hash
 from cmlib.cache import load as load_cached
-from cmlib.cache import save_atomic, source_text, stable_hash
 from cmlib.config import to_dict
 from cmlib.data.sketchyscene import ReferringExpression, SketchScene
 from cmlib.engine import epoch_batches, fit, seed_everything
@@ -182,14 +182,11 @@ def _replicate(cfg: Config, seed: int) -> tuple[StudyData, GRMNet, dict[str, flo
     """(data, detector, detector info) of replicate ``seed``, kept in this process for the next task of the same
     replicate (a worker of :func:`run_tasks` trains several; the two most recent replicates are kept). The tasks only
     read them: each model starts from a copy of the detector's weights."""
-    key = cache_path(cfg, "detector", seed=seed)
-    if key not in _REPLICATES:
+    def make() -> tuple[StudyData, GRMNet, dict[str, float]]:
         data = build_data(cfg, seed)
-        detector, info = train_detector(cfg, data)
-        while len(_REPLICATES) >= 2:
-            _REPLICATES.pop(next(iter(_REPLICATES)))
-        _REPLICATES[key] = (data, detector, info)
-    return _REPLICATES[key]
+        return (data, *train_detector(cfg, data))
+
+    return keep_recent(_REPLICATES, cache_path(cfg, "detector", seed=seed), make)
 
 
 def train_task(cfg: Config, task: Task) -> dict[str, float]:
