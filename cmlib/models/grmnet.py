@@ -38,7 +38,7 @@ from torchvision.ops import FeaturePyramidNetwork
 from cmlib.models.grmnet_heads import LanguageEncoder, LanguageRPN, TiledFusion, grm_vectors
 from cmlib.models.roi_align import MultiScaleRoIAlign
 
-__all__ = ["GRMNet", "GRMNetSpec", "GRMRoIHeads", "TinyFPN", "build_backbone"]
+__all__ = ["CanvasTransform", "GRMNet", "GRMNetSpec", "GRMRoIHeads", "TinyFPN", "build_backbone"]
 
 
 @dataclass
@@ -216,6 +216,25 @@ class GRMRoIHeads(RoIHeads):
         return result, losses
 
 
+class CanvasTransform(GeneralizedRCNNTransform):
+    """torchvision's detection transform, without the resize of an image that is already ``canvas x canvas``.
+
+    Every world scene is drawn at the canvas size, so torchvision's resize runs at scale 1: a bilinear
+    interpolation that returns the same values (and a nearest one for the masks), ~2.6 ms of a ~120 ms training
+    step at the study's sizes. ``tests/unit/test_grmnet_model.py`` checks that skipping it is exact; any other size
+    goes through torchvision's resize unchanged. One difference: in training torchvision draws its (one-size) random
+    choice of ``min_size`` from torch's global RNG, which a skipped resize does not, so the sampling stream of a
+    training run (RPN and RoI sampling) is not the one torchvision's transform gives.
+    """
+
+    def resize(self, image: Tensor, target: dict[str, Tensor] | None = None
+               ) -> tuple[Tensor, dict[str, Tensor] | None]:
+        side = self.min_size[-1]
+        if self.max_size == side and tuple(image.shape[-2:]) == (side, side):
+            return image, target
+        return super().resize(image, target)
+
+
 class GRMNet(nn.Module):
     """GRM-Net (Fig. 2): backbone -> language-fused RPN -> GRM + language-fused RoI heads -> instances.
 
@@ -226,7 +245,7 @@ class GRMNet(nn.Module):
     def __init__(self, spec: GRMNetSpec) -> None:
         super().__init__()
         self.spec = spec
-        self.transform = GeneralizedRCNNTransform(spec.canvas, spec.canvas, [0.9, 0.9, 0.9], [0.25, 0.25, 0.25])
+        self.transform = CanvasTransform(spec.canvas, spec.canvas, [0.9, 0.9, 0.9], [0.25, 0.25, 0.25])
         self.backbone, anchors, levels = build_backbone(spec)
         c = self.backbone.out_channels
         self.language = LanguageEncoder(spec.vocab_size, spec.embed_dim, spec.lstm_hidden) if spec.use_language else None

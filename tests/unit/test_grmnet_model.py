@@ -132,3 +132,24 @@ def test_spatial_features_by_hand():
     assert f.shape == (1, 8, 2, 4)
     # cell (row 1, col 0) of a 2 x 4 map: x in [-1, -0.5], y in [0, 1]
     assert f[0, :, 1, 0].tolist() == pytest.approx([-1.0, -0.5, -0.75, 0.0, 1.0, 0.5, 0.25, 0.5])
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_canvas_transform_skips_only_an_identity_resize(training):
+    """Skipping torchvision's resize of a canvas-size image is exact (scale 1); other sizes are still resized."""
+    from torchvision.models.detection.transform import GeneralizedRCNNTransform
+
+    from cmlib.models.grmnet import CanvasTransform
+
+    g = torch.Generator().manual_seed(0)
+    ours, tv = CanvasTransform(64, 64, [0.9] * 3, [0.25] * 3), GeneralizedRCNNTransform(64, 64, [0.9] * 3, [0.25] * 3)
+    ours.train(training), tv.train(training)
+    image = torch.rand(3, 64, 64, generator=g)
+    masks = torch.rand(2, 64, 64, generator=g) > 0.5
+    target = {"boxes": torch.tensor([[1.5, 2.0, 30.25, 40.0], [0.0, 0.0, 64.0, 64.0]]), "masks": masks}
+    a, ta = ours.resize(image, dict(target))
+    b, tb = tv.resize(image.clone(), {k: v.clone() for k, v in target.items()})
+    assert torch.equal(a, b) and torch.equal(ta["boxes"], tb["boxes"])
+    assert torch.equal(ta["masks"].to(torch.uint8), tb["masks"].to(torch.uint8))
+    small = torch.rand(3, 32, 48, generator=g)
+    assert ours.resize(small)[0].shape[-2:] == tv.resize(small)[0].shape[-2:] != small.shape[-2:]

@@ -17,6 +17,7 @@ from cmlib.engine import FitConfig
 __all__ = ["ABLATION_ROWS", "PAPER_TABLE1", "PAPER_TABLE2", "Config", "ModelConfig", "setup", "variant_of"]
 
 # Table 2 of the paper: (row, manner, position info, K, dim).
+SCHEDULES = ("constant", "cosine")  # referring_schedule values
 ABLATION_ROWS: tuple[tuple[int, str, bool, int, int], ...] = (
     (1, "distance", True, 10, 5), (2, "consistency", False, 0, 5), (3, "consistency", True, 0, 5),
     (4, "consistency", True, 5, 5), (5, "consistency", True, 20, 5), (6, "consistency", True, 10, 3),
@@ -62,10 +63,15 @@ class Config:
             split files have no val part).
         two_stage_thresholds: match-probability thresholds of the two-stage baseline; each replicate keeps the one
             with the best validation COCO AP (0 keeps every detection, ranked by its score, as GRM-Net's are).
+        referring_schedule: the learning-rate schedule of the referring trainings (Table 2 rows, GRM-Net):
+            ``"constant"`` (``lr`` throughout) or ``"cosine"`` (``lr`` decayed to 0 over ``referring_steps`` by
+            half a cosine, ``torch.optim.lr_scheduler.CosineAnnealingLR``). The paper gives an *initial* learning
+            rate for AdamW (Sec. 3.1) and no schedule; the choice is made on validation (params/grmnet/study.yaml).
+            The detector, matcher and binary baseline always train at a constant rate.
         binary_lr: AdamW learning rate of the binary baseline (``None``: ``lr``); it trains ``baseline_steps`` steps.
             Chosen on validation apart from ``lr`` because the binary FCN has no pretrained head: at 1,600 steps its
             single-instance validation AP was 8.5 at 1e-3 and 3.9 at 3e-3 (the detector's and GRM-Net's rate); the
-            study's 3,200 steps are chosen the same way (params/grmnet/study.yaml).
+            study's 2,400 steps are chosen the same way (params/grmnet/study.yaml).
         binary_thresholds: relative thresholds of the binary baseline (mask = prob >= t * max prob, never empty);
             chosen on validation likewise.
         kept_score: the score above which an output instance counts as *kept* in Fig. 5's wrong-instance count
@@ -88,6 +94,7 @@ class Config:
     weight_decay: float = 1e-4
     detector_steps: int = 12
     referring_steps: int = 4
+    referring_schedule: str = "constant"
     baseline_steps: int = 6
     binary_lr: float | None = None
     matcher_steps: int = 20
@@ -113,6 +120,8 @@ class Config:
         if self.binary_lr is not None:
             check_range("binary_lr", self.binary_lr, lo=0.0)
         check_range("top_k", self.top_k, lo=0)
+        if self.referring_schedule not in SCHEDULES:
+            raise ConfigError(f"referring_schedule: one of {SCHEDULES}, got {self.referring_schedule!r}")
         check_range("jobs", self.jobs, lo=0)
         for name in ("detector_steps", "referring_steps", "baseline_steps", "matcher_steps"):
             check_range(name, getattr(self, name), lo=1)

@@ -70,9 +70,11 @@ _NOT_TRAINING = ("seeds", "jobs", "cache_dir", "examples_dir", "fit", "two_stage
                  "kept_score")
 # per kind, the settings it does not depend on (the detector is shared by runs of any length; only the binary
 # baseline trains at binary_lr)
-_OTHER_STEPS = {"detector": ("referring_steps", "baseline_steps", "binary_lr", "matcher_steps", "top_k"),
-                "grmnet": ("baseline_steps", "binary_lr", "matcher_steps"), "binary": ("referring_steps", "matcher_steps"),
-                "matcher": ("referring_steps", "baseline_steps", "binary_lr")}
+_OTHER_STEPS = {"detector": ("referring_steps", "referring_schedule", "baseline_steps", "binary_lr", "matcher_steps",
+                             "top_k"),
+                "grmnet": ("baseline_steps", "binary_lr", "matcher_steps"),
+                "binary": ("referring_steps", "referring_schedule", "matcher_steps"),
+                "matcher": ("referring_steps", "referring_schedule", "baseline_steps", "binary_lr")}
 
 
 # ------------------------------------------------------------------------------------------------------ training
@@ -95,8 +97,9 @@ def cache_path(cfg: Config, kind: str, **extra: Any) -> Path:
 
 
 def _train_cached(cfg: Config, path: Path, model: nn.Module, loss_fn: Callable, dataset: torch.utils.data.Dataset,
-                  steps: int, seed: int, collate_fn: Callable) -> dict[str, float]:
-    """Train with :func:`cmlib.engine.fit` (or load ``path``); returns {steps, s_per_step, final_loss, cached}."""
+                  steps: int, seed: int, collate_fn: Callable, schedule: str = "constant") -> dict[str, float]:
+    """Train with :func:`cmlib.engine.fit` (or load ``path``); returns {steps, s_per_step, final_loss, cached}.
+    ``schedule``: ``"constant"`` or ``"cosine"`` (see ``Config.referring_schedule``)."""
     if path.is_file():
         payload = load_cached(path)
         model.load_state_dict(payload["model"])
@@ -106,7 +109,8 @@ def _train_cached(cfg: Config, path: Path, model: nn.Module, loss_fn: Callable, 
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     fcfg = dataclasses.replace(cfg.fit, max_steps=steps, seed=seed, checkpoint_dir=None, resume=False)
     batches = epoch_batches(dataset, cfg.batch_size, seed=seed, collate_fn=collate_fn, num_workers=cfg.fit.num_workers)
-    res = fit(model, opt, loss_fn, batches, fcfg)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) if schedule == "cosine" else None
+    res = fit(model, opt, loss_fn, batches, fcfg, scheduler=sched)
     info = {"steps": float(steps), "s_per_step": 1.0 / res.steps_per_s if res.steps_per_s else float("nan"),
             "final_loss": float(res.history[-1]["loss"]) if res.history else float("nan")}
     save_atomic({"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "info": info}, path)
@@ -155,7 +159,8 @@ def train_referring(cfg: Config, data: StudyData, detector: GRMNet, **variant: A
 
     ds = Items(data.train, lambda e: referring_item(data, "train", e, cfg.max_tokens))
     path = cache_path(cfg, "grmnet", seed=data.seed, variant=variant)
-    info = _train_cached(cfg, path, model, loss, ds, cfg.referring_steps, data.seed, collate)
+    info = _train_cached(cfg, path, model, loss, ds, cfg.referring_steps, data.seed, collate,
+                         schedule=cfg.referring_schedule)
     return model.eval(), info
 
 
