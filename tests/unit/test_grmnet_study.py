@@ -45,6 +45,8 @@ def test_config_and_index_errors_are_named():
         from_params(grmnet.Config, {"two_stage_thresholds": [1.5]})
     with pytest.raises(ConfigError, match="seeds"):
         from_params(grmnet.Config, {"seeds": [1, 1]})
+    with pytest.raises(ConfigError, match="referring_schedule.*'linear'"):
+        from_params(grmnet.Config, {"referring_schedule": "linear"})
     cfg = grmnet.Config(n_train_scenes=4, n_test_scenes=2, expressions_per_scene=2)
     data = grmnet.build_data(cfg, 0)
     bad = ReferringExpression(0, "the tree", (99,))
@@ -79,6 +81,37 @@ def test_cache_keys():
     longer = grmnet.Config(n_train_scenes=4, n_test_scenes=2, referring_steps=99, two_stage_thresholds=[0.3])
     assert grmnet.cache_path(cfg, "detector", seed=0) == grmnet.cache_path(longer, "detector", seed=0)
     assert k1 != grmnet.cache_path(longer, "grmnet", seed=0, variant=grmnet.variant_of(7))
+    cosine = grmnet.Config(n_train_scenes=4, n_test_scenes=2, referring_schedule="cosine")
+    assert k1 != grmnet.cache_path(cosine, "grmnet", seed=0, variant=grmnet.variant_of(7))
+    for kind in ("detector", "binary", "matcher"):  # only the referring trainings follow the schedule
+        assert grmnet.cache_path(cfg, kind, seed=0) == grmnet.cache_path(cosine, kind, seed=0)
+    cos_bin = grmnet.Config(n_train_scenes=4, n_test_scenes=2, binary_schedule="cosine")
+    assert grmnet.cache_path(cfg, "binary", seed=0) != grmnet.cache_path(cos_bin, "binary", seed=0)
+    for kind in ("detector", "matcher"):
+        assert grmnet.cache_path(cfg, kind, seed=0) == grmnet.cache_path(cos_bin, kind, seed=0)
+
+
+def test_cosine_schedule_decays_the_referring_lr_to_zero(tmp_path, monkeypatch):
+    """cosine: the last step's lr is ~0 and the first is cfg.lr; constant: cfg.lr throughout (AdamW's lr read at
+    each step)."""
+    seen: dict[str, list[float]] = {}
+    real_step = torch.optim.AdamW.step
+
+    def step(self, *a, **k):
+        seen.setdefault(run, []).append(self.param_groups[0]["lr"])
+        return real_step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    for run in ("constant", "cosine"):
+        cfg = grmnet.Config(n_train_scenes=4, n_test_scenes=2, expressions_per_scene=2, detector_steps=1,
+                            referring_steps=4, referring_schedule=run, cache_dir=str(tmp_path / run))
+        data = grmnet.build_data(cfg, 0)
+        det, _ = grmnet.train_detector(cfg, data)
+        seen[run] = []
+        grmnet.train_referring(cfg, data, det, **grmnet.variant_of(7))
+    assert seen["constant"] == [pytest.approx(1e-3)] * 4
+    assert seen["cosine"][0] == pytest.approx(1e-3) and seen["cosine"][-1] < 0.2e-3
+    assert all(a > b for a, b in zip(seen["cosine"], seen["cosine"][1:]))
 
 
 def test_threshold_choice_and_two_stage_filter():

@@ -67,11 +67,12 @@ class Config:
             ``"constant"`` (``lr`` throughout) or ``"cosine"`` (``lr`` decayed to 0 over ``referring_steps`` by
             half a cosine, ``torch.optim.lr_scheduler.CosineAnnealingLR``). The paper gives an *initial* learning
             rate for AdamW (Sec. 3.1) and no schedule; the choice is made on validation (params/grmnet/study.yaml).
-            The detector, matcher and binary baseline always train at a constant rate.
+            The detector and the matcher always train at a constant rate.
         binary_lr: AdamW learning rate of the binary baseline (``None``: ``lr``); it trains ``baseline_steps`` steps.
             Chosen on validation apart from ``lr`` because the binary FCN has no pretrained head: at 1,600 steps its
             single-instance validation AP was 8.5 at 1e-3 and 3.9 at 3e-3 (the detector's and GRM-Net's rate); the
             study's 2,400 steps are chosen the same way (params/grmnet/study.yaml).
+        binary_schedule: the same choice for the binary baseline (its ``baseline_steps``), made on validation apart.
         binary_thresholds: relative thresholds of the binary baseline (mask = prob >= t * max prob, never empty);
             chosen on validation likewise.
         kept_score: the score above which an output instance counts as *kept* in Fig. 5's wrong-instance count
@@ -97,6 +98,7 @@ class Config:
     referring_schedule: str = "constant"
     baseline_steps: int = 6
     binary_lr: float | None = None
+    binary_schedule: str = "constant"
     matcher_steps: int = 20
     top_k: int = 10
     two_stage_thresholds: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.25, 0.5])
@@ -120,8 +122,9 @@ class Config:
         if self.binary_lr is not None:
             check_range("binary_lr", self.binary_lr, lo=0.0)
         check_range("top_k", self.top_k, lo=0)
-        if self.referring_schedule not in SCHEDULES:
-            raise ConfigError(f"referring_schedule: one of {SCHEDULES}, got {self.referring_schedule!r}")
+        for name in ("referring_schedule", "binary_schedule"):
+            if getattr(self, name) not in SCHEDULES:
+                raise ConfigError(f"{name}: one of {SCHEDULES}, got {getattr(self, name)!r}")
         check_range("jobs", self.jobs, lo=0)
         for name in ("detector_steps", "referring_steps", "baseline_steps", "matcher_steps"):
             check_range(name, getattr(self, name), lo=1)

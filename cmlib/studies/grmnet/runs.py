@@ -1,6 +1,7 @@
 """GRM-Net study runs: training (cached), prediction, scoring, the baselines and the settings chosen on validation.
 
-Training: :func:`cmlib.engine.fit` with AdamW (the paper's optimiser, Sec. 3.1) at ``cfg.lr``; the learning rate and
+Training: :func:`cmlib.engine.fit` with AdamW (the paper's optimiser, Sec. 3.1) at ``cfg.lr``, decayed by a cosine in
+the referring trainings (``cfg.referring_schedule``: the paper gives an *initial* rate); the learning rate, schedules and
 step counts were chosen on a tuning replicate's validation split (``benchmarks/grmnet.py --tune``, recorded in
 ``params/grmnet/study.yaml``). The instance detector (plain Mask R-CNN, ``use_language=False``) is trained once per
 replicate and every referring variant starts from it; trained weights are cached under ``cache_dir`` keyed by a hash
@@ -70,11 +71,11 @@ _NOT_TRAINING = ("seeds", "jobs", "cache_dir", "examples_dir", "fit", "two_stage
                  "kept_score")
 # per kind, the settings it does not depend on (the detector is shared by runs of any length; only the binary
 # baseline trains at binary_lr)
-_OTHER_STEPS = {"detector": ("referring_steps", "referring_schedule", "baseline_steps", "binary_lr", "matcher_steps",
-                             "top_k"),
-                "grmnet": ("baseline_steps", "binary_lr", "matcher_steps"),
+_OTHER_STEPS = {"detector": ("referring_steps", "referring_schedule", "baseline_steps", "binary_lr", "binary_schedule",
+                             "matcher_steps", "top_k"),
+                "grmnet": ("baseline_steps", "binary_lr", "binary_schedule", "matcher_steps"),
                 "binary": ("referring_steps", "referring_schedule", "matcher_steps"),
-                "matcher": ("referring_steps", "referring_schedule", "baseline_steps", "binary_lr")}
+                "matcher": ("referring_steps", "referring_schedule", "baseline_steps", "binary_lr", "binary_schedule")}
 
 
 # ------------------------------------------------------------------------------------------------------ training
@@ -284,7 +285,8 @@ def train_binary(cfg: Config, data: StudyData, detector: GRMNet) -> tuple[Binary
     ds = Items(data.train, lambda e: referring_item(data, "train", e, cfg.max_tokens))
     path = cache_path(cfg, "binary", seed=data.seed)
     train_cfg = cfg if cfg.binary_lr is None else dataclasses.replace(cfg, lr=cfg.binary_lr)
-    info = _train_cached(train_cfg, path, model, loss, ds, cfg.baseline_steps, data.seed, collate)
+    info = _train_cached(train_cfg, path, model, loss, ds, cfg.baseline_steps, data.seed, collate,
+                         schedule=cfg.binary_schedule)
     return model.eval(), info
 
 
