@@ -36,7 +36,7 @@ from cmlib.config import from_params
 from cmlib.studies import deskpro
 from cmlib.studies.deskpro.data import build_world
 from cmlib.studies.deskpro.evaluation import chance_level, evaluate
-from cmlib.studies.deskpro.priors import OSNetFeatures, normalise
+from cmlib.studies.deskpro.priors import OSNetFeatures, normalise, train_restorer
 from cmlib.studies.deskpro.streams import train_stream
 
 PRETRAINED = ".cache/deskpro/pretrain/osnet-6643acee5b71f140.pth"
@@ -98,10 +98,13 @@ def ceiling() -> None:
 
 
 def stream(overrides: dict) -> None:
-    """Train one stream (``stream`` key, default G; ``grey``: cloth | all greys clothing (and background) pixels)."""
+    """Train one stream (``stream`` key, default G; ``seed``, default 0; ``grey``: cloth | all greys clothing (and
+    background) pixels) and print its validation curve; faces restored by the study's restorer."""
     name, grey = overrides.pop("stream", "G"), overrides.pop("grey", None)
+    seed = overrides.pop("seed", 0)
     cfg = study_config(overrides)
-    world = build_world(cfg, 0)
+    restorer, _ = train_restorer(cfg)  # the teacher sees restored faces, as in the study (same cache key)
+    world = build_world(cfg, seed, restorer)
     if grey:
         for k in ("train", "val_query", "val_gallery"):
             d = getattr(world, k)
@@ -109,7 +112,7 @@ def stream(overrides: dict) -> None:
             m = torch.isin(lab, CLOTH) | ((lab == 0) if grey == "all" else torch.zeros_like(lab, dtype=torch.bool))
             setattr(world, k, dataclasses.replace(d, images=torch.where(m[:, None], torch.full_like(d.images, 128),
                                                                         d.images)))
-    _, info = train_stream(cfg, world, name, 0)
+    _, info = train_stream(cfg, world, name, seed)
     print(overrides, name, grey, "best", info["best_step"], round(info["val_mAP"], 2), "curve", info["val_curve"],
           "train_s", info["wall_time_s"], flush=True)
 
