@@ -166,3 +166,15 @@ def test_face_lr_reaches_the_face_streams_only(tmp_path):
     assert not all(torch.equal(a, b) for a, b in zip(face.state_dict().values(), face2.state_dict().values()))
     with pytest.raises(ConfigError, match="face_lr"):
         from_params(deskpro.Config, {"face_lr": -1.0})
+
+
+def test_parallel_replicates_train_the_priors_once_before_the_workers(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(deskpro, "prepare", lambda cfg: calls.append("prepare"))
+    monkeypatch.setattr("cmlib.replicates.run_replicates",
+                        lambda fn, cfg, seeds, cache_dir, jobs: calls.append(("run", jobs)) or [])
+    deskpro.replicates(_tiny(tmp_path, seeds=[0, 1], jobs=0))
+    assert calls == ["prepare", ("run", 0)]
+    calls.clear()
+    deskpro.replicates(_tiny(tmp_path, seeds=[0, 1], jobs=1))  # in-process: run_seed prepares them itself
+    assert calls == [("run", 1)]
