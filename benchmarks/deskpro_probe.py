@@ -7,12 +7,15 @@ The numbers they printed on 2026-12-01 are in params/deskpro/study.yaml (the lr 
     .venv/bin/python benchmarks/deskpro_probe.py stream "{stream: student-, face_steps: 160}"
     .venv/bin/python benchmarks/deskpro_probe.py stream "{grey: cloth, body_steps: 160}"   # clothing pixels greyed
     .venv/bin/python benchmarks/deskpro_probe.py classifier              # plain OSNet + linear CE speed
+    .venv/bin/python benchmarks/deskpro_probe.py pool "{images_per_id: 12, steps: 300, lr: 0.002}"  # stand-in CE
+    .venv/bin/python benchmarks/deskpro_probe.py stream "{model: {pretrained: standin}, pretrain_images_per_id: 12}"
 
 ``stream`` trains one stream of cmlib.studies.deskpro.STREAMS with the study params plus YAML overrides (nested
 dicts merge) and prints its validation curve; it caches under build/probe/cache (the key does not include ``grey``,
 so clear that folder between a greyed and a plain run of the same settings). ``model.pretrained`` defaults to
-PRETRAINED, the OSNet stand-in file the probes used (the smoke profile's; pass ``{model: {pretrained: none}}`` for a
-random start). Run with one thread (``taskset -c N``).
+PRETRAINED, the OSNet stand-in file the first probes used (the smoke profile's; pass ``{model: {pretrained: none}}``
+for a random start, ``{model: {pretrained: standin}}`` for the stand-in the study params (plus overrides) pretrain,
+kept in the study's pretrain_dir). Run with one thread (``taskset -c N``).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from cmlib.config import from_params
 from cmlib.studies import deskpro
 from cmlib.studies.deskpro.data import build_world
 from cmlib.studies.deskpro.evaluation import chance_level, evaluate
-from cmlib.studies.deskpro.priors import OSNetFeatures, normalise
+from cmlib.studies.deskpro.priors import OSNetFeatures, normalise, train_restorer
 from cmlib.studies.deskpro.streams import train_stream
 
 PRETRAINED = ".cache/deskpro/pretrain/osnet-6643acee5b71f140.pth"
@@ -49,8 +52,15 @@ def study_config(overrides: dict) -> deskpro.Config:
     model.setdefault("pretrained", PRETRAINED)
     if model["pretrained"] == "none":
         model["pretrained"], p["pretrain_ids"] = None, 0
+    standin = model["pretrained"] == "standin"
+    if standin:  # the study's own stand-in recipe (trained once into the study's pretrain_dir, then reused)
+        model["pretrained"] = None
     p["cache_dir"] = "build/probe/cache"
-    return from_params(deskpro.Config, p)
+    cfg = from_params(deskpro.Config, p)
+    if standin:
+        cfg, info = deskpro.with_pretrained_osnet(cfg)
+        print("stand-in", info, flush=True)
+    return cfg
 
 
 def cue_features(d, which: str) -> torch.Tensor:
@@ -88,10 +98,13 @@ def ceiling() -> None:
 
 
 def stream(overrides: dict) -> None:
-    """Train one stream (``stream`` key, default G; ``grey``: cloth | all greys clothing (and background) pixels)."""
+    """Train one stream (``stream`` key, default G; ``seed``, default 0; ``grey``: cloth | all greys clothing (and
+    background) pixels) and print its validation curve; faces restored by the study's restorer."""
     name, grey = overrides.pop("stream", "G"), overrides.pop("grey", None)
+    seed = overrides.pop("seed", 0)
     cfg = study_config(overrides)
-    world = build_world(cfg, 0)
+    restorer, _ = train_restorer(cfg)  # the teacher sees restored faces, as in the study (same cache key)
+    world = build_world(cfg, seed, restorer)
     if grey:
         for k in ("train", "val_query", "val_gallery"):
             d = getattr(world, k)
@@ -99,7 +112,7 @@ def stream(overrides: dict) -> None:
             m = torch.isin(lab, CLOTH) | ((lab == 0) if grey == "all" else torch.zeros_like(lab, dtype=torch.bool))
             setattr(world, k, dataclasses.replace(d, images=torch.where(m[:, None], torch.full_like(d.images, 128),
                                                                         d.images)))
-    _, info = train_stream(cfg, world, name, 0)
+    _, info = train_stream(cfg, world, name, seed)
     print(overrides, name, grey, "best", info["best_step"], round(info["val_mAP"], 2), "curve", info["val_curve"],
           "train_s", info["wall_time_s"], flush=True)
 
@@ -125,6 +138,79 @@ def classifier(steps: int = 150, bs: int = 32) -> None:
         print(name, [round(sum(hist[i:i + 25]) / 25, 2) for i in range(0, steps, 25)], f"{time.time() - t0:.0f} s")
 
 
+def pool_classifier(overrides: dict) -> None:
+    """Training CE per 50 steps and held-out accuracy of OSNetFeatures + Linear on the pretraining pool
+    (``ids``, ``images_per_id`` (0: outfits kept), ``steps``, ``lr``, ``bs``, ``opt`` adam | sgd)."""
+    from cmlib.data.worlds.deskpro import pretraining_pool
+
+    o = {"ids": 200, "images_per_id": 12, "steps": 300, "lr": 2e-3, "bs": 64, "opt": "adam", **overrides}
+    cfg = study_config({"world": o.pop("world", {})})
+    pool = pretraining_pool(cfg.world, o["ids"], seed=0, images_per_id=o["images_per_id"])
+    gen = torch.Generator().manual_seed(0)
+    perm = torch.randperm(len(pool), generator=gen)
+    n_out = len(pool) // 5
+    test, train = perm[:n_out], perm[n_out:]
+    torch.manual_seed(0)
+    net = nn.Sequential(OSNetFeatures(0.25), nn.Linear(OSNetFeatures(0.25).out_dim, o["ids"]))
+    opt = (torch.optim.AdamW(net.parameters(), o["lr"], weight_decay=0.05) if o["opt"] == "adam"
+           else torch.optim.SGD(net.parameters(), o["lr"], momentum=0.9, weight_decay=5e-4))
+    hist, t0 = [], time.time()
+    for _ in range(o["steps"]):
+        idx = train[torch.randint(0, len(train), (o["bs"],), generator=gen)]
+        loss = nn.functional.cross_entropy(net(normalise(pool.images[idx])), pool.pids[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        hist.append(float(loss.detach()))
+    net.eval()
+    with torch.no_grad():
+        acc = float((net(normalise(pool.images[test])).argmax(1) == pool.pids[test]).float().mean())
+    print(o, "CE/50", [round(sum(hist[i:i + 50]) / 50, 2) for i in range(0, o["steps"], 50)], "held-out acc",
+          round(acc, 4), "chance", round(1 / o["ids"], 4), f"{time.time() - t0:.0f} s", flush=True)
+
+
+def attribute_classifier(overrides: dict) -> None:
+    """Like ``pool`` but the classes are coarse cloth-irrelevant attributes (hair palette x long hair x skin tercile,
+    30 classes) and the held-out fifth is whole people: does OSNet learn head / skin cues at all in this budget?"""
+    import numpy as np
+
+    from cmlib.data.worlds import deskpro as w
+
+    o = {"ids": 300, "images_per_id": 10, "steps": 300, "lr": 2e-3, "bs": 64, **overrides}
+    cfg = study_config({"world": o.pop("world", {})})
+    rng = np.random.default_rng(123)
+    r = w._Renderer(cfg.world, rng)
+    labels = []
+    for pid in range(o["ids"]):
+        ident = w._identity(rng)
+        hair = int(np.argmin(((w._HAIR - ident["hair"]) ** 2).sum(1)))
+        lab = hair * 6 + int(ident["long_hair"]) * 3 + min(int(ident["skin_t"] * 3), 2)
+        for i in range(o["images_per_id"]):
+            r.shot(pid, ident, w._outfit(rng), i, w._camera(rng, cfg.world), i)
+            labels.append(lab)
+    pool, y = r.take(), torch.tensor(labels)
+    test = pool.pids >= int(o["ids"] * 0.8)
+    train = torch.nonzero(~test).flatten()
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    net = nn.Sequential(OSNetFeatures(0.25), nn.Linear(OSNetFeatures(0.25).out_dim, 30))
+    opt = torch.optim.AdamW(net.parameters(), o["lr"], weight_decay=0.05)
+    hist, t0 = [], time.time()
+    for _ in range(o["steps"]):
+        idx = train[torch.randint(0, len(train), (o["bs"],), generator=gen)]
+        loss = nn.functional.cross_entropy(net(normalise(pool.images[idx])), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        hist.append(float(loss.detach()))
+    net.eval()
+    with torch.no_grad():
+        acc = float((net(normalise(pool.images[test])).argmax(1) == y[test]).float().mean())
+    print(o, "CE/50", [round(sum(hist[i:i + 50]) / 50, 2) for i in range(0, o["steps"], 50)], "held-out-people acc",
+          round(acc, 4), "majority", round(float(torch.bincount(y[test]).max()) / int(test.sum()), 4),
+          f"{time.time() - t0:.0f} s", flush=True)
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     cmd = sys.argv[1] if len(sys.argv) > 1 else "ceiling"
@@ -134,5 +220,9 @@ if __name__ == "__main__":
         stream(yaml.safe_load(sys.argv[2]) if len(sys.argv) > 2 else {})
     elif cmd == "classifier":
         classifier()
+    elif cmd == "attr":
+        attribute_classifier(yaml.safe_load(sys.argv[2]) if len(sys.argv) > 2 else {})
+    elif cmd == "pool":
+        pool_classifier(yaml.safe_load(sys.argv[2]) if len(sys.argv) > 2 else {})
     else:
         raise SystemExit(f"unknown probe {cmd!r}; expected ceiling | stream | classifier")

@@ -144,3 +144,24 @@ def test_prcc_parser_cameras_and_clothes(tmp_path):
     assert read_prcc(tmp_path, "test", camera="C") == [ReIDRecord("test/C/005/cropped_rgb001.jpg", 5, 2, 11)]
     with pytest.raises(FileNotFoundError, match="expected"):
         read_prcc(tmp_path, "val")
+
+
+def test_pretraining_pool_with_an_outfit_per_image(world):
+    pool = pretraining_pool(world.config, 4, seed=0, images_per_id=6)
+    assert len(pool) == 24 and sorted(set(pool.pids.tolist())) == list(range(4))
+    assert len(set(pool.clothes.tolist())) == 24  # every image its own outfit: clothes never identify a person
+    assert len(set(pool.camids.tolist())) == 24
+    top = [pool.images[i][:, pool.parsing[i] == 4].float().mean(1) for i in range(6)]  # person 0's tops differ
+    assert any(not torch.allclose(top[0], t, atol=20) for t in top[1:])
+    with pytest.raises(ValueError, match="images_per_id must be >= 0"):
+        pretraining_pool(world.config, 4, images_per_id=-1)
+
+
+def test_camera_gain_is_the_configured_range():
+    from cmlib.data.worlds.deskpro import _camera
+
+    rng = np.random.default_rng(0)
+    flat = [_camera(rng, WorldConfig(camera_gain=0.0))["gain"] for _ in range(20)]
+    assert all(np.array_equal(g, np.ones(3)) for g in flat)
+    wide = np.stack([_camera(rng, WorldConfig(camera_gain=0.3))["gain"] for _ in range(200)])
+    assert wide.min() >= 0.7 and wide.max() <= 1.3 and wide.max() - wide.min() > 0.4

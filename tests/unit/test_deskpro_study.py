@@ -150,3 +150,31 @@ def test_real_celeb_light_folders_run_through_the_same_replicate(tmp_path):
     assert [r["queries_without_face"] for r in rep["ccreid"]] == [0, 1]
     assert rep["priors"]["restorer"] == {}  # real folders bring their own restored faces
     assert {s["dataset"] for s in rep["streams"]} == {"celeb-light"}
+
+
+def test_face_lr_reaches_the_face_streams_only(tmp_path):
+    cfg = _tiny(tmp_path)
+    pre, _ = deskpro.with_pretrained_osnet(cfg)
+    world = deskpro.build_world(pre, 0)
+    body = deskpro.train_stream(pre, world, "G", 0)[0]
+    face = deskpro.train_stream(pre, world, "student-", 0)[0]
+    fast = from_params(deskpro.Config, {**to_dict(pre), "face_lr": 0.05})
+    body2, info_b = deskpro.train_stream(fast, world, "G", 0)
+    face2, info_f = deskpro.train_stream(fast, world, "student-", 0)
+    assert info_b["cached"] and not info_f["cached"]  # the body stream's key and weights do not see face_lr
+    assert all(torch.equal(a, b) for a, b in zip(body.state_dict().values(), body2.state_dict().values()))
+    assert not all(torch.equal(a, b) for a, b in zip(face.state_dict().values(), face2.state_dict().values()))
+    with pytest.raises(ConfigError, match="face_lr"):
+        from_params(deskpro.Config, {"face_lr": -1.0})
+
+
+def test_parallel_replicates_train_the_priors_once_before_the_workers(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(deskpro, "prepare", lambda cfg: calls.append("prepare"))
+    monkeypatch.setattr("cmlib.replicates.run_replicates",
+                        lambda fn, cfg, seeds, cache_dir, jobs: calls.append(("run", jobs)) or [])
+    deskpro.replicates(_tiny(tmp_path, seeds=[0, 1], jobs=0))
+    assert calls == ["prepare", ("run", 0)]
+    calls.clear()
+    deskpro.replicates(_tiny(tmp_path, seeds=[0, 1], jobs=1))  # in-process: run_seed prepares them itself
+    assert calls == [("run", 1)]

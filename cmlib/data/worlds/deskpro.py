@@ -58,6 +58,9 @@ class WorldConfig:
         images_per_outfit: images of each outfit in training / celeb_light splits.
         no_face_prob: probability that an image shows no face (back view).
         noise: pixel noise standard deviation (0-255 scale).
+        camera_gain: half-range of a camera's per-channel colour gain (white balance), drawn from
+            U(1 - camera_gain, 1 + camera_gain) per channel.
+        shot_gain: half-range of an image's overall brightness factor, U(1 - shot_gain, 1 + shot_gain).
     """
 
     n_train_ids: int = 30
@@ -71,6 +74,8 @@ class WorldConfig:
     images_per_outfit: int = 3
     no_face_prob: float = 0.1
     noise: float = 8.0
+    camera_gain: float = 0.15
+    shot_gain: float = 0.1
 
 
 def _identity(rng: np.random.Generator) -> dict:
@@ -148,7 +153,8 @@ def _resize(img: np.ndarray, h: int, w: int, mode: str) -> np.ndarray:
     return out.permute(1, 2, 0).numpy() if img.ndim == 3 else out[0].numpy()
 
 
-def render_person(ident: dict, outfit: dict, cam: dict, h: int, w: int, rng: np.random.Generator, back: bool):
+def render_person(ident: dict, outfit: dict, cam: dict, h: int, w: int, rng: np.random.Generator, back: bool,
+                  shot_gain: float = 0.1):
     """One body image.
 
     Returns:
@@ -203,13 +209,14 @@ def render_person(ident: dict, outfit: dict, cam: dict, h: int, w: int, rng: np.
     col[ys, xs][region] = face_s[ys.start - y0 : ys.stop - y0, xs.start - x0 : xs.stop - x0][region]
     # camera: background, illumination and noise
     bg = cam["bg"] * (0.8 + 0.4 * yy[..., None] / h) + rng.normal(0, 6, (h, w, 3))
-    img = np.where(lab[..., None] > 0, col, bg) * cam["gain"] * rng.uniform(0.9, 1.1)
+    img = np.where(lab[..., None] > 0, col, bg) * cam["gain"] * rng.uniform(1 - shot_gain, 1 + shot_gain)
     img = img + rng.normal(0, cam["noise"], img.shape)
     return np.clip(img, 0, 255).astype(np.uint8), lab, (y0, x0, y0 + side, x0 + side)
 
 
-def _camera(rng: np.random.Generator, noise: float) -> dict:
-    return {"bg": rng.uniform(40, 200, 3), "gain": rng.uniform(0.85, 1.15, 3), "noise": noise}
+def _camera(rng: np.random.Generator, cfg: WorldConfig) -> dict:
+    return {"bg": rng.uniform(40, 200, 3), "gain": rng.uniform(1 - cfg.camera_gain, 1 + cfg.camera_gain, 3),
+            "noise": cfg.noise}
 
 
 @dataclass
@@ -240,7 +247,7 @@ class _Renderer:
     def shot(self, pid: int, ident: dict, outfit: dict, clothes: int, cam: dict, camid: int) -> None:
         cfg, rng = self.cfg, self.rng
         back = bool(rng.random() < cfg.no_face_prob)
-        img, lab, (y0, x0, y1, x1) = render_person(ident, outfit, cam, cfg.height, cfg.width, rng, back)
+        img, lab, (y0, x0, y1, x1) = render_person(ident, outfit, cam, cfg.height, cfg.width, rng, back, cfg.shot_gain)
         f = cfg.face_size
         if back:
             lr, hr = np.zeros((f, f, 3), np.uint8), np.zeros((f, f, 3), np.uint8)
@@ -277,7 +284,7 @@ def _celeb_split(cfg: WorldConfig, r: _Renderer, people, query: bool) -> tuple[R
     for pid, ident, outfits in people:
         for o, outfit in enumerate(outfits):
             for _ in range(cfg.images_per_outfit if not (query and o == 0) else 1):
-                r.shot(pid, ident, outfit, pid * 10 + o, _camera(r.rng, cfg.noise), len(q_rows) + len(g_rows) + len(r.rows))
+                r.shot(pid, ident, outfit, pid * 10 + o, _camera(r.rng, cfg), len(q_rows) + len(g_rows) + len(r.rows))
             (q_rows if query and o == 0 else g_rows).extend(r.rows)
             r.rows = []
     if not query:
@@ -308,9 +315,9 @@ def make_world(cfg: WorldConfig, seed: int = 0) -> DeskproWorld:
     val_q, val_g = _celeb_split(cfg, r, val_p, query=True)
     celeb_q, celeb_g = _celeb_split(cfg, r, test_p, query=True)
     for pid, ident, outfits in test_p:  # Celeb-reID: one more image of the query outfit per identity
-        r.shot(pid, ident, outfits[0], pid * 10, _camera(rng, cfg.noise), len(celeb_q) + len(celeb_g) + len(r.rows))
+        r.shot(pid, ident, outfits[0], pid * 10, _camera(rng, cfg), len(celeb_q) + len(celeb_g) + len(r.rows))
     celeb_same = r.take()
-    cams = [_camera(rng, cfg.noise) for _ in range(3)]
+    cams = [_camera(rng, cfg) for _ in range(3)]
     prcc = []
     for camid, cam in enumerate(cams):
         for pid, ident, outfits in test_p:
@@ -323,16 +330,29 @@ def make_world(cfg: WorldConfig, seed: int = 0) -> DeskproWorld:
     return DeskproWorld(train, val_q, val_g, celeb_q, celeb_g, prcc[0], prcc[1], prcc[2], cfg, full)
 
 
-def pretraining_pool(cfg: WorldConfig, n_ids: int, seed: int = 0) -> ReIDSet:
+def pretraining_pool(cfg: WorldConfig, n_ids: int, seed: int = 0, images_per_id: int = 0) -> ReIDSet:
     """Images of ``n_ids`` people no study world contains, for the ImageNet / GPEN stand-ins (labels 0..n_ids-1).
 
     The people are drawn from a generator of their own (``seed`` offset by 10**6, a stream no :func:`make_world`
     seed reaches in practice; traits are continuous draws and a 16-bit face code, so a repeat is a coincidence of
-    measure zero), rendered like the training split (same sizes, outfits, cameras), with the clean face render in
-    ``hr_face``.
+    measure zero), with the clean face render in ``hr_face``.
+
+    ``images_per_id == 0``: rendered like the training split (same sizes, outfits, cameras; each person keeps a few
+    outfits). ``images_per_id > 0``: every image of a person wears an outfit of its own, drawn independently, under
+    a camera of its own, so the identity of an image is carried only by what the person is (hair, face, skin,
+    build), never by what they wear: an identity classifier on this pool can only learn cloth-irrelevant features,
+    as ImageNet features are tied to no person's outfit (the OSNet stand-in's recipe, issue 16).
     """
     if n_ids < 2:
         raise ValueError(f"pretraining_pool: need n_ids >= 2, got {n_ids}")
+    if images_per_id < 0:
+        raise ValueError(f"pretraining_pool: images_per_id must be >= 0, got {images_per_id}")
     rng = np.random.default_rng(1_000_000 + seed)
     r = _Renderer(cfg, rng)
-    return _celeb_split(cfg, r, _people(cfg, rng, n_ids, 0), query=False)
+    if images_per_id == 0:
+        return _celeb_split(cfg, r, _people(cfg, rng, n_ids, 0), query=False)
+    for pid in range(n_ids):
+        ident = _identity(rng)
+        for i in range(images_per_id):
+            r.shot(pid, ident, _outfit(rng), pid * images_per_id + i, _camera(rng, cfg), len(r.rows))
+    return r.take()

@@ -122,7 +122,12 @@ def fit_main(cfg: Config, seed: int) -> dict[str, Any]:
 
 def replicates(cfg: Config) -> list[dict[str, Any]]:
     """:func:`run_seed` for every seed of ``cfg`` (``cfg.jobs`` processes), each finished replicate kept under
-    ``cache_dir`` so the other notebooks (and a resumed run) read it instead of recomputing."""
+    ``cache_dir`` so the other notebooks (and a resumed run) read it instead of recomputing.
+
+    With more than one worker the seed-independent priors (OSNet stand-in, restorer) are trained here first, once,
+    so the workers read them from ``pretrain_dir`` instead of each training the same files at the same time."""
     from cmlib.replicates import run_replicates
 
+    if cfg.jobs != 1 and len(cfg.seeds) > 1:
+        prepare(cfg)
     return run_replicates(run_seed, cfg, cfg.seeds, cache_dir=cfg.cache_dir, jobs=cfg.jobs)

@@ -68,8 +68,12 @@ class Config:
         seeds: one replicate per seed; the world, split, initialisation and batch order all follow it.
         jobs: worker processes for the replicates (1: in the notebook's process).
         pretrain_ids: people of the pretraining pool the OSNet stand-in is pretrained on (0: no pretraining).
+        pretrain_images_per_id: images of each pool person, each in an outfit of its own (0: the pool keeps the
+            world's few outfits per person; see :func:`cmlib.data.worlds.deskpro.pretraining_pool`).
         pretrain: its budget (:class:`cmlib.pretrain.PretrainConfig`).
         pretrain_dir: where the pretrained OSNet and restoration files are kept (shared by every replicate).
+        face_lr: learning rate of the face streams (teacher, students); None: ``lr`` (the paper has one lr for
+            the jointly trained streams; the study chooses each stream kind's on validation, issue 16).
         data: real datasets, ``{name: root}`` with names in :data:`DATASETS` in the layout of
             :mod:`cmlib.data.reid_folders` (empty: the embedded synthetic world gives every protocol).
     """
@@ -79,12 +83,14 @@ class Config:
     world: WorldConfig = field(default_factory=WorldConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     pretrain_ids: int = 30
+    pretrain_images_per_id: int = 0
     pretrain: PretrainConfig = field(default_factory=lambda: PretrainConfig(steps=10, lr=2e-3, batch_size=32))
     restore: RestoreConfig = field(default_factory=RestoreConfig)
     pretrain_dir: str = ".cache/deskpro/pretrain"
     p: int = 5
     k: int = 6
     lr: float = 6e-4
+    face_lr: float | None = None
     weight_decay: float = 5e-4
     warmup_frac: float = 0.1
     epsilon: float = 0.1
@@ -110,9 +116,12 @@ class Config:
         check_range("num_threads", self.num_threads, lo=0)
         check_range("jobs", self.jobs, lo=0)
         check_range("pretrain_ids", self.pretrain_ids, lo=0)
+        check_range("pretrain_images_per_id", self.pretrain_images_per_id, lo=0)
         check_range("p", self.p, lo=2)
         check_range("k", self.k, lo=2)
         check_range("lr", self.lr, lo=0.0)
+        if self.face_lr is not None:
+            check_range("face_lr", self.face_lr, lo=0.0)
         check_range("epsilon", self.epsilon, lo=0.0, hi=1.0)
         check_range("lam", self.lam, lo=0.0)
         check_range("alpha", self.alpha, lo=0.0, hi=1.0)

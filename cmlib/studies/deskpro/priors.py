@@ -7,7 +7,11 @@
   saves its state dict and returns the config with ``model.pretrained`` set to that file: every stream (global,
   teacher, student) is then built through :func:`cmlib.models.osnet.load_osnet_weights`, the path a real
   ``osnet_x1_0_imagenet.pth`` takes. One file serves all streams, as one ImageNet checkpoint does in the paper.
-  Choice (paper silent): body images of the pool (the face streams start from the same weights), AdamW.
+  Choice (paper silent): body images of the pool (the face streams start from the same weights), AdamW. With
+  ``Config.pretrain_images_per_id > 0`` (the study profile) every pool image wears an independently drawn outfit,
+  so the classifier can only solve the task from cloth-irrelevant cues: ImageNet features are tied to no person's
+  outfit, while a pool in which people keep their outfits teaches outfit features (issue 16; the paper is silent on
+  what a stand-in for ImageNet should be, this is the stand-in's choice).
 - **GPEN face restoration** (Sec. 2.2, [21]): :class:`FaceRestorer`, a small residual CNN trained once with an L1
   loss to map the pool's low-resolution head crops (cut from the body image, upsampled) to clean renders of the same
   faces. It is trained on faces of identities disjoint from the study's, as GPEN is pretrained on other faces, so
@@ -72,9 +76,11 @@ def with_pretrained_osnet(cfg: Config) -> tuple[Config, dict]:
         return cfg, {}
     world = cfg.world
     pool_key = {"set": "deskpro.pretraining_pool v1", "ids": cfg.pretrain_ids, "world": dataclasses.asdict(world)}
+    if cfg.pretrain_images_per_id:  # absent from the key when 0, so the outfit-keeping pool's files stay valid
+        pool_key["images_per_id"] = cfg.pretrain_images_per_id
 
     def data():
-        pool = pretraining_pool(world, cfg.pretrain_ids, seed=0)
+        pool = pretraining_pool(world, cfg.pretrain_ids, seed=0, images_per_id=cfg.pretrain_images_per_id)
         return pool.images, pool.pids
 
     res = pretrain_backbone("osnet", lambda: OSNetFeatures(cfg.model.width), data, cfg.pretrain, cfg.pretrain_dir,

@@ -93,8 +93,9 @@ def train_stream(cfg: Config, world: DeskproWorld, name: str, seed: int,
     tau, alpha = (cfg.tau, cfg.alpha) if protocol == "celeb" else (cfg.tau_prcc, cfg.alpha_prcc)
     teacher = train_stream(cfg, world, "teacher", seed, dataset=dataset)[0] if spec.kd else None
     steps = cfg.body_steps if spec.kind == "body" else cfg.face_steps
+    lr = cfg.lr if spec.kind == "body" or cfg.face_lr is None else cfg.face_lr
     labels = torch.unique(world.train.pids, return_inverse=True)[1]
-    key_obj: list[Any] = [CACHE_VERSION, name, seed, asdict(cfg.world), asdict(cfg.model), steps, cfg.p, cfg.k, cfg.lr,
+    key_obj: list[Any] = [CACHE_VERSION, name, seed, asdict(cfg.world), asdict(cfg.model), steps, cfg.p, cfg.k, lr,
                           cfg.weight_decay, cfg.warmup_frac, cfg.epsilon, cfg.lam, cfg.margin, cfg.smoothing,
                           cfg.random_erasing, cfg.eval_every, (tau, alpha) if spec.kd else None,
                           *cfg.fit.key_part().values()]
@@ -110,7 +111,7 @@ def train_stream(cfg: Config, world: DeskproWorld, name: str, seed: int,
         blob = load_cached(path)
         model.load_state_dict(blob["model"])
         return model.eval(), {**json.loads(blob["info"]), "cached": True}
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
     fit_cfg = cfg.fit.fit_config(max_steps=steps, seed=seed, log_every=max(steps // 5, 1), eval_every=cfg.eval_every,
                                  select_best=True)
     result = fit(model, opt, _loss_fn(cfg, spec, teacher, tau, alpha), batches(cfg, spec, world.train, labels, seed),
