@@ -13,7 +13,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "CSA", "BNNeck", "BatchDropTop", "ChannelBranch", "GlobalBranch", "MBNOutput", "MultiBranchNet", "PartBranch",
         "flip_averaged_embedding", "two_stream_descriptor",
     ),
-    "grmnet": ("GRMNet", "GRMNetSpec", "GRMRoIHeads", "TinyFPN"),
+    "grmnet": ("CanvasTransform", "GRMNet", "GRMNetSpec", "GRMRoIHeads", "TinyFPN"),
     "grmnet_heads": (
         "LanguageEncoder", "LanguageRPN", "TiledFusion", "absolute_position", "grm_vectors", "reference_indices",
         "relative_offsets",

@@ -81,7 +81,7 @@ def test_cache_keys():
     longer = grmnet.Config(n_train_scenes=4, n_test_scenes=2, referring_steps=99, two_stage_thresholds=[0.3])
     assert grmnet.cache_path(cfg, "detector", seed=0) == grmnet.cache_path(longer, "detector", seed=0)
     assert k1 != grmnet.cache_path(longer, "grmnet", seed=0, variant=grmnet.variant_of(7))
-    cosine = grmnet.Config(n_train_scenes=4, n_test_scenes=2, referring_schedule="cosine")
+    cosine = grmnet.Config(n_train_scenes=4, n_test_scenes=2, referring_schedule="constant")  # default: cosine
     assert k1 != grmnet.cache_path(cosine, "grmnet", seed=0, variant=grmnet.variant_of(7))
     for kind in ("detector", "binary", "matcher"):  # only the referring trainings follow the schedule
         assert grmnet.cache_path(cfg, kind, seed=0) == grmnet.cache_path(cosine, kind, seed=0)

@@ -64,9 +64,9 @@ class Config:
         two_stage_thresholds: match-probability thresholds of the two-stage baseline; each replicate keeps the one
             with the best validation COCO AP (0 keeps every detection, ranked by its score, as GRM-Net's are).
         referring_schedule: the learning-rate schedule of the referring trainings (Table 2 rows, GRM-Net):
-            ``"constant"`` (``lr`` throughout) or ``"cosine"`` (``lr`` decayed to 0 over ``referring_steps`` by
-            half a cosine, ``torch.optim.lr_scheduler.CosineAnnealingLR``). The paper gives an *initial* learning
-            rate for AdamW (Sec. 3.1) and no schedule; the choice is made on validation (params/grmnet/study.yaml).
+            ``"cosine"`` (the default: ``lr`` decayed to 0 over ``referring_steps`` by half a cosine,
+            ``torch.optim.lr_scheduler.CosineAnnealingLR``) or ``"constant"`` (``lr`` throughout). The paper gives
+            an *initial* learning rate for AdamW (Sec. 3.1) and no schedule; the choice is made on validation (params/grmnet/study.yaml).
             The detector and the matcher always train at a constant rate.
         binary_lr: AdamW learning rate of the binary baseline (``None``: ``lr``); it trains ``baseline_steps`` steps.
             Chosen on validation apart from ``lr`` because the binary FCN has no pretrained head: at 1,600 steps its
@@ -95,7 +95,7 @@ class Config:
     weight_decay: float = 1e-4
     detector_steps: int = 12
     referring_steps: int = 4
-    referring_schedule: str = "constant"
+    referring_schedule: str = "cosine"
     baseline_steps: int = 6
     binary_lr: float | None = None
     binary_schedule: str = "constant"
