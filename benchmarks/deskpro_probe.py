@@ -154,19 +154,29 @@ def pool_classifier(overrides: dict) -> None:
     net = nn.Sequential(OSNetFeatures(0.25), nn.Linear(OSNetFeatures(0.25).out_dim, o["ids"]))
     opt = (torch.optim.AdamW(net.parameters(), o["lr"], weight_decay=0.05) if o["opt"] == "adam"
            else torch.optim.SGD(net.parameters(), o["lr"], momentum=0.9, weight_decay=5e-4))
-    hist, t0 = [], time.time()
-    for _ in range(o["steps"]):
-        idx = train[torch.randint(0, len(train), (o["bs"],), generator=gen)]
-        loss = nn.functional.cross_entropy(net(normalise(pool.images[idx])), pool.pids[idx])
+    t0 = time.time()
+    hist, acc = _fit_classifier(net, opt, pool.images, pool.pids, train, test, o["steps"], o["bs"], gen)
+    print(o, "CE/50", [round(sum(hist[i:i + 50]) / 50, 2) for i in range(0, o["steps"], 50)], "held-out acc",
+          round(acc, 4), "chance", round(1 / o["ids"], 4), f"{time.time() - t0:.0f} s", flush=True)
+
+
+def _fit_classifier(net: nn.Module, opt: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor,
+                    train: torch.Tensor, test: torch.Tensor, steps: int, bs: int, gen: torch.Generator
+                    ) -> tuple[list[float], float]:
+    """Cross-entropy on random batches of ``bs`` of the ``train`` indices for ``steps`` steps; returns the loss per step
+    and the accuracy on the ``test`` mask (the two probes' shared loop)."""
+    hist = []
+    for _ in range(steps):
+        idx = train[torch.randint(0, len(train), (bs,), generator=gen)]
+        loss = nn.functional.cross_entropy(net(normalise(images[idx])), labels[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()
         hist.append(float(loss.detach()))
     net.eval()
     with torch.no_grad():
-        acc = float((net(normalise(pool.images[test])).argmax(1) == pool.pids[test]).float().mean())
-    print(o, "CE/50", [round(sum(hist[i:i + 50]) / 50, 2) for i in range(0, o["steps"], 50)], "held-out acc",
-          round(acc, 4), "chance", round(1 / o["ids"], 4), f"{time.time() - t0:.0f} s", flush=True)
+        acc = float((net(normalise(images[test])).argmax(1) == labels[test]).float().mean())
+    return hist, acc
 
 
 def attribute_classifier(overrides: dict) -> None:
@@ -195,17 +205,8 @@ def attribute_classifier(overrides: dict) -> None:
     torch.manual_seed(0)
     net = nn.Sequential(OSNetFeatures(0.25), nn.Linear(OSNetFeatures(0.25).out_dim, 30))
     opt = torch.optim.AdamW(net.parameters(), o["lr"], weight_decay=0.05)
-    hist, t0 = [], time.time()
-    for _ in range(o["steps"]):
-        idx = train[torch.randint(0, len(train), (o["bs"],), generator=gen)]
-        loss = nn.functional.cross_entropy(net(normalise(pool.images[idx])), y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        hist.append(float(loss.detach()))
-    net.eval()
-    with torch.no_grad():
-        acc = float((net(normalise(pool.images[test])).argmax(1) == y[test]).float().mean())
+    t0 = time.time()
+    hist, acc = _fit_classifier(net, opt, pool.images, y, train, test, o["steps"], o["bs"], gen)
     print(o, "CE/50", [round(sum(hist[i:i + 50]) / 50, 2) for i in range(0, o["steps"], 50)], "held-out-people acc",
           round(acc, 4), "majority", round(float(torch.bincount(y[test]).max()) / int(test.sum()), 4),
           f"{time.time() - t0:.0f} s", flush=True)
