@@ -178,3 +178,27 @@ def test_parallel_replicates_train_the_priors_once_before_the_workers(monkeypatc
     calls.clear()
     deskpro.replicates(_tiny(tmp_path, seeds=[0, 1], jobs=1))  # in-process: run_seed prepares them itself
     assert calls == [("run", 1)]
+
+
+def test_priors_train_under_the_configs_thread_count_whoever_calls_them(monkeypatch, tmp_path):
+    # The replicate runner trains the priors in its parent, whose torch thread count is the machine's; a CPU
+    # convolution's result depends on it, so the file a key names must be trained under cfg.num_threads.
+    from cmlib.engine import torch_threads
+    from cmlib.studies.deskpro import priors
+
+    seen = []
+    real_pretrain, real_fit = priors.pretrain_backbone, priors._fit_restorer
+    monkeypatch.setattr(priors, "pretrain_backbone",
+                        lambda *a, **k: seen.append(("osnet", torch.get_num_threads())) or real_pretrain(*a, **k))
+    monkeypatch.setattr(priors, "_fit_restorer",
+                        lambda *a, **k: seen.append(("restorer", torch.get_num_threads())) or real_fit(*a, **k))
+    cfg = _tiny(tmp_path)
+    with torch_threads(2):
+        one, _, info = deskpro.prepare(cfg)
+        assert torch.get_num_threads() == 2  # the caller's setting is restored
+    assert seen == [("osnet", 1), ("restorer", 1)] and not info["osnet"]["cached"]
+    seen.clear()
+    two, _, info2 = deskpro.prepare(_tiny(tmp_path, num_threads=2))  # another thread count: its own files
+    assert seen == [("osnet", 2), ("restorer", 2)] and not info2["osnet"]["cached"]
+    assert one.model.pretrained != two.model.pretrained
+    assert deskpro.prepare(cfg)[2]["osnet"]["cached"]

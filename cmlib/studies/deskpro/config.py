@@ -74,6 +74,8 @@ class Config:
         pretrain_dir: where the pretrained OSNet and restoration files are kept (shared by every replicate).
         face_lr: learning rate of the face streams (teacher, students); None: ``lr`` (the paper has one lr for
             the jointly trained streams; the study chooses each stream kind's on validation, issue 16).
+        num_threads: torch intra-op threads of every training (priors and streams; 0 leaves torch's setting). A
+            CPU result depends on it, so a count other than 1 enters every cache key.
         data: real datasets, ``{name: root}`` with names in :data:`DATASETS` in the layout of
             :mod:`cmlib.data.reid_folders` (empty: the embedded synthetic world gives every protocol).
     """

@@ -20,7 +20,11 @@
   prior at 512 px): a 6-layer residual CNN at the study's face size; its cost is in the efficiency table.
 
 Both files live in ``Config.pretrain_dir`` keyed by everything that determines them and do not depend on the
-replicate seed (ImageNet and GPEN do not change between a paper's runs either).
+replicate seed (ImageNet and GPEN do not change between a paper's runs either). Both train under
+``Config.num_threads`` torch threads wherever they are called from (the replicate runner trains them in its parent
+process before the workers start): a CPU convolution's result depends on the thread count (20 pretraining steps
+with 1 and with 2 threads give different weights), so the file a key names must not depend on the caller's setting.
+A thread count other than 1 enters the keys.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from cmlib.cache import load as load_cached
 from cmlib.cache import save_atomic, stable_hash
 from cmlib.data.reid_folders import ReIDSet
 from cmlib.data.worlds.deskpro import pretraining_pool
-from cmlib.engine import seed_everything
+from cmlib.engine import seed_everything, torch_threads
 from cmlib.models.osnet import osnet
 from cmlib.pretrain import pretrain_backbone
 from cmlib.studies.deskpro.config import Config
@@ -66,6 +70,11 @@ class OSNetFeatures(nn.Module):
         return F.adaptive_avg_pool2d(self.net(x), 1).flatten(1)
 
 
+def threads_key(cfg: Config) -> dict[str, int]:
+    """The thread count's part of a prior's cache key: nothing for the default 1 (so existing keys stay valid)."""
+    return {} if cfg.num_threads == 1 else {"threads": cfg.num_threads}
+
+
 def with_pretrained_osnet(cfg: Config) -> tuple[Config, dict]:
     """``cfg`` with ``model.pretrained`` pointing at the pretrained stand-in (trained now or read from the cache).
 
@@ -78,14 +87,16 @@ def with_pretrained_osnet(cfg: Config) -> tuple[Config, dict]:
     pool_key = {"set": "deskpro.pretraining_pool v1", "ids": cfg.pretrain_ids, "world": dataclasses.asdict(world)}
     if cfg.pretrain_images_per_id:  # absent from the key when 0, so the outfit-keeping pool's files stay valid
         pool_key["images_per_id"] = cfg.pretrain_images_per_id
+    key = {"width": cfg.model.width, "pool": pool_key, **threads_key(cfg)}
 
     def data():
         pool = pretraining_pool(world, cfg.pretrain_ids, seed=0, images_per_id=cfg.pretrain_images_per_id)
         return pool.images, pool.pids
 
-    res = pretrain_backbone("osnet", lambda: OSNetFeatures(cfg.model.width), data, cfg.pretrain, cfg.pretrain_dir,
-                            key={"width": cfg.model.width, "pool": pool_key}, to_input=normalise,
-                            saved=lambda b: b.net, device=cfg.fit, log=None)
+    with torch_threads(cfg.num_threads):
+        res = pretrain_backbone("osnet", lambda: OSNetFeatures(cfg.model.width), data, cfg.pretrain,
+                                cfg.pretrain_dir, key=key, to_input=normalise, saved=lambda b: b.net, device=cfg.fit,
+                                log=None)
     info = {"accuracy": res.accuracy, "chance": res.chance, "n_classes": res.n_classes, "train_s": res.train_s,
             "cached": res.cached, "file": res.path.name}
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, pretrained=str(res.path))), info
@@ -117,13 +128,20 @@ def train_restorer(cfg: Config) -> tuple[FaceRestorer | None, dict]:
     rc = cfg.restore
     if rc.ids == 0:
         return None, {}
-    key = ["deskpro-restorer-v1", dataclasses.asdict(rc), dataclasses.asdict(cfg.world)]
+    key = ["deskpro-restorer-v1", dataclasses.asdict(rc), dataclasses.asdict(cfg.world), *threads_key(cfg).values()]
     path = Path(cfg.pretrain_dir) / f"restorer-{stable_hash(key)}.pt"
-    model = FaceRestorer(rc.channels)
     if path.is_file():
+        model = FaceRestorer(rc.channels)
         blob = load_cached(path)
         model.load_state_dict(blob["model"])
         return model.eval(), {**json.loads(blob["info"]), "cached": True}
+    with torch_threads(cfg.num_threads):
+        return _fit_restorer(cfg, path)
+
+
+def _fit_restorer(cfg: Config, path: Path) -> tuple[FaceRestorer, dict]:
+    """Train the restorer of :func:`train_restorer` and save it atomically to ``path``."""
+    rc = cfg.restore
     pool = pretraining_pool(cfg.world, rc.ids, seed=1)  # another draw of people than the OSNet pool
     has = pool.has_face
     lr, hr = pool.lr_face[has].float(), pool.hr_face[has].float()

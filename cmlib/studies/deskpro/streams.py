@@ -21,7 +21,7 @@ from cmlib.models.deskpro import MultiBranchNet
 from cmlib.studies.deskpro.config import STREAMS, Config, StreamSpec
 from cmlib.studies.deskpro.data import CACHE_VERSION, augment, batches
 from cmlib.studies.deskpro.evaluation import descriptors, evaluate
-from cmlib.studies.deskpro.priors import normalise
+from cmlib.studies.deskpro.priors import normalise, threads_key
 
 __all__ = ["train_stream", "with_threads"]
 
@@ -98,7 +98,7 @@ def train_stream(cfg: Config, world: DeskproWorld, name: str, seed: int,
     key_obj: list[Any] = [CACHE_VERSION, name, seed, asdict(cfg.world), asdict(cfg.model), steps, cfg.p, cfg.k, lr,
                           cfg.weight_decay, cfg.warmup_frac, cfg.epsilon, cfg.lam, cfg.margin, cfg.smoothing,
                           cfg.random_erasing, cfg.eval_every, (tau, alpha) if spec.kd else None,
-                          *cfg.fit.key_part().values()]
+                          *cfg.fit.key_part().values(), *threads_key(cfg).values()]
     if spec.kind != "body":
         key_obj.append(asdict(cfg.restore))  # the teacher's input comes from the restorer
     if dataset is not None:
