@@ -9,6 +9,7 @@ The numbers they printed on 2026-12-01 are in params/deskpro/study.yaml (the lr 
     .venv/bin/python benchmarks/deskpro_probe.py classifier              # plain OSNet + linear CE speed
     .venv/bin/python benchmarks/deskpro_probe.py pool "{images_per_id: 12, steps: 300, lr: 0.002}"  # stand-in CE
     .venv/bin/python benchmarks/deskpro_probe.py stream "{model: {pretrained: standin}, pretrain_images_per_id: 12}"
+    .venv/bin/python benchmarks/deskpro_probe.py schedule "{seeds: [0, 2, 4], body_steps: [160, 240]}"  # per core
 
 ``stream`` trains one stream of cmlib.studies.deskpro.STREAMS with the study params plus YAML overrides (nested
 dicts merge) and prints its validation curve; it caches under build/probe/cache (the key does not include ``grey``,
@@ -117,6 +118,27 @@ def stream(overrides: dict) -> None:
           "train_s", info["wall_time_s"], flush=True)
 
 
+def schedule(overrides: dict) -> None:
+    """Validation best step and mAP of every stream for each candidate ``body_steps`` / ``face_steps`` (lists), on
+    the study's seeds (``seeds``), from the study's own stand-in recipe (trained once into build/probe/pretrain; run
+    it alone first with ``{seeds: []}``) and restorer. Reads no test split. Prints one JSON line per training."""
+    import json
+
+    seeds = overrides.pop("seeds", [0])
+    grid = {"body": overrides.pop("body_steps", [160]), "face": overrides.pop("face_steps", [80])}
+    cfg = study_config({"model": {"pretrained": "standin"}, "pretrain_dir": "build/probe/pretrain", **overrides})
+    restorer, _ = train_restorer(cfg)
+    for seed in seeds:
+        world = build_world(cfg, seed, restorer)
+        for name, spec in deskpro.STREAMS.items():
+            for steps in grid[spec.kind if spec.kind == "body" else "face"]:
+                run = dataclasses.replace(cfg, **{"body_steps" if spec.kind == "body" else "face_steps": steps})
+                info = train_stream(run, world, name, seed)[1]
+                print(json.dumps({"seed": seed, "stream": name, "steps": steps, "best_step": info["best_step"],
+                                  "val_mAP": round(info["val_mAP"], 2), "curve": info["val_curve"],
+                                  "train_s": info["wall_time_s"]}), flush=True)
+
+
 def classifier(steps: int = 150, bs: int = 32) -> None:
     """Mean training CE per 25 steps of OSNetFeatures + Linear on the 100 training identities, three optimisers."""
     world = build_world(study_config({}), 0)
@@ -219,6 +241,8 @@ if __name__ == "__main__":
         ceiling()
     elif cmd == "stream":
         stream(yaml.safe_load(sys.argv[2]) if len(sys.argv) > 2 else {})
+    elif cmd == "schedule":
+        schedule(yaml.safe_load(sys.argv[2]) if len(sys.argv) > 2 else {})
     elif cmd == "classifier":
         classifier()
     elif cmd == "attr":
@@ -226,4 +250,4 @@ if __name__ == "__main__":
     elif cmd == "pool":
         pool_classifier(yaml.safe_load(sys.argv[2]) if len(sys.argv) > 2 else {})
     else:
-        raise SystemExit(f"unknown probe {cmd!r}; expected ceiling | stream | classifier")
+        raise SystemExit(f"unknown probe {cmd!r}; expected ceiling | stream | schedule | classifier | attr | pool")
