@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE_BUDGET_S = 90.0  # per notebook
@@ -107,15 +108,14 @@ def replicate_overheads(cfg) -> dict[str, float]:
     from cmlib.studies.deskpro.priors import FaceRestorer
 
     torch.set_num_threads(1)
-    tmp = Path(tempfile.mkdtemp(prefix="deskpro-bench-"))
-    try:
-        cfg = dataclasses.replace(cfg, cache_dir=str(tmp), pretrain_ids=0, seeds=[0],
-                                  restore=dataclasses.replace(cfg.restore, ids=0))
+    restorer = FaceRestorer(cfg.restore.channels).eval()
+    with tempfile.TemporaryDirectory(prefix="deskpro-bench-") as tmp:
+        cfg = dataclasses.replace(cfg, cache_dir=tmp)
         t0 = time.perf_counter()
-        world = deskpro.build_world(cfg, 0, FaceRestorer(cfg.restore.channels).eval())
+        world = deskpro.build_world(cfg, 0, restorer)
         world_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        deskpro.build_world(cfg, 0, FaceRestorer(cfg.restore.channels).eval())  # what run_seed repeats: the cached read
+        deskpro.build_world(cfg, 0, restorer)  # what run_seed repeats: the cached read
         reload_s = time.perf_counter() - t0
         n_cls = int(torch.unique(world.train.pids).numel())
         fresh = {n: MultiBranchNet(n_cls, cfg.model.width, cfg.model.feat_dim, csa=spec.csa).eval()
@@ -126,17 +126,11 @@ def replicate_overheads(cfg) -> dict[str, float]:
             t0 = time.perf_counter()
             score(fresh[name])
             val[kind] = time.perf_counter() - t0
-        real_train, real_prepare = experiments.train_stream, experiments.prepare
-        experiments.train_stream = lambda c, w, name, seed, **k: (fresh[name], {"stream": name})
-        experiments.prepare = lambda c: (c, FaceRestorer(cfg.restore.channels).eval(), {})
-        try:
+        with (mock.patch.object(experiments, "train_stream", lambda c, w, name, seed, **k: (fresh[name], {})),
+              mock.patch.object(experiments, "prepare", lambda c: (c, restorer, {}))):
             t0 = time.perf_counter()
             experiments.run_seed(cfg, 0)
             eval_s = time.perf_counter() - t0 - reload_s
-        finally:
-            experiments.train_stream, experiments.prepare = real_train, real_prepare
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return {"world_s": world_s, "val_body_s": val["body"], "val_face_s": val["face"], "test_eval_s": max(eval_s, 0.0)}
 
 

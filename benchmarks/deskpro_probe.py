@@ -131,8 +131,9 @@ def schedule(overrides: dict) -> None:
     for seed in seeds:
         world = build_world(cfg, seed, restorer)
         for name, spec in deskpro.STREAMS.items():
-            for steps in grid[spec.kind if spec.kind == "body" else "face"]:
-                run = dataclasses.replace(cfg, **{"body_steps" if spec.kind == "body" else "face_steps": steps})
+            kind = "body" if spec.kind == "body" else "face"
+            for steps in grid[kind]:
+                run = dataclasses.replace(cfg, **{f"{kind}_steps": steps})
                 info = train_stream(run, world, name, seed)[1]
                 print(json.dumps({"seed": seed, "stream": name, "steps": steps, "best_step": info["best_step"],
                                   "val_mAP": round(info["val_mAP"], 2), "curve": info["val_curve"],
