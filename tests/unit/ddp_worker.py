@@ -10,7 +10,7 @@ import sys
 import torch
 from torch import nn
 
-from cmlib.engine import FitConfig, epoch_batches, fit, seed_everything
+from cmlib.engine import FitConfig, close_process_group, epoch_batches, fit, seed_everything
 
 GLOBAL_BATCH = 8
 
@@ -36,3 +36,4 @@ if __name__ == "__main__":
     weights = train(devices=2)
     if not dist.is_initialized() or dist.get_rank() == 0:
         torch.save(weights, sys.argv[1])
+    close_process_group()
