@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 
 from cmlib.claims import (
+    CLAIM_COLUMNS,
+    DISPLAY_COLUMNS,
     INCONCLUSIVE,
     INCONCLUSIVE_FEW,
     INVALID,
@@ -133,6 +135,13 @@ class Report:
         """Store a :func:`claims` table in metrics.json under ``"claims"`` (the reports index reads it)."""
         self.save_metrics({"claims": table.to_dict(orient="records")})
 
+    def save_level(self, model: str, metric: str, ours: float, paper: float | None, *, source: str = "") -> None:
+        """Record the headline model's absolute level beside the paper's (``"GRM-Net #7 12.3 vs 59.4 COCO AP"``):
+        stored under ``"level"`` in metrics.json; the index shows it per paper with the ratio, so a reader sees at a
+        glance how far our stand-in world and budget sit from the paper's (issue 26)."""
+        self.save_metrics({"level": {"model": model, "metric": metric, "ours": float(ours),
+                                     "paper": None if paper is None else float(paper), "source": source}})
+
     def save_figure(self, fig: Any, name: str, *, dpi: int = 110) -> Path:
         """Save a matplotlib figure as ``figures/<name>.png`` (the figure still shows inline).
 
@@ -192,7 +201,13 @@ def column_digits(values: np.ndarray, digits: int, *, most: int = 6) -> int:
 
 
 def show(table: pd.DataFrame) -> None:
-    """Print a table as plain text (what ``# NBVAL_CHECK_OUTPUT`` cells compare)."""
+    """Print a table as plain text (what ``# NBVAL_CHECK_OUTPUT`` cells compare).
+
+    A claims table shows :data:`cmlib.claims.DISPLAY_COLUMNS` (plus ``converged`` / ``premise`` where a claim has
+    one); per-replicate values, dose levels and grouping keys stay in metrics.json."""
+    if set(CLAIM_COLUMNS) <= set(table.columns):
+        extra = [c for c in ("converged", "premise") if table[c].astype(str).str.len().gt(0).any()]
+        table = table[[*DISPLAY_COLUMNS[:-1], *extra, DISPLAY_COLUMNS[-1]]]
     with pd.option_context("display.width", 250, "display.max_columns", 50, "display.max_colwidth", 80):
         print(table.to_string(index=False))
 

@@ -19,7 +19,7 @@ def test_report_writes_metrics_run_info_and_figures(tmp_path: Path) -> None:
     rep.run_info({"lr": 0.1})
     rep.save_metrics({"a": 1.5})
     rep.save_metrics({"b": [1, 2]})
-    rep.save_claims(claims([Claim("c", [1.0, 2.0], ">", 0.0)]))
+    rep.save_claims(claims([Claim("c", [1.0, 2.0], ">", 0.0, margin=0.5)]))
     fig, ax = plt.subplots()
     ax.plot([0, 1])
     rel = rep.save_figure(fig, "line")
