@@ -6,8 +6,10 @@ committed page:
 * ``reports/README.md`` (committed): every profile that is not ``smoke`` and not a ``--seeds`` override;
 * ``reports/README-<profile>.md`` (git-ignored): one page per smoke or override profile.
 
-Each page opens with a per-paper overview (notebooks, claims, the replicates the claims used, and the verdict counts:
-reproduced / not reproduced / inconclusive / invalid), then every claim with the paper's own number beside ours.
+Each page opens with a per-paper overview (the headline model's level beside the paper's, notebooks, claims, distinct
+findings, sanity checks, the replicates the claims used, and the verdict counts of the findings: reproduced / not
+reproduced / inconclusive / invalid, with the invalid claims' reasons), then every claim with its margin and the
+paper's own number beside ours, headline claims first.
 A stored claim row written before the n >= 3 rule (a definite verdict from fewer than 3 replicates) is shown as
 ``inconclusive (n < 3)`` with the stored verdict named beside it: the rule applies to every report, old or new.
 """
@@ -64,24 +66,78 @@ def _collect(reports: Path) -> dict[str, list[tuple[str, str, dict, dict]]]:
     return found
 
 
+def _finding_key(paper: str, profile: str, notebook: str, c: dict[str, Any]) -> tuple[str, ...]:
+    """Claims that name one ``comparison`` (one pair of runs) are one finding within a paper and profile."""
+    comparison = str(c.get("comparison") or "")
+    return (paper, profile, "comparison", comparison) if comparison else (paper, profile, notebook, str(c["claim"]))
+
+
+def _group_kind(kinds: list[str]) -> str:
+    """The verdict family of a finding whose claims share one comparison: the most frequent family among them; a
+    tie goes to the more cautious family (invalid, then inconclusive, then not reproduced, then reproduced)."""
+    counts = Counter(kinds)
+    caution = [INVALID, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED]
+    return max(caution, key=lambda k: (counts[k], -caution.index(k)))
+
+
+def _invalid_reason(verdict: str) -> str:
+    """``"still improving"``, ``"premise absent"``, ``"at chance"``, ``"collapsed"`` (or the text) of an invalid."""
+    text = verdict.split(":", 1)[-1]
+    for reason in ("still improving", "premise absent", "at chance", "collapsed"):
+        if reason in text:
+            return reason
+    return text.strip()
+
+
+def _level(metrics: dict[str, Any]) -> str:
+    """``"GRM-Net #7 12.3 vs 59.4 COCO AP (21%)"`` from a notebook's ``level`` entry (Report.save_level)."""
+    lv = metrics.get("level")
+    if not isinstance(lv, dict):
+        return ""
+    ours, paper = float(lv["ours"]), lv.get("paper")
+    if paper is None:
+        return f"{lv['model']} {ours:.3g} {lv['metric']} (the paper gives none)"
+    ratio = f" ({100 * ours / float(paper):.0f}%)" if float(paper) else ""
+    return f"{lv['model']} {ours:.3g} vs {float(paper):.3g} {lv['metric']}{ratio}"
+
+
 def _overview(entries: list[tuple[str, str, str, dict, dict]]) -> list[str]:
     per: dict[tuple[str, str], dict[str, Any]] = {}
-    for paper, profile, _name, metrics, _info in entries:
-        rec = per.setdefault((paper, profile), {"notebooks": 0, "n": [], "kinds": Counter()})
+    for paper, profile, name, metrics, _info in entries:
+        rec = per.setdefault((paper, profile), {"notebooks": 0, "n": [], "findings": defaultdict(list),
+                                                "sanity": 0, "reasons": Counter(), "level": ""})
         rec["notebooks"] += 1
+        rec["level"] = rec["level"] or _level(metrics)
         for c in metrics.get("claims", []):
             rec["n"].append(int(c.get("n") or 0))
-            rec["kinds"][verdict_kind(effective_verdict(c))] += 1
-    lines = ["| paper | profile | notebooks | claims | replicates per claim | " + " | ".join(_KINDS) + " |",
-             "|---|---|---|---|---|" + "---|" * len(_KINDS)]
+            verdict = effective_verdict(c)
+            if c.get("kind") == "sanity":
+                rec["sanity"] += 1
+                continue
+            rec["findings"][_finding_key(paper, profile, name, c)].append(verdict_kind(verdict))
+            if verdict_kind(verdict) == INVALID:
+                rec["reasons"][_invalid_reason(verdict)] += 1
+    lines = ["| paper | profile | headline model: ours vs the paper's | notebooks | claims | findings | sanity checks | "
+             "replicates per claim | " + " | ".join(_KINDS) + " |",
+             "|---|---|---|---|---|---|---|---|" + "---|" * len(_KINDS)]
     for (paper, profile), rec in sorted(per.items()):
         ns = rec["n"]
         reps = "n/a" if not ns else (f"{min(ns)}" if min(ns) == max(ns) else f"{min(ns)}-{max(ns)}")
         few = sum(n < MIN_REPLICATES for n in ns)
         reps += f" ({few} with n < {MIN_REPLICATES})" if few else ""
-        counts = " | ".join(str(rec["kinds"][k]) for k in _KINDS)
-        lines.append(f"| {paper} | {profile} | {rec['notebooks']} | {len(ns)} | {reps} | {counts} |")
+        kinds = Counter(_group_kind(k) for k in rec["findings"].values())
+        cells = [str(kinds[k]) for k in _KINDS]
+        if rec["reasons"]:
+            cells[-1] += " (" + ", ".join(f"{v} {k}" for k, v in sorted(rec["reasons"].items())) + " claims)"
+        lines.append(f"| {paper} | {profile} | {rec['level'] or 'not recorded'} | {rec['notebooks']} | {len(ns)} | "
+                     f"{len(rec['findings'])} | {rec['sanity']} | {reps} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _ordered_claims(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """A notebook's claims, headline claims first, sanity checks last (stable otherwise)."""
+    claims = list(metrics.get("claims", []))
+    return sorted(claims, key=lambda c: (not c.get("headline"), c.get("kind") == "sanity"))
 
 
 def _page(title: str, entries: list[tuple[str, str, str, dict, dict]]) -> str:
@@ -89,11 +145,15 @@ def _page(title: str, entries: list[tuple[str, str, str, dict, dict]]) -> str:
     totals: dict[tuple[str, str], float] = {}
     for paper, profile, name, metrics, info in entries:
         link = f"{paper}/{profile}/{name}/{name}.html"
-        for c in metrics.get("claims", []):
+        for c in _ordered_claims(metrics):
             ci = f"[{c.get('ci_low')}, {c.get('ci_high')}]"
+            margin = c.get("margin")
+            tag = " (headline)" if c.get("headline") else " (sanity check)" if c.get("kind") == "sanity" else ""
+            verdict = f"**{effective_verdict(c)}**{tag}"
             claim_rows.append(f"| {paper} | {profile} | [{name}]({link}) | {c['claim']} | {c.get('statistic', '')} "
-                              f"{c.get('rule', '')} | {c.get('paper', '') or '-'} | {c.get('mean')} | {ci} | "
-                              f"{c.get('n')} | {c.get('models', '') or '-'} | **{effective_verdict(c)}** |")
+                              f"{c.get('rule', '')} | {'-' if margin is None else margin} | "
+                              f"{c.get('paper', '') or '-'} | {c.get('mean')} | {ci} | "
+                              f"{c.get('n')} | {c.get('models', '') or '-'} | {verdict} |")
         wall = info.get("notebook_wall_time_s", info.get("wall_time_s", "n/a"))
         time_rows.append(f"| {paper} | {profile} | [{name}]({link}) | {wall} | "
                          f"{info.get('device', 'n/a')} | {str(info.get('git_commit') or 'n/a')[:10]} |")
@@ -105,8 +165,12 @@ def _page(title: str, entries: list[tuple[str, str, str, dict, dict]]) -> str:
         "",
         "Generated by `python -m cmlib.runner` from every `metrics.json`; do not edit by hand.",
         (f"Verdicts are computed from the measured values (cmlib.claims): a 95% t-interval over independent "
-         f"replicates against the rule; fewer than {MIN_REPLICATES} replicates give `{INCONCLUSIVE_FEW}`; a compared "
-         "model at chance or collapsed gives `invalid`."),
+         f"replicates against the rule and the claim's margin (its smallest effect of interest, fixed before the "
+         f"run); fewer than {MIN_REPLICATES} replicates give `{INCONCLUSIVE_FEW}`; a compared model at chance, "
+         "collapsed or still improving, or a premise absent from the data, gives `invalid`. A *finding* is one "
+         "comparison: claims that reuse one pair of runs count once (under their most frequent verdict); sanity "
+         "checks (true by construction) are listed but not counted. Rows written before the margin rule show "
+         "margin `-`."),
         "",
         "## Overview",
         "",
@@ -114,9 +178,9 @@ def _page(title: str, entries: list[tuple[str, str, str, dict, dict]]) -> str:
         "",
         "## Claims",
         "",
-        ("| paper | profile | notebook | claim | statistic and rule | paper's number | mean | 95% interval | n | "
-         "models (mean, chance) | verdict |"),
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        ("| paper | profile | notebook | claim | statistic and rule | margin | paper's number | mean | 95% interval | "
+         "n | models (mean, chance) | verdict |"),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
         *claim_rows,
         "",
         "## Wall time of each notebook",

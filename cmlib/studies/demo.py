@@ -6,21 +6,28 @@ trained by :func:`cmlib.engine.fit` separates them. Each replicate (one seed) dr
 initialisation and batch order; the learning rate is chosen from ``lrs`` on the replicate's validation split, and the
 test split (a :class:`cmlib.splits.SealedSplit`) is read once, for the final score. The claims checked: the trained
 model beats chance, and the validated learning rate beats the smallest one of the grid on test.
+
+It also shows the evidence rules of :mod:`cmlib.claims` end to end (issue 26): every model carries its validation
+curve (accuracy on the validation split every ``log_every`` steps) for the convergence gate; the premise of the
+comparison (the classes are separable: the distance between the training split's class means along ``e_0``) is
+measured per replicate; and a dose-response claim measures the trained model's gain over chance at several levels of
+the world's knob, the class ``separation`` (``dose_levels``), one replicate set per level.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 from torch import nn
 
+from cmlib.claims import Claim, Dose, ModelCheck, Premise, curve_from_history, paired, trend
 from cmlib.config import ConfigError, check_range
 from cmlib.engine import FitConfig, epoch_batches, fit, seed_everything
 from cmlib.splits import SealedSplit
 
-__all__ = ["Config", "fit_main", "make_world", "run_seed"]
+__all__ = ["Config", "demo_claims", "fit_main", "make_world", "run_seed"]
 
 Split = torch.utils.data.TensorDataset
 
@@ -34,6 +41,8 @@ class Config:
         jobs: worker processes for the replicates (0: one per CPU core; 1: in the notebook's process).
         cache_dir: where finished replicates are kept so that an interrupted run resumes (None: not kept).
         lrs: learning rates tried; each replicate keeps the one with the best validation accuracy.
+        dose_levels: class separations at which the dose-response claim measures the gain over chance (the
+            validated learning rate at each level); empty: no dose-response.
     """
 
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
@@ -46,6 +55,7 @@ class Config:
     separation: float = 1.0
     batch_size: int = 32
     lrs: list[float] = field(default_factory=lambda: [0.003, 0.1])
+    dose_levels: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0])
     fit: FitConfig = field(default_factory=lambda: FitConfig(max_steps=40, log_every=10))
 
     def __post_init__(self) -> None:
@@ -78,27 +88,46 @@ def run_seed(cfg: Config, seed: int) -> dict[str, float]:
 
     Returns:
         seed, lr (validated), val_accuracy, accuracy (test, validated lr), accuracy_lr_min (test, smallest lr),
-        chance (test majority rate), final_loss.
+        chance (test majority rate), final_loss, separation_measured (the premise), curve_best / curve_lr_min (the
+        validation curves ``[(step, accuracy)]``), dose (test accuracy - chance at each of ``dose_levels``, in order).
     """
+    out = _replicate(cfg, seed)
+    out["dose"] = [_replicate(replace(cfg, separation=level), seed)["gain"] for level in cfg.dose_levels]
+    out.pop("gain")
+    return out
+
+
+def _replicate(cfg: Config, seed: int) -> dict[str, Any]:
     train, val, sealed = make_world(cfg, seed)
-    trained = {lr: _train(cfg, train, seed, lr) for lr in cfg.lrs}
-    val_acc = {lr: _accuracy(model, val) for lr, (model, _) in trained.items()}
+    trained = {lr: _train(cfg, train, seed, lr, val) for lr in cfg.lrs}
+    val_acc = {lr: _accuracy(model, val) for lr, (model, _, _) in trained.items()}
     best = max(cfg.lrs, key=lambda lr: (val_acc[lr], -lr))
     test = sealed.open("final score")
     y = test.tensors[1].float()
-    return {"seed": seed, "lr": best, "val_accuracy": val_acc[best], "accuracy": _accuracy(trained[best][0], test),
-            "accuracy_lr_min": _accuracy(trained[min(cfg.lrs)][0], test),
-            "chance": max(y.mean().item(), 1 - y.mean().item()), "final_loss": trained[best][1]}
+    chance = max(y.mean().item(), 1 - y.mean().item())
+    accuracy = _accuracy(trained[best][0], test)
+    x, labels = train.tensors
+    separation = (x[labels == 1, 0].mean() - x[labels == 0, 0].mean()).item()
+    return {"seed": seed, "lr": best, "val_accuracy": val_acc[best], "accuracy": accuracy,
+            "accuracy_lr_min": _accuracy(trained[min(cfg.lrs)][0], test), "chance": chance,
+            "final_loss": trained[best][1], "separation_measured": separation, "gain": accuracy - chance,
+            "curve_best": trained[best][2], "curve_lr_min": trained[min(cfg.lrs)][2]}
 
 
-def _train(cfg: Config, train: Split, seed: int, lr: float) -> tuple[nn.Module, float]:
+def _train(cfg: Config, train: Split, seed: int, lr: float, val: Split | None = None,
+           ) -> tuple[nn.Module, float, list[tuple[float, float]]]:
+    """One model; with ``val``, its validation accuracy every ``log_every`` steps (evaluation draws no random
+    number and selects no weights, so the trained model is the same with or without it)."""
     seed_everything(seed)  # before building the model: its initial weights come from the global RNG
     model = nn.Linear(cfg.dim, 2)
     optim = torch.optim.SGD(model.parameters(), lr=lr)
-    fit_cfg = FitConfig(**{**cfg.fit.__dict__, "seed": seed})
+    every = cfg.fit.log_every if val is not None else 0
+    fit_cfg = FitConfig(**{**cfg.fit.__dict__, "seed": seed, "eval_every": every})
     batches = epoch_batches(train, cfg.batch_size, seed=seed, num_workers=cfg.fit.num_workers)
-    result = fit(model, optim, _loss, batches, fit_cfg)
-    return model, result.history[-1]["loss"]
+    eval_fn = None if val is None else (lambda m: {"score": _accuracy(m, val)})
+    result = fit(model, optim, _loss, batches, fit_cfg, eval_fn=eval_fn)
+    loss = [row["loss"] for row in result.history if "loss" in row][-1]
+    return model, loss, curve_from_history(result.history)
 
 
 def fit_main(cfg: Config, seed: int) -> dict[str, Any]:
@@ -106,6 +135,30 @@ def fit_main(cfg: Config, seed: int) -> dict[str, Any]:
     ``examples/fit_distributed.py`` launches on one GPU or under torchrun. Returns final_loss."""
     train, _, _ = make_world(cfg, seed)
     return {"model": f"linear, lr {cfg.lrs[0]}", "final_loss": _train(cfg, train, seed, cfg.lrs[0])[1]}
+
+
+def demo_claims(rows: list[dict[str, Any]], cfg: Config) -> list[Claim]:
+    """The demo's claims under the rules of :mod:`cmlib.claims`.
+
+    Margins (no paper; fixed here before any run): 0.05 accuracy for "beats chance" and for the learning-rate
+    comparison (a twentieth of the [0.5, 1] range of a two-class accuracy: anything smaller is not worth a
+    sentence), 0.05 accuracy per unit of separation for the dose-response slope. The premise of the learning-rate
+    comparison: the classes are separable at all (measured class-mean distance >= 0.1 standard deviations).
+    """
+    acc, acc_min, chance = ([r[k] for r in rows] for k in ("accuracy", "accuracy_lr_min", "chance"))
+    gates = [ModelCheck("lr*", acc, chance, curves=[r["curve_best"] for r in rows]),
+             ModelCheck("min lr", acc_min, chance, curves=[r["curve_lr_min"] for r in rows])]
+    premise = Premise("class-mean distance on e_0 (train split)", [r["separation_measured"] for r in rows], 0.1)
+    out = [Claim("the trained model beats chance", paired(acc, chance), ">", 0.0, "accuracy - chance", margin=0.05,
+                 headline=True),
+           Claim("the validated learning rate beats the smallest one", paired(acc, acc_min), ">", 0.0,
+                 "accuracy(lr*) - accuracy(min lr), test", margin=0.05, models=gates, premise=premise)]
+    if cfg.dose_levels:
+        dose = Dose(cfg.dose_levels, [[r["dose"][i] for r in rows] for i in range(len(cfg.dose_levels))],
+                    "class separation", cfg.separation)
+        out.append(trend("the gain over chance grows with the class separation", dose, margin=0.05,
+                         statistic="slope of accuracy - chance per unit of separation"))
+    return out
 
 
 @torch.no_grad()

@@ -104,14 +104,38 @@ def test_index_lists_claims_counts_and_wall_times(tmp_path: Path) -> None:
     bad = {**claim, "claim": "s up", "verdict": "invalid: WDHT at chance"}
     _report(tmp_path, "clarel", "study", [claim, old, bad])
     text = build_index(tmp_path).read_text()
-    assert ("| clarel | study | [01_gzsl](clarel/study/01_gzsl/01_gzsl.html) | H up | dH > 0 | +1.8 H (Table 3) | 0.1 "
-            "| [0.05, 0.15] | 5 | - | **reproduced** |") in text
-    assert "| u up | dH > 0 | +1.8 H (Table 3) | 0.1 | [0.05, 0.15] | 1 | - | **inconclusive (n < 3) [stored: not " \
-           "reproduced]** |" in text
-    # overview: notebooks, claims, replicates, then reproduced / not reproduced / inconclusive / invalid
-    assert "| clarel | study | 1 | 3 | 1-5 (1 with n < 3) | 1 | 0 | 1 | 1 |" in text
+    assert ("| clarel | study | [01_gzsl](clarel/study/01_gzsl/01_gzsl.html) | H up | dH > 0 | - | +1.8 H (Table 3) | "
+            "0.1 | [0.05, 0.15] | 5 | - | **reproduced** |") in text
+    assert "| u up | dH > 0 | - | +1.8 H (Table 3) | 0.1 | [0.05, 0.15] | 1 | - | **inconclusive (n < 3) [stored: " \
+           "not reproduced]** |" in text
+    # overview: level, notebooks, claims, findings, sanity checks, replicates, then the findings' verdict counts
+    assert "| clarel | study | not recorded | 1 | 3 | 3 | 0 | 1-5 (1 with n < 3) | 1 | 0 | 1 | 1 (1 at chance claims) |" \
+        in text
     assert "| 12.5 |" in text
     assert "| clarel | study | 0.2 |" in text  # the profile's total, in minutes
+
+
+def test_index_counts_findings_once_per_comparison_and_leaves_out_sanity_checks(tmp_path: Path) -> None:
+    base = {"statistic": "d", "rule": "> 0", "n": 5, "mean": 0.1, "ci_low": 0.05, "ci_high": 0.15, "margin": 0.02}
+    rows = [{**base, "claim": "K=10 beats K=0", "comparison": "#7 vs #3", "verdict": "not reproduced"},
+            {**base, "claim": "consistency beats distance", "comparison": "#7 vs #3", "verdict": "not reproduced"},
+            {**base, "claim": "5-d beats 3-d", "comparison": "#7 vs #3", "verdict": "inconclusive"},
+            {**base, "claim": "GRM-Net beats two-stage", "headline": True, "verdict": "reproduced (below the margin)"},
+            {**base, "claim": "slower with restoration", "kind": "sanity", "verdict": "reproduced", "margin": None},
+            {**base, "claim": "K=20 vs K=10", "verdict": "invalid: GRM-Net #7 still improving (+1.2 over the last "
+                                                         "third)"}]
+    _report(tmp_path, "grmnet", "study", rows)
+    metrics = tmp_path / "reports" / "grmnet" / "study" / "01_gzsl" / "metrics.json"
+    metrics.write_text(json.dumps({"claims": rows, "level": {"model": "GRM-Net #7", "metric": "COCO AP",
+                                                              "ours": 12.3, "paper": 59.4, "source": "Table 1"}}))
+    text = build_index(tmp_path).read_text()
+    # 6 claims, 1 sanity check, 3 findings (the #7 vs #3 group counts once, as 'not reproduced': 2 of its 3 claims)
+    assert ("| grmnet | study | GRM-Net #7 12.3 vs 59.4 COCO AP (21%) | 1 | 6 | 3 | 1 | 5 | 1 | 1 | 0 | "
+            "1 (1 still improving claims) |") in text
+    claims_part = text.split("## Claims")[1]
+    assert claims_part.index("GRM-Net beats two-stage") < claims_part.index("K=10 beats K=0")  # headline first
+    assert "**reproduced (below the margin)** (headline) |" in text and "**reproduced** (sanity check) |" in text
+    assert "| d > 0 | 0.02 |" in text
 
 
 def test_index_totals_the_wall_time_of_each_profile(tmp_path: Path) -> None:

@@ -29,9 +29,12 @@ def test_demo_study_tunes_on_validation_and_reads_test_once(monkeypatch: pytest.
         return real_open(self, reason)
 
     monkeypatch.setattr(SealedSplit, "open", spy)
-    cfg = demo.Config(seeds=[0], n_train=64, n_val=64, n_test=64, lrs=[0.01, 0.1])
+    cfg = demo.Config(seeds=[0], n_train=64, n_val=64, n_test=64, lrs=[0.01, 0.1], dose_levels=[])
     row = demo.run_seed(cfg, 0)
     assert opened == ["final score"] and row["lr"] in (0.01, 0.1)
+    opened.clear()  # each dose level is a world of its own: its test split is read once too
+    demo.run_seed(demo.Config(**{**cfg.__dict__, "dose_levels": [0.5, 2.0]}), 0)
+    assert opened == ["final score"] * 3
     *_, test = demo.make_world(cfg, 0)
     with pytest.raises(TestSplitSealed):
         _ = test.data  # what a tuning loop that reached for the test split would hit
