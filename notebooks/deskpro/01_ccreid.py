@@ -100,3 +100,12 @@ rep.save_metrics({
 result = deskpro.ccreid_claims(reps)
 rep.save_claims(result)
 show(result)
+
+# %% [markdown]
+# DeSKPro's absolute level on Celeb-reID-light(-like) beside the paper's (mean test mAP over replicates; the index
+# shows the ratio: how far the stand-in world and budget sit from the paper's):
+
+# %%
+level = deskpro.headline_level(reps)
+rep.save_level(**level)
+print(f"{level['model']} {level['ours']:.1f} vs {level['paper']} {level['metric']} ({level['source']})")

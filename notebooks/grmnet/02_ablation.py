@@ -65,7 +65,7 @@ rep.save_figure(fig, "table2")
 
 # %%
 # NBVAL_CHECK_OUTPUT
-verdicts = claims(grmnet.table2_claims(reps))
+verdicts = claims(grmnet.table2_claims(reps, shares=grmnet.reference_shares(cfg)))
 rep.save_claims(verdicts)
 show(verdicts)
 

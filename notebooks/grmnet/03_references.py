@@ -54,7 +54,7 @@ show(metrics_table(stats, digits=3))
 
 # %%
 # NBVAL_CHECK_OUTPUT
-verdicts = claims(grmnet.fig5_claims(reps))
+verdicts = claims(grmnet.fig5_claims(reps, shares=grmnet.reference_shares(cfg)))
 rep.save_claims(verdicts)
 show(verdicts)
 rep.save_metrics({"fig5": stats})

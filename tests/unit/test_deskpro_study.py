@@ -117,6 +117,45 @@ def test_one_replicate_gives_every_table_with_chance_and_costs(tmp_path):
     assert set(table["verdict"]) <= {"inconclusive (n < 3)"} | {v for v in table["verdict"] if v.startswith("invalid")}
 
 
+
+def _fake_rep(seed: int, gain: float, contrast3: float, contrast2: float) -> dict:
+    """A replicate of made-up numbers: every model 20 mAP + gain per step of its row, chance 1 mAP."""
+    models = [name for name, _ in deskpro.ABLATION_ROWS]
+    ablation = [{"model": m, "mAP": 20.0 + gain * i + seed, "chance_mAP": 1.0} for i, m in enumerate(models)]
+    ccreid = [{"protocol": p, "setting": s, "model": m, "mAP": 30.0 + (gain if m == "DeSKPro" else 0.0) + 0.1 * seed,
+               "chance_mAP": 1.0}
+              for p, s in (("celeb-light", "cloth-changing"), ("celeb", "standard"), ("prcc", "cross-clothes"),
+                           ("prcc", "same-clothes")) for m in ("LightMBN-like (G)", "DeSKPro")]
+    return {"seed": seed, "ablation": ablation, "ccreid": ccreid,
+            "attention": {"G+CSA+Latt/contrast": contrast3, "G+CSA/contrast": contrast2},
+            "efficiency": [{"pipeline": k, "ms_per_image": v + 0.1 * seed}
+                           for k, v in (("DeSKPro", 1.0), ("DeSKPro*", 2.0), ("DeSKPro* + parsing", 3.0))]}
+
+
+def test_claims_carry_margins_headlines_and_sanity_checks_by_hand():
+    reps = [_fake_rep(s, 3.0, 0.30 + 0.001 * s, 0.295) for s in range(3)]
+    cc = deskpro.ccreid_claims(reps)
+    # paper effect 29.8 - 18.8 = 11.0 mAP: margin 2.75; ours +3.0 in every replicate: an interval above the margin
+    assert cc.iloc[0]["paper_effect"] == pytest.approx(11.0) and cc.iloc[0]["margin"] == pytest.approx(2.75)
+    assert cc.iloc[0]["verdict"] == "reproduced"
+    assert list(cc["headline"]) == [True, True, True, False]  # PRCC same-clothes is not a headline claim
+    assert cc.iloc[3]["paper_effect"] == pytest.approx(-2.3) and cc.iloc[3]["rule"] == "> -5"
+    ab = deskpro.ablation_claims(reps).set_index("claim")
+    assert ab.loc["CSA helps (model 2 > model 1)", "margin"] == pytest.approx(0.325, abs=0.006)  # (20.1 - 18.8) / 4, 2 digits
+    assert ab.loc["propagated student nears the teacher", "margin"] == pytest.approx(0.5875, abs=0.006)  # (4.9 - 2.55) / 4
+    # Fig. 3 by hand: contrast(3) - contrast(2) = 0.005, 0.006, 0.007: mean 0.006, sd 0.001, 95% half-width
+    # 4.303 * 0.001 / sqrt(3) = 0.0025, so (0.0035, 0.0085): above 0 but inside the 0.05 margin (issue 26's case)
+    att = deskpro.attention_claims(reps)
+    assert list(att["margin"]) == [deskpro.tables.ATTENTION_MARGIN] * 2
+    assert att.iloc[1]["ci_low"] == pytest.approx(0.0035, abs=1e-3)
+    assert att.iloc[1]["verdict"] == "reproduced (below the margin)"
+    assert att.iloc[1]["comparison"] == ab.loc["L_att helps further (model 3 > model 2)", "comparison"] == "#3 vs #2"
+    eff = deskpro.efficiency_claims(reps)
+    assert list(eff["kind"]) == ["sanity", "sanity"] and eff["margin"].isna().all()
+    assert set(eff["verdict"]) == {"reproduced"}
+    level = deskpro.headline_level(reps)
+    assert level["ours"] == pytest.approx(33.1) and level["paper"] == 29.8  # 30 + 3 + mean of 0, 0.1, 0.2
+
 def _write(path: Path, array) -> None:
     from PIL import Image
 

@@ -188,6 +188,53 @@ def test_claims_from_replicates_by_hand():
     assert all(v.startswith("invalid") for v in claims(grmnet.table2_claims(at_chance))["verdict"])
 
 
+def test_claims_margins_comparisons_premise_and_the_equivalence_rule_by_hand():
+    reps = [_fake_replicate(s, {1: 20 + s, 2: 10, 3: 12, 4: 25, 5: 24, 6: 23, 7: 30 + s}, blind=4.0)
+            for s in range(3)]
+    table = claims(grmnet.table2_claims(reps, shares={s: 0.6 for s in range(3)})).set_index("claim")
+    k10 = table.loc["GRM with K=10 beats no GRM (K=0)"]
+    assert k10["margin"] == pytest.approx(1.46) and k10["headline"]  # (59.39 - 53.55) / 4
+    assert k10["comparison"] == grmnet.GRM_VS_NONE and "needs >= 0.128" in k10["premise"]
+    assert (table["comparison"] == grmnet.GRM_VS_NONE).sum() == 4
+    assert (table["comparison"] == grmnet.BEST_K).sum() == 2
+    assert table.loc["absolute position info helps (slightly)", "premise"] == ""
+    # #1 - #3 = 8, 9, 10: mean 9, 95% interval 9 -/+ 4.303 / sqrt(3) = (6.52, 11.48), wholly beyond +1.46
+    dist = table.loc["distance-based references (K=10) stay at the no-GRM level (K=0)"]
+    assert dist["rule"] == "within 0 ± 1.46" and dist["ci_low"] == pytest.approx(6.516, abs=1e-3)
+    assert dist["verdict"] == "not reproduced"
+    # #1 - #3 = -0.1, 0, +0.1: interval 0 -/+ 0.248, inside +-1.46: the paper's "level" reproduced
+    level = [_fake_replicate(s, {1: 12 + 0.1 * (s - 1), 2: 10, 3: 12, 4: 25, 5: 24, 6: 23, 7: 30}, blind=4.0)
+             for s in range(3)]
+    dist = claims(grmnet.table2_claims(level)).set_index("claim").loc[
+        "distance-based references (K=10) stay at the no-GRM level (K=0)"]
+    assert dist["verdict"] == "reproduced"
+    # a world without instance-dependent expressions: the GRM claims are invalid, position info still judged
+    poor = claims(grmnet.table2_claims(reps, shares={s: 0.1 for s in range(3)})).set_index("claim")
+    assert poor.loc["K=10 beats K=5", "verdict"] == "invalid: premise absent (expressions whose referent depends " \
+        "on another instance (share) = 0.1)"
+    assert poor.loc["absolute position info helps (slightly)", "verdict"] == "reproduced"
+    fig5 = claims(grmnet.fig5_claims(reps, shares={0: 0.6, 1: 0.6, 2: 0.6})).iloc[0]
+    assert fig5["margin"] == grmnet.FIG5_MARGIN and fig5["comparison"] == grmnet.GRM_VS_NONE
+    t1 = claims(grmnet.table1_claims(reps))
+    assert list(t1["headline"]) == [True, True, False] and list(t1["kind"]) == ["finding", "finding", "sanity"]
+    assert t1.iloc[0]["margin"] == pytest.approx(3.355)  # (59.39 - 45.97) / 4
+    assert grmnet.headline_level(reps) == {"model": "GRM-Net #7", "metric": "COCO mask AP (%)", "ours": 31.0,
+                                           "paper": 59.39, "source": "Table 1"}
+
+
+def test_expression_kinds_and_reference_share():
+    from cmlib.data.sketchyscene import ReferringExpression
+
+    kinds = {t: grmnet.expression_kind(t) for t in ("the trees", "all the three sheep", "the sun in the sky",
+                                                     "the second tree on the left", "the topmost cloud",
+                                                     "the dog in front of the bench",
+                                                     "the two trees on the left of the house",
+                                                     "the car behind the house")}
+    assert list(kinds.values()) == ["category"] * 3 + ["rank"] * 2 + ["relational"] * 3
+    exprs = [ReferringExpression(0, t, (0,)) for t in kinds]
+    assert grmnet.reference_share(exprs) == pytest.approx(5 / 8)
+
+
 def test_training_tasks_cover_every_model_of_every_replicate_after_its_detector():
     tasks, requires = grmnet.training_tasks(grmnet.Config(seeds=[3, 5]))
     assert len(tasks) == len(set(tasks)) == 2 * (1 + 1 + 7 + 1)

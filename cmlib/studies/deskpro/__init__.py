@@ -69,6 +69,7 @@ from cmlib.studies.deskpro.tables import (
     ccreid_table,
     efficiency_claims,
     efficiency_table,
+    headline_level,
     stream_table,
 )
 
@@ -95,6 +96,7 @@ __all__ = [
     "efficiency_table",
     "evaluate",
     "fit_main",
+    "headline_level",
     "inference_cost",
     "load_real",
     "plot_attention_maps",

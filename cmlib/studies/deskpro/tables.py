@@ -3,6 +3,23 @@
 Every claim is a per-replicate statistic (points of mAP, or ms per image) with the chance gate of
 :mod:`cmlib.claims` on each compared model: its test mAP per replicate against the mAP of random rankings of the
 same query/gallery (:func:`cmlib.studies.deskpro.chance_level`).
+
+Margins (the smallest effect of interest, fixed before the run; :mod:`cmlib.claims`):
+
+* Tables 1-3 (mAP differences, points): ``paper_effect`` is the paper's own difference computed from the same table
+  values the statistic uses (:data:`PAPER_TABLES12`, :data:`PAPER_TABLE3`); the margin is a quarter of it.
+* PRCC same-clothes is a non-inferiority claim (the paper: DeSKPro "does not outperform all existing methods in the
+  same-clothes setting, it still attains competitive results"): a bound on a loss, not a two-sided "equal", so it
+  stays directional against -5 mAP (the bound fixed in the claim since the study's first version), with the paper's
+  -2.3 as its effect.
+* Fig. 3 (attention contrasts, a difference of sigmoid attention in [0, 1]): no number in the paper; the margin is
+  :data:`ATTENTION_MARGIN`, a twentieth of the attention map's range.
+* Inference cost (ms per image): sanity checks (``sanity=True``): a pipeline that runs an extra network (restoration,
+  parsing) at inference is slower by construction; no margin, not counted as findings.
+
+Headline claims (listed first in the index): DeSKPro beats the global-stream baseline G in the cloth-changing
+benchmarks (Celeb-reID-light-like, Celeb-reID-like, PRCC cross-clothes). Claims that reuse one pair of trained
+models share a ``comparison``: #3 vs #2 (L_att's mAP gain and its attention contrast).
 """
 
 from __future__ import annotations
@@ -15,8 +32,17 @@ import pandas as pd
 from cmlib.claims import Claim, ModelCheck, claims
 from cmlib.studies.deskpro.config import ABLATION_ROWS
 
-__all__ = ["PAPER_TABLE3", "PAPER_TABLES12", "ablation_claims", "ablation_table", "attention_claims",
-           "ccreid_claims", "ccreid_table", "efficiency_claims", "efficiency_table", "flat", "stream_table"]
+__all__ = ["ATTENTION_MARGIN", "PAPER_TABLE3", "PAPER_TABLES12", "ablation_claims", "ablation_table",
+           "attention_claims", "ccreid_claims", "ccreid_table", "efficiency_claims", "efficiency_table", "flat",
+           "headline_level", "stream_table"]
+
+#: Margin of the Fig. 3 claims (attention contrasts in [0, 1]; the paper gives no number): 0.05, a twentieth of the
+#: sigmoid attention map's range, about one step of a heat map such as Fig. 3's: a smaller contrast would not show
+#: in the paper's visualisation, which is the paper's only evidence. Fixed from the map's range, not from results.
+ATTENTION_MARGIN = 0.05
+#: L_att's own effects share this name: its mAP gain (Table 3) and its attention contrast (Fig. 3) come from the
+#: same two trained models in each replicate, one finding.
+LATT_PAIR = "#3 vs #2"
 
 # Table 3 (Celeb-reID-light): model -> (R-1, mAP)
 PAPER_TABLE3 = {"1 (baseline)": (32.9, 18.8), "2": (33.5, 20.1), "3": (37.2, 20.3), "4": (41.6, 20.7),
@@ -93,13 +119,15 @@ def _gate(reps: Sequence[dict[str, Any]], key: str, where: Callable[[dict], bool
 
 
 def ccreid_claims(reps: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """Tables 1-2: DeSKPro beats the global-stream baseline in the cloth-changing settings and stays within 5 mAP of
-    it in PRCC's same-clothes setting (mAP differences, one per replicate)."""
+    """Tables 1-2: DeSKPro beats the global-stream baseline in the cloth-changing settings (the headline claims) and
+    stays within 5 mAP of it in PRCC's same-clothes setting (non-inferiority: the difference exceeds -5). mAP
+    differences, one per replicate; margin: a quarter of the paper's difference (DeSKPro - LightMBN)."""
     items = []
     for protocol, setting, op, thr, name in [
             ("celeb-light", "cloth-changing", ">", 0.0, "DeSKPro beats the baseline, Celeb-light-like"),
             ("celeb", "standard", ">", 0.0, "DeSKPro beats the baseline, Celeb-like"),
             ("prcc", "cross-clothes", ">", 0.0, "DeSKPro beats the baseline, PRCC cross-clothes"),
+            # non-inferiority (a bound on the loss; DeSKPro far above G would not contradict the paper), so one-sided
             ("prcc", "same-clothes", ">", -5.0, "DeSKPro within 5 mAP of the baseline, PRCC same-clothes")]:
         where = lambda r, p=protocol, s=setting: r["protocol"] == p and r["setting"] == s
         m = _per_seed(reps, "ccreid", where)
@@ -109,12 +137,20 @@ def ccreid_claims(reps: Sequence[dict[str, Any]]) -> pd.DataFrame:
         gate = _gate(reps, "ccreid", where)
         items.append(Claim(name, [a - b for a, b in zip(m["DeSKPro"], m["LightMBN-like (G)"], strict=True)], op, thr,
                            "mAP(DeSKPro) - mAP(G)", f"{paper:+.1f} mAP (vs LightMBN)",
-                           gate("DeSKPro", "LightMBN-like (G)")))
+                           gate("DeSKPro", "LightMBN-like (G)"), paper_effect=round(paper, 2),
+                           headline=setting != "same-clothes"))
     return claims(items, digits=2)
 
 
 def ablation_claims(reps: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """Sec. 3.3 on Table 3 (mAP differences in points, one per replicate), each row gated on its models."""
+    """Sec. 3.3 on Table 3 (mAP differences in points, one per replicate), each row gated on its models.
+
+    Margins: a quarter of the paper's Table 3 difference of the same statistic (``paper_effect``). "The propagated
+    student nears the teacher" stays directional: its statistic, (mAP5 - mAP4) - (mAP6 - mAP4) / 2 > 0, reads "the
+    propagated student recovers more than half of the teacher's gain over the plain student" (paper +2.35). An
+    equivalence test of mAP5 ~ mAP6 would be reproduced by a world where restoration helps nothing (4 = 5 = 6), so
+    it would not test the paper's "boosted significantly ... still slightly inferior to model 6".
+    """
     m = _per_seed(reps, "ablation", lambda r: True)
     gate = _gate(reps, "ablation", lambda r: True)
     p = {k: v[1] for k, v in PAPER_TABLE3.items()}
@@ -123,31 +159,40 @@ def ablation_claims(reps: Sequence[dict[str, Any]]) -> pd.DataFrame:
     best_other = [max(m[o][i] for o in others) for i in range(len(m["DeSKPro*"]))]
     near = [(m["5"][i] - m["4"][i]) - 0.5 * (m["6"][i] - m["4"][i]) for i in range(len(m["4"]))]
     two = lambda full, body, face: [min(m[full][i] - m[body][i], m[full][i] - m[face][i]) for i in range(len(m[full]))]
+    eff = {"2-1": p["2"] - p["1 (baseline)"], "3-2": p["3"] - p["2"], "6-4": p["6"] - p["4"], "5-4": p["5"] - p["4"],
+           "near": (p["5"] - p["4"]) - 0.5 * (p["6"] - p["4"]),
+           "two-DeSKPro": min(p["DeSKPro"] - p["3"], p["DeSKPro"] - p["5"]),
+           "two-7": min(p["7"] - p["3"], p["7"] - p["4"]), "best": p["DeSKPro*"] - max(p[o] for o in others)}
+    e = {k: round(v, 2) for k, v in eff.items()}
     return claims([
         Claim("CSA helps (model 2 > model 1)", d("2", "1 (baseline)"), ">", 0.0, "mAP2 - mAP1",
-              f"{p['2'] - p['1 (baseline)']:+.1f}", gate("2", "1 (baseline)")),
+              f"{e['2-1']:+.1f}", gate("2", "1 (baseline)"), paper_effect=e["2-1"]),
         Claim("L_att helps further (model 3 > model 2)", d("3", "2"), ">", 0.0, "mAP3 - mAP2",
-              f"{p['3'] - p['2']:+.1f}", gate("3", "2")),
+              f"{e['3-2']:+.1f}", gate("3", "2"), paper_effect=e["3-2"], comparison=LATT_PAIR),
         Claim("restored faces help (teacher 6 > student 4)", d("6", "4"), ">", 0.0, "mAP6 - mAP4",
-              f"{p['6'] - p['4']:+.1f}", gate("6", "4")),
+              f"{e['6-4']:+.1f}", gate("6", "4"), paper_effect=e["6-4"]),
         Claim("propagation helps (model 5 > model 4)", d("5", "4"), ">", 0.0, "mAP5 - mAP4",
-              f"{p['5'] - p['4']:+.1f}", gate("5", "4")),
+              f"{e['5-4']:+.1f}", gate("5", "4"), paper_effect=e["5-4"]),
         Claim("propagated student nears the teacher", near, ">", 0.0, "(mAP5 - mAP4) - (mAP6 - mAP4) / 2",
-              f"{(p['5'] - p['4']) - 0.5 * (p['6'] - p['4']):+.2f}", gate("4", "5", "6")),
+              f"{e['near']:+.2f}", gate("4", "5", "6"), paper_effect=e["near"]),
         Claim("two streams beat either alone (DeSKPro)", two("DeSKPro", "3", "5"), ">", 0.0,
-              "min(mAP_DeSKPro - mAP3, mAP_DeSKPro - mAP5)", f"{min(p['DeSKPro'] - p['3'], p['DeSKPro'] - p['5']):+.1f}",
-              gate("DeSKPro", "3", "5")),
+              "min(mAP_DeSKPro - mAP3, mAP_DeSKPro - mAP5)", f"{e['two-DeSKPro']:+.1f}",
+              gate("DeSKPro", "3", "5"), paper_effect=e["two-DeSKPro"]),
         Claim("two streams beat either alone (model 7)", two("7", "3", "4"), ">", 0.0, "min(mAP7 - mAP3, mAP7 - mAP4)",
-              f"{min(p['7'] - p['3'], p['7'] - p['4']):+.1f}", gate("7", "3", "4")),
+              f"{e['two-7']:+.1f}", gate("7", "3", "4"), paper_effect=e["two-7"]),
         Claim("DeSKPro* is the best model", [a - b for a, b in zip(m["DeSKPro*"], best_other, strict=True)], ">", 0.0,
-              "mAP_DeSKPro* - max(mAP of the other rows)", f"{p['DeSKPro*'] - max(p[o] for o in others):+.1f}",
-              gate("DeSKPro*", "DeSKPro")),
+              "mAP_DeSKPro* - max(mAP of the other rows)", f"{e['best']:+.1f}", gate("DeSKPro*", "DeSKPro"),
+              paper_effect=e["best"]),
     ], digits=2)
 
 
 def efficiency_claims(reps: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """Abstract / Sec. 3.3: removing restoration (and parsing) at inference saves computation. Statistics: ms per
-    query image of the heavier pipeline minus DeSKPro's, one per replicate; gated on both models' test mAP."""
+    query image of the heavier pipeline minus DeSKPro's, one per replicate; gated on both models' test mAP.
+
+    Both are sanity checks (``sanity=True``, no margin, not counted as findings): DeSKPro* runs the restoration
+    network on top of DeSKPro's streams, and the parsing pipeline runs a parser on top of that, so they are slower
+    by construction (issue 26); the rows check that the timing harness sees the extra work."""
     ms = {}
     for rep in reps:
         for r in rep["efficiency"]:
@@ -156,14 +201,19 @@ def efficiency_claims(reps: Sequence[dict[str, Any]]) -> pd.DataFrame:
     d = lambda a: [x - y for x, y in zip(ms[a], ms["DeSKPro"], strict=True)]
     return claims([
         Claim("DeSKPro is cheaper at inference than DeSKPro* (no restoration)", d("DeSKPro*"), ">", 0.0,
-              "ms/image(DeSKPro*) - ms/image(DeSKPro)", "qualitative (Sec. 3.3)", gate("DeSKPro", "DeSKPro*")),
+              "ms/image(DeSKPro*) - ms/image(DeSKPro)", "qualitative (Sec. 3.3)", gate("DeSKPro", "DeSKPro*"),
+              sanity=True),
         Claim("DeSKPro is cheaper than keeping parsing + restoration at inference", d("DeSKPro* + parsing"), ">", 0.0,
-              "ms/image(DeSKPro* + parsing) - ms/image(DeSKPro)", "qualitative (abstract)", gate("DeSKPro", "DeSKPro*")),
+              "ms/image(DeSKPro* + parsing) - ms/image(DeSKPro)", "qualitative (abstract)", gate("DeSKPro", "DeSKPro*"),
+              sanity=True),
     ], digits=3)
 
 
 def attention_claims(reps: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """Fig. 3: with L_att the CSA attends to cloth-irrelevant regions (contrast > 0), and more than CSA alone."""
+    """Fig. 3: with L_att the CSA attends to cloth-irrelevant regions (contrast > 0), and more than CSA alone.
+
+    The paper gives no number: both claims use :data:`ATTENTION_MARGIN` (0.05 of the [0, 1] attention range). The
+    second reuses the models 3 and 2 of "L_att helps further" (comparison :data:`LATT_PAIR`)."""
     att = [rep["attention"] for rep in reps if rep["attention"] is not None]
     if len(att) != len(reps):
         raise ValueError("attention_claims: some replicates have no attention contrasts (test parsing masks missing)")
@@ -171,7 +221,18 @@ def attention_claims(reps: Sequence[dict[str, Any]]) -> pd.DataFrame:
     c3, c2 = [a["G+CSA+Latt/contrast"] for a in att], [a["G+CSA/contrast"] for a in att]
     return claims([
         Claim("with L_att the CSA attends to cloth-irrelevant regions", c3, ">", 0.0,
-              "mean Psi_hat(cloth-irrelevant) - mean Psi_hat(clothes), model 3", "qualitative (Fig. 3)", gate("3")),
+              "mean Psi_hat(cloth-irrelevant) - mean Psi_hat(clothes), model 3", "qualitative (Fig. 3)", gate("3"),
+              margin=ATTENTION_MARGIN),
         Claim("L_att suppresses clothes more than CSA alone", [a - b for a, b in zip(c3, c2, strict=True)], ">", 0.0,
-              "contrast(model 3) - contrast(model 2)", "qualitative (Fig. 3)", gate("3", "2")),
+              "contrast(model 3) - contrast(model 2)", "qualitative (Fig. 3)", gate("3", "2"),
+              margin=ATTENTION_MARGIN, comparison=LATT_PAIR),
     ], digits=3)
+
+
+def headline_level(reps: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """DeSKPro's absolute level on Celeb-reID-light(-like), mean test mAP over replicates, beside the paper's 29.8
+    (Table 1): the keyword arguments of :meth:`cmlib.reporting.Report.save_level`."""
+    mAP = _per_seed(reps, "ccreid", lambda r: r["protocol"] == "celeb-light" and r["setting"] == "cloth-changing")
+    ours = mAP["DeSKPro"]
+    return {"model": "DeSKPro", "metric": "mAP (%), Celeb-reID-light-like", "ours": sum(ours) / len(ours),
+            "paper": PAPER_TABLES12[("celeb-light", "cloth-changing", "DeSKPro")][1], "source": "Table 1"}

@@ -9,6 +9,7 @@ testing" without giving the split).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +34,12 @@ from cmlib.splits import SealedSplit
 from cmlib.studies.grmnet.config import Config
 from cmlib.text import Vocabulary, tokenize
 
-__all__ = ["StudyData", "build_data", "collate", "expression_batches", "image_of", "is_single", "model_spec",
-           "referring_item", "resize_scene", "target_of", "targets_of", "world_summary"]
+__all__ = ["StudyData", "build_data", "collate", "expression_batches", "expression_kind", "image_of", "is_single",
+           "model_spec", "reference_share", "referring_item", "resize_scene", "target_of", "targets_of",
+           "world_summary"]
+
+_RELATIONAL = re.compile(r" (of|behind|near) the ")  # "on the left of the house", "in front of the", "behind the"
+_RANK = re.compile(r"\b(left|right|leftmost|rightmost|first|second|third|middle|top|topmost|bottom|bottommost)\b")
 
 
 @dataclass
@@ -63,6 +68,7 @@ def _sizes(data_scene: Callable[[str, int], SketchScene], exprs: list[ReferringE
     keys = sorted({e.scene_key for e in exprs})
     return {f"{split}_scenes": len(keys), f"{split}_expressions": len(exprs),
             f"{split}_multi_fraction": float(np.mean([not is_single(e) for e in exprs])) if exprs else 0.0,
+            f"{split}_reference_share": reference_share(exprs),
             f"{split}_instances_per_scene": float(np.mean([len(data_scene(split, k).instances) for k in keys]))
             if keys else 0.0}
 
@@ -107,6 +113,23 @@ def world_summary(data: StudyData) -> dict[str, float]:
     """Sizes of the data: scenes, expressions, multi-instance share, instances per scene, per split."""
     return {**_sizes(data.scene, data.train, "train"), **_sizes(data.scene, data.val, "val"), **data.test_sizes,
             "vocab": len(data.vocab)}
+
+
+def expression_kind(text: str) -> str:
+    """What an expression's referent depends on, from its MATCHING-grammar text: ``"relational"`` (another
+    category's instance: "the dog in front of the bench"), ``"rank"`` (its place among the instances of its own
+    category: "the second tree on the left", "the topmost cloud") or ``"category"`` (its category alone: "the trees",
+    "all the three sheep", "the sun in the sky")."""
+    if _RELATIONAL.search(text):
+        return "relational"
+    return "rank" if _RANK.search(text) else "category"
+
+
+def reference_share(exprs: list[ReferringExpression]) -> float:
+    """The share of expressions whose referent depends on another instance (rank or relational,
+    :func:`expression_kind`): what the global reference mechanism can exploit. On the real SketchyScene-MATCHING
+    test file (6112 expressions) it is 0.511 (0.380 rank, 0.130 relational)."""
+    return float(np.mean([expression_kind(e.expression) != "category" for e in exprs])) if exprs else 0.0
 
 
 def is_single(e: ReferringExpression) -> bool:
