@@ -78,6 +78,7 @@ transfer = metrics_table(clarel.alpha_transfer(rows), digits=2)
 rep.save_metrics({"per_seed": rows, "table": table.to_dict(orient="records"), "H": float(table["H"].iloc[1]),
                   "H_alpha0": float(table["H"].iloc[0]), "zsl_top1": float(table["ZSL top-1"].iloc[1]),
                   "alpha_transfer": transfer.to_dict(orient="records")})
+rep.save_level(**clarel.headline_level(rows))  # mean test H of the main setting beside the paper's CUB H
 
 # %% [markdown]
 # ## α transfer (a diagnostic, never used for selection)

@@ -97,6 +97,7 @@ head = whcmt.headroom(unsup + deep)
 show(metrics_table(head, digits=3))
 rep.save_metrics({"table2": whcmt.flat_map(unsup + deep), "headroom": head, "pretrain": pre, "runs": deep,
                   "unsupervised": unsup, "data": reps[0]["data"]})
+rep.save_level(**whcmt.headline_level(deep))  # WHCMT's MAP@K beside the paper's Table 2 MAP, same bits
 
 # %%
 fig = whcmt.plot_map_vs_bits(unsup + deep)

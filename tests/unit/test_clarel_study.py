@@ -103,19 +103,58 @@ def _row(seed, **kw):
 def test_stability_rule_on_hand_made_rows():
     from cmlib.claims import ModelCheck, claims
 
-    # centre H over 4 replicates: 40, 42, 38, 40 -> sd 1.633, bound 3.27; ranges inside [0.2, 0.9]: 1, 2, 1, 0
+    # H at lambda = 0.2 minus H at the centre, per replicate: -1, +0.5, -0.5, 0 -> mean -0.25, sd 0.645,
+    # t(0.975, 3) = 3.182: interval -0.25 +- 1.027 = [-1.277, 0.777], inside +-2: reproduced. lambda = 0.9 sits
+    # 3, 3.5, 2.5, 3 points lower: interval [-3.65, -2.35], wholly below -2: not reproduced. lambda = 0.35 (interior)
+    # and 0 (outside) are not tested.
     centre = [40.0, 42.0, 38.0, 40.0]
     rows = []
-    for s, (h, d) in enumerate(zip(centre, [1.0, 2.0, 1.0, 0.0])):
-        rows += [_row(s, **{"lambda": 0.5, "H": h}), _row(s, **{"lambda": 0.2, "H": h - d}),
-                 _row(s, **{"lambda": 0.9, "H": h}), _row(s, **{"lambda": 0.0, "H": 5.0})]
+    for s, (h, d, e) in enumerate(zip(centre, [-1.0, 0.5, -0.5, 0.0], [3.0, 3.5, 2.5, 3.0])):
+        rows += [_row(s, **{"lambda": 0.5, "H": h}), _row(s, **{"lambda": 0.2, "H": h + d}),
+                 _row(s, **{"lambda": 0.35, "H": h - 9.0}), _row(s, **{"lambda": 0.9, "H": h - e}),
+                 _row(s, **{"lambda": 0.0, "H": 5.0})]
     gate = ModelCheck("main", centre, 1.0)
     cs = clarel.stability_claims(rows, "lambda", {"lambda": 0.5}, gate)
-    h = cs[0]
-    assert list(h.values) == [1.0, 2.0, 1.0, 0.0] and h.threshold == pytest.approx(2 * np.std(centre, ddof=1), abs=0.01)
-    assert claims([h])["verdict"].iloc[0] == "reproduced"
-    # lambda=0 (outside the interval) is not in the range
-    assert "0.0" not in h.statistic.split("in [")[1].split("]")[0].split(", ")
+    assert [c.name.split(" (")[1] for c in cs] == ["lambda=0.2 vs 0.5)"] * 3 + ["lambda=0.9 vs 0.5)"] * 3
+    low, high = cs[0], cs[3]
+    assert low.op == "~" and low.threshold == 0.0 and low.margin == clarel.STABLE_MARGIN == 2.0
+    assert list(low.values) == [-1.0, 0.5, -0.5, 0.0] and list(high.values) == [-3.0, -3.5, -2.5, -3.0]
+    assert {c.comparison for c in cs[:3]} == {"lambda=0.2 vs lambda=0.5 (validation)"}
+    table = claims(cs)
+    assert table["ci_low"].iloc[0] == pytest.approx(-1.277, abs=1e-3)
+    assert table["ci_high"].iloc[0] == pytest.approx(0.777, abs=1e-3)
+    assert table["verdict"].iloc[0] == "reproduced" and table["rule"].iloc[0] == "within 0 ± 2"
+    assert table["verdict"].iloc[3] == "not reproduced"
+    # u and s did not move: zero differences have a zero-width interval at 0, inside the margin
+    assert table["verdict"].iloc[1] == "reproduced" and table["verdict"].iloc[2] == "reproduced"
+    # a centre alone inside the interval gives no claim
+    assert clarel.stability_claims([r for r in rows if r["lambda"] in (0.0, 0.5)], "lambda", {"lambda": 0.5},
+                                   gate) == []
+
+
+def test_classifier_loss_barely_affects_u_is_an_equivalence_claim():
+    from cmlib.claims import claims
+
+    def line(seed, k, u, s=50.0, h=40.0):
+        return {"line": k, "seed": seed, "u": u, "s": s, "H": h, "H_chance": 1.0, "top_share": 0.05}
+
+    # u(line 1) - u(line 2) per replicate: -1.0, -0.5, -1.5 -> mean -1.0, sd 0.5, half-width 4.303 * 0.5 / sqrt(3)
+    # = 1.242: [-2.242, 0.242] crosses -1.95 (a quarter of the paper's 7.8-point s boost): inconclusive
+    reps = [{"seed": s, "lines": [line(s, 1, 30.0 + d), line(s, 2, 30.0)] + [line(s, k, 30.0) for k in range(3, 7)]}
+            for s, d in enumerate([-1.0, -0.5, -1.5])]
+    barely = claims(clarel.ablation_claims(reps)).set_index("claim").loc[
+        "the classifier loss barely affects unseen accuracy (line 1 vs 2)"]
+    assert barely["margin"] == 1.95 and barely["paper_effect"] == pytest.approx(-1.0)
+    assert barely["ci_low"] == pytest.approx(-2.242, abs=1e-3) and barely["verdict"] == "inconclusive"
+    # the same differences five times tighter: [-1.248, -0.752] lies inside +-1.95: reproduced
+    for r, d in zip(reps, [-1.0, -0.9, -1.1]):
+        r["lines"][0]["u"] = 30.0 + d
+    table = claims(clarel.ablation_claims(reps))
+    assert table.set_index("claim").loc["the classifier loss barely affects unseen accuracy (line 1 vs 2)",
+                                        "verdict"] == "reproduced"
+    pair = "kappa=0.5 vs kappa=0 (Table 3 lines 1-3, 6)"
+    assert list(table["comparison"]) == [pair, "", pair, pair, pair, pair]
+    assert list(table["margin"]) == [0.02, 0.5, 1.95, 1.95, 1.05, 0.65]
 
 
 def test_p_seen_claim_and_text_claims_from_replicates():
@@ -133,6 +172,28 @@ def test_p_seen_claim_and_text_claims_from_replicates():
             for s in range(3)]
     t = claims(clarel.text_claims(text))
     assert list(t["mean"]) == [pytest.approx(11.0), pytest.approx(9.0)]
+    assert list(t["headline"]) == [True, True] and len(set(t["comparison"])) == 1 and list(t["premise"]) == ["", ""]
+    assert list(t["margin"]) == [0.45, 1.425]
+    # the premise: per-image text must say something the class profile does not (share of off-mode pairs)
+    for r, share in zip(text, [0.17, 0.18, 0.16]):
+        r["text_information"] = {"off_mode_share": share}
+    assert list(claims(clarel.text_claims(text))["verdict"]) == ["reproduced", "reproduced"]
+    for r in text:
+        r["text_information"]["off_mode_share"] = 0.05  # below 1 / 8 groups
+    assert claims(clarel.text_claims(text))["verdict"].iloc[0] == "invalid: premise absent ((image, attribute) " \
+        "pairs off the class mode (share) = 0.05)"
     # a collapsed class-level model makes the comparison invalid, not a verdict
     text[0]["text"][1]["top_share"] = 0.9
     assert claims(clarel.text_claims(text))["verdict"].iloc[0].startswith("invalid")
+
+
+def test_alpha_claims_on_p_are_sanity_checks_and_the_headline_level():
+    from cmlib.claims import claims
+
+    reps = [{"seed": s, "alphas": [0.0, 0.1, 0.2], "H": [10.0, 20.0 + s, 12.0], "H_chance": 1.0,
+             "p_seen_given_unseen": [80.0, 50.0 - s, 30.0]} for s in range(3)]
+    table = claims(clarel.alpha_claims(reps))
+    assert list(table["kind"]) == ["finding", "sanity", "sanity"] and table["margin"].iloc[0] == 1.875
+    rows = [{"H": h} for h in (40.0, 42.0)]
+    level = clarel.headline_level(rows)
+    assert level["ours"] == 41.0 and level["paper"] == 55.8 and "2 replicates" in level["source"]

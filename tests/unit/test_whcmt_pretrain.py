@@ -129,7 +129,7 @@ def test_table3_and_attention_claims_show_the_paper(tiny):
     cfg, _ = tiny
     rows = [{**r, "setting": k} for k in range(1, 6) for r in _rows("WHCMT", [0.4, 0.41, 0.42])]
     names = [c.name for c in whcmt.table3_claims(rows, cfg)]
-    assert len(names) == 3 and "setting 5" in names[2]
+    assert len(names) == 4 and "setting 2" in names[1] and "setting 3" in names[2] and "setting 5" in names[3]
     assert whcmt.table3_claims(rows, cfg)[0].paper == "+0.178 (0.755 vs 0.577, Table 3)"
     reps = [{"informative_vs_noise": v, "run": r} for v, r in zip([1.3, 1.35, 1.32], _rows("WHCMT", [0.4, 0.41, 0.42]),
                                                                    strict=True)]

@@ -81,6 +81,52 @@ def test_tables_and_claims_from_rows(tiny):
     assert {r["method"]: round(r["improvement_pct"], 1) for r in t4}["WDHT-ViT"] == 10.0
 
 
+def _map_rows(maps, **extra):
+    return [{"seed": s, "map": v, "chance": 0.2, "collapsed": False, **extra} for s, v in enumerate(maps)]
+
+
+def test_table3_little_claims_are_equivalence_claims_by_hand():
+    from cmlib.claims import claims
+
+    cfg = from_params(whcmt.Config, {})
+    base = [0.40, 0.42, 0.41]
+    # setting 2 - setting 1 per replicate: +0.005, -0.005, +0.003 -> mean 0.001, sd 0.00529, half-width
+    # 4.303 * 0.00529 / sqrt(3) = 0.01314: [-0.0121, 0.0141] inside +-0.02: reproduced.
+    # setting 3: -0.03, -0.04, -0.035 -> [-0.0474, -0.0226], wholly below -0.02: not reproduced.
+    # setting 5: +0.01, -0.03, +0.02 -> mean 0, half-width 0.0657: crosses +-0.02: inconclusive.
+    diffs = {1: [0.0] * 3, 2: [0.005, -0.005, 0.003], 3: [-0.03, -0.04, -0.035], 4: [-0.1] * 3, 5: [0.01, -0.03, 0.02]}
+    rows = [r for k, d in diffs.items() for r in _map_rows([b + x for b, x in zip(base, d)], setting=k)]
+    table = claims(whcmt.table3_claims(rows, cfg))
+    assert list(table["rule"]) == ["> 0.05", "within 0 ± 0.02", "within 0 ± 0.02", "within 0 ± 0.02"]
+    assert list(table["verdict"]) == ["reproduced", "reproduced", "not reproduced", "inconclusive"]
+    assert table["ci_high"].iloc[1] == pytest.approx(0.0141, abs=1e-4)
+    assert list(table["paper_effect"]) == [pytest.approx(0.178), pytest.approx(0.0), pytest.approx(-0.002),
+                                           pytest.approx(-0.003)]
+    assert whcmt.table3_claims(rows, cfg)[0].effective_margin() == pytest.approx(0.0445)
+
+
+def test_table2_and_4_claims_carry_the_paper_effect_and_the_headline():
+    from cmlib.claims import claims
+
+    deep = [r for bits in (8, 12) for m, v in (("WHCMT", 0.5), ("WDHT-CNN", 0.4))
+            for r in _map_rows([v, v + 0.01, v + 0.02], method=m, bits=bits)]
+    unsup = [r for bits in (8, 12) for r in _map_rows([0.3, 0.3, 0.31], method="ITQ", bits=bits)]
+    table = claims(whcmt.table2_claims(unsup, deep))
+    assert list(table["headline"]) == [False, True, False, True]
+    assert table["paper_effect"].iloc[0] == pytest.approx(0.704 - 0.641)
+    assert table["paper_effect"].iloc[1] == pytest.approx(0.752 - 0.704) and table["margin"].iloc[1] == 0.012
+    # 12 bits is not in Table 2: a quarter of the paper's smallest effect over 8/16/24/32 bits
+    at12 = whcmt.table2_claims(unsup, deep)[2:]
+    assert at12[1].paper_effect is None and at12[1].effective_margin() == pytest.approx((0.755 - 0.733) / 4)
+    assert at12[0].effective_margin() == pytest.approx((0.704 - 0.641) / 4)
+    level = whcmt.headline_level(deep)
+    assert level["model"] == "WHCMT 8 bits" and level["ours"] == pytest.approx(0.51) and level["paper"] == 0.752
+    t4 = [r for m, v in (("WDHT-CNN", 0.4), ("WDHT-ViT", 0.45), ("WDHT-CrossViT", 0.45), ("WHCMT", 0.5))
+          for r in _map_rows([v, v + 0.01, v - 0.01], method=m, bits=8)]
+    assert [c.paper_effect for c in whcmt.table4_claims(t4)] == [pytest.approx(0.025), pytest.approx(0.029),
+                                                                  pytest.approx(0.022)]
+
+
 def test_attention_maps_and_summary(tiny):
     cfg, data = tiny
     _, model = whcmt.train_run("WHCMT", 8, data, cfg, seed=0, verbose=False)

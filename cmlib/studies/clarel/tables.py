@@ -5,21 +5,36 @@ paper's own number beside ours (``paper``) and gates the compared models against
 the C eval prototypes: 100 / C, :func:`cmlib.studies.clarel.runs.chance_h`) and collapse (more than
 :data:`COLLAPSE_SHARE` of the test images given one class).
 
-Rules where the paper gives no number (our choices):
+Margins (:mod:`cmlib.claims`: the smallest effect of interest, fixed before the run). Where the paper gives the
+effect on our statistic's scale (Table 3, Tables 1-2, CUB), ``paper_effect`` carries it and the margin is a quarter of
+it. Elsewhere the margin is set beside the claim and justified there:
 
-* "stable in lambda in [0.2, 0.9]" / "kappa in [0.2, 0.6]" (Section 4, Figs. 3-4): per replicate, the range
-  (max - min) of H (and of u, s) over our grid points inside the interval is below ``2 x sd``, the standard
-  deviation over replicates of the same metric at the paper's setting (lambda = kappa = 0.5). A change smaller than
-  twice the replicate-to-replicate spread of one setting cannot be told from replicate noise; a real drop (the
-  paper's lambda = 0, kappa = 1) is several times larger. With the study's grids (6 lambda points and 4 kappa
-  points inside the intervals) the range grows with the number of points (expected range of k independent normal
-  draws: 2.06 sd for k = 4, 2.53 sd for k = 6), so the rule is strict for noise that is independent across grid
-  points; the points of one replicate share its world, while the bound's sd is taken across worlds.
-* "the classifier loss barely affects u" (Table 3 lines 1-2): |u(line 1) - u(line 2)| below the same bound
-  (2 x sd over replicates of u at line 1).
-* P(predicted class is seen | unseen image) non-increasing in alpha (Section 2.1, Appendix B): per replicate, the
-  number of consecutive alpha pairs of the grid where P rises, which must be 0 (rule: < 0.5). (A t-interval on the
-  largest step cannot show "<= 0" once P reaches 0 and the steps are exactly 0.)
+* "stable in lambda in [0.2, 0.9]" / "kappa in [0.2, 0.6]" (Section 4, Figs. 3-4) are equivalence claims
+  (``op="~"``): per replicate the *signed* difference of H (u, s) at each end of the interval (the outermost grid
+  points inside it) against the paper's setting (lambda = kappa = 0.5), within +-:data:`STABLE_MARGIN` = 2.0 points.
+  2.0 is the smallest change the paper places outside a stable range (Table 3 lines 5 vs 6: lambda = 1, just
+  outside [0.2, 0.9], costs 2.0 H) and, to rounding, a quarter of the 7.8 points of s the paper calls a significant
+  boost (lines 1 vs 2). The interval's ends are the paper's statement; interior grid points are shown in the figures,
+  not tested. This replaces "range over the interval < 2 sd at the centre", which a range of k noisy points fails
+  whatever the truth (expected range 2.5 sd for 6 independent points; issue 32) and whose bound was read off the
+  results.
+* "the classifier loss barely affects u" (Table 3 lines 1-2): equivalence of the signed u(line 1) - u(line 2) with 0
+  within +-1.95 points, a quarter of the paper's 7.8-point s boost of the same loss, which the paper calls
+  significant (the paper's own -1.0 lies inside).
+* P(predicted class is seen | unseen image) non-increasing in alpha, and lower at the largest alpha than at 0
+  (Section 2.1, Appendix B): sanity checks. Scaling the seen prototypes' distances by 1 + alpha can only move a
+  prediction from a seen to an unseen class, so both hold by construction for any model (the rule: the number of
+  consecutive alpha pairs where P rises is 0, i.e. < 0.5).
+* Ratios of H against a bound (retrieval-only "competitive": H3/H6 > 0.9; kappa = 1 "collapses": H(1)/H(0.5) <
+  0.5) take margins on the ratio scale, given beside each claim.
+* The key novelty (per-image against class-level text, abstract and Section 1) has no ablation number: the margins
+  are a quarter of the paper's lead over the best class-level-supervised method (Table 1: H 55.8 vs 54.0; Table 2:
+  ZSL 66.7 vs 61.0), and the claims carry the premise that per-image text says something the class profile does not
+  (:func:`cmlib.data.worlds.clarel.text_information`: ``off_mode_share``, measured per replicate).
+
+Claims that reuse one pair of runs share a ``comparison`` (the index counts them once): the alpha* and alpha = 0
+views of one model (01), the (0.5, 0.5) and (0.5, 0) settings behind Table 3 lines 1-3 and 6 (04), one end of a
+stable interval against its centre (03: H, u and s), the per-image and class-level text models (04, headline).
 """
 
 from __future__ import annotations
@@ -28,24 +43,31 @@ from typing import Any, Literal
 
 import numpy as np
 
-from cmlib.claims import Claim, ModelCheck
+from cmlib.claims import Claim, ModelCheck, Premise
+from cmlib.data.worlds.clarel import GROUPS
 
-__all__ = ["COLLAPSE_SHARE", "STABLE", "ablation_claims", "ablation_table", "alpha_claims", "alpha_matrix",
-           "alpha_transfer", "gzsl_claims", "gzsl_summary", "mean_table", "plot_alpha_sweep", "plot_sweep", "stability_claims",
-           "sweep_claims", "sweep_rows", "text_claims", "text_table"]
+__all__ = ["COLLAPSE_SHARE", "OFF_MODE_MINIMUM", "PAPER_H_CUB", "STABLE", "STABLE_MARGIN", "ablation_claims",
+           "ablation_table", "alpha_claims", "alpha_matrix", "alpha_transfer", "gzsl_claims", "gzsl_summary",
+           "headline_level", "mean_table", "plot_alpha_sweep", "plot_sweep", "stability_claims", "sweep_claims",
+           "sweep_rows", "text_claims", "text_table"]
 
 COLLAPSE_SHARE = 0.5
 STABLE = {"lambda": (0.2, 0.9), "kappa": (0.2, 0.6)}
+#: equivalence margin of the "stable" claims, points of H, u or s (module docstring: Table 3 lines 5 vs 6)
+STABLE_MARGIN = 2.0
+#: the paper's H of the full model on CUB (Tables 1 and 3 line 6: lambda = kappa = 0.5, validated alpha)
+PAPER_H_CUB = 55.8
+#: premise of the key novelty: the share of (image, attribute group) pairs whose value differs from the class mode
+#: must reach one group per image on average (1 / number of groups). Below it most images' own text states exactly
+#: their class's profile, and per-image text has little to add over class-level text. Fixed before the run; the
+#: share on the real CUB files is not measured here.
+OFF_MODE_MINIMUM = 1.0 / len(GROUPS)
 
 
 def _gate(name: str, rows: list[dict[str, Any]], key: str = "H") -> ModelCheck:
     """The chance/collapse gate of one model from its per-replicate rows (``H_chance``, ``top_share``)."""
     return ModelCheck(name, [r[key] for r in rows], [r["H_chance"] for r in rows],
                       [r.get("top_share", 0.0) > COLLAPSE_SHARE for r in rows])
-
-
-def _sd(values: list[float]) -> float:
-    return float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
 
 
 # ------------------------------------------------------------------------------------------------ 01
@@ -67,13 +89,24 @@ def alpha_transfer(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def gzsl_claims(rows: list[dict[str, Any]]) -> list[Claim]:
     """01: H(alpha*) beats H(0), rescaling shrinks |u - s|, and s(0) > u(0) (the seen bias of Eq. (2))."""
     gates = [_gate("H at alpha=0", rows, "H0"), _gate("H at alpha*", rows)]
+    views = "alpha* vs alpha=0 views of the main model (01)"  # one trained model per replicate, two test views
     return [Claim("H at validated alpha beats H at alpha=0", [r["H"] - r["H0"] for r in rows], ">", 0.0,
-                  "H(alpha*) - H(0) [points]", "+7.5 (CUB, Table 3 lines 6 vs 1: 55.8 vs 48.3)", gates),
+                  "H(alpha*) - H(0) [points]", "+7.5 (CUB, Table 3 lines 6 vs 1: 55.8 vs 48.3)", gates,
+                  paper_effect=round(55.8 - 48.3, 2), comparison=views),
             Claim("metric rescaling shrinks the u/s gap", [abs(r["u0"] - r["s0"]) - abs(r["u"] - r["s"]) for r in rows],
-                  ">", 0.0, "|u0 - s0| - |u - s| [points]", "+20.3 (CUB, Table 3: |u-s| 27.0 -> 6.7)", gates),
+                  ">", 0.0, "|u0 - s0| - |u - s| [points]", "+20.3 (CUB, Table 3: |u-s| 27.0 -> 6.7)", gates,
+                  paper_effect=round(abs(38.3 - 65.3) - abs(59.3 - 52.6), 2), comparison=views),
             Claim("at alpha=0 seen accuracy exceeds unseen (the imbalance of Eq. (2))",
                   [r["s0"] - r["u0"] for r in rows], ">", 0.0, "s(0) - u(0) [points]",
-                  "+27.0 (CUB, Table 3 line 1: s 65.3, u 38.3)", gates[:1])]
+                  "+27.0 (CUB, Table 3 line 1: s 65.3, u 38.3)", gates[:1], paper_effect=round(65.3 - 38.3, 2))]
+
+
+def headline_level(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The headline model's level beside the paper's (``Report.save_level`` keywords): mean test H of the main
+    setting (lambda = kappa = 0.5, validated alpha) over the replicates of ``rows`` (:func:`gzsl_replicate`)."""
+    return {"model": "CLAREL (lambda = kappa = 0.5, validated alpha)", "metric": "H [%]",
+            "ours": float(np.mean([r["H"] for r in rows])), "paper": PAPER_H_CUB,
+            "source": f"paper: CUB, Tables 1 and 3 line 6; ours: mean test H over {len(rows)} replicates"}
 
 
 # ------------------------------------------------------------------------------------------------ 02
@@ -90,16 +123,19 @@ def alpha_claims(reps: list[dict[str, Any]]) -> list[Claim]:
         raise ValueError(f"an inverted U needs at least 3 alphas, got {alphas}")
     inner = h[:, 1:-1].max(axis=1)
     gate = [ModelCheck("best validation H", list(h.max(axis=1)), [r["H_chance"] for r in reps])]
+    # Fig. 2 gives no number; the alpha = 0 side of the U is the rescaling gain the paper measures on the test split
+    # (Table 3 lines 6 vs 1: +7.5 H): margin a quarter of it, 1.875 points of H.
+    # The P claims hold by construction (module docstring): sanity checks of the decision rule, no margin.
     return [Claim("H against alpha is an inverted U", list(np.minimum(inner - h[:, 0], inner - h[:, -1])), ">", 0.0,
                   "min(H(best interior) - H(alpha_min), H(best interior) - H(alpha_max)) [points]",
-                  "inverted U, 10 repeats (Fig. 2)", gate),
+                  "inverted U, 10 repeats (Fig. 2)", gate, margin=7.5 / 4),
             Claim("P(predicted class is seen | unseen image) is non-increasing in alpha",
                   [float((np.diff(row) > 0).sum()) for row in p], "<", 0.5,
                   f"steps of the alpha grid where P rises (of {len(alphas) - 1})",
-                  "non-increasing, proven (Section 2.1, Appendix B)", gate),
+                  "non-increasing, proven (Section 2.1, Appendix B)", gate, sanity=True),
             Claim("metric rescaling lowers P(predicted class is seen | unseen image)", list(p[:, -1] - p[:, 0]), "<",
                   0.0, f"P(alpha={alphas[-1]:g}) - P(alpha={alphas[0]:g}) [points]",
-                  "falls with alpha (Section 2.1, Eq. (2))", gate)]
+                  "falls with alpha (Section 2.1, Eq. (2))", gate, sanity=True)]
 
 
 # ------------------------------------------------------------------------------------------------ 03
@@ -117,20 +153,27 @@ def _at(rows: list[dict[str, Any]], seed: int, **where: float) -> dict[str, Any]
 
 def stability_claims(rows: list[dict[str, Any]], which: Literal["lambda", "kappa"], centre: dict[str, float],
                      gate: ModelCheck) -> list[Claim]:
-    """H, u, s stable over the paper's interval of ``which`` (rule: module docstring)."""
+    """H, u, s stable over the paper's interval of ``which``: equivalence claims (``op="~"``, margin
+    :data:`STABLE_MARGIN` points) on the per-replicate signed difference of the metric at each end of the interval
+    (the outermost grid points inside it) against ``centre`` (the paper's setting). The three metrics of one end
+    read one pair of runs and share a ``comparison``. No claims when the grid has no point inside the interval
+    other than the centre."""
     lo, hi = STABLE[which]
     seeds = sorted({r["seed"] for r in rows})
     inside = sorted({r[which] for r in rows if lo - 1e-9 <= r[which] <= hi + 1e-9})
-    if len(inside) < 2:
-        return []
+    ends = [v for v in dict.fromkeys([inside[0], inside[-1]] if inside else []) if v != centre[which]]
+    fig = 3 if which == "lambda" else 4
     out = []
-    for metric in ("H", "u", "s"):
-        bound = 2 * _sd([_at(rows, s, **centre)[metric] for s in seeds])
-        ranges = [float(np.ptp([_at(rows, s, **{which: v})[metric] for v in inside])) for s in seeds]
-        out.append(Claim(f"{metric} is stable for {which} in [{lo:g}, {hi:g}]", ranges, "<", round(bound, 2),
-                         f"max - min of {metric} over {which} in {inside} [points] < 2 sd of {metric} at the paper's "
-                         f"setting", f"stable range {which} in [{lo:g}, {hi:g}] (Fig. {3 if which == 'lambda' else 4})",
-                         [gate]))
+    for end in ends:
+        pair = f"{which}={end:g} vs {which}={centre[which]:g} (validation)"
+        for metric in ("H", "u", "s"):
+            diffs = [_at(rows, s, **{which: end})[metric] - _at(rows, s, **centre)[metric] for s in seeds]
+            out.append(Claim(f"{metric} is stable for {which} in [{lo:g}, {hi:g}] ({which}={end:g} vs "
+                             f"{centre[which]:g})", diffs, "~", 0.0,
+                             f"{metric}({which}={end:g}) - {metric}({which}={centre[which]:g}) [points]",
+                             f"stable range {which} in [{lo:g}, {hi:g}] (Fig. {fig}); lambda = 1, outside the "
+                             "range, costs 2.0 H (Table 3 lines 5 vs 6)", [gate], margin=STABLE_MARGIN,
+                             comparison=pair))
     return out
 
 
@@ -148,12 +191,15 @@ def sweep_claims(reps: list[dict[str, Any]], lam: float, kappa: float) -> list[C
                - _at(lam_rows, s, **{"lambda": 0.0})["H"] for s in seeds]
         out.append(Claim("lambda=0 gives the lowest H among lambda values", gap, ">", 0.0,
                          "min_{lambda>0} H - H(lambda=0) [points]",
-                         "most significant drop at lambda=0 (Fig. 3; Table 3: H 41.3 vs 53.8-55.8)", [gate]))
+                         "most significant drop at lambda=0 (Fig. 3; Table 3: H 41.3 vs 53.8-55.8)", [gate],
+                         paper_effect=round(53.8 - 41.3, 2)))  # the smallest lambda > 0 of Table 3 (lambda = 1, line 5)
     kappas = {r["kappa"] for r in kappa_rows}
     if 1.0 in kappas and kappa in kappas:
         ratio = [_at(kappa_rows, s, kappa=1.0)["H"] / max(_at(kappa_rows, s, kappa=kappa)["H"], 1e-9) for s in seeds]
+        # Fig. 4 gives no number; "collapse" reads as H below half of H at the paper's kappa. Margin on the ratio
+        # scale: 0.02, the margin of the other H ratio (retrieval-only "competitive", ablation_claims).
         out.append(Claim("kappa=1 collapses", ratio, "<", 0.5, f"H(kappa=1) / H(kappa={kappa:g})",
-                         "catastrophic drop at kappa=1 (Fig. 4)", [gate]))
+                         "catastrophic drop at kappa=1 (Fig. 4)", [gate], margin=0.02))
     out += stability_claims(lam_rows, "lambda", {"lambda": lam}, gate)
     out += stability_claims(kappa_rows, "kappa", {"kappa": kappa}, gate)
     return out
@@ -177,28 +223,35 @@ def ablation_claims(reps: list[dict[str, Any]]) -> list[Claim]:
     def gate(line: int) -> ModelCheck:
         return _gate(f"Table 3 line {line}", [_at(rows, s, line=line) for s in seeds])
 
-    u_bound = 2 * _sd([h(1, s, "u") for s in seeds])
+    # lines 1 and 6 are two views of the (0.5, 0.5) model, lines 2 and 3 of the (0.5, 0) model: one pair of runs
+    pair = "kappa=0.5 vs kappa=0 (Table 3 lines 1-3, 6)"
     return [Claim("retrieval-only training (kappa=0) with alpha is competitive with the full loss",
                   [h(3, s) / max(h(6, s), 1e-9) for s in seeds], ">", 0.9, "H(line 3) / H(line 6)",
-                  "0.92 (CUB, Table 3: 51.6 / 55.8)", [gate(3), gate(6)]),
+                  "0.92 (CUB, Table 3: 51.6 / 55.8); margin on the ratio: a quarter of the paper's distance from "
+                  "parity, (1 - 51.6 / 55.8) / 4 = 0.019", [gate(3), gate(6)], margin=0.02, comparison=pair),
             Claim("the full loss with validated alpha gives the best H (line 6)",
                   [h(6, s) - max(h(i, s) for i in range(1, 6)) for s in seeds], ">", 0.0,
                   "H(line 6) - max H(lines 1-5) [points]", "+2.0 (CUB, Table 3: 55.8 vs 53.8)",
-                  [gate(i) for i in range(1, 7)]),
+                  [gate(i) for i in range(1, 7)], paper_effect=round(55.8 - 53.8, 2)),
             Claim("the classifier loss raises seen accuracy at alpha=0 (line 1 vs 2)",
                   [h(1, s, "s") - h(2, s, "s") for s in seeds], ">", 0.0, "s(line 1) - s(line 2) [points]",
-                  "+7.8 (CUB, Table 3: 65.3 vs 57.5)", [gate(1), gate(2)]),
+                  "+7.8 (CUB, Table 3: 65.3 vs 57.5)", [gate(1), gate(2)], paper_effect=round(65.3 - 57.5, 2),
+                  comparison=pair),
+            # equivalence: "barely affects" against the 7.8 points of s the paper calls significant for the same
+            # loss; margin a quarter of it (1.95); the paper's -1.0 lies inside
             Claim("the classifier loss barely affects unseen accuracy (line 1 vs 2)",
-                  [abs(h(1, s, "u") - h(2, s, "u")) for s in seeds], "<", round(u_bound, 2),
-                  "|u(line 1) - u(line 2)| [points] < 2 sd of u(line 1)", "-1.0 (CUB, Table 3: 38.3 vs 39.3)",
-                  [gate(1), gate(2)]),
+                  [h(1, s, "u") - h(2, s, "u") for s in seeds], "~", 0.0, "u(line 1) - u(line 2) [points]",
+                  "-1.0 (CUB, Table 3: 38.3 vs 39.3); 'barely' against +7.8 on s", [gate(1), gate(2)],
+                  margin=(65.3 - 57.5) / 4, paper_effect=round(38.3 - 39.3, 2), comparison=pair),
             Claim("with rescaling the classifier loss improves H (line 6 vs 3)",
                   [h(6, s) - h(3, s) for s in seeds], ">", 0.0, "H(line 6) - H(line 3) [points]",
-                  "+4.2 (CUB, Table 3: 55.8 vs 51.6)", [gate(3), gate(6)]),
+                  "+4.2 (CUB, Table 3: 55.8 vs 51.6)", [gate(3), gate(6)], paper_effect=round(55.8 - 51.6, 2),
+                  comparison=pair),
             Claim("the classifier loss improves H only together with rescaling (lines 1, 2 vs 6, 3)",
                   [(h(6, s) - h(3, s)) - (h(1, s) - h(2, s)) for s in seeds], ">", 0.0,
                   "(H6 - H3) - (H1 - H2) [points]", "+2.6 (CUB, Table 3: +4.2 with alpha, +1.6 without)",
-                  [gate(i) for i in (1, 2, 3, 6)])]
+                  [gate(i) for i in (1, 2, 3, 6)], paper_effect=round((55.8 - 51.6) - (48.3 - 46.7), 2),
+                  comparison=pair)]
 
 
 def text_table(reps: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -217,12 +270,20 @@ def text_claims(reps: list[dict[str, Any]]) -> list[Claim]:
     zgates = [ModelCheck("per-image text ZSL", [r["zsl"] for r in img], [r["zsl_chance"] for r in img]),
               ModelCheck("class-level text ZSL", [r["zsl"] for r in cls], [r["zsl_chance"] for r in cls])]
     novelty = "substantial improvement over class-only supervision (abstract, Section 1; no ablation number given)"
+    premise = None
+    if all("text_information" in r for r in reps):
+        premise = Premise("(image, attribute) pairs off the class mode (share)",
+                          [r["text_information"]["off_mode_share"] for r in reps], OFF_MODE_MINIMUM)
+    pair = "per-image vs class-level text (04)"
+    # margins: a quarter of the paper's lead over the best class-level-supervised method (no ablation number):
+    # Table 1 CUB H 55.8 vs 54.0 (Xian et al. [31]) -> 0.45; Table 2 CUB ZSL 66.7 vs 61.0 (f-VAEGAN-D2) -> 1.425
     return [Claim("per-image text supervision beats class-level text (GZSL H)",
                   [a["H"] - b["H"] for a, b in zip(img, cls)], ">", 0.0, "H(per-image) - H(class-level) [points]",
-                  novelty, gates),
+                  novelty, gates, margin=(55.8 - 54.0) / 4, premise=premise, comparison=pair, headline=True),
             Claim("per-image text supervision beats class-level text (ZSL top-1)",
                   [a["zsl"] - b["zsl"] for a, b in zip(img, cls)], ">", 0.0,
-                  "ZSL(per-image) - ZSL(class-level) [points]", novelty, zgates)]
+                  "ZSL(per-image) - ZSL(class-level) [points]", novelty, zgates, margin=(66.7 - 61.0) / 4,
+                  premise=premise, comparison=pair, headline=True)]
 
 
 # ----------------------------------------------------------------------------------------- figures

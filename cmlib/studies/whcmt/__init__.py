@@ -86,6 +86,7 @@ from cmlib.studies.whcmt.runs import (
 from cmlib.studies.whcmt.tables import (
     attention_claims,
     flat_map,
+    headline_level,
     headroom,
     pivot_map,
     plot_map_vs_bits,
@@ -101,7 +102,8 @@ from cmlib.studies.whcmt.tuning import tune_on_validation
 __all__ = ["DIAGNOSTIC_METHODS", "METHODS", "MIRFLICKR_DB", "TABLE3", "Config", "WhcmtData", "attention_claims",
            "attention_examples", "attention_maps", "attention_replicate", "attention_summary", "backbone_features",
            "build_model", "build_vocabulary", "chance_map", "code_stats", "data_summary", "deep_rows", "encode",
-           "encode_tags", "evaluate_map", "fit_main", "flat_map", "headroom", "literal_sum_row", "load_backbone", "map_topk",
+           "encode_tags", "evaluate_map", "fit_main", "flat_map", "headline_level", "headroom", "literal_sum_row",
+           "load_backbone", "map_topk",
            "oov_counts", "pivot_map", "plot_attention", "plot_map_vs_bits", "plot_precision_recall", "prepare_data",
            "pretrain_summary", "replicate_config", "replicate_model", "table2_claims", "table2_replicate",
            "table3_claims", "table3_replicate", "table3_rows", "table3_summary", "table4_claims", "table4_replicate",
