@@ -58,7 +58,7 @@ def read_state_dict(path: str | Path, key: str) -> dict[str, Tensor]:
             state = load_file(str(path))
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any reader error becomes one line naming the file
+    except Exception as err:
         raise WeightsError(f"{key}: {path} cannot be read as a state_dict ({type(err).__name__}: "
                            f"{str(err).splitlines()[0][:200] if str(err) else ''})") from err
     for wrapper in ("state_dict", "model"):

@@ -15,8 +15,17 @@ from cmlib.studies.grmnet.data import StudyData, image_of, referring_item, resiz
 from cmlib.studies.grmnet.tables import wrong_detections
 from cmlib.text import tokenize
 
-__all__ = ["case_examples", "figure5_example", "plot_cases", "plot_figure5", "plot_real_examples", "real_examples",
-           "plural_of", "real_expression", "show_scenes"]
+__all__ = [
+    "case_examples",
+    "figure5_example",
+    "plot_cases",
+    "plot_figure5",
+    "plot_real_examples",
+    "plural_of",
+    "real_examples",
+    "real_expression",
+    "show_scenes",
+]
 
 
 def _draw_boxes(ax: Any, boxes: Any, color: str, ls: str = "-", labels: list[str] | None = None) -> None:
