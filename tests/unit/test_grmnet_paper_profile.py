@@ -91,7 +91,7 @@ def test_released_val_file_is_the_validation_split(tree):
     val_keys = {e["key"] for e in json.loads((tree["matching"] / "sentence_instance_val.json").read_text())}
     train_keys = {e["key"] for e in json.loads((tree["matching"] / "sentence_instance_train.json").read_text())}
     assert {e.scene_key for e in data.val} == val_keys and {e.scene_key for e in data.train} == train_keys
-    assert data.scene("val", sorted(val_keys)[0]).image.shape == (64, 64)
+    assert data.scene("val", min(val_keys)).image.shape == (64, 64)
 
 
 def test_an_index_beyond_instance_gt_fails_at_data_building_naming_the_scene(tree, tmp_path):
