@@ -115,8 +115,8 @@ class Config:
     num_threads: int = 1
     cache_dir: str = ".cache/grmnet"
     examples_dir: str = "../shared/datasets/sketchyscene"
-    data_root: Path | None = path_field(layout="<root>/{train,test}/{DRAWING_GT,CLASS_GT,INSTANCE_GT}/")
-    matching_dir: Path | None = path_field(layout="<dir>/sentence_instance_{train,test}.json + vocab.txt")
+    data_root: Path | None = path_field(layout="<root>/{train,val,test}/{DRAWING_GT,CLASS_GT,INSTANCE_GT}/")
+    matching_dir: Path | None = path_field(layout="<dir>/sentence_instance_{train,val,test}.json + vocab.txt")
 
     def __post_init__(self) -> None:
         check_range("canvas", self.canvas, lo=64)
