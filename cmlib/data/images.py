@@ -13,9 +13,54 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ON_CORRUPT", "name_some", "read_images", "warn_skipped"]
+__all__ = ["ON_CORRUPT", "CorruptFileError", "load_image", "name_some", "read_images", "read_mat", "warn_skipped"]
 
 ON_CORRUPT: tuple[str, ...] = ("fail", "skip")
+
+
+class CorruptFileError(ValueError):
+    """A data file that exists but cannot be read (truncated, corrupt, not the format expected); names the file."""
+
+
+def load_image(path: str | Path, mode: str, expected: str):  # -> PIL.Image.Image
+    """Open and fully decode one image file, converted to ``mode`` (``"RGB"``, ``"L"``, or ``""`` to keep it).
+
+    A truncated JPEG/PNG opens lazily in PIL and fails only on decode (``OSError: image file is truncated``); here it
+    fails at once, naming the file and what it should have been.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        CorruptFileError: the file cannot be decoded (message: path, ``expected``, PIL's reason).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found (expected {expected})")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.convert(mode) if mode else im.copy()
+    except (OSError, UnidentifiedImageError, SyntaxError) as err:
+        raise CorruptFileError(f"{path}: cannot be read as {expected} ({type(err).__name__}: {err})") from err
+
+
+def read_mat(path: str | Path, expected: str) -> dict:
+    """``scipy.io.loadmat`` of one file, with read errors (truncated or not a MATLAB file) naming it.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        CorruptFileError: scipy cannot read it (message: path, ``expected``, scipy's reason).
+    """
+    import scipy.io as sio
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found (expected {expected})")
+    try:
+        return sio.loadmat(str(path))
+    except (OSError, ValueError, TypeError, EOFError, NotImplementedError) as err:
+        raise CorruptFileError(f"{path}: cannot be read as {expected} ({type(err).__name__}: {err})") from err
 
 
 def read_images(root: str | Path, files: Sequence[str], size: int, on_corrupt: str = "fail"

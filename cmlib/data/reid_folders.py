@@ -29,7 +29,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-__all__ = ["LIP_CLOTH_LABELS", "ParallelFolders", "ReIDRecord", "ReIDSet", "load_reid_set"]
+from cmlib.data.images import ON_CORRUPT, CorruptFileError, load_image, warn_skipped
+
+__all__ = ["LIP_CLOTH_LABELS", "ParallelFolders", "ReIDRecord", "ReIDSet", "load_reid_set", "masks_present"]
 
 # LIP labels: 0 bg, 1 hat, 2 hair, 3 glove, 4 sunglasses, 5 upper-clothes, 6 dress, 7 coat, 8 socks, 9 pants,
 # 10 jumpsuits, 11 scarf, 12 skirt, 13 face, 14 left-arm, 15 right-arm, 16 left-leg, 17 right-leg, 18/19 shoes.
@@ -105,19 +107,26 @@ class ParallelFolders:
         return None
 
 
-def _read_rgb(path: Path, size: tuple[int, int]) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB").resize((size[1], size[0]), Image.BILINEAR))
+def _read_rgb(path: Path, size: tuple[int, int], what: str = "an RGB image (JPEG/PNG)") -> np.ndarray:
+    im = load_image(path, "RGB", what)
+    return np.asarray(im.resize((size[1], size[0]), Image.BILINEAR))
 
 
 def _read_mask(path: Path, image_size: tuple[int, int], size: tuple[int, int], mismatch: str) -> np.ndarray:
-    with Image.open(path) as im:
-        if (im.height, im.width) != image_size and mismatch == "error":
-            raise ValueError(
-                f"{path}: parsing mask is {im.height}x{im.width} but its image is {image_size[0]}x{image_size[1]} "
-                "(set mask_size_mismatch='resize' to resize it)"
-            )
-        return np.asarray(im.resize((size[1], size[0]), Image.NEAREST))
+    im = load_image(path, "", "a human-parsing label map PNG (uint8, one label per pixel)")
+    if (im.height, im.width) != image_size and mismatch == "error":
+        raise ValueError(
+            f"{path}: parsing mask is {im.height}x{im.width} but its image is {image_size[0]}x{image_size[1]} "
+            "(set mask_size_mismatch='resize' to resize it)"
+        )
+    return np.asarray(im.resize((size[1], size[0]), Image.NEAREST))
+
+
+def masks_present(records: Sequence[ReIDRecord], folders: ParallelFolders) -> bool:
+    """Whether the ``mask`` folder exists and holds a parsing mask for every record (e.g. ``mask/gallery/*.png``)."""
+    if not (Path(folders.root) / folders.mask_dir).is_dir():
+        return False
+    return all(folders.find("mask", r.relpath) is not None for r in records)
 
 
 def load_reid_set(
@@ -125,16 +134,28 @@ def load_reid_set(
     folders: ParallelFolders,
     size: tuple[int, int] = (384, 128),
     face_size: int = 64,
-    with_mask: bool = True,
+    with_mask: bool | Literal["if_present"] = True,
     with_hr_face: bool = True,
     mask_size_mismatch: Literal["resize", "error"] = "resize",
+    on_corrupt: Literal["fail", "skip"] = "fail",
 ) -> ReIDSet:
     """Read images, masks and faces of ``records`` into a :class:`ReIDSet` resized to ``size`` / ``face_size``.
 
+    Args:
+        with_mask: True = every record needs a parsing mask; ``"if_present"`` = load them when the ``mask`` folder
+            holds one for every record (a test split's ``mask/gallery/*.png``), else ``parsing`` is None.
+        on_corrupt: ``"fail"`` raises on an unreadable body image, mask or face crop, naming it; ``"skip"`` leaves
+            that record out with a warning naming the files (as :func:`cmlib.data.images.read_images`).
+
     Raises:
         FileNotFoundError: a parallel folder or a training mask / restored face is missing (named).
-        ValueError: a mask's size differs from its image with ``mask_size_mismatch="error"``.
+        CorruptFileError: (``on_corrupt="fail"``) an unreadable file, naming it and what it should be.
+        ValueError: a mask's size differs from its image with ``mask_size_mismatch="error"``; a bad ``on_corrupt``.
     """
+    if on_corrupt not in ON_CORRUPT:
+        raise ValueError(f"on_corrupt: expected 'fail' or 'skip', got {on_corrupt!r}")
+    if with_mask == "if_present":
+        with_mask = masks_present(records, folders)
     n, (h, w), f = len(records), size, face_size
     images = np.zeros((n, h, w, 3), np.uint8)
     parsing = np.zeros((n, h, w), np.uint8) if with_mask else None
@@ -142,33 +163,43 @@ def load_reid_set(
     hr = np.zeros((n, f, f, 3), np.uint8) if with_hr_face else None
     has_face = np.zeros(n, bool)
     img_root = folders.folder("img")
+    kept: list[int] = []
+    skipped: list[str] = []
     for i, rec in enumerate(records):
         path = img_root / rec.relpath
-        with Image.open(path) as im:
-            orig = (im.height, im.width)
-        images[i] = _read_rgb(path, size)
-        if parsing is not None:
-            mpath = folders.find("mask", rec.relpath)
-            if mpath is None:
-                raise FileNotFoundError(f"no parsing mask for {rec.relpath} under {folders.folder('mask')}")
-            parsing[i] = _read_mask(mpath, orig, size, mask_size_mismatch)
-        face = folders.find("lr_face", rec.relpath)
-        if face is not None:
-            has_face[i] = True
-            lr[i] = _read_rgb(face, (f, f))
-            if hr is not None:
-                hpath = folders.find("hr_face", rec.relpath)
-                if hpath is None:
-                    raise FileNotFoundError(f"face crop {face} has no restored face under {folders.folder('hr_face')}")
-                hr[i] = _read_rgb(hpath, (f, f))
-    to_chw = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).contiguous()
-    ints = lambda attr: torch.tensor([getattr(r, attr) for r in records], dtype=torch.long)
+        try:
+            body = load_image(path, "RGB", "a body image (JPEG/PNG)")
+            images[i] = np.asarray(body.resize((w, h), Image.BILINEAR))
+            if parsing is not None:
+                mpath = folders.find("mask", rec.relpath)
+                if mpath is None:
+                    raise FileNotFoundError(f"no parsing mask for {rec.relpath} under {folders.folder('mask')}")
+                parsing[i] = _read_mask(mpath, (body.height, body.width), size, mask_size_mismatch)
+            face = folders.find("lr_face", rec.relpath)
+            if face is not None:
+                lr[i] = _read_rgb(face, (f, f), "a face crop (lr_face)")
+                if hr is not None:
+                    hpath = folders.find("hr_face", rec.relpath)
+                    if hpath is None:
+                        raise FileNotFoundError(f"face crop {face} has no restored face under "
+                                                f"{folders.folder('hr_face')}")
+                    hr[i] = _read_rgb(hpath, (f, f), "a restored face (hr_face)")
+                has_face[i] = True
+        except CorruptFileError as err:
+            if on_corrupt == "fail":
+                raise CorruptFileError(f"{err}; set on_corrupt: skip to leave the record out") from err
+            skipped.append(str(err).split(": cannot be read")[0])
+            continue
+        kept.append(i)
+    warn_skipped("re-id folders", skipped, folders.root)
+    to_chw = lambda a: torch.from_numpy(a[kept]).permute(0, 3, 1, 2).contiguous()
+    ints = lambda attr: torch.tensor([getattr(records[i], attr) for i in kept], dtype=torch.long)
     return ReIDSet(
         images=to_chw(images),
-        parsing=None if parsing is None else torch.from_numpy(parsing),
+        parsing=None if parsing is None else torch.from_numpy(parsing[kept]),
         lr_face=to_chw(lr),
         hr_face=None if hr is None else to_chw(hr),
-        has_face=torch.from_numpy(has_face),
+        has_face=torch.from_numpy(has_face[kept]),
         pids=ints("pid"),
         camids=ints("camid"),
         clothes=ints("clothes_id"),

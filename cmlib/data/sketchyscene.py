@@ -27,6 +27,8 @@ __all__ = [
     "SketchInstance",
     "SketchScene",
     "box_of",
+    "check_instance_indices",
+    "count_instances",
     "instances_from_gt",
     "load_categories",
     "load_example_predictions",
@@ -87,12 +89,12 @@ def box_of(mask: np.ndarray) -> tuple[float, float, float, float]:
 
 def load_categories(colormap_path: str | Path) -> list[str]:
     """The 46 SketchyScene category names from ``colorMapC46.mat``; element i has category id i + 1."""
-    from scipy.io import loadmat
+    from cmlib.data.images import read_mat
 
     path = Path(colormap_path)
     if not path.is_file():
         raise FileNotFoundError(f"SketchyScene colour map not found: {path} (expected colorMapC46.mat)")
-    cmap = loadmat(str(path))
+    cmap = read_mat(path, "SketchyScene colorMapC46.mat (46 x 2 cell 'colorMap')")
     if "colorMap" not in cmap:
         raise ValueError(f"{path}: expected a 'colorMap' cell array, found keys {sorted(cmap)}")
     return [str(np.asarray(row[0]).ravel()[0]) for row in cmap["colorMap"]]
@@ -129,14 +131,44 @@ def load_expressions(matching_dir: str | Path, split: str) -> list[ReferringExpr
 
 
 def _loadmat_key(path: Path, key: str) -> np.ndarray:
-    from scipy.io import loadmat
+    from cmlib.data.images import read_mat
 
     if not path.is_file():
         raise FileNotFoundError(f"SketchyScene file not found: {path}")
-    data = loadmat(str(path))
+    data = read_mat(path, f"a SketchyScene {key} .mat ((750, 750) ids under key {key!r})")
     if key not in data:
         raise ValueError(f"{path}: expected key {key!r}, found {sorted(k for k in data if not k.startswith('__'))}")
     return np.asarray(data[key])
+
+
+def count_instances(data_root: str | Path, split: str, key: int) -> int:
+    """Number of instances (non-empty instance ids) of one scene's ``INSTANCE_GT``: the valid MATCHING indices are
+    ``0 .. count - 1``.
+
+    Raises:
+        FileNotFoundError, ValueError: naming the INSTANCE_GT file.
+    """
+    path = Path(data_root) / split / "INSTANCE_GT" / f"sample_{key}_instance.mat"
+    return int(np.count_nonzero(np.unique(_loadmat_key(path, "INSTANCE_GT"))))
+
+
+def check_instance_indices(expressions: list[ReferringExpression], data_root: str | Path, split: str,
+                           json_path: str | Path) -> None:
+    """Check that every MATCHING instance index lies within its scene's INSTANCE_GT (one file read per scene).
+
+    Raises:
+        ValueError: naming the json file, the scene, its INSTANCE_GT file, the bad indices and the valid range.
+    """
+    by_scene: dict[int, set[int]] = {}
+    for e in expressions:
+        by_scene.setdefault(e.scene_key, set()).update(e.instance_indices)
+    for key in sorted(by_scene):
+        n = count_instances(data_root, split, key)
+        bad = sorted(i for i in by_scene[key] if not 0 <= i < n)
+        if bad:
+            mat = Path(data_root) / split / "INSTANCE_GT" / f"sample_{key}_instance.mat"
+            raise ValueError(f"{json_path}: scene {key} refers to instance indices {bad}, but {mat} has {n} "
+                             f"instances (expected indices 0..{n - 1}, the k-th non-empty id in ascending order)")
 
 
 def instances_from_gt(instance_gt: np.ndarray, class_gt: np.ndarray,
@@ -166,7 +198,7 @@ def load_scene(data_root: str | Path, split: str, key: int, categories: list[str
     Raises:
         FileNotFoundError: naming the missing DRAWING_GT / CLASS_GT / INSTANCE_GT file.
     """
-    from PIL import Image
+    from cmlib.data.images import load_image
 
     root = Path(data_root) / split
     png = root / "DRAWING_GT" / f"L0_sample{key}.png"
@@ -174,7 +206,7 @@ def load_scene(data_root: str | Path, split: str, key: int, categories: list[str
         raise FileNotFoundError(f"SketchyScene sketch not found: {png}")
     instance_gt = _loadmat_key(root / "INSTANCE_GT" / f"sample_{key}_instance.mat", "INSTANCE_GT")
     class_gt = _loadmat_key(root / "CLASS_GT" / f"sample_{key}_class.mat", "CLASS_GT")
-    image = np.array(Image.open(png).convert("L"), dtype=np.uint8)
+    image = np.array(load_image(png, "L", "a SketchyScene DRAWING_GT sketch PNG (750x750)"), dtype=np.uint8)
     return SketchScene(int(key), image, instances_from_gt(instance_gt, class_gt, categories))
 
 

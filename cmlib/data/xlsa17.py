@@ -61,12 +61,9 @@ class Res101:
 
 
 def _loadmat(path: Path) -> dict:
-    import scipy.io as sio
+    from cmlib.data.images import read_mat
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: not found (expected an xlsa17 .mat file)")
-    return sio.loadmat(str(path))
+    return read_mat(path, f"an xlsa17 .mat file ({Path(path).name})")
 
 
 def _strings(arr: np.ndarray) -> list[str]:

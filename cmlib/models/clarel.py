@@ -78,17 +78,16 @@ class ImageTower(nn.Module):
 def build_backbone(name: str, weights: Path | None) -> nn.Module:
     """A timm feature extractor (``num_classes=0``: pooled features), weights from a local file or random.
 
+    The file is loaded by :func:`cmlib.models.weights.timm_model`: its classifier head is dropped by name and every
+    other weight must fit ``name`` exactly (a checkpoint of another architecture fails, naming the first keys).
+
     Raises:
         FileNotFoundError: ``weights`` is given but is not a file.
+        cmlib.models.weights.WeightsError: the file does not fit ``name``.
     """
-    import timm
+    from cmlib.models.weights import timm_model
 
-    if weights is None:
-        return timm.create_model(name, pretrained=False, num_classes=0)
-    weights = Path(weights)
-    if not weights.is_file():
-        raise FileNotFoundError(f"backbone_weights={weights}: not a file (expected a timm/torch state dict for {name})")
-    return timm.create_model(name, pretrained=True, num_classes=0, pretrained_cfg_overlay={"file": str(weights)})
+    return timm_model(name, weights, key="model.backbone_weights")
 
 
 class ResidualConv1d(nn.Module):

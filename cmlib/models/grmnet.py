@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 from torchvision.models.detection.anchor_utils import AnchorGenerator
-from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
+from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor, resnet_fpn_backbone
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.models.detection.roi_heads import (
@@ -38,7 +39,7 @@ from torchvision.ops import FeaturePyramidNetwork
 from cmlib.models.grmnet_heads import LanguageEncoder, LanguageRPN, TiledFusion, grm_vectors
 from cmlib.models.roi_align import MultiScaleRoIAlign
 
-__all__ = ["CanvasTransform", "GRMNet", "GRMNetSpec", "GRMRoIHeads", "TinyFPN", "build_backbone"]
+__all__ = ["CanvasTransform", "GRMNet", "GRMNetSpec", "GRMRoIHeads", "TinyFPN", "build_backbone", "resnet_body"]
 
 
 @dataclass
@@ -50,6 +51,8 @@ class GRMNetSpec:
         vocab_size: expression vocabulary size (ids 0 <pad>, 1 <unk>).
         backbone: "tiny" (3-level conv FPN for CPU profiles) or a torchvision ResNet-FPN ("resnet18"/"resnet50"/
             "resnet101", random init unless ``load_detector`` / a weights file is used).
+        backbone_weights: local torchvision ImageNet state_dict of the ResNet (e.g. ``resnet50-0676ba61.pth``),
+            loaded strictly before the FPN is built (:func:`resnet_body`); None = random init.
         channels: FPN channels of the tiny backbone (ResNet-FPN always has 256).
         canvas: input side (images are resized to it; 512 in the paper's code).
         anchor_sizes: one tuple of sizes per pyramid level (tiny backbone, in pixels at ``canvas``).
@@ -61,6 +64,7 @@ class GRMNetSpec:
     num_classes: int = 11
     vocab_size: int = 78
     backbone: Literal["tiny", "resnet18", "resnet50", "resnet101"] = "tiny"
+    backbone_weights: str | None = None
     channels: int = 64
     canvas: int = 128
     anchor_sizes: tuple[tuple[int, ...], ...] = ((8, 12), (16, 24), (32, 48))
@@ -120,9 +124,27 @@ def build_backbone(spec: GRMNetSpec) -> tuple[nn.Module, AnchorGenerator, list[s
         if len(sizes) != 3:
             raise ValueError(f"GRMNetSpec.anchor_sizes: the tiny backbone has 3 levels, got {len(sizes)} tuples")
         return TinyFPN(spec.channels), AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * 3), ["0", "1", "2"]
-    body = resnet_fpn_backbone(backbone_name=spec.backbone, weights=None, trainable_layers=5)
+    if spec.backbone_weights is None:
+        body = resnet_fpn_backbone(backbone_name=spec.backbone, weights=None, trainable_layers=5)
+    else:
+        body = _resnet_fpn_extractor(resnet_body(spec.backbone, spec.backbone_weights), trainable_layers=5)
     sizes = ((32,), (64,), (128,), (256,), (512,))
     return body, AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * 5), ["0", "1", "2", "3"]
+
+
+def resnet_body(name: str, weights: str | Path | None, check_only: bool = False) -> nn.Module | None:
+    """torchvision ResNet ``name`` with ``FrozenBatchNorm2d`` (as ``resnet_fpn_backbone`` builds it), weights from a
+    local ImageNet state_dict loaded strictly (every key, ``fc`` included; :mod:`cmlib.models.weights`).
+
+    Raises:
+        FileNotFoundError, cmlib.models.weights.WeightsError: naming ``model.backbone_weights``, file and keys.
+    """
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    from cmlib.models.weights import torchvision_model
+
+    return torchvision_model(name, weights, key="model.backbone_weights", check_only=check_only,
+                             norm_layer=FrozenBatchNorm2d)
 
 
 class GRMRoIHeads(RoIHeads):

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import timm
 import torch
 import torchvision
 from timm.models.vision_transformer import VisionTransformer
 from torch import Tensor, nn
 
 from cmlib.config import path_field
+from cmlib.models.weights import check_weights, timm_model
 from cmlib.models.whcmt import (
     ONES_ID,
     CrossVitConfig,
@@ -39,7 +39,7 @@ from cmlib.models.whcmt import (
 )
 
 __all__ = ["ITQ", "LSH", "SH", "UNSUPERVISED", "WDHT", "AlexNetFc7", "CrossViTFeatures", "SmallAlexNet", "ViTConfig",
-           "ViTFeatures", "mean_tag_vector"]
+           "ViTFeatures", "check_vit_weights", "mean_tag_vector"]
 
 
 def _pca(x: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -186,6 +186,7 @@ class ViTConfig:
 
     ``weights_file`` (checked to exist when params are loaded): a local timm checkpoint of a registered variant, or a
     ``torch.save``d state_dict of the custom model; None = random init (a warning for a registered variant).
+    ``img_size`` applies to a registered variant too (timm resamples a checkpoint's position embedding to it).
     """
 
     variant: str = "custom"
@@ -198,6 +199,25 @@ class ViTConfig:
     mlp_ratio: float = 3.0
 
 
+def _custom_vit(cfg: ViTConfig) -> VisionTransformer:
+    return VisionTransformer(img_size=cfg.img_size, patch_size=cfg.patch_size, embed_dim=cfg.embed_dim,
+                             depth=cfg.depth, num_heads=cfg.num_heads, mlp_ratio=cfg.mlp_ratio, num_classes=0)
+
+
+def check_vit_weights(cfg: ViTConfig, key: str = "vit.weights_file") -> None:
+    """Config-time check that ``cfg.weights_file`` (if set) fits the configured ViT (meta device, no memory).
+
+    Raises:
+        FileNotFoundError, cmlib.models.weights.WeightsError: naming ``key``, the file, the model, the first keys.
+    """
+    if cfg.weights_file is None:
+        return
+    if cfg.variant == "custom":
+        check_weights(lambda: _custom_vit(cfg), cfg.weights_file, key=key, model_name="custom VisionTransformer")
+    else:
+        timm_model(cfg.variant, cfg.weights_file, key=key, check_only=True, img_size=cfg.img_size)
+
+
 class ViTFeatures(nn.Module):
     """timm ViT -> [x_cls || mean of patch tokens] (B, 2 D), the same pooling WHCMT's head uses."""
 
@@ -206,17 +226,13 @@ class ViTFeatures(nn.Module):
         key = "vit.weights_file"
         weights = check_weights_file(key, cfg.weights_file, f"a local checkpoint of {cfg.variant}")
         if cfg.variant == "custom":
-            self.vit = VisionTransformer(img_size=cfg.img_size, patch_size=cfg.patch_size, embed_dim=cfg.embed_dim,
-                                         depth=cfg.depth, num_heads=cfg.num_heads, mlp_ratio=cfg.mlp_ratio,
-                                         num_classes=0)
+            self.vit = _custom_vit(cfg)
             if weights is not None:
                 load_state_file(self.vit, key, weights)
-        elif weights is None:
-            warn_random_init(key, cfg.variant)
-            self.vit = timm.create_model(cfg.variant, pretrained=False, num_classes=0)
         else:
-            self.vit = timm.create_model(cfg.variant, pretrained=True, num_classes=0,
-                                         pretrained_cfg_overlay={"file": str(weights)})
+            if weights is None:
+                warn_random_init(key, cfg.variant)
+            self.vit = timm_model(cfg.variant, weights, key=key, img_size=cfg.img_size)
         self.out_dim = 2 * self.vit.embed_dim
 
     def forward(self, images: Tensor) -> Tensor:

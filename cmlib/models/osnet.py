@@ -201,37 +201,43 @@ def osnet_x0_25() -> OSNet:
     return osnet(0.25)
 
 
-def load_osnet_weights(model: OSNet, path: str | Path) -> list[str]:
-    """Load a local torchreid-format OSNet state dict (e.g. ImageNet ``osnet_x1_0_imagenet.pth``).
+TORCHREID_HEAD = ("fc", "classifier")  # torchreid OSNet: fc = 512-d embedding layer, classifier = ImageNet logits
+
+
+def torchreid_key(key: str) -> str:
+    """torchreid's OSNet key name -> ours (``conv2a``..``conv2d`` streams -> ``streams.0.0``, ``streams.1``..)."""
+    key = key.replace(".conv2a.", ".streams.0.0.")  # torchreid's 1-conv stream is not a Sequential
+    for i, letter in enumerate("bcd", start=1):
+        key = key.replace(f".conv2{letter}.", f".streams.{i}.")
+    return key
+
+
+def load_osnet_weights(model: OSNet, path: str | Path, key: str = "model.pretrained") -> list[str]:
+    """Load a local torchreid-format OSNet state dict (e.g. ImageNet ``osnet_x1_0_imagenet.pth``) strictly.
 
     torchreid names the four streams ``conv2a``..``conv2d``; they are mapped onto ``streams.0``..``streams.3``.
-    Classifier (``fc``/``classifier``) keys and shape mismatches are skipped and returned.
+    Only torchreid's head (``fc``, ``classifier``: cmlib's OSNet ends at ``conv5``) is dropped, by name; every other
+    weight must fit ``model`` (:func:`cmlib.models.weights.load_weights`), so an OSNet of another width or a ResNet
+    file fails naming the first keys instead of loading in part.
 
     Args:
         model: the model to fill in place.
         path: the local file.
+        key: the params key that named the file (for messages).
 
     Returns:
-        The names of checkpoint keys that were not loaded.
+        The names of the dropped head keys.
 
     Raises:
         FileNotFoundError: naming the path when it does not exist.
+        cmlib.models.weights.WeightsError: the file does not fit ``model`` (naming file, width and keys).
     """
+    from cmlib.models.weights import load_weights, read_state_dict
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"OSNet weights file {path} does not exist (expected a torchreid state dict .pth)")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state = state.get("state_dict", state)
-    own = model.state_dict()
-    mapped, skipped = {}, []
-    for key, value in state.items():
-        key = key.removeprefix("module.")
-        key = key.replace(".conv2a.", ".streams.0.0.")  # torchreid's 1-conv stream is not a Sequential
-        for i, letter in enumerate("bcd", start=1):
-            key = key.replace(f".conv2{letter}.", f".streams.{i}.")
-        if key in own and own[key].shape == value.shape:
-            mapped[key] = value
-        else:
-            skipped.append(key)
-    model.load_state_dict(mapped, strict=False)
-    return skipped
+    dropped = [k for k in read_state_dict(path, key) if k.split(".")[0] in TORCHREID_HEAD]
+    load_weights(model, path, key=key, model_name=f"OSNet with channels {tuple(model.channels)}",
+                 head=TORCHREID_HEAD, rename=torchreid_key)
+    return dropped

@@ -48,6 +48,7 @@ from torch import Tensor, nn
 
 from cmlib.config import path_field
 from cmlib.layers.attention import ClassTokenCrossBlock, cross_attention_weights, key_padding_bias
+from cmlib.models.weights import load_weights, timm_model
 
 __all__ = [
     "ONES_ID",
@@ -59,7 +60,9 @@ __all__ = [
     "TagTransformer",
     "WeakHashModel",
     "build_crossvit",
+    "check_crossvit_weights",
     "check_weights_file",
+    "crossvit_l_width",
     "init_layers",
     "load_state_file",
     "mean_tag_vector",
@@ -124,34 +127,64 @@ def warn_random_init(key: str, variant: str) -> None:
 
 
 def load_state_file(model: nn.Module, key: str, weights_file: Path) -> None:
-    """Load a ``torch.save``d state_dict into ``model`` (strict), with an error naming ``key`` and the file."""
-    state = torch.load(weights_file, map_location="cpu", weights_only=True)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as err:
-        raise ValueError(f"{key}: {weights_file} does not fit the configured model ({str(err)[:300]})") from None
+    """Load a ``torch.save``d state_dict into ``model`` strictly (:func:`cmlib.models.weights.load_weights`).
+
+    Raises:
+        cmlib.models.weights.WeightsError: naming ``key``, the file, the model class and the first offending keys.
+    """
+    load_weights(model, weights_file, key=key, model_name=type(model).__name__)
+
+
+def _custom_crossvit(cfg: CrossVitConfig) -> CrossVit:
+    return CrossVit(img_size=cfg.img_size, patch_size=tuple(cfg.patch_size), embed_dim=tuple(cfg.embed_dim),
+                    depth=((1, cfg.l_depth, 0),) * cfg.depth, num_heads=tuple(cfg.num_heads),
+                    mlp_ratio=(cfg.mlp_ratio, cfg.mlp_ratio, 1.0), num_classes=0)
+
+
+def crossvit_l_width(cfg: CrossVitConfig) -> int:
+    """Width D_L of the L (large-patch) branch of ``cfg``'s CrossViT (a named variant is built on the meta device)."""
+    if cfg.variant == "custom":
+        return int(cfg.embed_dim[max(range(len(cfg.patch_size)), key=lambda i: cfg.patch_size[i])])
+    with torch.device("meta"):
+        model = timm.create_model(cfg.variant, pretrained=False, num_classes=0, img_size=cfg.img_size)
+    sizes = [pe.patch_size[0] for pe in model.patch_embed]
+    return int(model.embed_dim[max(range(len(sizes)), key=lambda i: sizes[i])])
+
+
+def check_crossvit_weights(cfg: CrossVitConfig, key: str = "visual.weights_file") -> None:
+    """Config-time check that ``cfg.weights_file`` (if set) fits the configured CrossViT (meta device, no memory).
+
+    Raises:
+        FileNotFoundError, cmlib.models.weights.WeightsError: naming ``key``, the file, the model, the first keys.
+    """
+    from cmlib.models.weights import check_weights
+
+    if cfg.weights_file is None:
+        return
+    if cfg.variant == "custom":
+        check_weights(lambda: _custom_crossvit(cfg), cfg.weights_file, key=key, model_name="custom CrossVit")
+    else:
+        timm_model(cfg.variant, cfg.weights_file, key=key, check_only=True, img_size=cfg.img_size)
 
 
 def build_crossvit(cfg: CrossVitConfig) -> CrossVit:
-    """Create the timm ``CrossVit`` (no classifier head) for ``cfg``; loads ``weights_file`` when given.
+    """Create the timm ``CrossVit`` (no classifier head) for ``cfg``; loads ``weights_file`` strictly when given.
 
+    A registered variant gets ``img_size`` (timm builds it at that resolution); its checkpoint's classifier head
+    (``head.0``/``head.1``) is dropped by name and every other weight must fit (:mod:`cmlib.models.weights`).
     A registered variant (``crossvit_9_240``: pretrained-scale) without ``weights_file`` warns that it starts from
     random weights; the small ``"custom"`` CPU model starts from random weights silently (the studies' setting).
     """
     key = "visual.weights_file"
     weights = check_weights_file(key, cfg.weights_file, f"a local checkpoint of {cfg.variant}")
     if cfg.variant == "custom":
-        model = CrossVit(img_size=cfg.img_size, patch_size=tuple(cfg.patch_size), embed_dim=tuple(cfg.embed_dim),
-                         depth=((1, cfg.l_depth, 0),) * cfg.depth, num_heads=tuple(cfg.num_heads),
-                         mlp_ratio=(cfg.mlp_ratio, cfg.mlp_ratio, 1.0), num_classes=0)
+        model = _custom_crossvit(cfg)
         if weights is not None:
-            load_state_file(model, key, weights)
+            load_weights(model, weights, key=key, model_name="custom CrossVit")
         return model
     if weights is None:
         warn_random_init(key, cfg.variant)
-        return timm.create_model(cfg.variant, pretrained=False, num_classes=0)
-    return timm.create_model(cfg.variant, pretrained=True, num_classes=0,
-                             pretrained_cfg_overlay={"file": str(weights)})
+    return timm_model(cfg.variant, weights, key=key, img_size=cfg.img_size)
 
 
 class CrossViTEncoder(nn.Module):

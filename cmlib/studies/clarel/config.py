@@ -32,6 +32,12 @@ class TrainConfig:
         word_dim: word-vector width when trained on the corpus (paper: 300).
         word2vec_epochs: gensim epochs on the corpus.
         word_vectors: a local word2vec/GloVe file (frozen); None = train word2vec on the corpus's sentences.
+        min_word_coverage: with a ``word_vectors`` file, the least share of vocabulary tokens (``<pad>``/``<unk>``
+            aside) that must have a vector in it; below it ``build_data`` fails naming the file, the coverage and the
+            most frequent missing tokens (the rest would get random, frozen vectors; issue 29 measured 24 of 117 with
+            a file of another vocabulary). Our default 0.8: a matching pretrained file (GoogleNews word2vec over
+            Reed's CUB sentences) covers nearly every token, and a wrong file far less. The coverage is always
+            reported (``ClarelData.word_coverage`` and the data line of notebook 01).
         eval_batch: batch size for embedding at inference.
     """
 
@@ -49,6 +55,7 @@ class TrainConfig:
     word_dim: int = 32
     word2vec_epochs: int = 5
     word_vectors: Path | None = path_field(layout="word2vec .bin, GloVe/word2vec .txt or a {word: vector} .pkl")
+    min_word_coverage: float = 0.8
     eval_batch: int = 2048
 
     def __post_init__(self) -> None:
@@ -57,6 +64,7 @@ class TrainConfig:
         check_range("train.batch_size", self.batch_size, lo=2)
         check_range("train.sentences_per_image", self.sentences_per_image, lo=1)
         check_range("train.max_len", self.max_len, lo=1)
+        check_range("train.min_word_coverage", self.min_word_coverage, lo=0.0, hi=1.0)
         for i, f in enumerate(self.lr_drops):
             check_range(f"train.lr_drops[{i}]", f, lo=0.0, hi=1.0)
 
@@ -147,4 +155,12 @@ class Config:
             raise ConfigError("seeds and alphas must each hold at least one value")
         if self.data != "world" and self.data_root is None:
             raise ConfigError(f"data={self.data!r} needs data_root (a folder with the dataset files)")
+        if self.model.backbone is not None:
+            from cmlib.models.weights import WeightsError, timm_model
+
+            try:
+                timm_model(self.model.backbone, self.model.backbone_weights, key="model.backbone_weights",
+                           check_only=True)
+            except (WeightsError, ValueError) as err:
+                raise ConfigError(str(err)) from None
 

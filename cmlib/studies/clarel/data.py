@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -23,6 +24,8 @@ class ClarelData:
         labels: (N,) int64 class ids in [0, C).
         splits: 0-based index arrays ``trainval``, ``test_seen``, ``test_unseen``, ``train``, ``val``.
         class_names: C names. vocab: the tokenizer. word_vectors: (V, E) frozen table. source: a label for reports.
+        word_coverage: {"tokens", "with_vector", "coverage", "occurrence_coverage", "missing"} of the vocabulary
+            (``<pad>``/``<unk>`` aside) in the word vectors (:func:`word_coverage`).
     """
 
     inputs: torch.Tensor
@@ -34,6 +37,7 @@ class ClarelData:
     vocab: Vocabulary
     word_vectors: torch.Tensor
     source: str
+    word_coverage: dict[str, float | int | str] = field(default_factory=dict)
 
 
 @dataclass
@@ -99,11 +103,41 @@ def tokenise(inputs: torch.Tensor, sentences: list[list[str]], labels: np.ndarra
         dim = len(next(iter(vectors.values())))
     else:
         vectors, dim = train_word2vec(flat, dim=tcfg.word_dim, seed=0, epochs=tcfg.word2vec_epochs), tcfg.word_dim
+    coverage = word_coverage(vocab, vectors, flat)
+    if tcfg.word_vectors is not None:
+        if coverage["coverage"] < tcfg.min_word_coverage:
+            raise ValueError(f"train.word_vectors {tcfg.word_vectors}: only {coverage['with_vector']} of "
+                             f"{coverage['tokens']} vocabulary tokens ({coverage['coverage']:.1%}) have a vector, "
+                             f"below train.min_word_coverage={tcfg.min_word_coverage:.0%} (the rest would get random "
+                             f"frozen vectors); missing e.g. {coverage['missing']}. Expected vectors of this corpus's "
+                             f"language (or lower train.min_word_coverage)")
+        source += (f"; word vectors {Path(tcfg.word_vectors).name}: {coverage['with_vector']}/{coverage['tokens']} "
+                   f"tokens ({coverage['coverage']:.1%}, {coverage['occurrence_coverage']:.1%} of occurrences)")
     ids, lengths = vocab.encode_batch(flat, tcfg.max_len)
     n, s = len(sentences), counts.pop()
     return ClarelData(inputs=inputs, ids=ids.reshape(n, s, -1), lengths=lengths.reshape(n, s),
                       labels=labels.astype(np.int64), splits=splits, class_names=class_names, vocab=vocab,
-                      word_vectors=embedding_matrix(vocab, vectors, dim, seed=0), source=source)
+                      word_vectors=embedding_matrix(vocab, vectors, dim, seed=0), source=source,
+                      word_coverage=coverage)
+
+
+def word_coverage(vocab: Vocabulary, vectors: dict, corpus: list[list[str]]) -> dict[str, float | int | str]:
+    """How much of ``vocab`` (``<pad>``/``<unk>`` aside) has a vector in ``vectors``.
+
+    Returns:
+        {"tokens": vocabulary tokens, "with_vector": those with a vector, "coverage": their share,
+        "occurrence_coverage": share of the corpus's in-vocabulary token occurrences with a vector,
+        "missing": the most frequent tokens without one (up to 8, comma-separated)}.
+    """
+    from collections import Counter
+
+    words = vocab.itos[2:]
+    counts = Counter(t for sent in corpus for t in sent if t in vocab)
+    have = [w for w in words if w in vectors]
+    missing = sorted((w for w in words if w not in vectors), key=lambda w: (-counts[w], w))
+    total = sum(counts[w] for w in words)
+    return {"tokens": len(words), "with_vector": len(have), "coverage": len(have) / max(len(words), 1),
+            "occurrence_coverage": sum(counts[w] for w in have) / max(total, 1), "missing": ", ".join(missing[:8])}
 
 
 def make_stage(data: ClarelData, name: Literal["val", "test"], val_seen_fraction: float = 0.2, seed: int = 0) -> Stage:

@@ -32,6 +32,15 @@ class ModelConfig:
     def __post_init__(self) -> None:
         check_range("model.width", self.width, lo=0.05, hi=2.0)
         check_range("model.feat_dim", self.feat_dim, lo=4)
+        if self.pretrained is not None:  # an OSNet of another width or a ResNet file fails here, naming its keys
+            from cmlib.models.osnet import TORCHREID_HEAD, osnet, torchreid_key
+            from cmlib.models.weights import WeightsError, check_weights
+
+            try:
+                check_weights(lambda: osnet(self.width), self.pretrained, key="model.pretrained",
+                              model_name=f"OSNet width {self.width}", head=TORCHREID_HEAD, rename=torchreid_key)
+            except WeightsError as err:
+                raise ConfigError(str(err)) from None
 
 
 @dataclass
@@ -78,6 +87,8 @@ class Config:
             CPU result depends on it, so a count other than 1 enters every cache key.
         data: real datasets, ``{name: root}`` with names in :data:`DATASETS` in the layout of
             :mod:`cmlib.data.reid_folders` (empty: the embedded synthetic world gives every protocol).
+        on_corrupt: real data: ``fail`` on an unreadable body image / mask / face crop (naming it) or ``skip`` that
+            record with a warning naming the files.
     """
 
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -112,6 +123,7 @@ class Config:
     num_threads: int = 1
     fit: DeviceConfig = field(default_factory=DeviceConfig)  # where training runs, the same section in every paper
     data: dict[str, str] = field(default_factory=dict)
+    on_corrupt: Literal["fail", "skip"] = "fail"
     cloth_labels: list[int] = field(default_factory=lambda: list(LIP_CLOTH_LABELS))
 
     def __post_init__(self) -> None:

@@ -79,7 +79,9 @@ def load_real(cfg: Config, dataset: str) -> DeskproWorld:
     root = cfg.data[dataset]
     folders = ParallelFolders(Path(root))
     w = cfg.world
-    load = lambda recs, mask=False: load_reid_set(recs, folders, (w.height, w.width), w.face_size, with_mask=mask)
+    # test / validation splits load their parsing masks when the mask folder has them (e.g. mask/gallery/*.png)
+    load = lambda recs, mask="if_present": load_reid_set(recs, folders, (w.height, w.width), w.face_size,
+                                                         with_mask=mask, on_corrupt=cfg.on_corrupt)
     if dataset in ("celeb", "celeb-light"):
         train, vq, vg = _split_val(read_celebreid(root, "train"), w.n_val_ids)
         query, gallery = load(read_celebreid(root, "query")), load(read_celebreid(root, "gallery"))

@@ -35,9 +35,15 @@ PAPER_TABLE1: dict[str, tuple[float, float, float]] = {
 
 @dataclass
 class ModelConfig:
-    """Detector sizes (defaults: CPU smoke; the paper profile sets ResNet-FPN and torchvision's default sizes)."""
+    """Detector sizes (defaults: CPU smoke; the paper profile sets ResNet-FPN and torchvision's default sizes).
+
+    ``backbone_weights``: a local torchvision ImageNet state_dict of the ResNet named by ``backbone`` (the paper
+    starts from a pre-trained model; torchvision's ``resnet50-0676ba61.pth`` or ``resnet50-11ad3fa6.pth``), loaded
+    strictly and checked when the params are loaded; None = random init (never downloaded).
+    """
 
     backbone: Literal["tiny", "resnet18", "resnet50", "resnet101"] = "tiny"
+    backbone_weights: Path | None = path_field(layout="a local torchvision ResNet state_dict (.pth) of `backbone`")
     channels: int = 32
     embed_dim: int = 32
     lstm_hidden: int = 64
@@ -109,8 +115,8 @@ class Config:
     num_threads: int = 1
     cache_dir: str = ".cache/grmnet"
     examples_dir: str = "../shared/datasets/sketchyscene"
-    data_root: Path | None = path_field(layout="<root>/{train,test}/{DRAWING_GT,CLASS_GT,INSTANCE_GT}/")
-    matching_dir: Path | None = path_field(layout="<dir>/sentence_instance_{train,test}.json + vocab.txt")
+    data_root: Path | None = path_field(layout="<root>/{train,val,test}/{DRAWING_GT,CLASS_GT,INSTANCE_GT}/")
+    matching_dir: Path | None = path_field(layout="<dir>/sentence_instance_{train,val,test}.json + vocab.txt")
 
     def __post_init__(self) -> None:
         check_range("canvas", self.canvas, lo=64)
@@ -134,6 +140,17 @@ class Config:
                 raise ConfigError(f"{name}: a non-empty list of thresholds in [0, 1), got {grid}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"seeds: a non-empty list of distinct seeds, got {self.seeds}")
+        if self.model.backbone_weights is not None:
+            if self.model.backbone == "tiny":
+                raise ConfigError("model.backbone_weights: the tiny backbone has no pretrained weights; set "
+                                  "model.backbone to resnet18/resnet50/resnet101 or leave backbone_weights null")
+            from cmlib.models.grmnet import resnet_body
+            from cmlib.models.weights import WeightsError
+
+            try:
+                resnet_body(self.model.backbone, self.model.backbone_weights, check_only=True)
+            except WeightsError as err:
+                raise ConfigError(str(err)) from None
         if (self.data_root is None) != (self.matching_dir is None):
             raise ValueError("data_root and matching_dir: set both (real SketchyScene) or neither (the world)")
 

@@ -2,10 +2,12 @@
 
 The world (default): :func:`cmlib.data.worlds.grmnet.make_world` with the replicate's seed, one stream per split
 ("train", "val", "test" offsets), so a replicate draws its own scenes and the validation scenes are never test
-scenes. Real data (``data_root`` + ``matching_dir``): SketchyScene-MATCHING's train / test files; the released files
-have no validation part, so ``val_fraction`` of the train scenes (drawn with the replicate's seed) are held out as
-validation and never trained on (the paper says its data "are split into three sets for training, validation and
-testing" without giving the split).
+scenes. Real data (``data_root`` + ``matching_dir``): SketchyScene-MATCHING's train / val / test files, the val
+scenes read from ``<data_root>/val`` (the released ``sentence_instance_val.json``, 116 scenes: the paper's data "are
+split into three sets for training, validation and testing"). Only when ``matching_dir`` holds no val file are
+``val_fraction`` of the train scenes (drawn with the replicate's seed) held out as validation instead. Every
+instance index is checked against its scene's INSTANCE_GT when the data is built (an error names the json, the
+scene and the .mat file), not after training.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from torch import Tensor
 from cmlib.data.sketchyscene import (
     ReferringExpression,
     SketchScene,
+    check_instance_indices,
     load_categories,
     load_expressions,
     load_scene,
@@ -91,20 +94,29 @@ def build_data(cfg: Config, seed: int) -> StudyData:
         categories = load_categories(Path(cfg.examples_dir) / "colorMapC46.mat")
         vocab = Vocabulary.from_tokens(load_vocab_words(Path(cfg.matching_dir) / "vocab.txt"))
         cache: dict[tuple[str, int], SketchScene] = {}
+        matching = Path(cfg.matching_dir)
+        released_val = (matching / "sentence_instance_val.json").is_file()
+        val_src = "val" if released_val else "train"
 
         def scene(split: str, key: int) -> SketchScene:
-            src = "train" if split == "val" else split
+            src = val_src if split == "val" else split
             if (src, key) not in cache:
                 cache[(src, key)] = resize_scene(load_scene(root, src, key, categories), cfg.canvas)
             return cache[(src, key)]
 
-        train_all = load_expressions(cfg.matching_dir, "train")
-        keys = sorted({e.scene_key for e in train_all})
-        rng = np.random.default_rng([seed, 17])
-        held = set(rng.permutation(keys)[: max(1, int(round(cfg.val_fraction * len(keys))))].tolist())
-        exprs = {"train": [e for e in train_all if e.scene_key not in held],
-                 "val": [e for e in train_all if e.scene_key in held],
-                 "test": load_expressions(cfg.matching_dir, "test")}
+        train_all = load_expressions(matching, "train")
+        if released_val:  # the released validation scenes (SketchyScene-7k val/), as the paper's three sets
+            exprs = {"train": train_all, "val": load_expressions(matching, "val")}
+        else:
+            keys = sorted({e.scene_key for e in train_all})
+            rng = np.random.default_rng([seed, 17])
+            held = set(rng.permutation(keys)[: max(1, int(round(cfg.val_fraction * len(keys))))].tolist())
+            exprs = {"train": [e for e in train_all if e.scene_key not in held],
+                     "val": [e for e in train_all if e.scene_key in held]}
+        exprs["test"] = load_expressions(matching, "test")
+        for split, src in (("train", "train"), ("val", val_src), ("test", "test")):
+            json_split = "val" if split == "val" and released_val else ("train" if split == "val" else split)
+            check_instance_indices(exprs[split], root, src, matching / f"sentence_instance_{json_split}.json")
     return StudyData(exprs["train"], exprs["val"], SealedSplit(exprs["test"], f"grmnet test (seed {seed})"), scene,
                      vocab, categories, seed, _sizes(scene, exprs["test"], "test"))
 
@@ -160,6 +172,7 @@ def model_spec(cfg: Config, data: StudyData, **variant: Any) -> GRMNetSpec:
     s = cfg.canvas / 128
     return GRMNetSpec(
         num_classes=len(data.categories) + 1, vocab_size=len(data.vocab), backbone=m.backbone, channels=m.channels,
+        backbone_weights=None if m.backbone_weights is None else str(m.backbone_weights),
         canvas=cfg.canvas, anchor_sizes=tuple(tuple(int(round(a * s)) for a in lv) for lv in ((8, 12), (16, 24), (32, 48))),
         embed_dim=m.embed_dim, lstm_hidden=m.lstm_hidden, rpn_pre_nms_top_n_train=m.rpn_pre_nms_top_n,
         rpn_post_nms_top_n_train=m.rpn_post_nms_top_n, rpn_pre_nms_top_n_test=m.rpn_pre_nms_top_n,

@@ -15,8 +15,17 @@ from cmlib.studies.grmnet.data import StudyData, image_of, referring_item, resiz
 from cmlib.studies.grmnet.tables import wrong_detections
 from cmlib.text import tokenize
 
-__all__ = ["case_examples", "figure5_example", "plot_cases", "plot_figure5", "plot_real_examples", "real_examples",
-           "real_expression", "show_scenes"]
+__all__ = [
+    "case_examples",
+    "figure5_example",
+    "plot_cases",
+    "plot_figure5",
+    "plot_real_examples",
+    "plural_of",
+    "real_examples",
+    "real_expression",
+    "show_scenes",
+]
 
 
 def _draw_boxes(ax: Any, boxes: Any, color: str, ls: str = "-", labels: list[str] | None = None) -> None:
@@ -133,15 +142,28 @@ def real_examples(cfg: Config) -> list[tuple[str, SketchScene, list[Any]]]:
     return out
 
 
-def real_expression(instances: list[Any], categories: list[str]) -> str | None:
-    """'all the <plural>' for the most frequent world category among the authors' predictions, if any."""
+def plural_of(category: str, vocab: Any = None) -> str | None:
+    """The plural of ``category`` in the expression language: the world's ``PLURAL`` table, else the first of
+    ``<c>s``, ``<c>es``, ``<c>`` that the MATCHING vocabulary holds (``chicken`` -> ``chickens``); None if none is in
+    ``vocab`` (e.g. ``picnic rug``: SketchyScene-MATCHING has no expression about it). Without ``vocab``: the table.
+    """
     from cmlib.data.worlds.grmnet import PLURAL
 
-    names = [i.category for i in instances if i.category in categories]
+    if category in PLURAL:
+        return PLURAL[category]
+    if vocab is None:
+        return None
+    return next((w for w in (category + "s", category + "es", category) if w in vocab), None)
+
+
+def real_expression(instances: list[Any], categories: list[str], vocab: Any = None) -> str | None:
+    """'all the <plural>' for the most frequent category among the authors' predictions that the expression
+    language can name (:func:`plural_of`: the world's table, else the MATCHING vocabulary), if any."""
+    names = [i.category for i in instances if i.category in categories and plural_of(i.category, vocab)]
     if not names:
         return None
     cat = max(sorted(set(names)), key=names.count)
-    return f"all the {PLURAL[cat]}"
+    return f"all the {plural_of(cat, vocab)}"
 
 
 def plot_real_examples(cfg: Config, data: StudyData, model: GRMNet, examples: list[tuple[str, SketchScene, list[Any]]],
@@ -149,7 +171,7 @@ def plot_real_examples(cfg: Config, data: StudyData, model: GRMNet, examples: li
     """Top row: GRM-Net's instances (score > 0.5) for "all the <category>"; bottom: the authors' predictions."""
     import matplotlib.pyplot as plt
 
-    shown = [(k, s, p, real_expression(p, data.categories)) for k, s, p in examples]
+    shown = [(k, s, p, real_expression(p, data.categories, data.vocab)) for k, s, p in examples]
     shown = [x for x in shown if x[3] is not None][:n]
     fig, axes = plt.subplots(2, max(1, len(shown)), figsize=(2.6 * max(1, len(shown)), 5.4), squeeze=False)
     for j, (key, scene, preds, expr) in enumerate(shown):

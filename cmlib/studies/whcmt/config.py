@@ -51,6 +51,10 @@ class Config:
         nuswide_split: (query, train) sizes of the NUS-WIDE split: random queries, the rest the database, training
             images drawn from the database (``NUSWIDE_SPLIT``: 2,100 / 10,500 as WSDHQ and the DeepHash-pytorch
             nuswide_21 lists; drawn uniformly here, not 100 / 500 per concept).
+        mirflickr_split: (query, train) sizes of a random MIRFLICKR split, used only when ``data_root`` holds no
+            ``hash_split_for_flickr25k.json`` + ``allannots.txt`` (None, the default: a missing split file is an
+            error naming the files, since the paper's protocol is that file's 2,000 / rest / 5,000 split; a random
+            split sized from the synthetic ``world`` defaults was drawn silently before, issue 29).
         max_database: Keep at most this many database images (real data; every training image is kept), None = all.
         world: Synthetic world sizes and noise (also the image size / split sizes for ``mirflickr_tags``).
         word_vectors: Local word-vector file (word2vec .bin/.txt, GloVe .txt, pickled dict or the NUS-WIDE BiAM
@@ -132,6 +136,7 @@ class Config:
     data_root: Path | None = path_field(layout=_DATA_ROOT_LAYOUT)
     on_corrupt: Literal["fail", "skip"] = "fail"
     nuswide_split: list[int] = field(default_factory=lambda: list(NUSWIDE_SPLIT))
+    mirflickr_split: list[int] | None = None
     max_database: int | None = None
     world: world_lib.WorldConfig = field(default_factory=world_lib.WorldConfig)
     word_vectors: Path | None = path_field(layout="a word2vec/GloVe file or the NUS-WIDE GloVe pickle")
@@ -207,10 +212,48 @@ class Config:
         if self.unsup_features == "backbone" and self.unsup_backbone_weights is None:
             raise ConfigError(f"unsup_backbone_weights: unsup_features='backbone' needs a local state_dict of "
                               f"{self.unsup_backbone!r} (nothing is downloaded)")
-        if self.visual.img_size != self.world.image_size and self.visual.variant == "custom":
-            raise ConfigError(f"visual.img_size={self.visual.img_size} must equal world.image_size="
-                              f"{self.world.image_size}")
+        if self.mirflickr_split is not None and (len(self.mirflickr_split) != 2 or min(self.mirflickr_split) < 1):
+            raise ConfigError(f"mirflickr_split: expected [n_query, n_train], both >= 1, got {self.mirflickr_split}")
+        for key, size in (("visual.img_size", self.visual.img_size), ("vit.img_size", self.vit.img_size)):
+            if size != self.world.image_size:
+                raise ConfigError(f"{key}={size} must equal world.image_size={self.world.image_size} (the images "
+                                  f"are loaded at world.image_size; a named timm variant is built at img_size and a "
+                                  f"checkpoint's position embedding resampled to it)")
+        self._check_backbones()
         if len(self.lambdas) != 3:
             raise ConfigError(f"lambdas: expected 3 weights (lambda1, lambda2, lambda3), got {self.lambdas}")
         if not self.seeds:
             raise ConfigError("seeds: expected at least one seed")
+
+    def _check_backbones(self) -> None:
+        """Config-time architecture checks: ``cm_heads`` divides the CrossViT L width, and every weights file
+        (``visual.weights_file``, ``vit.weights_file``, ``cnn_weights``, ``unsup_backbone_weights``) fits its model (:mod:`cmlib.models.weights`, meta device: no memory).
+
+        Raises:
+            ConfigError: naming the key, the value and what was expected.
+        """
+        from cmlib.models.hashing_baselines import SmallAlexNet, check_vit_weights
+        from cmlib.models.weights import WeightsError, check_weights, timm_model, torchvision_model
+        from cmlib.models.whcmt import check_crossvit_weights, crossvit_l_width
+
+        try:
+            width = crossvit_l_width(self.visual)
+        except RuntimeError as err:
+            raise ConfigError(f"visual.variant: {self.visual.variant!r} is not a timm CrossViT ({err})") from None
+        if width % self.cm_heads:
+            divisors = [h for h in range(1, 17) if width % h == 0]
+            raise ConfigError(f"cm_heads={self.cm_heads} must divide the CrossViT L-branch width {width} of "
+                              f"visual.variant={self.visual.variant!r} (e.g. one of {divisors})")
+        try:
+            check_crossvit_weights(self.visual)
+            check_vit_weights(self.vit)
+            if self.cnn == "alexnet" and self.cnn_weights is not None:
+                torchvision_model("alexnet", self.cnn_weights, key="cnn_weights", check_only=True)
+            elif self.cnn_weights is not None:
+                check_weights(lambda: SmallAlexNet(self.world.image_size), self.cnn_weights, key="cnn_weights",
+                              model_name=f"SmallAlexNet({self.world.image_size})")
+            if self.unsup_features == "backbone" and self.unsup_backbone_weights is not None:
+                timm_model(self.unsup_backbone, self.unsup_backbone_weights, key="unsup_backbone_weights",
+                           check_only=True)
+        except (WeightsError, ValueError) as err:
+            raise ConfigError(str(err)) from None

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import timm
 import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import Tensor
@@ -17,6 +16,7 @@ from torch import Tensor
 from cmlib.data import mirflickr, nuswide
 from cmlib.data.images import name_some, warn_skipped
 from cmlib.data.worlds import whcmt as world_lib
+from cmlib.models.weights import timm_model
 from cmlib.models.whcmt import ONES_ID, PAD_ID, check_weights_file
 from cmlib.splits import SealedSplit
 from cmlib.studies.whcmt.config import MIRFLICKR_DB, Config
@@ -108,8 +108,15 @@ def _records_and_split(cfg: Config) -> tuple[list, list[str], tuple[np.ndarray, 
             mirflickr.find_file(cfg.data_root, "allannots.txt"))
         stats.update({f"split_entries_without_record_{k}": v for k, v in dropped.items()})
         return records, list(mirflickr.LABELS_24), (split["query"], split["database"], split["train"]), stats
-    except FileNotFoundError:
-        split = world_lib.protocol_split(len(records), w.n_query, w.n_train, w.seed)
+    except FileNotFoundError as err:
+        if cfg.mirflickr_split is None:
+            raise FileNotFoundError(f"data_root {cfg.data_root}: {err}; the MIRFLICKR protocol split (2,000 query / "
+                                    f"rest database / 5,000 train) is hash_split_for_flickr25k.json + allannots.txt "
+                                    f"(../shared/datasets/mirflickr25k/dreamupers); put them there, or set "
+                                    f"mirflickr_split: [n_query, n_train] for a random split") from None
+        n_query, n_train = cfg.mirflickr_split
+        split = world_lib.protocol_split(len(records), n_query, n_train, w.seed)
+        stats["split"] = f"random {n_query} query / {n_train} train (mirflickr_split; no split file)"
         return records, list(mirflickr.LABELS_24), split, stats
 
 
@@ -318,27 +325,16 @@ def unsupervised_features(data: WhcmtData, cfg: Config) -> np.ndarray:
 def load_backbone(name: str, weights_file: Path) -> torch.nn.Module:
     """The timm model ``name`` without classifier (``num_classes=0``), weights from the local ``weights_file``.
 
-    The file is a ``torch.save``d state_dict (optionally under a ``"state_dict"`` or ``"model"`` key); keys of a
-    classifier head are ignored, every other weight of the model must be in it.
+    Loaded by :func:`cmlib.models.weights.timm_model`: the file's classifier head is dropped by name, every other
+    weight must fit the model exactly.
 
     Raises:
         FileNotFoundError: no file at ``weights_file``.
-        ValueError: unknown timm name, or the file lacks weights of the model (naming a few).
+        ValueError: unknown timm name, or (``WeightsError``) the file does not fit the model, naming the first keys.
     """
     check_weights_file("unsup_backbone_weights", weights_file,
                        f"a local state_dict of the timm model {name!r}; nothing is downloaded")
-    try:
-        model = timm.create_model(name, pretrained=False, num_classes=0)
-    except RuntimeError as err:
-        raise ValueError(f"unsup_backbone: {name!r} is not a timm model ({err})") from None
-    state = torch.load(weights_file, map_location="cpu", weights_only=True)
-    for key in ("state_dict", "model"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-    missing, _ = model.load_state_dict(state, strict=False)
-    if missing:
-        raise ValueError(f"unsup_backbone_weights {weights_file}: {len(missing)} weights of {name!r} missing "
-                         f"(e.g. {', '.join(missing[:3])}); expected a state_dict of that model")
+    model = timm_model(name, weights_file, key="unsup_backbone_weights")
     return model.eval()
 
 
