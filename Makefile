@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PAPER ?= all
+# the runner's default too (cmlib.runner.DEFAULT_PROFILE; tests/unit/test_profiles.py checks they agree)
 PROFILE ?= study
 JOBS ?= 1
 # gensim word2vec is bit-reproducible only with a fixed hash seed; every kernel inherits it.

@@ -22,6 +22,12 @@ gives ``max_steps=40`` (the paper's smoke default), not FitConfig's own 100.
 
 Conventions of the study: the dataclass defaults of each paper's ``Config`` are its smoke profile, range checks live
 in ``__post_init__`` through :func:`check_range`, and paths that must exist are declared with :func:`path_field`.
+
+Profiles compose: a params file may start from another with ``extends: study`` (its keys merged over the parent's,
+sections key by key), and dotted overrides (``fit.max_steps=600``, parsed by OmegaConf's dotlist parser) are merged
+over a profile the same way; :func:`profile_params` does both for a notebook, ``python -m cmlib.runner`` for a run.
+The result is a plain mapping that :func:`from_params` still checks strictly (a typo in an override is named, with
+its closest valid key, like a typo in a file).
 """
 
 from __future__ import annotations
@@ -31,16 +37,18 @@ import difflib
 import pathlib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeVar, Union
 
 import yaml
 
-__all__ = ["ConfigError", "check_range", "closest_field", "from_params", "load_yaml", "path_field", "to_dict"]
+__all__ = ["ConfigError", "check_range", "closest_field", "from_params", "load_profile", "load_yaml", "merge_params",
+           "parse_overrides", "path_field", "profile_params", "to_dict"]
 
 T = TypeVar("T")
 _MUST_EXIST = "cmlib_must_exist"
 _LAYOUT = "cmlib_layout"
+EXTENDS = "extends"  # the key of a params file naming the profile it starts from
 
 
 class ConfigError(ValueError):
@@ -80,6 +88,101 @@ def load_yaml(path: str | pathlib.Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of parameter names to values at the top, got {type(data).__name__}")
     return data
+
+
+def parse_overrides(overrides: Sequence[str], *, where: str = "override") -> dict[str, Any]:
+    """Dotted ``key=value`` overrides -> a nested mapping, values read as YAML (OmegaConf's dotlist parser).
+
+    ``["fit.max_steps=600", "seeds=[0,1]", "cache_dir=null"]`` -> ``{"fit": {"max_steps": 600}, "seeds": [0, 1],
+    "cache_dir": None}``. The keys are not checked here: :func:`from_params` checks the merged params.
+
+    Raises:
+        ConfigError: an item without ``=`` or with an empty key, or a value that is not valid YAML (naming the item).
+    """
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    conf = OmegaConf.create()
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        if "=" not in item or not key or any(not part for part in key.split(".")):
+            raise ConfigError(f"{where} {item!r}: expected dotted.key=value, e.g. fit.max_steps=600")
+        try:
+            conf.merge_with_dotlist([item])
+        except (OmegaConfBaseException, yaml.YAMLError, ValueError) as err:
+            raise ConfigError(f"{where} {item!r}: the value is not valid YAML ({_one_line(err)})") from None
+    return _plain(conf, resolve=False)  # ${...} resolves against the profile, in merge_params
+
+
+def merge_params(base: Mapping[str, Any], *layers: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with each layer merged over it in turn (OmegaConf.merge): mappings key by key, anything else
+    (a list, a scalar) replaced whole. Returns a plain dict; ``${a.b}`` interpolations are resolved.
+
+    Raises:
+        ConfigError: a layer cannot be merged (e.g. an interpolation naming a missing key).
+    """
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return _plain(OmegaConf.merge(*(OmegaConf.create(dict(m)) for m in (base, *layers))))
+    except (OmegaConfBaseException, ValueError) as err:
+        raise ConfigError(f"params: cannot merge the overrides ({_one_line(err)})") from None
+
+
+def load_profile(folder: str | pathlib.Path, profile: str) -> dict[str, Any]:
+    """Read ``<folder>/<profile>.yaml``, following ``extends: <parent>`` (a profile of the same folder) to the root.
+
+    A file's keys are merged over its parent's (:func:`merge_params`): ``extends: study`` plus ``fit: {devices: 2}``
+    is the study profile with two devices, everything else as in study.yaml.
+
+    Raises:
+        ConfigError: no such profile (listing the folder's profiles), bad YAML, ``extends`` not a profile name, or a
+            cycle of ``extends`` (naming the chain).
+    """
+    folder = pathlib.Path(folder)
+    chain: list[str] = []
+    layers: list[dict[str, Any]] = []
+    name: Any = profile
+    while name is not None:
+        path = folder / f"{name}.yaml"
+        if not isinstance(name, str) or not name or not path.is_file():
+            known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml"))) or "none"
+            where = f"{folder / chain[-1]}.yaml: extends" if chain else str(path)
+            raise ConfigError(f"{where}: no such profile {name!r} in {folder}; available: {known}")
+        if name in chain:
+            raise ConfigError(f"{folder / chain[0]}.yaml: 'extends' loops: {' -> '.join([*chain, name])}")
+        chain.append(name)
+        data = load_yaml(path)
+        name = data.pop(EXTENDS, None)
+        layers.insert(0, data)
+    return merge_params(*layers) if len(layers) > 1 else layers[0]
+
+
+def profile_params(paper: str, profile: str = "study", overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """The params of ``params/<paper>/<profile>.yaml`` (``extends`` followed) with dotted ``overrides`` merged over
+    them: what ``python -m cmlib.runner <paper> --profile <profile> <overrides...>`` injects, for a notebook in
+    JupyterLab (``params = profile_params("clarel", "study", ["train.steps=600"])``). Found from any folder inside
+    the project (:func:`cmlib.reporting.project_root`). Check the result with :func:`from_params`.
+
+    Raises:
+        ConfigError: unknown profile, bad YAML, a malformed override.
+    """
+    from cmlib.reporting import project_root
+
+    params = load_profile(project_root() / "params" / paper, profile)
+    return merge_params(params, parse_overrides(overrides)) if overrides else params
+
+
+def _plain(conf: Any, *, resolve: bool = True) -> dict[str, Any]:
+    """An OmegaConf container as plain Python (dicts and lists), interpolations resolved unless ``resolve=False``."""
+    from omegaconf import OmegaConf
+
+    return typing.cast(dict[str, Any], OmegaConf.to_container(conf, resolve=resolve))
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())
 
 
 def from_params(cls: type[T], mapping: Mapping[str, Any] | None, *, where: str = "params") -> T:

@@ -35,12 +35,13 @@ from cmlib.reporting import write_text_atomic
 __all__ = ["build_index", "committed_profile", "effective_verdict"]
 
 SEEDS_MARK = "-seeds"
+OVERRIDES_MARK = "+"  # a run with dotted overrides: reports/<paper>/<profile>+<hash>/ (cmlib.runner.report_folder)
 _KINDS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, INVALID)
 
 
 def committed_profile(profile: str) -> bool:
     """Whether a profile's claims belong in the committed reports/README.md (not smoke, not a --seeds run)."""
-    return profile != "smoke" and SEEDS_MARK not in profile
+    return profile != "smoke" and SEEDS_MARK not in profile and OVERRIDES_MARK not in profile
 
 
 def effective_verdict(row: dict[str, Any]) -> str:

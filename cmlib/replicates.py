@@ -13,6 +13,12 @@ batch order), all derived from one integer seed. A study function ``fn(cfg, seed
 * every replicate runs with one torch thread and the results are always the JSON round trip of what ``fn`` returned,
   so a resumed run, a sequential run and a parallel run give the same numbers.
 
+The engine that runs the calls is injectable (:mod:`cmlib.executors`): the local pool by default, SLURM jobs through
+submitit or a Dask cluster when the config's ``executor`` section (or the ``executor`` argument) names one. The rules
+above stay here whatever the engine: the worker writes its replicate's file itself (on a shared ``cache_dir`` a
+killed notebook loses no finished job), items start in order once their requirements are done, and after a failure
+nothing new starts.
+
 Trained weights that several notebooks share stay in each paper's own cache; this layer keeps the per-replicate
 results (the numbers a claim is computed from).
 """
@@ -20,22 +26,21 @@ results (the numbers a claim is computed from).
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
-import sys
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Any
 
 from cmlib.cache import stable_hash
 from cmlib.config import to_dict
+from cmlib.executors import ExecutorConfig, open_pool
 from cmlib.reporting import jsonable, write_json_atomic
 
 __all__ = ["ReplicateError", "replicate_path", "run_replicates", "run_tasks"]
 
-_NOT_IN_KEY = ("seeds", "jobs", "cache_dir")
+_NOT_IN_KEY = ("seeds", "jobs", "cache_dir", "executor")  # where a replicate runs does not change its numbers
 
 
 class ReplicateError(RuntimeError):
@@ -51,7 +56,7 @@ def replicate_path(fn: Callable[..., Any], cfg: Any, seed: int, cache_dir: str |
 
 def run_replicates(fn: Callable[[Any, int], dict[str, Any]], cfg: Any, seeds: Sequence[int], *,
                    cache_dir: str | Path | None = None, jobs: int = 0, log: Callable[[str], None] | None = None,
-                   ) -> list[dict[str, Any]]:
+                   executor: ExecutorConfig | None = None) -> list[dict[str, Any]]:
     """``[fn(cfg, seed) for seed in seeds]``, in parallel processes and resumable.
 
     Args:
@@ -59,8 +64,11 @@ def run_replicates(fn: Callable[[Any, int], dict[str, Any]], cfg: Any, seeds: Se
         cfg: the config passed to every call (a dataclass or a dict).
         seeds: one seed per replicate (distinct).
         cache_dir: where finished replicates are kept (None: not kept, every call recomputes).
-        jobs: worker processes; 0 means one per CPU core; 1 runs in this process.
+        jobs: worker processes; 0 means one per CPU core (on a SLURM or Dask cluster: every pending replicate at
+            once); 1 runs in this process (with the local pool).
         log: where a line per finished replicate goes (default: print, flushed, so a notebook shows progress).
+        executor: the engine (:class:`cmlib.executors.ExecutorConfig`); None: the config's ``executor`` field if it
+            has one, else the local pool.
 
     Returns:
         One dict per seed, in the order of ``seeds``.
@@ -77,40 +85,40 @@ def run_replicates(fn: Callable[[Any, int], dict[str, Any]], cfg: Any, seeds: Se
     pending = [s for s in seeds if s not in results]
     if results:
         say(f"{fn.__name__}: {len(results)} of {len(seeds)} replicates loaded from {cache_dir}")
-    workers = _workers(jobs, len(pending))
+    engine = _engine(cfg, executor)
+    workers = _workers(jobs, len(pending), engine)
     t0 = time.perf_counter()
     from cmlib.engine import progress_bar  # torch is imported by then anyway; not at module import
 
     bar = progress_bar(len(seeds), f"{fn.__name__} replicates", initial=len(results), leave=True) if pending else None
 
     def finish(seed: int, value: dict[str, Any]) -> None:
-        results[seed] = json.loads(json.dumps(jsonable(value)))
-        if seed in paths:
-            write_json_atomic(paths[seed], results[seed])
+        results[seed] = value  # the JSON round trip, already written to paths[seed] by _replicate
         if bar is not None:
             bar.update(1)
         say(f"{fn.__name__}: replicate seed {seed} done ({len(results)}/{len(seeds)}, "
             f"{time.perf_counter() - t0:.1f} s)")
 
     try:
-        if workers <= 1:
+        if workers <= 1 and engine.kind == "local":
             for seed in pending:
-                finish(seed, _call(fn, cfg, seed))
+                finish(seed, _replicate(fn, cfg, seed, paths.get(seed)))
         else:
-            _run_pool(fn, cfg, pending, {}, workers, finish, "seed")
+            calls = {s: (_replicate, fn, cfg, s, paths.get(s)) for s in pending}
+            _run_pool(calls, pending, {}, workers, finish, engine)
     finally:
         if bar is not None:
             bar.close()
     return [results[s] for s in seeds]
 
 
-def _run_pool(fn: Callable, cfg: Any, order: Sequence[Hashable], needs: Mapping[Hashable, Sequence[Hashable]],
-              workers: int, finish: Callable[[Any, Any], None], label: str) -> None:
-    """Run ``order`` on a spawn pool, each item once its ``needs`` are finished, handing each result to ``finish`` as
-    soon as it arrives. After a failure nothing new starts; what is running finishes (and is handed on), then the
-    first failure is raised."""
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_die_with_parent) as pool:
+def _run_pool(calls: Mapping[Hashable, tuple], order: Sequence[Hashable], needs: Mapping[Hashable, Sequence[Hashable]],
+              workers: int, finish: Callable[[Any, Any], None], engine: ExecutorConfig) -> None:
+    """Run ``calls[item]`` (a function and its arguments) for each item of ``order`` on the engine, at most
+    ``workers`` at once, each item once its ``needs`` are finished, handing each result to ``finish`` as soon as it
+    arrives. After a failure nothing new starts; what is running finishes (and is handed on), then the first failure
+    is raised."""
+    with open_pool(engine, workers) as pool:
         running: dict[Future, Hashable] = {}
         waiting, finished_items = list(order), set()
         failure: ReplicateError | None = None
@@ -121,7 +129,7 @@ def _run_pool(fn: Callable, cfg: Any, order: Sequence[Hashable], needs: Mapping[
                 if len(running) >= workers:
                     return
                 waiting.remove(item)
-                running[pool.submit(_call, fn, cfg, item, label)] = item
+                running[pool.submit(*calls[item])] = item
 
         submit_ready()
         while running:
@@ -142,20 +150,6 @@ def _run_pool(fn: Callable, cfg: Any, order: Sequence[Hashable], needs: Mapping[
             raise failure
 
 
-def _die_with_parent() -> None:
-    """Worker initializer: on Linux the worker gets SIGTERM when the process that started it dies, so a killed
-    notebook kernel or runner leaves no orphaned worker computing on (spawned workers are not in its process group).
-    Elsewhere a no-op."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-    import signal
-
-    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG (linux/prctl.h)
-    if os.getppid() == 1:  # the parent died before prctl took effect
-        os._exit(1)
-
-
 def _call(fn: Callable, cfg: Any, seed: Any, label: str = "seed") -> dict[str, Any]:
     """One replicate (or task) with one torch thread (here or in a worker); errors name the seed (or task)."""
     from cmlib.engine import torch_threads
@@ -167,9 +161,26 @@ def _call(fn: Callable, cfg: Any, seed: Any, label: str = "seed") -> dict[str, A
         raise ReplicateError(f"{fn.__name__}({label}={seed!r}) raised {type(err).__name__}: {err}") from err
 
 
+def _replicate(fn: Callable, cfg: Any, seed: int, path: Path | None) -> dict[str, Any]:
+    """One replicate, where it runs: its JSON round trip, written atomically to ``path`` there (None: not kept), so
+    a finished cluster job is kept even when the process that submitted it is gone."""
+    value = json.loads(json.dumps(jsonable(_call(fn, cfg, seed))))
+    if path is not None:
+        write_json_atomic(path, value)
+    return value
+
+
+def _engine(cfg: Any, executor: ExecutorConfig | None) -> ExecutorConfig:
+    """The engine to use: ``executor``, else the config's ``executor`` field, else the local pool."""
+    found = executor if executor is not None else getattr(cfg, "executor", None)
+    if found is not None and not isinstance(found, ExecutorConfig):
+        raise TypeError(f"executor: expected a cmlib.executors.ExecutorConfig, got {type(found).__name__}")
+    return found or ExecutorConfig()
+
+
 def run_tasks(fn: Callable[[Any, Any], Any], cfg: Any, tasks: Sequence[Hashable], *,
               requires: Mapping[Hashable, Sequence[Hashable]] | None = None, jobs: int = 0,
-              log: Callable[[str], None] | None = None) -> dict[Hashable, Any]:
+              log: Callable[[str], None] | None = None, executor: ExecutorConfig | None = None) -> dict[Hashable, Any]:
     """``{task: fn(cfg, task)}`` for every task, in parallel processes, each task started once its ``requires`` are done.
 
     The finer-grained sibling of :func:`run_replicates`, for a study whose replicates are uneven bundles of
@@ -184,8 +195,10 @@ def run_tasks(fn: Callable[[Any, Any], Any], cfg: Any, tasks: Sequence[Hashable]
             the first task in this order whose requirements are done (put the longest first: a long task started
             last sets the finishing time).
         requires: task -> the tasks that must finish before it starts (each of them in ``tasks``).
-        jobs: worker processes; 0 means one per CPU core; 1 runs them in order in this process.
+        jobs: worker processes; 0 means one per CPU core (on a SLURM or Dask cluster: every ready task at once);
+            1 runs them in order in this process (with the local pool).
         log: where a line per finished task goes (default: print, flushed).
+        executor: the engine, as in :func:`run_replicates`.
 
     Raises:
         ValueError: a task is repeated, or requires a task that is not in ``tasks``, or the requirements loop.
@@ -202,18 +215,22 @@ def run_tasks(fn: Callable[[Any, Any], Any], cfg: Any, tasks: Sequence[Hashable]
         done[task] = value
         say(f"{fn.__name__}: task {task!r} done ({len(done)}/{len(order)}, {time.perf_counter() - t0:.1f} s)")
 
-    workers = _workers(jobs, len(order))
-    if workers <= 1:
+    engine = _engine(cfg, executor)
+    workers = _workers(jobs, len(order), engine)
+    if workers <= 1 and engine.kind == "local":
         for task in sequential:
             finish(task, _call(fn, cfg, task, "task"))
     else:
-        _run_pool(fn, cfg, order, needs, workers, finish, "task")
+        _run_pool({t: (_call, fn, cfg, t, "task") for t in order}, order, needs, workers, finish, engine)
     return {t: done[t] for t in order}
 
 
-def _workers(jobs: int, pending: int) -> int:
-    """Worker processes for ``pending`` items: ``jobs`` (0: one per CPU core), never more than the items."""
-    return min(jobs or os.cpu_count() or 1, pending)
+def _workers(jobs: int, pending: int, engine: ExecutorConfig | None = None) -> int:
+    """Calls running at once for ``pending`` items: ``jobs`` (0: one per CPU core here; on a SLURM or remote Dask
+    cluster, whose own scheduler queues them, every item), never more than the items."""
+    remote = engine is not None and ((engine.kind == "submitit" and engine.cluster in (None, "slurm"))
+                                     or (engine.kind == "dask" and engine.address is not None))
+    return min(jobs or (pending if remote else os.cpu_count() or 1), pending)
 
 
 def _check_tasks(order: list[Hashable], needs: dict[Hashable, tuple[Hashable, ...]]) -> list[Hashable]:

@@ -2,12 +2,14 @@
 
     python -m cmlib.runner clarel whcmt --profile study [--jobs 2]
     python -m cmlib.runner all --profile smoke
+    python -m cmlib.runner clarel train.steps=600 fit.accelerator=gpu   # study profile + dotted overrides
     python -m cmlib.runner clarel --golden            # smoke params -> tests/notebooks/golden/clarel/
 
 For each notebook ``notebooks/<paper>/NN_name.py`` (jupytext py:percent) the runner
 
-1. validates ``params/<paper>/<profile>.yaml`` against ``cmlib.studies.<paper>.Config`` (strict: a typo fails here,
-   before any compute),
+1. validates ``params/<paper>/<profile>.yaml`` (``extends`` followed, dotted ``key=value`` overrides merged over it:
+   :func:`cmlib.config.load_profile`, :func:`cmlib.config.parse_overrides`) against ``cmlib.studies.<paper>.Config``
+   (strict: a typo fails here, before any compute),
 2. turns the .py into a notebook in memory (papermill reads only JSON notebooks) and executes it with papermill from
    the project root, injecting ``params`` and ``report_dir``,
 3. writes ``reports/<paper>/<profile>/<name>/``: the executed ``<name>.ipynb``, ``<name>.html`` (figures embedded),
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import hashlib
 import importlib
 import json
 import os
@@ -40,8 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from cmlib import golden as golden_bands
-from cmlib.config import ConfigError, from_params, load_yaml
-from cmlib.index import SEEDS_MARK, build_index  # SEEDS_MARK: reports/<paper>/<profile>-seeds<spec>/
+from cmlib.config import ConfigError, from_params, load_profile, merge_params, parse_overrides
+from cmlib.index import OVERRIDES_MARK, SEEDS_MARK, build_index  # <profile>-seeds<spec>/, <profile>+<hash>/
 from cmlib.reporting import machine_fingerprint, project_root, write_json_atomic
 
 __all__ = ["Interrupted", "Job", "build_index", "list_notebooks", "list_papers", "main", "make_golden", "run", "scrub_paths",
@@ -53,6 +56,11 @@ GOLDEN_DIR = Path("tests/notebooks/golden")
 GOLDEN_REPORTS = Path("build/golden")
 GOLDEN_BAND = Path("build/golden-band")  # <variant>/<paper>/<notebook>: the perturbed runs that measure the bands
 GOLDEN_MACHINE = "machine.json"  # per paper: the machine_fingerprint of the machine that made its goldens
+# The profile of `python -m cmlib.runner <paper>` and of `make report` (Makefile: PROFILE ?= study; a test checks they
+# agree): the embedded-default study, what `make study` runs and reports/ commits. Smoke numbers (n = 3, tiny worlds)
+# look like results and are not; fast feedback is one word away (--profile smoke).
+DEFAULT_PROFILE = "study"
+OVERRIDES_FILE = "overrides.yaml"  # in that folder: the profile and the overrides the hash stands for
 
 
 @dataclass(frozen=True)
@@ -89,20 +97,25 @@ def list_notebooks(root: Path, paper: str) -> list[Path]:
     return sorted(p.relative_to(root) for p in (root / "notebooks" / paper).glob("[0-9][0-9]_*.py"))
 
 
-def validate_params(root: Path, paper: str, profile: str, seeds: Sequence[int] | None = None) -> dict[str, Any]:
-    """Load params/<paper>/<profile>.yaml and check it against ``cmlib.studies.<paper>.Config``.
+def validate_params(root: Path, paper: str, profile: str, seeds: Sequence[int] | None = None,
+                    overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Load params/<paper>/<profile>.yaml (``extends`` followed), merge the dotted ``overrides`` over it and check the
+    result against ``cmlib.studies.<paper>.Config``.
 
     Returns the mapping to inject (as written by the user; the notebook builds the config itself).
 
     Raises:
-        ConfigError: unknown profile (listing the available ones), bad YAML, unknown key, wrong type, missing path.
+        ConfigError: unknown profile (listing the available ones), bad YAML, a malformed override, unknown key (with
+            the closest valid one), wrong type, missing path.
     """
     folder = root / "params" / paper
     path = folder / f"{profile}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in folder.glob("*.yaml"))
         raise ConfigError(f"{path.relative_to(root)}: no such profile {profile!r} for {paper}; available: {', '.join(known) or 'none'}")
-    params = load_yaml(path)
+    params = load_profile(folder, profile)
+    if overrides:
+        params = merge_params(params, parse_overrides(overrides))
     if seeds is not None:
         params = {**params, "seeds": list(seeds)}  # --seeds: one run's replicates, its own report folder
     try:
@@ -114,7 +127,8 @@ def validate_params(root: Path, paper: str, profile: str, seeds: Sequence[int] |
     try:
         if seeds is not None and "seeds" not in {f.name for f in dataclasses.fields(study.Config)}:
             raise ConfigError(f"--seeds: cmlib.studies.{paper}.Config has no 'seeds' field")
-        from_params(study.Config, params, where=str(path.relative_to(root)))
+        where = str(path.relative_to(root)) + (" + overrides" if overrides else "")
+        from_params(study.Config, params, where=where)
     finally:
         os.chdir(cwd)
     return params
@@ -147,12 +161,24 @@ def seeds_folder(profile: str, seeds: Sequence[int] | None) -> str:
     return f"{profile}{SEEDS_MARK}{label}"
 
 
+def report_folder(profile: str, seeds: Sequence[int] | None, overrides: Sequence[str] = ()) -> str:
+    """The report folder of a run: :func:`seeds_folder`, then ``+<hash>`` when dotted overrides changed the profile
+    (``study+1a2b3c4d``; the hash covers the parsed overrides, so their order does not matter)."""
+    folder = seeds_folder(profile, seeds)
+    if not overrides:
+        return folder
+    blob = json.dumps(parse_overrides(overrides), sort_keys=True).encode()
+    return f"{folder}{OVERRIDES_MARK}{hashlib.sha256(blob).hexdigest()[:8]}"
+
+
 def plan(root: Path, papers: Sequence[str], profile: str, *, golden: bool = False, only: str = "",
-         seeds: Sequence[int] | None = None) -> list[Job]:
+         seeds: Sequence[int] | None = None, overrides: Sequence[str] = ()) -> list[Job]:
     """Validate every params file first, then list the jobs (nothing runs if any params file is wrong).
 
     ``only``: comma-separated parts of notebook names to keep (e.g. ``"04_real"``); empty keeps every notebook.
     ``seeds``: replaces the profile's ``seeds``; the reports go to ``reports/<paper>/<profile>-seeds<...>/``.
+    ``overrides``: dotted ``key=value`` items merged over the profile; the reports go to
+    ``reports/<paper>/<profile>+<hash>/`` (:func:`report_folder`), never over the profile's own.
 
     Raises:
         ConfigError: a params file is wrong, or a part of ``only`` matches no notebook (naming it and the notebooks).
@@ -161,7 +187,7 @@ def plan(root: Path, papers: Sequence[str], profile: str, *, golden: bool = Fals
     _check_only(root, papers, wanted)
     jobs = []
     for paper in papers:
-        params = validate_params(root, paper, profile, seeds)
+        params = validate_params(root, paper, profile, seeds, overrides)
         for nb in list_notebooks(root, paper):
             if wanted and not any(w in nb.stem for w in wanted):
                 continue
@@ -170,7 +196,7 @@ def plan(root: Path, papers: Sequence[str], profile: str, *, golden: bool = Fals
                 report = GOLDEN_REPORTS / paper / name
                 output = GOLDEN_DIR / paper / f"{name}.ipynb"
             else:
-                report = Path("reports") / paper / seeds_folder(profile, seeds) / name
+                report = Path("reports") / paper / report_folder(profile, seeds, overrides) / name
                 output = report.with_name(f"{name}.partial") / f"{name}.ipynb"
             env = GOLDEN_ENV if golden else ()
             jobs.append(Job(paper, nb, profile, params, report, output, env))
@@ -327,8 +353,9 @@ def _export_html(ipynb: Path) -> None:
     ipynb.with_suffix(".html").write_text(body, encoding="utf-8")
 
 
-def run(papers: Sequence[str], profile: str, *, jobs: int = 1, root: Path | None = None, golden: bool = False,
-        only: str = "", seeds: Sequence[int] | None = None, progress_every: float = 30.0) -> int:
+def run(papers: Sequence[str], profile: str = DEFAULT_PROFILE, *, jobs: int = 1, root: Path | None = None,
+        golden: bool = False, only: str = "", seeds: Sequence[int] | None = None, progress_every: float = 30.0,
+        overrides: Sequence[str] = ()) -> int:
     """Run the notebooks; print a line per notebook; rebuild the index. Returns the number of failures.
 
     While a notebook runs, a cell that takes longer than ``progress_every`` seconds prints a line every
@@ -338,10 +365,12 @@ def run(papers: Sequence[str], profile: str, *, jobs: int = 1, root: Path | None
     build/golden-band/) and its band file is written beside the golden notebook.
     """
     root = root or project_root()
-    todo = plan(root, papers, profile, golden=golden, only=only, seeds=seeds)
+    todo = plan(root, papers, profile, golden=golden, only=only, seeds=seeds, overrides=overrides)
     if not todo:
         print(f"no notebooks found for {', '.join(papers)}", file=sys.stderr)
         return 1
+    if overrides:
+        _record_overrides(root, todo, profile, overrides)
     if golden:
         todo += _band_jobs(todo)
     todo = [dataclasses.replace(j, progress_every=progress_every) for j in todo]
@@ -356,6 +385,17 @@ def run(papers: Sequence[str], profile: str, *, jobs: int = 1, root: Path | None
     for o in failed:
         print(f"FAILED {o.job.notebook}{f' ({o.job.variant})' if o.job.variant else ''}: {o.error}", file=sys.stderr)
     return len(failed)
+
+
+def _record_overrides(root: Path, todo: Sequence[Job], profile: str, overrides: Sequence[str]) -> None:
+    """Write what a ``<profile>+<hash>`` report folder ran: ``overrides.yaml`` (profile and overrides) beside its
+    notebooks' folders, so the hash in the folder's name can be read back."""
+    import yaml
+
+    text = yaml.safe_dump({"profile": profile, "overrides": list(overrides)}, sort_keys=False)
+    for folder in sorted({job.report_dir.parent for job in todo}):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        (root / folder / OVERRIDES_FILE).write_text(text)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -485,8 +525,12 @@ def _write_golden_machine(folder: Path) -> None:
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m cmlib.runner", description=__doc__.split("\n\n")[0])
-    ap.add_argument("papers", nargs="+", help="paper short names (clarel, whcmt, deskpro, grmnet, demo) or 'all'")
-    ap.add_argument("--profile", default="smoke", help="params/<paper>/<profile>.yaml: smoke, study, paper, ...")
+    ap.add_argument("papers", nargs="+", metavar="PAPER|KEY=VALUE",
+                    help="paper short names (clarel, whcmt, deskpro, grmnet, demo) or 'all', then dotted overrides of "
+                    "the profile's params, e.g. fit.max_steps=600 fit.accelerator=gpu (reports go to "
+                    "reports/<paper>/<profile>+<hash>/)")
+    ap.add_argument("--profile", default=DEFAULT_PROFILE,
+                    help=f"params/<paper>/<profile>.yaml: smoke, study, paper, ... (default: {DEFAULT_PROFILE})")
     ap.add_argument("--jobs", type=int, default=1, help="notebooks run in parallel processes")
     ap.add_argument("--golden", action="store_true", help="write golden smoke notebooks for nbval instead of reports")
     ap.add_argument("--only", default="", help="comma-separated parts of notebook names to run, e.g. 04_real")
@@ -495,7 +539,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--progress-every", type=float, default=30.0, metavar="SECONDS",
                     help="a cell running longer prints notebook, cell, elapsed time and ETA this often (0: never)")
     ap.add_argument("--index-only", action="store_true", help="only rebuild reports/README.md")
-    return ap.parse_args(argv)
+    args = ap.parse_intermixed_args(argv)  # overrides may follow the options: clarel --profile study a.b=1
+    args.overrides = [a for a in args.papers if "=" in a]
+    args.papers = [a for a in args.papers if "=" not in a]
+    if not args.papers:
+        ap.error(f"name a paper before the overrides {' '.join(args.overrides)}")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -512,12 +561,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         seeds = parse_seeds(args.seeds) if args.seeds is not None else None
+        if args.golden and args.overrides:
+            raise ConfigError(f"--golden runs the smoke params as they are; drop {' '.join(args.overrides)}")
         if args.golden:
             failures = make_golden(papers, root=root, only=args.only, jobs=args.jobs,
                                    progress_every=args.progress_every)
         else:
             failures = run(papers, args.profile, jobs=args.jobs, root=root, only=args.only, seeds=seeds,
-                           progress_every=args.progress_every)
+                           progress_every=args.progress_every, overrides=args.overrides)
     except ConfigError as err:
         print(f"params error: {err}", file=sys.stderr)
         return 2

@@ -22,7 +22,7 @@ import os
 import sys
 from typing import Any
 
-from cmlib.config import from_params, load_yaml
+from cmlib.config import from_params, load_profile
 from cmlib.engine import close_process_group
 from cmlib.reporting import jsonable, project_root
 
@@ -33,7 +33,7 @@ FABRIC_ENV = {"accelerator": "LT_ACCELERATOR", "devices": "LT_DEVICES", "strateg
 
 
 def _params(paper: str, profile: str, args: argparse.Namespace) -> dict[str, Any]:
-    params = load_yaml(project_root() / "params" / paper / f"{profile}.yaml")
+    params = load_profile(project_root() / "params" / paper, profile)  # extends followed
     device = dict(params.get("fit") or {})
     for key in ("accelerator", "devices", "strategy", "precision", "num_workers"):
         value = getattr(args, key)

@@ -25,6 +25,7 @@ from torch import nn
 from cmlib.claims import Claim, Dose, ModelCheck, Premise, curve_from_history, paired, trend
 from cmlib.config import ConfigError, check_range
 from cmlib.engine import FitConfig, epoch_batches, fit, seed_everything
+from cmlib.executors import ExecutorConfig
 from cmlib.splits import SealedSplit
 
 __all__ = ["Config", "demo_claims", "fit_main", "make_world", "run_seed"]
@@ -40,6 +41,8 @@ class Config:
         seeds: one replicate per seed (world, split, initialisation and batch order all follow it).
         jobs: worker processes for the replicates (0: one per CPU core; 1: in the notebook's process).
         cache_dir: where finished replicates are kept so that an interrupted run resumes (None: not kept).
+        executor: where the replicates run: the local pool (default), SLURM via submitit, or a Dask cluster
+            (``cmlib.executors.ExecutorConfig``; ``run_replicates`` reads it from the config).
         lrs: learning rates tried; each replicate keeps the one with the best validation accuracy.
         dose_levels: class separations at which the dose-response claim measures the gain over chance (the
             validated learning rate at each level); empty: no dose-response.
@@ -48,6 +51,7 @@ class Config:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     jobs: int = 0
     cache_dir: str | None = None
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     n_train: int = 256
     n_val: int = 256
     n_test: int = 512
