@@ -56,6 +56,7 @@ from cmlib.studies.whcmt.data import (
     map_topk,
     oov_counts,
     prepare_data,
+    tag_auc,
     to_input,
     unsupervised_features,
     validation_view,
@@ -84,6 +85,8 @@ from cmlib.studies.whcmt.runs import (
     unsupervised_rows,
 )
 from cmlib.studies.whcmt.tables import (
+    REAL_TAG_AUC,
+    TAG_AUC_MINIMUM,
     attention_claims,
     flat_map,
     headline_level,
@@ -96,10 +99,11 @@ from cmlib.studies.whcmt.tables import (
     table3_summary,
     table4_claims,
     table4_summary,
+    tag_premise,
 )
 from cmlib.studies.whcmt.tuning import tune_on_validation
 
-__all__ = ["DIAGNOSTIC_METHODS", "METHODS", "MIRFLICKR_DB", "TABLE3", "Config", "WhcmtData", "attention_claims",
+__all__ = ["DIAGNOSTIC_METHODS", "METHODS", "MIRFLICKR_DB", "REAL_TAG_AUC", "TABLE3", "TAG_AUC_MINIMUM", "Config", "WhcmtData", "attention_claims",
            "attention_examples", "attention_maps", "attention_replicate", "attention_summary", "backbone_features",
            "build_model", "build_vocabulary", "chance_map", "code_stats", "data_summary", "deep_rows", "encode",
            "encode_tags", "evaluate_map", "fit_main", "flat_map", "headline_level", "headroom", "literal_sum_row",
@@ -107,5 +111,5 @@ __all__ = ["DIAGNOSTIC_METHODS", "METHODS", "MIRFLICKR_DB", "TABLE3", "Config", 
            "oov_counts", "pivot_map", "plot_attention", "plot_map_vs_bits", "plot_precision_recall", "prepare_data",
            "pretrain_summary", "replicate_config", "replicate_model", "table2_claims", "table2_replicate",
            "table3_claims", "table3_replicate", "table3_rows", "table3_summary", "table4_claims", "table4_replicate",
-           "table4_summary", "to_input", "train_run", "tune_on_validation", "unsupervised_features",
+           "table4_summary", "tag_auc", "tag_premise", "to_input", "train_run", "tune_on_validation", "unsupervised_features",
            "unsupervised_rows", "validation_view", "with_pretrained", "word_vectors"]
