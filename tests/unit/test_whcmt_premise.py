@@ -99,3 +99,24 @@ def test_tag_premise_gates_the_tag_claims_only():
         assert "real data 0.555" in table["premise"].iloc[0] and table["premise"].iloc[2] == ""
     with pytest.raises(KeyError, match="tag_auc"):
         whcmt.tag_premise([{"seed": 3, "map": 0.4}])
+
+
+def test_saturation_by_hand_and_codes_unchanged(one_thread):
+    """|h - 0.5| of (0.5, 1, 0, 0.75) = (0 + 0.5 + 0.5 + 0.25) / 4; the codes from the activations are the model's own
+    ``encode`` (h > 0.5), so no evaluated number moves; headroom shows saturation (NaN for unsupervised rows)."""
+    assert whcmt.saturation(np.array([[0.5, 1.0], [0.0, 0.75]])) == pytest.approx(0.3125)
+    cfg = from_params(whcmt.Config, {**TINY, "hidden": 16, "pretrain_images": 0})
+    data = whcmt.prepare_data(cfg)
+    model = whcmt.build_model("WDHT-CNN", 8, data, cfg)
+    h = whcmt.activations(model, data.images, data.database[:40], 8, batch=16)
+    direct = model.encode(whcmt.to_input(__import__("torch").from_numpy(data.images[data.database[:40]])))
+    assert h.shape == (40, 8) and ((h > 0) & (h < 1)).all()
+    assert np.array_equal(whcmt.encode(model, data.images, data.database[:40], 8), direct.numpy())
+    rows = [{"method": "WHCMT", "bits": 8, "seed": s, "map": 0.3, "chance": 0.2, "bit_balance": 0.1,
+             "saturation": v, "n_distinct_codes": 9, "top_code_share": 0.1, "collapsed": False}
+            for s, v in enumerate([0.2, 0.3])]
+    unsup = [{**r, "method": "ITQ"} for r in rows]
+    for r in unsup:
+        del r["saturation"]
+    head = whcmt.headroom(rows + unsup)
+    assert head[0]["saturation"] == pytest.approx(0.25) and np.isnan(head[1]["saturation"])

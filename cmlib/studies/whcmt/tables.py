@@ -147,7 +147,10 @@ def headline_level(deep: list[dict]) -> dict:
 def headroom(rows: list[dict]) -> list[dict]:
     """Per (method, bits): MAP@K - chance over replicates (mean, 95% t-interval), the code statistics and collapses.
 
-    This is the "are the models learning at all" table every verdict depends on."""
+    This is the "are the models learning at all" table every verdict depends on. ``bit_balance`` (mean over bits of
+    |P(bit = 1) - 0.5|, 0 = balanced) and ``saturation`` (mean |h - 0.5| of the sigmoid activations, 0.5 = saturated;
+    NaN for the unsupervised methods, whose codes come from no sigmoid) are means over replicates of the database
+    codes' numbers (``cmlib.studies.whcmt.runs.code_stats`` / ``saturation``)."""
     out = []
     for key in dict.fromkeys((r["method"], r["bits"]) for r in rows):
         sel = [r for r in rows if (r["method"], r["bits"]) == key]
@@ -156,6 +159,7 @@ def headroom(rows: list[dict]) -> list[dict]:
         out.append({"method": key[0], "bits": key[1], "n": len(sel), "map": float(np.mean([r["map"] for r in sel])),
                     "chance": float(np.mean([r["chance"] for r in sel])), "above_chance": mean,
                     "ci_low": lo, "ci_high": hi, "bit_balance": float(np.mean([r["bit_balance"] for r in sel])),
+                    "saturation": float(np.mean([r.get("saturation", np.nan) for r in sel])),
                     "min_distinct_codes": int(min(r["n_distinct_codes"] for r in sel)),
                     "max_top_code_share": float(max(r["top_code_share"] for r in sel)),
                     "collapsed_replicates": int(sum(bool(r["collapsed"]) for r in sel))})
