@@ -25,7 +25,7 @@ from cmlib.metrics import _hamming_kernels as K
 from cmlib.metrics._checks import ArrayLike, as_multi_hot, check_len, check_ndim, check_nonempty, to_numpy
 
 __all__ = ["Convention", "HammingCodes", "MAPResult", "hamming_distances", "mean_average_precision", "pack_codes",
-           "pack_labels", "pr_curve", "precision_at_n", "precision_recall_radius", "top_k_ranking"]
+           "pack_labels", "pr_curve", "precision_at_n", "precision_recall_radius", "tag_label_auc", "top_k_ranking"]
 
 Convention = Literal["wsdhq", "deephash"]
 _WORD_DTYPES = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
@@ -331,3 +331,53 @@ def pr_curve(query_codes: ArrayLike, db_codes: ArrayLike, query_labels: ArrayLik
     prec = np.divide(hit, got, out=np.zeros(got.shape), where=got > 0)
     rec = np.divide(hit, total_rel[:, None], out=np.zeros(got.shape), where=total_rel[:, None] > 0)
     return prec.mean(axis=0), rec.mean(axis=0)
+
+
+def tag_label_auc(tag_vectors: ArrayLike, labels: ArrayLike, *, sample: int = 3000, seed: int = 0) -> float:
+    """How well tags supervise: the ROC AUC with which the cosine similarity of two images' mean tag vectors separates
+    the pairs that share a label from the rest (WHCMT issue 30, item 1; the premise of every tag-supervised claim).
+
+    Weakly-supervised hashing (WDHT, WHCMT eqs. 2-3) pulls together the codes of images whose tag vectors are close;
+    this number says how often "close tags" means "a shared label", the relevance of the evaluation. 0.5 = tags carry
+    no label information, 1 = tag similarity ranks every label-sharing pair above every other pair. Measured on the
+    real MIRFLICKR-25K tags: 0.55 with GloVe-300, 0.59 with word2vec trained on the tag lists (issue 30).
+
+    Args:
+        tag_vectors: (N, D) mean tag vector per image; every row nonzero (drop images without a tag vector first).
+        labels: (N, C) multi-hot labels; a pair is positive when the two images share at least one label.
+        sample: at most this many images, drawn without replacement (``seed``), enter; every pair of them is scored
+            (3,000 images = 4.5 M pairs, ~2 s).
+        seed: seed of that draw.
+
+    Returns:
+        The AUC in [0, 1] (the Mann-Whitney statistic over all pairs, ties counted one half).
+
+    Raises:
+        ValueError: shapes disagree, fewer than 2 images, a zero or non-finite row, or no positive / no negative pair.
+    """
+    from scipy.stats import rankdata
+
+    v = to_numpy(tag_vectors, "tag_vectors").astype(np.float64)
+    y = as_multi_hot(labels, "labels")
+    check_ndim(v, (2,), "tag_vectors", "(N, D)")
+    check_len(y, v.shape[0], "labels", "tag_vectors")
+    if v.shape[0] < 2 or sample < 2:
+        raise ValueError(f"tag_label_auc: needs >= 2 images and sample >= 2, got {v.shape[0]} images, sample={sample}")
+    norms = np.linalg.norm(v, axis=1)
+    bad = np.flatnonzero(~(np.isfinite(norms) & (norms > 0)))
+    if bad.size:
+        raise ValueError(f"tag_vectors: {bad.size} rows are zero or non-finite (first: row {bad[0]}); drop images "
+                         "without a tag vector first")
+    if v.shape[0] > sample:
+        keep = np.sort(np.random.default_rng(seed).choice(v.shape[0], sample, replace=False))
+        v, y, norms = v[keep], y[keep], norms[keep]
+    u = v / norms[:, None]
+    upper = np.triu_indices(len(u), k=1)
+    sims = (u @ u.T)[upper]
+    yf = y.astype(np.float32)
+    pos = (yf @ yf.T > 0)[upper]
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError(f"tag_label_auc: {n_pos} label-sharing and {n_neg} other pairs; the AUC needs both")
+    ranks = rankdata(sims)
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))

@@ -71,7 +71,9 @@ plt.show()
 #
 # `tag_share`: attention mass on [t_cls || tags]; `informative_vs_noise`: mean attention on a tag that names a
 # present concept divided by the mean attention on a noise tag (world data only; > 1 means informative tags are
-# preferred), over up to 200 query images that carry both kinds, per replicate.
+# preferred), over up to 200 query images that carry both kinds, per replicate. `bit_balance` / `saturation`: WHCMT's
+# database codes (mean |P(bit = 1) - 0.5|; mean |h - 0.5| of the sigmoid activations); `tag_auc`: the tag premise
+# (notebook 01), the claim's premise.
 
 # %%
 reps = run_replicates(whcmt.attention_replicate, cfg, cfg.seeds, cache_dir=cfg.cache_dir, jobs=cfg.jobs)
@@ -79,7 +81,8 @@ reps = run_replicates(whcmt.attention_replicate, cfg, cfg.seeds, cache_dir=cfg.c
 # %%
 # NBVAL_CHECK_OUTPUT
 per_rep = [{"seed": r["seed"], "tag_share": r["tag_share"], "informative_vs_noise": r["informative_vs_noise"],
-            "n_images_with_both": r["n_images_with_both"], "map": r["run"]["map"], "chance": r["run"]["chance"]}
+            "n_images_with_both": r["n_images_with_both"], "map": r["run"]["map"], "chance": r["run"]["chance"],
+            "bit_balance": r["run"]["bit_balance"], "saturation": r["run"]["saturation"], "tag_auc": r["tag_auc"]}
            for r in reps]
 show(metrics_table(per_rep, digits=3))
 rep.save_metrics({"attention": per_rep})

@@ -72,7 +72,7 @@ def test_tables_and_claims_from_rows(tiny):
     chance = whcmt.chance_map(data, cfg)
     assert all(r["chance"] == chance and 0 < r["top_code_share"] <= 1 and 1 <= r["n_distinct_codes"] <= 2 ** 8
                for r in unsup)
-    deep = [{"method": m, "bits": 8, "seed": 0, "map": v, "chance": 0.2, "collapsed": False}
+    deep = [{"method": m, "bits": 8, "seed": 0, "map": v, "chance": 0.2, "collapsed": False, "tag_auc": 0.53}
             for m, v in (("WDHT-CNN", 0.3), ("WHCMT", 0.4))]
     cl = whcmt.table2_claims(unsup, deep)
     assert cl[1].values == [pytest.approx(0.1)] and cl[1].paper == "+0.048 (0.752 vs 0.704, Table 2)"
@@ -82,7 +82,8 @@ def test_tables_and_claims_from_rows(tiny):
 
 
 def _map_rows(maps, **extra):
-    return [{"seed": s, "map": v, "chance": 0.2, "collapsed": False, **extra} for s, v in enumerate(maps)]
+    return [{"seed": s, "map": v, "chance": 0.2, "collapsed": False, "tag_auc": 0.53, **extra}
+            for s, v in enumerate(maps)]
 
 
 def test_table3_little_claims_are_equivalence_claims_by_hand():
@@ -224,7 +225,7 @@ def test_whcmt_paper_row_trains_without_tag_dropout_and_gets_its_own_claim(tiny)
     # same seed, same model: WHCMT-paper ignores the config's tag_dropout, so it equals WHCMT trained without it
     assert paper["final_loss"] == plain["final_loss"] and paper["map"] == plain["map"]
     assert dropped["final_loss"] != paper["final_loss"]
-    rows = [{"method": m, "seed": 0, "map": v, "chance": 0.18, "collapsed": False} for m, v in
+    rows = [{"method": m, "seed": 0, "map": v, "chance": 0.18, "collapsed": False, "tag_auc": 0.53} for m, v in
             (("WDHT-CNN", 0.20), ("WDHT-ViT", 0.21), ("WDHT-CrossViT", 0.22), ("WHCMT", 0.25), ("WHCMT-paper", 0.19))]
     claims = whcmt.table4_claims(rows)
     assert len(claims) == 4 and "paper training" in claims[-1].name

@@ -12,7 +12,7 @@ import dataclasses
 
 from cmlib.studies.whcmt.attention import attention_summary
 from cmlib.studies.whcmt.config import METHODS, TABLE3, Config
-from cmlib.studies.whcmt.data import data_summary, prepare_data
+from cmlib.studies.whcmt.data import data_summary, prepare_data, tag_auc
 from cmlib.studies.whcmt.pretraining import with_pretrained
 from cmlib.studies.whcmt.runs import deep_rows, literal_sum_row, table3_rows, train_run, unsupervised_rows
 
@@ -25,6 +25,12 @@ def replicate_config(cfg: Config, seed: int) -> Config:
     """The config of replicate ``seed``: world seed ``cfg.world.seed + seed``, ``seeds = [seed]``."""
     return dataclasses.replace(cfg, seeds=[int(seed)],
                                world=dataclasses.replace(cfg.world, seed=int(cfg.world.seed) + int(seed)))
+
+
+def _with_premise(rows: list[dict], data) -> list[dict]:
+    """``rows`` with the replicate's tag premise (:func:`tag_auc` of ``data``) in each (no trained number changes)."""
+    auc = tag_auc(data)
+    return [{**r, "tag_auc": auc} for r in rows]
 
 
 def _setup(cfg: Config, seed: int):
@@ -40,14 +46,15 @@ def table2_replicate(cfg: Config, seed: int) -> dict:
     """Table 2, one replicate: unsupervised baselines and WDHT-CNN / WHCMT at every bit length."""
     rcfg, data, pretrain = _setup(cfg, seed)
     return {"seed": seed, "unsupervised": unsupervised_rows(data, rcfg),
-            "deep": deep_rows(TABLE2_METHODS, rcfg.bits, data, rcfg), "data": data_summary(data),
+            "deep": _with_premise(deep_rows(TABLE2_METHODS, rcfg.bits, data, rcfg), data), "data": data_summary(data),
             "pretrain": pretrain}
 
 
 def table3_replicate(cfg: Config, seed: int) -> dict:
     """Table 3, one replicate: WHCMT at 8 bits for the five loss weightings, and setting 1 with the literal sums."""
     rcfg, data, _ = _setup(cfg, seed)
-    return {"seed": seed, "settings": table3_rows(data, rcfg, bits=8), "literal": literal_sum_row(data, rcfg, bits=8),
+    return {"seed": seed, "settings": _with_premise(table3_rows(data, rcfg, bits=8), data),
+            "literal": literal_sum_row(data, rcfg, bits=8),
             "weights": [list(w) for w in TABLE3]}
 
 
@@ -55,14 +62,14 @@ def table4_replicate(cfg: Config, seed: int) -> dict:
     """Table 4, one replicate: the four frameworks and the diagnostic rows at 8 bits."""
     methods = list(METHODS) + list(cfg.diagnostics)
     rcfg, data, pretrain = _setup(cfg, seed)
-    return {"seed": seed, "runs": deep_rows(methods, [8], data, rcfg), "pretrain": pretrain}
+    return {"seed": seed, "runs": _with_premise(deep_rows(methods, [8], data, rcfg), data), "pretrain": pretrain}
 
 
 def attention_replicate(cfg: Config, seed: int) -> dict:
     """Notebook 04, one replicate: the informative/noise tag attention ratio of WHCMT at the first bit length."""
     rcfg, data, _ = _setup(cfg, seed)
     row, model = train_run("WHCMT", rcfg.bits[0], data, rcfg, seed=seed)
-    return {"seed": seed, "run": row, **attention_summary(model, data, rcfg)}
+    return {"seed": seed, "run": row, "tag_auc": tag_auc(data), **attention_summary(model, data, rcfg)}
 
 
 def fit_main(cfg: Config, seed: int) -> dict:

@@ -29,6 +29,7 @@ from cmlib.models.whcmt import (
     check_weights_file,
     init_layers,
     load_state_file,
+    retrieval_tag_ids,
     unit_variance_init,
 )
 from cmlib.studies.whcmt.config import DIAGNOSTIC_METHODS, METHODS, TABLE3, Config
@@ -88,34 +89,57 @@ def code_stats(codes: np.ndarray, collapse_share: float) -> dict[str, float | in
 
 
 @torch.no_grad()
-def encode(model: WeakHashModel, images: np.ndarray, idx: np.ndarray, bits: int, batch: int = 250) -> np.ndarray:
-    """Retrieval codes (len(idx), bits) as bool, from images alone (tags = the all-ones token).
+def activations(model: WeakHashModel, images: np.ndarray, idx: np.ndarray, bits: int, batch: int = 250
+                ) -> np.ndarray:
+    """Sigmoid code activations h (len(idx), bits) in (0, 1), from images alone (tags = the all-ones token): the
+    retrieval codes are ``h > 0.5`` (``WeakHashModel.encode``, the same forward pass).
 
     Raises:
         ValueError: the model was built for another code length than ``bits`` (naming both).
     """
+    if bits != model.bits:
+        raise ValueError(f"{type(model).__name__}.encode: model was built for {model.bits}-bit codes, asked for {bits} "
+                         f"bits; train a model with bits={bits}")
     model.eval()
-    out = [model.encode(to_input(torch.from_numpy(images[idx[i:i + batch]])), bits=bits)
-           for i in range(0, len(idx), batch)]
+    out = [model(x, retrieval_tag_ids(len(x)))["h"] for x in (to_input(torch.from_numpy(images[idx[i:i + batch]]))
+                                                               for i in range(0, len(idx), batch))]
     return torch.cat(out).numpy()
+
+
+def encode(model: WeakHashModel, images: np.ndarray, idx: np.ndarray, bits: int, batch: int = 250) -> np.ndarray:
+    """Retrieval codes (len(idx), bits) as bool, from images alone (tags = the all-ones token): :func:`activations`
+    above 0.5.
+
+    Raises:
+        ValueError: the model was built for another code length than ``bits`` (naming both).
+    """
+    return activations(model, images, idx, bits, batch) > 0.5
+
+
+def saturation(h: np.ndarray) -> float:
+    """Mean |h - 0.5| of sigmoid code activations h (N, b) (issue 30 item 4): 0 = every activation at the decision
+    boundary 0.5 (codes flip with any noise), 0.5 = every activation at 0 or 1 (saturated; eq. 4's quantisation
+    loss pushes towards it, and a saturated sigmoid passes no gradient)."""
+    return float(np.abs(np.asarray(h, dtype=np.float64) - 0.5).mean())
 
 
 def evaluate_map(model: WeakHashModel, data: WhcmtData, cfg: Config, bits: int) -> dict[str, float]:
     """MAP@K of the model's ``bits``-bit codes: query vs database, relevance = shared label (WSDHQ convention), with
-    the gate's numbers (chance MAP@K, :func:`code_stats`), precision / recall within Hamming radius 2 and the
+    the gate's numbers (chance MAP@K, :func:`code_stats`), the database codes' :func:`saturation`, precision / recall within Hamming radius 2 and the
     precision-recall curve over radii 0..b.
 
     Raises:
         ValueError: the model was built for another code length than ``bits``.
     """
     q = encode(model, data.images, data.query, bits)
-    d = encode(model, data.images, data.database, bits)
+    d_h = activations(model, data.images, data.database, bits)
+    d = d_h > 0.5
     ql, dl = data.labels[data.query], data.labels[data.database]
     res = mean_average_precision(q, d, ql, dl, topk=map_topk(cfg, len(data.database)), convention="wsdhq")
     p_r2, r_r2 = precision_recall_radius(q, d, ql, dl, radius=min(2, bits))
     prec, rec = pr_curve(q, d, ql, dl)
     out = {"map": res.map, "n_scored": res.n_scored, "n_dropped": res.n_dropped, "chance": chance_map(data, cfg),
-           **code_stats(d, cfg.collapse_share), "precision_r2": p_r2, "recall_r2": r_r2,
+           **code_stats(d, cfg.collapse_share), "saturation": saturation(d_h), "precision_r2": p_r2, "recall_r2": r_r2,
            "pr_precision": prec.tolist(), "pr_recall": rec.tolist()}
     if isinstance(model, WHCMT):  # diagnostic outside the paper's protocol: codes computed with each image's tags
         q_t, d_t = (_codes_with_tags(model, data, s) for s in (data.query, data.database))
