@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 __all__ = ["PAD", "UNK", "Vocabulary", "tokenize"]
@@ -77,11 +78,16 @@ class Vocabulary:
         return out, len(ids)
 
     def encode_batch(self, batch: Sequence[Sequence[str]], max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Encode N token lists: (LongTensor (N, max_len), LongTensor (N,) lengths)."""
-        pairs = [self.encode(toks, max_len) for toks in batch]
-        if not pairs:
-            return torch.zeros(0, max_len, dtype=torch.long), torch.zeros(0, dtype=torch.long)
-        return torch.stack([p[0] for p in pairs]), torch.tensor([p[1] for p in pairs], dtype=torch.long)
+        """Encode N token lists: (LongTensor (N, max_len), LongTensor (N,) lengths); the same as stacking
+        :meth:`encode` per list, built in one NumPy array (117,880 CUB sentences: one tensor, not 117,880)."""
+        get = self.stoi.get
+        rows = [[get(t, 1) for t in toks[:max_len]] for toks in batch]
+        lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+        out = np.zeros((len(rows), max_len), dtype=np.int64)
+        if rows and max_len:
+            flat = np.fromiter((i for r in rows for i in r), dtype=np.int64, count=int(lengths.sum()))
+            out[np.arange(max_len)[None, :] < lengths[:, None]] = flat
+        return torch.from_numpy(out), torch.from_numpy(lengths)
 
     def count_unknown(self, tokens: Iterable[str]) -> int:
         """How many of ``tokens`` are outside the vocabulary."""
