@@ -30,8 +30,6 @@ import numpy as np
 import pandas as pd
 
 from cmlib.claims import (
-    CLAIM_COLUMNS,
-    DISPLAY_COLUMNS,
     INCONCLUSIVE,
     INCONCLUSIVE_FEW,
     INVALID,
@@ -201,15 +199,28 @@ def column_digits(values: np.ndarray, digits: int, *, most: int = 6) -> int:
 
 
 def show(table: pd.DataFrame) -> None:
-    """Print a table as plain text (what ``# NBVAL_CHECK_OUTPUT`` cells compare).
+    """Show a table: a claims table (columns ``claim`` and ``verdict``) as an HTML table in JupyterLab and the HTML
+    reports, with its plain text (:func:`cmlib.claims_view.claims_text`: the ``to_string`` of
+    :data:`cmlib.claims.DISPLAY_COLUMNS`, plus ``converged`` / ``premise`` where a claim has one) as its
+    ``text/plain`` form, what ``# NBVAL_CHECK_OUTPUT`` cells compare; any other table, and every table outside
+    IPython, printed as that text."""
+    from cmlib.claims_view import ClaimsTable, claims_text, is_claims_table
 
-    A claims table shows :data:`cmlib.claims.DISPLAY_COLUMNS` (plus ``converged`` / ``premise`` where a claim has
-    one); per-replicate values, dose levels and grouping keys stay in metrics.json."""
-    if set(CLAIM_COLUMNS) <= set(table.columns):
-        extra = [c for c in ("converged", "premise") if table[c].astype(str).str.len().gt(0).any()]
-        table = table[[*DISPLAY_COLUMNS[:-1], *extra, DISPLAY_COLUMNS[-1]]]
-    with pd.option_context("display.width", 250, "display.max_columns", 50, "display.max_colwidth", 80):
-        print(table.to_string(index=False))
+    if is_claims_table(table) and _ipython_shell():
+        from IPython.display import display
+
+        display(ClaimsTable(table))
+        return
+    print(claims_text(table))
+
+
+def _ipython_shell() -> bool:
+    """Whether this runs in an IPython kernel or shell (where ``display`` reaches a front end)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return get_ipython() is not None
 
 
 def jsonable(obj: Any) -> Any:
