@@ -68,17 +68,22 @@ _PACKAGES = ("cmlib", "torch", "torchvision", "timm", "lightning", "numpy", "sci
              "pillow", "papermill")
 
 
-def project_root(start: str | Path | None = None) -> Path:
+def project_root(start: str | Path | None = None, *, required: bool = False) -> Path:
     """The nearest folder at or above ``start`` (default: cwd) holding cmlib's pyproject.toml.
 
     Falls back to the cwd when there is none, with a warning naming ``start`` (reports and params paths are then
     taken from the cwd, which is rarely what was meant outside the project).
+
+    Raises:
+        FileNotFoundError: with ``required``, when there is none (its message is the one line the runner prints).
     """
     here = Path(start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         pyproject = folder / "pyproject.toml"
         if pyproject.is_file() and 'name = "cmlib"' in pyproject.read_text():
             return folder
+    if required:
+        raise FileNotFoundError(f"run this from the project root (no pyproject.toml of cmlib at or above {here})")
     warnings.warn(f"project_root: no cmlib pyproject.toml at or above {here}; using the current folder {Path.cwd()} "
                   "as the project root", stacklevel=2)
     return Path.cwd()
@@ -95,6 +100,14 @@ def write_text_atomic(path: Path, text: str) -> None:
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write ``data`` as JSON to ``path`` atomically (:func:`write_text_atomic`)."""
     write_text_atomic(path, json.dumps(jsonable(data), indent=2, sort_keys=False) + "\n")
+
+
+class SavedPath(type(Path())):  # type: ignore[misc]  # PosixPath or WindowsPath, whichever Path() makes here
+    """A path that IPython does not display: ``rep.save_figure(...)`` as a cell's last line leaves no
+    ``PosixPath('figures/...')`` output in the notebook (it is still a ``Path`` everywhere else)."""
+
+    def _ipython_display_(self) -> None:
+        return None
 
 
 class Report:
@@ -150,7 +163,7 @@ class Report:
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         path = self.figures_dir / f"{name}.png"
         fig.savefig(path, dpi=dpi, bbox_inches="tight", metadata={"Software": None})
-        return path.relative_to(self.dir)
+        return SavedPath(path.relative_to(self.dir))
 
     def run_info(self, params: Any) -> dict[str, Any]:
         """Write run_info.json: resolved params, git commit, package versions, device, wall time so far."""
