@@ -47,9 +47,9 @@ FAMILIES = ("reproduced", "not reproduced", "inconclusive", "invalid")
 CSS = """
 table.cmlib-claims { border-collapse: collapse; font-size: 12px; table-layout: auto; width: 100%; }
 table.cmlib-claims th, table.cmlib-claims td { border: 1px solid #ccc; padding: 3px 6px; vertical-align: top;
-  text-align: left; white-space: normal; overflow-wrap: break-word; }
+  text-align: left !important; white-space: normal; overflow-wrap: break-word; }
 table.cmlib-claims th { background: #f3f3f3; }
-table.cmlib-claims td.cmlib-num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+table.cmlib-claims td.cmlib-num { text-align: right !important; white-space: nowrap; font-variant-numeric: tabular-nums; }
 table.cmlib-claims td.cmlib-wide { min-width: 14em; max-width: 32em; }
 table.cmlib-claims td.cmlib-short { white-space: nowrap; }
 table.cmlib-claims td[class*="cmlib-v-"] { min-width: 8em; }

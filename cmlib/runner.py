@@ -343,6 +343,7 @@ def _record_wall_time(info_path: Path, seconds: float) -> None:
 
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+WIDGET_REPR = re.compile(r"^[A-Z]\w*\((children|layout|description|value|options)=")  # VBox(children=(HBox(...
 WIDGET_NOTE = "(an interactive widget: live when the notebook runs in JupyterLab; the figures above show its views)"
 
 
@@ -372,8 +373,8 @@ def scrub_paths(ipynb: Path, root: Path, *, source: Path | None = None, replace:
         for out in cell.get("outputs", []):
             if "text" in out:
                 out["text"] = clean(out["text"])
-            if WIDGET_MIME in out.get("data", {}):
-                out["data"]["text/plain"] = WIDGET_NOTE
+            if WIDGET_MIME in out.get("data", {}) and WIDGET_REPR.match(str(out["data"].get("text/plain", ""))):
+                out["data"]["text/plain"] = WIDGET_NOTE  # a progress bar's text (its last state) stays
             for mime, value in out.get("data", {}).items():
                 if mime.startswith("text/") and isinstance(value, str):
                     out["data"][mime] = clean(value)
@@ -381,6 +382,9 @@ def scrub_paths(ipynb: Path, root: Path, *, source: Path | None = None, replace:
     # report shows the notebook's static figures instead, and stays small.
     nb.metadata.pop("widgets", None)
     meta = nb.metadata.get("papermill", {})
+    for key, value in meta.get("parameters", {}).items():
+        if isinstance(value, str):
+            meta["parameters"][key] = clean(value)
     if "output_path" in meta:
         meta["output_path"] = clean(str(meta["output_path"]))
     if source is not None and "input_path" in meta:

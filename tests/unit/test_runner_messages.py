@@ -93,3 +93,36 @@ def test_last_line_names_the_report_folder_and_the_index(tmp_path: Path,
     assert study == [("1 of 1 notebooks ok; reports in reports/demo/study/; index updated: reports/README.md, "
                       "reports/index.html")]
     assert lines[-1] == "1 of 1 notebooks ok; reports in reports/demo/smoke/; index updated: reports/README-smoke.md"
+
+
+def test_reports_lose_the_staging_path_and_widget_reprs_and_get_a_title(tmp_path: Path) -> None:
+    import nbformat
+
+    from cmlib.runner import WIDGET_MIME, WIDGET_NOTE, _export_html, scrub_paths
+
+    injected = nbformat.v4.new_code_cell('report_dir = "reports/grmnet/study/05_explore.partial"')
+    widget = nbformat.v4.new_code_cell("ui", outputs=[nbformat.v4.new_output(
+        "display_data", data={"text/plain": "VBox(children=(HBox(children=(Dropdown(",
+                              WIDGET_MIME: {"model_id": "x", "version_major": 2, "version_minor": 0}})])
+    bar = nbformat.v4.new_code_cell("rows = run()", outputs=[nbformat.v4.new_output(
+        "display_data", data={"text/plain": "run_seed replicates: 100%|###| 5/5", WIDGET_MIME: {"model_id": "y"}})])
+    nb = nbformat.v4.new_notebook(cells=[injected, widget, bar])
+    path = tmp_path / "05_explore.ipynb"
+    nbformat.write(nb, path)
+    scrub_paths(path, tmp_path, replace={"reports/grmnet/study/05_explore.partial": "reports/grmnet/study/05_explore"})
+    cells = nbformat.read(path, as_version=4).cells
+    assert cells[0].source == 'report_dir = "reports/grmnet/study/05_explore"'
+    assert cells[1].outputs[0]["data"]["text/plain"] == WIDGET_NOTE
+    assert cells[2].outputs[0]["data"]["text/plain"].startswith("run_seed replicates: 100%")  # a bar's text stays
+    _export_html(path, title="grmnet / 05_explore (study)")
+    assert "<title>grmnet / 05_explore (study)</title>" in path.with_suffix(".html").read_text()
+
+
+def test_a_saved_figure_path_displays_nothing(tmp_path: Path) -> None:
+    from IPython.core.formatters import format_display_data
+    from matplotlib.figure import Figure
+
+    from cmlib.reporting import Report
+
+    rel = Report(tmp_path, paper="demo", notebook="01").save_figure(Figure(), "empty")
+    assert rel == Path("figures/empty.png") and format_display_data(rel) == ({}, {})
