@@ -23,7 +23,8 @@ from pandas.io.formats.style import Styler
 
 from cmlib.claims import CLAIM_COLUMNS, DISPLAY_COLUMNS, verdict_kind
 
-__all__ = ["CSS", "ClaimsTable", "claims_html", "claims_text", "is_claims_table", "verdict_family"]
+__all__ = ["CSS", "ClaimsTable", "TableView", "claims_html", "claims_text", "is_claims_table", "table_html",
+           "verdict_family"]
 
 # Columns a text form leaves out: per-replicate lists and the dose-response curve belong in metrics.json and figures.
 BULKY = ("values", "dose")
@@ -207,6 +208,37 @@ class ClaimsTable:
 
     def _repr_html_(self) -> str:
         return claims_html(self.table)
+
+    def __repr__(self) -> str:
+        return claims_text(self.table)
+
+
+def _column_formatter(values: pd.Series) -> Any:
+    """A float column whose every finite value is whole prints as integers (a count stored as a float, ``19.0``,
+    so that nbval masks it, reads ``19``); any other column prints each value as it is."""
+    finite = values.dropna()
+    whole = pd.api.types.is_float_dtype(values) and len(finite) and (finite == finite.round()).all()
+    return (lambda v: "-" if _missing(v) else f"{v:.0f}") if whole else (lambda v: "-" if _missing(v) else str(v))
+
+
+def table_html(table: pd.DataFrame) -> str:
+    """Any other table (``metrics_table``) as HTML: no index, numbers right-aligned, whole-number float columns as
+    integers."""
+    styler = Styler(table, uuid="t" + hashlib.sha1(table.to_csv().encode()).hexdigest()[:10], cell_ids=False)
+    for column in table.columns:
+        styler = styler.format(_column_formatter(table[column]), subset=[column])
+    return f"<style>{CSS}</style>\n" + styler.hide(axis="index").set_table_attributes('class="cmlib-claims"').to_html()
+
+
+class TableView:
+    """A results table for IPython's display: :func:`table_html` where a front end renders HTML, the
+    ``to_string`` text (what nbval compares) everywhere else."""
+
+    def __init__(self, table: pd.DataFrame) -> None:
+        self.table = table
+
+    def _repr_html_(self) -> str:
+        return table_html(self.table)
 
     def __repr__(self) -> str:
         return claims_text(self.table)

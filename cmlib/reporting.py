@@ -212,17 +212,17 @@ def column_digits(values: np.ndarray, digits: int, *, most: int = 6) -> int:
 
 
 def show(table: pd.DataFrame) -> None:
-    """Show a table: a claims table (columns ``claim`` and ``verdict``) as an HTML table in JupyterLab and the HTML
-    reports, with its plain text (:func:`cmlib.claims_view.claims_text`: the ``to_string`` of
+    """Show a table as HTML in JupyterLab and the HTML reports (a claims table, with columns ``claim`` and ``verdict``,
+    through :class:`cmlib.claims_view.ClaimsTable`; any other through :class:`~cmlib.claims_view.TableView`, counts
+    stored as floats shown as integers), with its plain text (:func:`cmlib.claims_view.claims_text`: the ``to_string`` of
     :data:`cmlib.claims.DISPLAY_COLUMNS`, plus ``converged`` / ``premise`` where a claim has one) as its
-    ``text/plain`` form, what ``# NBVAL_CHECK_OUTPUT`` cells compare; any other table, and every table outside
-    IPython, printed as that text."""
-    from cmlib.claims_view import ClaimsTable, claims_text, is_claims_table
+    ``text/plain`` form, what ``# NBVAL_CHECK_OUTPUT`` cells compare; outside IPython, that text printed."""
+    from cmlib.claims_view import ClaimsTable, TableView, claims_text, is_claims_table
 
-    if is_claims_table(table) and _ipython_shell():
+    if _ipython_shell():
         from IPython.display import display
 
-        display(ClaimsTable(table))
+        display(ClaimsTable(table) if is_claims_table(table) else TableView(table))
         return
     print(claims_text(table))
 

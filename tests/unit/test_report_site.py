@@ -170,3 +170,16 @@ def test_committed_site_has_a_row_per_stored_claim_and_no_dead_link() -> None:
     dom = _parse(_chromium_dom(page))
     assert len(dom.rows) == stored
     _check_links(page, dom.links)
+
+
+def test_other_tables_display_as_html_with_counts_as_integers() -> None:
+    from IPython.core.formatters import format_display_data
+
+    from cmlib.claims_view import TableView
+    from cmlib.reporting import metrics_table
+
+    table = metrics_table([{"model": "#3 (K=0)", "right": 19.0, "H": 40.0}, {"model": "#7", "right": 15.0, "H": 40.8}])
+    data, _ = format_display_data(TableView(table))
+    assert data["text/plain"] == table.to_string(index=False)  # nbval's text keeps 19.0 (masked as a float)
+    assert ">19</td>" in data["text/html"] and ">19.0<" not in data["text/html"]
+    assert ">40.0</td>" in data["text/html"] and ">40.8</td>" in data["text/html"]  # a column with decimals keeps them
