@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cmlib.config import ConfigError, from_params, load_yaml, to_dict
+from cmlib.config import ConfigError, from_params, profile_params, to_dict
 from cmlib.reporting import Report, project_root
 
 __all__ = ["Banner", "explorer_params", "plain_script_notebook", "profile_of", "start"]
@@ -40,13 +40,8 @@ def _profile_from_report_dir(report_dir: str | Path | None) -> str | None:
 
 
 def _load_profile(paper: str, profile: str) -> dict[str, Any]:
-    """params/<paper>/<profile>.yaml as a mapping, through ``cmlib.config.profile_params`` where it exists."""
-    from cmlib import config
-
-    loader = getattr(config, "profile_params", None)
-    if loader is not None:
-        return dict(loader(paper, profile))
-    return load_yaml(project_root() / "params" / paper / f"{profile}.yaml")
+    """params/<paper>/<profile>.yaml as a mapping (``extends`` followed), found from any folder of the project."""
+    return dict(profile_params(paper, profile))
 
 
 def profile_of(paper: str, cfg: Any, report_dir: str | Path | None = None) -> str:
@@ -62,8 +57,8 @@ def profile_of(paper: str, cfg: Any, report_dir: str | Path | None = None) -> st
         try:
             if to_dict(from_params(type(cfg), _load_profile(paper, name))) == mine:
                 return name
-        except (ConfigError, OSError, ValueError):
-            continue  # a profile whose data is absent here (``paper``: real files) cannot be this run's
+        except Exception:  # noqa: BLE001 - a profile that does not load here (``paper``: real files absent; a
+            continue     # ``tuning.yaml`` record that is no profile) cannot be this run's
     return "custom"
 
 
@@ -149,8 +144,8 @@ def _refuse_plain_script(rep: Report) -> None:
     if path is None:
         return
     print(f"{path.name} is a notebook (jupytext py:percent), not a script: run it with `python -m cmlib.runner "
-          f"{rep.paper} --only {rep.notebook}` (report in reports/{rep.paper}/smoke/{rep.notebook}/) or open it in "
-          "JupyterLab", file=sys.stderr)
+          f"{rep.paper} --profile smoke --only {rep.notebook}` (report in reports/{rep.paper}/smoke/{rep.notebook}/) "
+          "or open it in JupyterLab", file=sys.stderr)
     raise SystemExit(2)
 
 

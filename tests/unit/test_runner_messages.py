@@ -33,7 +33,8 @@ def _env() -> dict[str, str]:
 def test_ctrl_c_prints_one_true_line_and_silences_the_kernel(tmp_path: Path) -> None:
     project = demo_project(tmp_path / "p")
     (project / "notebooks" / "demo" / "09_sleep.py").write_text(SLEEPER)
-    proc = subprocess.Popen([sys.executable, "-m", "cmlib.runner", "demo", "--only", "09_sleep"], cwd=project,
+    proc = subprocess.Popen([sys.executable, "-m", "cmlib.runner", "demo", "--profile", "smoke", "--only", "09_sleep"],
+                            cwd=project,
                             env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)  # its own process group: Ctrl-C reaches runner and kernel alike
     try:
@@ -70,7 +71,8 @@ def test_a_notebook_run_as_a_script_stops_at_once_saying_how_to_run_it(tmp_path:
                          capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 2, out.stderr
     want = ("01_engine_demo.py is a notebook (jupytext py:percent), not a script: run it with `python -m cmlib.runner "
-            "demo --only 01_engine_demo` (report in reports/demo/smoke/01_engine_demo/) or open it in JupyterLab")
+            "demo --profile smoke --only 01_engine_demo` (report in reports/demo/smoke/01_engine_demo/) or open it in "
+            "JupyterLab")
     assert out.stderr.strip().splitlines() == [want]
     assert "BrokenProcessPool" not in out.stderr
 
