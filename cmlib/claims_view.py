@@ -29,8 +29,9 @@ __all__ = ["CSS", "ClaimsTable", "TableView", "claims_html", "claims_text", "is_
 # Columns a text form leaves out: per-replicate lists and the dose-response curve belong in metrics.json and figures.
 BULKY = ("values", "dose")
 # (column, header, optional): the HTML table's columns, in order; extra leading columns (paper, notebook) go first.
-COLUMNS: tuple[tuple[str, str, bool], ...] = (
+COLUMNS: tuple[tuple[str, str, bool], ...] = (  # the verdict next to the claim: never scrolled out of sight
     ("claim", "claim", False),
+    ("verdict", "verdict", False),
     ("statistic", "statistic", False),
     ("rule", "rule", False),
     ("margin", "margin", True),
@@ -42,7 +43,6 @@ COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("premise", "premise", True),
     ("converged", "convergence", True),
     ("models", "models (mean, chance)", False),
-    ("verdict", "verdict", False),
 )
 FAMILIES = ("reproduced", "not reproduced", "inconclusive", "invalid")
 CSS = """
@@ -51,7 +51,7 @@ table.cmlib-claims th, table.cmlib-claims td { border: 1px solid #ccc; padding: 
   text-align: left !important; white-space: normal; overflow-wrap: break-word; }
 table.cmlib-claims th { background: #f3f3f3; }
 table.cmlib-claims td.cmlib-num { text-align: right !important; white-space: nowrap; font-variant-numeric: tabular-nums; }
-table.cmlib-claims td.cmlib-wide { min-width: 14em; max-width: 32em; }
+table.cmlib-claims td.cmlib-wide { min-width: 9em; max-width: 24em; }
 table.cmlib-claims td.cmlib-short { white-space: nowrap; }
 table.cmlib-claims td[class*="cmlib-v-"] { min-width: 8em; }
 table.cmlib-claims td.cmlib-v-reproduced { background: #d4edda; font-weight: bold; }
