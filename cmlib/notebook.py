@@ -44,6 +44,15 @@ def _load_profile(paper: str, profile: str) -> dict[str, Any]:
     return dict(profile_params(paper, profile))
 
 
+def _profile_config(cls: type, paper: str, profile: str) -> Any:
+    """The resolved config of a named profile as a dict, or None where it does not load here (``paper``: its real
+    files absent; ``tuning.yaml``: a record, not a profile): such a profile cannot be this run's."""
+    try:
+        return to_dict(from_params(cls, _load_profile(paper, profile)))
+    except Exception:  # noqa: BLE001 - any failure means "not this profile"
+        return None
+
+
 def profile_of(paper: str, cfg: Any, report_dir: str | Path | None = None) -> str:
     """The profile a notebook runs: the runner's report folder names it; otherwise the first of
     ``params/<paper>/*.yaml`` (smoke, then study, first) whose config equals ``cfg``, or ``"custom"`` when none does."""
@@ -54,11 +63,8 @@ def profile_of(paper: str, cfg: Any, report_dir: str | Path | None = None) -> st
     names = sorted((p.stem for p in folder.glob("*.yaml")), key=lambda n: (n != SMOKE, n != "study", n))
     mine = to_dict(cfg)
     for name in names:
-        try:
-            if to_dict(from_params(type(cfg), _load_profile(paper, name))) == mine:
-                return name
-        except Exception:  # noqa: BLE001 - a profile that does not load here (``paper``: real files absent; a
-            continue     # ``tuning.yaml`` record that is no profile) cannot be this run's
+        if _profile_config(type(cfg), paper, name) == mine:
+            return name
     return "custom"
 
 

@@ -44,7 +44,12 @@ from typing import Any
 
 from cmlib import golden as golden_bands
 from cmlib.config import ConfigError, from_params, load_profile, merge_params, parse_overrides
-from cmlib.index import OVERRIDES_MARK, SEEDS_MARK, build_index, committed_profile  # <profile>-seeds<spec>/, <profile>+<hash>/
+from cmlib.index import (  # <profile>-seeds<spec>/, <profile>+<hash>/
+    OVERRIDES_MARK,
+    SEEDS_MARK,
+    build_index,
+    committed_profile,
+)
 from cmlib.reporting import machine_fingerprint, project_root, write_json_atomic
 from cmlib.site import SITE_NAME
 
