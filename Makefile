@@ -11,7 +11,7 @@ JOBS ?= 1
 export PYTHONHASHSEED := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: setup study smoke report golden test unit lint benchmarks clean
+.PHONY: setup study smoke report site golden test unit lint benchmarks clean
 
 ## JupyterLab opens the jupytext notebooks (notebooks/*/*.py) as notebooks on double-click: a settings override
 ## installed into the venv (user settings, if any, still win). See README, "Working in JupyterLab".
@@ -40,6 +40,11 @@ smoke: setup
 ## one paper and profile: make report PAPER=clarel PROFILE=study
 report: setup
 	$(PY) -m cmlib.runner $(PAPER) --profile $(PROFILE) --jobs $(JOBS)
+
+## rebuild reports/README.md, reports/index.html (the site: open it in a browser) and reports/study.png from the
+## committed reports, without running anything
+site: setup
+	$(PY) -m cmlib.runner --index-only all
 
 ## re-execute the golden smoke notebooks after an intended change (PAPER=clarel for one paper), each also under
 ## the numeric perturbations of cmlib.golden that measure its band (7 runs per notebook; JOBS=2 on 2 cores)

@@ -53,6 +53,12 @@ def effective_verdict(row: dict[str, Any]) -> str:
     return verdict
 
 
+def _md_cell(value: Any) -> str:
+    """One Markdown table cell: ``|`` escaped (a claim such as ``|u0 - s0| - |u - s|`` would otherwise split the row)
+    and line breaks turned into spaces."""
+    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").strip()
+
+
 def _collect(reports: Path) -> dict[str, list[tuple[str, str, dict, dict]]]:
     """profile -> [(paper, notebook, metrics, run_info)], sorted by paper and notebook."""
     found: dict[str, list[tuple[str, str, dict, dict]]] = defaultdict(list)
@@ -141,7 +147,7 @@ def _ordered_claims(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(claims, key=lambda c: (not c.get("headline"), c.get("kind") == "sanity"))
 
 
-def _page(title: str, entries: list[tuple[str, str, str, dict, dict]]) -> str:
+def _page(title: str, entries: list[tuple[str, str, str, dict, dict]], figure: str = "") -> str:
     claim_rows, time_rows = [], []
     totals: dict[tuple[str, str], float] = {}
     for paper, profile, name, metrics, info in entries:
@@ -150,14 +156,14 @@ def _page(title: str, entries: list[tuple[str, str, str, dict, dict]]) -> str:
             ci = f"[{c.get('ci_low')}, {c.get('ci_high')}]"
             margin = c.get("margin")
             tag = " (headline)" if c.get("headline") else " (sanity check)" if c.get("kind") == "sanity" else ""
-            verdict = f"**{effective_verdict(c)}**{tag}"
-            claim_rows.append(f"| {paper} | {profile} | [{name}]({link}) | {c['claim']} | {c.get('statistic', '')} "
-                              f"{c.get('rule', '')} | {'-' if margin is None else margin} | "
-                              f"{c.get('paper', '') or '-'} | {c.get('mean')} | {ci} | "
-                              f"{c.get('n')} | {c.get('models', '') or '-'} | {verdict} |")
+            cells = [paper, profile, f"[{name}]({link})", c["claim"], f"{c.get('statistic', '')} {c.get('rule', '')}",
+                     "-" if margin is None else margin, c.get("paper", "") or "-", c.get("mean"), ci, c.get("n"),
+                     c.get("models", "") or "-", f"**{effective_verdict(c)}**{tag}"]
+            claim_rows.append("| " + " | ".join(_md_cell(x) for x in cells) + " |")
         wall = info.get("notebook_wall_time_s", info.get("wall_time_s", "n/a"))
-        time_rows.append(f"| {paper} | {profile} | [{name}]({link}) | {wall} | "
-                         f"{info.get('device', 'n/a')} | {str(info.get('git_commit') or 'n/a')[:10]} |")
+        cells = [paper, profile, f"[{name}]({link})", wall, info.get("device", "n/a"),
+                 str(info.get("git_commit") or "n/a")[:10]]
+        time_rows.append("| " + " | ".join(_md_cell(x) for x in cells) + " |")
         if isinstance(wall, int | float):
             totals[(paper, profile)] = totals.get((paper, profile), 0.0) + float(wall)
     total_rows = [f"| {paper} | {profile} | {t / 60:.1f} |" for (paper, profile), t in totals.items()]
@@ -173,6 +179,9 @@ def _page(title: str, entries: list[tuple[str, str, str, dict, dict]]) -> str:
          "checks (true by construction) are listed but not counted. Rows written before the margin rule show "
          "margin `-`."),
         "",
+        *([f"Browse it as a page with filters: [index.html](index.html). Every claim at a glance ({figure}):", "",
+           f"![every claim: our effect and its 95% interval beside the paper's, by verdict]({figure})", ""]
+          if figure else []),
         "## Overview",
         "",
         *_overview(entries),
@@ -212,7 +221,10 @@ def build_index(root: Path) -> Path:
     committed = [(p, prof, n, m, i) for prof, rows in found.items() if committed_profile(prof) for p, n, m, i in rows]
     committed.sort(key=lambda e: (e[0], e[1], e[2]))
     out = reports / "README.md"
-    write_text_atomic(out, _page("Reports index", committed))
+    from cmlib.site import write_site  # reports/study.png and reports/index.html, from the same committed reports
+
+    figure = write_site(reports, committed, _overview(committed), effective_verdict)
+    write_text_atomic(out, _page("Reports index", committed, figure=figure.name))
     for profile, rows in found.items():
         if not committed_profile(profile):
             entries = [(p, profile, n, m, i) for p, n, m, i in rows]

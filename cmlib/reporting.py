@@ -30,8 +30,6 @@ import numpy as np
 import pandas as pd
 
 from cmlib.claims import (
-    CLAIM_COLUMNS,
-    DISPLAY_COLUMNS,
     INCONCLUSIVE,
     INCONCLUSIVE_FEW,
     INVALID,
@@ -70,17 +68,22 @@ _PACKAGES = ("cmlib", "torch", "torchvision", "timm", "lightning", "numpy", "sci
              "pillow", "papermill")
 
 
-def project_root(start: str | Path | None = None) -> Path:
+def project_root(start: str | Path | None = None, *, required: bool = False) -> Path:
     """The nearest folder at or above ``start`` (default: cwd) holding cmlib's pyproject.toml.
 
     Falls back to the cwd when there is none, with a warning naming ``start`` (reports and params paths are then
     taken from the cwd, which is rarely what was meant outside the project).
+
+    Raises:
+        FileNotFoundError: with ``required``, when there is none (its message is the one line the runner prints).
     """
     here = Path(start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         pyproject = folder / "pyproject.toml"
         if pyproject.is_file() and 'name = "cmlib"' in pyproject.read_text():
             return folder
+    if required:
+        raise FileNotFoundError(f"run this from the project root (no pyproject.toml of cmlib at or above {here})")
     warnings.warn(f"project_root: no cmlib pyproject.toml at or above {here}; using the current folder {Path.cwd()} "
                   "as the project root", stacklevel=2)
     return Path.cwd()
@@ -97,6 +100,14 @@ def write_text_atomic(path: Path, text: str) -> None:
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write ``data`` as JSON to ``path`` atomically (:func:`write_text_atomic`)."""
     write_text_atomic(path, json.dumps(jsonable(data), indent=2, sort_keys=False) + "\n")
+
+
+class SavedPath(type(Path())):  # type: ignore[misc]  # PosixPath or WindowsPath, whichever Path() makes here
+    """A path that IPython does not display: ``rep.save_figure(...)`` as a cell's last line leaves no
+    ``PosixPath('figures/...')`` output in the notebook (it is still a ``Path`` everywhere else)."""
+
+    def _ipython_display_(self) -> None:
+        return None
 
 
 class Report:
@@ -152,7 +163,7 @@ class Report:
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         path = self.figures_dir / f"{name}.png"
         fig.savefig(path, dpi=dpi, bbox_inches="tight", metadata={"Software": None})
-        return path.relative_to(self.dir)
+        return SavedPath(path.relative_to(self.dir))
 
     def run_info(self, params: Any) -> dict[str, Any]:
         """Write run_info.json: resolved params, git commit, package versions, device, wall time so far."""
@@ -201,15 +212,28 @@ def column_digits(values: np.ndarray, digits: int, *, most: int = 6) -> int:
 
 
 def show(table: pd.DataFrame) -> None:
-    """Print a table as plain text (what ``# NBVAL_CHECK_OUTPUT`` cells compare).
+    """Show a table as HTML in JupyterLab and the HTML reports (a claims table, with columns ``claim`` and ``verdict``,
+    through :class:`cmlib.claims_view.ClaimsTable`; any other through :class:`~cmlib.claims_view.TableView`, counts
+    stored as floats shown as integers), with its plain text (:func:`cmlib.claims_view.claims_text`: the ``to_string`` of
+    :data:`cmlib.claims.DISPLAY_COLUMNS`, plus ``converged`` / ``premise`` where a claim has one) as its
+    ``text/plain`` form, what ``# NBVAL_CHECK_OUTPUT`` cells compare; outside IPython, that text printed."""
+    from cmlib.claims_view import ClaimsTable, TableView, claims_text, is_claims_table
 
-    A claims table shows :data:`cmlib.claims.DISPLAY_COLUMNS` (plus ``converged`` / ``premise`` where a claim has
-    one); per-replicate values, dose levels and grouping keys stay in metrics.json."""
-    if set(CLAIM_COLUMNS) <= set(table.columns):
-        extra = [c for c in ("converged", "premise") if table[c].astype(str).str.len().gt(0).any()]
-        table = table[[*DISPLAY_COLUMNS[:-1], *extra, DISPLAY_COLUMNS[-1]]]
-    with pd.option_context("display.width", 250, "display.max_columns", 50, "display.max_colwidth", 80):
-        print(table.to_string(index=False))
+    if _ipython_shell():
+        from IPython.display import display
+
+        display(ClaimsTable(table) if is_claims_table(table) else TableView(table))
+        return
+    print(claims_text(table))
+
+
+def _ipython_shell() -> bool:
+    """Whether this runs in an IPython kernel or shell (where ``display`` reaches a front end)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return get_ipython() is not None
 
 
 def jsonable(obj: Any) -> Any:

@@ -36,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,8 +44,20 @@ from typing import Any
 
 from cmlib import golden as golden_bands
 from cmlib.config import ConfigError, from_params, load_profile, merge_params, parse_overrides
-from cmlib.index import OVERRIDES_MARK, SEEDS_MARK, build_index  # <profile>-seeds<spec>/, <profile>+<hash>/
+from cmlib.index import (  # <profile>-seeds<spec>/, <profile>+<hash>/
+    OVERRIDES_MARK,
+    SEEDS_MARK,
+    build_index,
+    committed_profile,
+)
 from cmlib.reporting import machine_fingerprint, project_root, write_json_atomic
+from cmlib.site import SITE_NAME
+
+try:  # the kernel manager papermill's client starts (jupyter_client ships with papermill)
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import Unicode
+except ImportError:  # pragma: no cover - papermill missing: the runner cannot execute notebooks anyway
+    AsyncKernelManager, Unicode = object, (lambda *a, **k: "")  # type: ignore[assignment,misc]
 
 __all__ = ["Interrupted", "Job", "build_index", "list_notebooks", "list_papers", "main", "make_golden", "run", "scrub_paths",
            "validate_params"]
@@ -61,6 +73,7 @@ GOLDEN_MACHINE = "machine.json"  # per paper: the machine_fingerprint of the mac
 # look like results and are not; fast feedback is one word away (--profile smoke).
 DEFAULT_PROFILE = "study"
 OVERRIDES_FILE = "overrides.yaml"  # in that folder: the profile and the overrides the hash stands for
+KERNEL_STDERR = "kernel.stderr"  # in the kernel's private folder: its process's stderr
 
 
 @dataclass(frozen=True)
@@ -231,34 +244,42 @@ def execute(job: Job, root: Path) -> Outcome:
     os.environ.update(dict(job.env))  # the kernel inherits it; restored below
     label = f"{job.paper}/{job.notebook.stem} ({job.profile}{f', {job.variant}' if job.variant else ''})"
     expected = last_wall_time(root / job.report_dir) if stage is not None else None
+    kernel_log: list[str] = []  # the kernel's stderr tail, read before its folder goes
     try:
         with ipc_kernel() as kernel_kwargs, reporting(NotebookProgress(label, expected, every=job.progress_every)):
-            pm.execute_notebook(
-                nb,
-                str(root / job.output),
-                parameters={"params": job.params, "report_dir": str(report_dir)},
-                kernel_name="python3",
-                language="python",
-                cwd=str(root),
-                progress_bar=False,
-                engine_name=PROGRESS_ENGINE,
-                **kernel_kwargs,
-            )
+            try:
+                pm.execute_notebook(
+                    nb,
+                    str(root / job.output),
+                    parameters={"params": job.params, "report_dir": str(report_dir)},
+                    kernel_name="python3",
+                    language="python",
+                    cwd=str(root),
+                    progress_bar=False,
+                    engine_name=PROGRESS_ENGINE,
+                    **kernel_kwargs,
+                )
+            except Exception:
+                kernel_log.append(_kernel_stderr_tail(kernel_kwargs))
+                raise
     except pm.PapermillExecutionError as err:
         first = _cell_first_line(root / job.output, err.exec_count)
         msg = f"cell {err.cell_index} (In [{err.exec_count}]: {first!r}) raised {err.ename}: {err.evalue}"
         return Outcome(job, False, time.perf_counter() - t0, msg)
     except Exception as err:  # noqa: BLE001 - kernel died, timeout...: report and go on with the others
-        return Outcome(job, False, time.perf_counter() - t0, f"{type(err).__name__}: {err}")
+        tail = "".join(kernel_log)
+        msg = f"{type(err).__name__}: {err}" + (f"\nthe kernel's stderr ended with:\n{tail}" if tail else "")
+        return Outcome(job, False, time.perf_counter() - t0, msg)
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    scrub_paths(root / job.output, root, source=job.notebook)
+    staged = {str(report_dir): str(job.report_dir)} if stage is not None else {}
+    scrub_paths(root / job.output, root, source=job.notebook, replace=staged)
     if stage is not None:
-        _export_html(root / job.output)
+        _export_html(root / job.output, title=f"{job.paper} / {job.notebook.stem} ({job.report_dir.parent.name})")
         _record_wall_time(root / stage / "run_info.json", time.perf_counter() - t0)
         final = root / job.report_dir
         shutil.rmtree(final, ignore_errors=True)
@@ -266,27 +287,57 @@ def execute(job: Job, root: Path) -> Outcome:
     return Outcome(job, True, time.perf_counter() - t0)
 
 
+class QuietKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel writes its own stderr (ipykernel's log: on Ctrl-C about 20 lines of
+    ``[IPKernelApp] ERROR ... ZMQError``) to ``stderr_path`` instead of the runner's terminal. What a cell prints
+    reaches the notebook over the kernel's sockets either way; the file's tail joins the error of a kernel that died."""
+
+    stderr_path = Unicode("", config=True, help="file that receives the kernel process's stderr ('' = inherit)")
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+        if not self.stderr_path:
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
+        fd = os.open(self.stderr_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:  # the kernel process holds its own copy of the descriptor
+            return await super()._async_launch_kernel(kernel_cmd, **{**kw, "stderr": fd})
+        finally:
+            os.close(fd)
+
+
 @contextlib.contextmanager
 def ipc_kernel() -> Iterator[dict[str, Any]]:
-    """Keyword arguments of ``papermill.execute_notebook`` that start the kernel over IPC instead of TCP.
+    """Keyword arguments of ``papermill.execute_notebook``: a quiet kernel (:class:`QuietKernelManager`) that talks
+    over IPC instead of TCP.
 
     papermill hands extra keywords to ``nbclient.NotebookClient``, whose traitlets ``config`` reaches the
     ``jupyter_client.KernelManager`` it creates: ``KernelManager.transport = "ipc"`` makes the kernel talk over unix
-    sockets, which ipykernel does not warn about ("Kernel is running over TCP without encryption"). The sockets live
-    in a fresh private folder (mode 0700: only this user can connect), one per kernel so parallel jobs never share a
-    name, removed afterwards. Where zmq has no IPC (Windows), nothing changes: ``{}``.
+    sockets, which ipykernel does not warn about ("Kernel is running over TCP without encryption"). The sockets and
+    the kernel's stderr (``kernel.stderr``) live in a fresh private folder (mode 0700: only this user can connect),
+    one per kernel so parallel jobs never share a name, removed afterwards. Where zmq has no IPC (Windows), the
+    transport stays TCP.
     """
     import zmq
     from traitlets.config import Config
 
-    if not zmq.has("ipc"):
-        yield {}
-        return
     folder = tempfile.mkdtemp(prefix="cmlib-kernel-")
+    manager: dict[str, Any] = {"stderr_path": os.path.join(folder, KERNEL_STDERR)}
+    if zmq.has("ipc"):
+        manager.update(transport="ipc", ip=os.path.join(folder, "kernel"))
     try:
-        yield {"config": Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(folder, "kernel")}})}
+        yield {"config": Config({"NotebookClient": {"kernel_manager_class": QuietKernelManager},
+                                 "QuietKernelManager": manager})}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _kernel_stderr_tail(kernel_kwargs: dict[str, Any], lines: int = 15) -> str:
+    """The last lines the kernel process wrote to its stderr file (empty when none)."""
+    try:
+        path = Path(kernel_kwargs["config"]["QuietKernelManager"]["stderr_path"])
+        text = path.read_text(errors="replace").strip()
+    except (KeyError, OSError):
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
 
 
 def _record_wall_time(info_path: Path, seconds: float) -> None:
@@ -296,9 +347,17 @@ def _record_wall_time(info_path: Path, seconds: float) -> None:
     write_json_atomic(info_path, info)
 
 
-def scrub_paths(ipynb: Path, root: Path, *, source: Path | None = None) -> None:
-    """Make an executed notebook machine-independent: outputs and papermill metadata name paths relative to ``root``;
-    saved widget state is dropped.
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+WIDGET_REPR = re.compile(r"^[A-Z]\w*\((children|layout|description|value|options)=")  # VBox(children=(HBox(...
+WIDGET_NOTE = "(an interactive widget: live when the notebook runs in JupyterLab; the figures above show its views)"
+
+
+def scrub_paths(ipynb: Path, root: Path, *, source: Path | None = None, replace: Mapping[str, str] | None = None,
+                ) -> None:
+    """Make an executed notebook machine-independent and free of run-time clutter: outputs and papermill metadata
+    name paths relative to ``root``; each ``replace`` key (the staging folder ``<name>.partial``) becomes its value
+    (the report folder) in cell sources and outputs, the injected parameters cell included; a widget's text
+    stand-in (``VBox(children=(...``) becomes one line saying what it was; saved widget state is dropped.
 
     Printed paths (a cache folder, a figure) would otherwise carry this machine's absolute project path into
     committed reports and golden notebooks.
@@ -307,14 +366,20 @@ def scrub_paths(ipynb: Path, root: Path, *, source: Path | None = None) -> None:
 
     nb = nbformat.read(ipynb, as_version=4)
     prefix = str(root.resolve())
+    swaps = sorted((replace or {}).items(), key=lambda kv: -len(kv[0]))
 
     def clean(text: str) -> str:
+        for old, new in swaps:
+            text = text.replace(old, new)
         return text.replace(prefix + "/", "").replace(prefix, ".")
 
     for cell in nb.cells:
+        cell.source = clean(cell.source) if swaps else cell.source
         for out in cell.get("outputs", []):
             if "text" in out:
                 out["text"] = clean(out["text"])
+            if WIDGET_MIME in out.get("data", {}) and WIDGET_REPR.match(str(out["data"].get("text/plain", ""))):
+                out["data"]["text/plain"] = WIDGET_NOTE  # a progress bar's text (its last state) stays
             for mime, value in out.get("data", {}).items():
                 if mime.startswith("text/") and isinstance(value, str):
                     out["data"][mime] = clean(value)
@@ -322,6 +387,9 @@ def scrub_paths(ipynb: Path, root: Path, *, source: Path | None = None) -> None:
     # report shows the notebook's static figures instead, and stays small.
     nb.metadata.pop("widgets", None)
     meta = nb.metadata.get("papermill", {})
+    for key, value in meta.get("parameters", {}).items():
+        if isinstance(value, str):
+            meta["parameters"][key] = clean(value)
     if "output_path" in meta:
         meta["output_path"] = clean(str(meta["output_path"]))
     if source is not None and "input_path" in meta:
@@ -345,11 +413,15 @@ def _cell_first_line(ipynb: Path, exec_count: int) -> str:
     return (code or lines or ["?"])[0][:80]
 
 
-def _export_html(ipynb: Path) -> None:
+def _export_html(ipynb: Path, title: str = "") -> None:
+    """The report's HTML (figures embedded), its page titled ``title`` (``<paper> / <notebook> (<profile>)``)."""
     import nbformat
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(ipynb, as_version=4))
+    nb = nbformat.read(ipynb, as_version=4)
+    if title:  # the lab template titles the page with the notebook's metadata title, else "Notebook"
+        nb.metadata["title"] = title
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
     ipynb.with_suffix(".html").write_text(body, encoding="utf-8")
 
 
@@ -384,6 +456,7 @@ def run(papers: Sequence[str], profile: str = DEFAULT_PROFILE, *, jobs: int = 1,
         build_index(root)
     for o in failed:
         print(f"FAILED {o.job.notebook}{f' ({o.job.variant})' if o.job.variant else ''}: {o.error}", file=sys.stderr)
+    print(_where_line(todo, golden, len(outcomes) - len(failed)), flush=True)
     return len(failed)
 
 
@@ -396,6 +469,24 @@ def _record_overrides(root: Path, todo: Sequence[Job], profile: str, overrides: 
     for folder in sorted({job.report_dir.parent for job in todo}):
         (root / folder).mkdir(parents=True, exist_ok=True)
         (root / folder / OVERRIDES_FILE).write_text(text)
+
+
+def index_pages(profile_folder: str) -> list[str]:
+    """The index pages a run on ``reports/<paper>/<profile_folder>/`` updates, relative to the project root."""
+    if committed_profile(profile_folder):
+        return ["reports/README.md", f"reports/{SITE_NAME}"]
+    return [f"reports/README-{profile_folder}.md"]
+
+
+def _where_line(todo: Sequence[Job], golden: bool, ok: int) -> str:
+    """The run's last line: where the reports (or goldens) went and which index pages were rebuilt."""
+    base = [j for j in todo if not j.variant]
+    if golden:
+        papers = sorted({j.paper for j in base})
+        return f"{ok} of {len(todo)} runs ok; goldens in {', '.join(f'{GOLDEN_DIR}/{p}/' for p in papers)}"
+    folders = sorted({str(j.report_dir.parent) + "/" for j in base})
+    pages = sorted({page for j in base for page in index_pages(j.report_dir.parent.name)})
+    return f"{ok} of {len(base)} notebooks ok; reports in {', '.join(folders)}; index updated: {', '.join(pages)}"
 
 
 class Interrupted(KeyboardInterrupt):
@@ -440,19 +531,26 @@ def _stopped(fut: Future) -> bool:
     return fut.done() and not fut.cancelled() and isinstance(fut.exception(), KeyboardInterrupt)
 
 
-def interrupted_message(err: KeyboardInterrupt) -> str:
-    """One line for a Ctrl-C: which notebooks were stopped and what became of their reports."""
+def interrupted_message(err: KeyboardInterrupt, root: Path | None = None) -> str:
+    """One line for a Ctrl-C: which notebooks were stopped and what became of their reports (kept where there was
+    one: a report folder under ``root`` that the stopped run never replaced)."""
     stopped = getattr(err, "stopped", ())
     if not stopped:
         return "interrupted: no notebook was running; the reports are unchanged"
+    root = root or Path.cwd()
     names = ", ".join(f"{j.paper}/{j.notebook.stem}" + (f" [{j.variant}]" if j.variant else "") for j in stopped)
     staged = [j for j in stopped if j.output.parent.name.endswith(".partial")]
     if len(staged) < len(stopped):  # golden runs write in place
         return f"interrupted: stopped {names}; outputs written in place (golden) may be incomplete: rerun them"
+    kept = [j for j in stopped if (root / j.report_dir / "metrics.json").is_file()]
     if len(stopped) == 1:
-        return (f"interrupted: stopped {names}; its previous report {stopped[0].report_dir}/ is kept (the unfinished "
-                f"run is in {stopped[0].output.parent}/)")
-    return f"interrupted: stopped {names}; their previous reports are kept (unfinished runs in <notebook>.partial/)"
+        job = stopped[0]
+        fate = (f"its previous report {job.report_dir}/ is kept" if kept else
+                f"it had no previous report, so {job.report_dir}/ does not exist")
+        return f"interrupted: stopped {names}; {fate} (the unfinished run is in {job.output.parent}/)"
+    fate = ("their previous reports are kept" if len(kept) == len(stopped) else
+            f"previous reports kept: {', '.join(j.notebook.stem for j in kept) or 'none'}")
+    return f"interrupted: stopped {names}; {fate} (unfinished runs in <notebook>.partial/)"
 
 
 def _announce(out: Outcome, i: int, n: int) -> Outcome:
@@ -549,9 +647,15 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
-    root = project_root()
+    try:
+        root = project_root(required=True)
+    except FileNotFoundError as err:
+        print(err, file=sys.stderr)
+        return 2
     if args.index_only:
-        print(build_index(root))
+        build_index(root)
+        print(f"index updated: reports/README.md, reports/{SITE_NAME} (and reports/README-<profile>.md of the smoke "
+              "and --seeds runs found)")
         return 0
     known = list_papers(root)
     papers = known if args.papers == ["all"] else args.papers
@@ -573,7 +677,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"params error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:
-        print(interrupted_message(err), file=sys.stderr)
+        print(interrupted_message(err, root), file=sys.stderr)
         return 130
     return 1 if failures else 0
 

@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -28,13 +29,14 @@ report_dir = None  # set by the runner: reports/clarel/<profile>/01_gzsl
 import os
 
 from cmlib.config import from_params
+from cmlib.notebook import start
 from cmlib.reporting import Report, claims, metrics_table, project_root, show
 from cmlib.studies import clarel
 
 os.chdir(project_root())
 cfg = from_params(clarel.Config, params)
 rep = Report(report_dir, paper="clarel", notebook="01_gzsl")
-rep.run_info(cfg)
+start(rep, cfg, report_dir)
 data = clarel.build_data(clarel.replicate_config(cfg, cfg.seeds[0]))
 print(f"data: {data.source}; {len(data.labels)} images, {len(data.class_names)} classes, vocabulary {len(data.vocab)} "
       f"(replicate {cfg.seeds[0]}; each replicate draws its own)")

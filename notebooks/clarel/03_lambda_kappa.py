@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -32,13 +33,14 @@ report_dir = None  # set by the runner: reports/clarel/<profile>/03_lambda_kappa
 import os
 
 from cmlib.config import from_params
+from cmlib.notebook import start
 from cmlib.reporting import Report, claims, project_root, show
 from cmlib.studies import clarel
 
 os.chdir(project_root())
 cfg = from_params(clarel.Config, params)
 rep = Report(report_dir, paper="clarel", notebook="03_lambda_kappa")
-rep.run_info(cfg)
+start(rep, cfg, report_dir)
 
 # %%
 reps = clarel.replicates(clarel.sweep_replicate, cfg)

@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -29,13 +30,15 @@ import os
 
 from cmlib.config import from_params
 from cmlib.explore import clarel as explore
+from cmlib.notebook import explorer_params, start
 from cmlib.reporting import Report, metrics_table, project_root, show
 from cmlib.studies import clarel
 
 os.chdir(project_root())
+params = explorer_params("clarel", params, report_dir)  # in JupyterLab: the study profile where its models are cached
 cfg = from_params(clarel.Config, params)
 rep = Report(report_dir, paper="clarel", notebook="05_explore")
-rep.run_info(cfg)
+start(rep, cfg, report_dir)
 seed = cfg.seeds[0]
 rcfg = clarel.replicate_config(cfg, seed)  # replicate `seed`'s world, as notebooks 01-04 draw it
 data = clarel.build_data(rcfg)

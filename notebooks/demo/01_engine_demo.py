@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -31,6 +32,7 @@ import os
 import matplotlib.pyplot as plt
 
 from cmlib.config import from_params
+from cmlib.notebook import start
 from cmlib.replicates import run_replicates
 from cmlib.claim_plots import plot_curves, plot_dose
 from cmlib.reporting import Report, claims, metrics_table, project_root, show
@@ -39,8 +41,7 @@ from cmlib.studies import demo
 os.chdir(project_root())
 cfg = from_params(demo.Config, params)
 rep = Report(report_dir, paper="demo", notebook="01_engine_demo")
-rep.run_info(cfg)
-cfg
+start(rep, cfg, report_dir)
 
 # %% [markdown]
 # ## One replicate per seed

@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -28,9 +29,8 @@ report_dir = None  # set by the runner: reports/deskpro/<profile>/03_attention_m
 import os
 import warnings
 
-
-
 from cmlib.config import from_params
+from cmlib.notebook import start
 from cmlib.reporting import Report, metrics_table, project_root, show
 from cmlib.studies import deskpro
 
@@ -38,8 +38,7 @@ warnings.filterwarnings("ignore", message=".*deterministic.*")
 os.chdir(project_root())
 cfg = from_params(deskpro.Config, params)
 rep = Report(report_dir, paper="deskpro", notebook="03_attention_maps")
-rep.run_info(cfg)
-cfg
+start(rep, cfg, report_dir)
 
 # %% [markdown]
 # ## One replicate per seed

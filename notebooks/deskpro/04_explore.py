@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -31,14 +32,16 @@ import warnings
 
 from cmlib.config import from_params
 from cmlib.explore import deskpro as explore
+from cmlib.notebook import explorer_params, start
 from cmlib.reporting import Report, metrics_table, project_root, show
 from cmlib.studies import deskpro
 
 warnings.filterwarnings("ignore", message=".*deterministic.*")
 os.chdir(project_root())
+params = explorer_params("deskpro", params, report_dir)  # in JupyterLab: the study profile where its models are cached
 cfg = from_params(deskpro.Config, params)
 rep = Report(report_dir, paper="deskpro", notebook="04_explore")
-rep.run_info(cfg)
+start(rep, cfg, report_dir)
 seed = cfg.seeds[0]
 cfg, restorer, _ = deskpro.prepare(cfg)
 dataset, world = deskpro.sources(cfg, seed, restorer)[0]

@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -31,6 +32,7 @@ import os
 import matplotlib.pyplot as plt
 
 from cmlib.config import from_params
+from cmlib.notebook import start
 from cmlib.replicates import run_replicates
 from cmlib.reporting import Report, claims, metrics_table, project_root, show
 from cmlib.studies import grmnet
@@ -39,7 +41,7 @@ os.chdir(project_root())
 cfg = from_params(grmnet.Config, params)
 grmnet.setup(cfg)
 rep = Report(report_dir, paper="grmnet", notebook="02_ablation")
-rep.run_info(cfg)
+start(rep, cfg, report_dir)
 reps = run_replicates(grmnet.run_replicate, cfg, cfg.seeds, cache_dir=cfg.cache_dir, jobs=cfg.jobs)
 print(grmnet.timing_summary(reps))
 

@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -28,6 +29,7 @@ report_dir = None  # set by the runner: reports/grmnet/<profile>/04_real_sketche
 import os
 
 from cmlib.config import from_params
+from cmlib.notebook import start
 from cmlib.reporting import Report, project_root
 from cmlib.studies import grmnet
 
@@ -35,7 +37,7 @@ os.chdir(project_root())
 cfg = from_params(grmnet.Config, params)
 grmnet.setup(cfg)
 rep = Report(report_dir, paper="grmnet", notebook="04_real_sketches")
-rep.run_info(cfg)
+start(rep, cfg, report_dir)
 examples = grmnet.real_examples(cfg)
 print(f"{len(examples)} real sketches found in {cfg.examples_dir}" if examples else
       f"skipped: no real sketches under {cfg.examples_dir}/example_scenes (set examples_dir to a copy of them)")

@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -30,14 +31,16 @@ import os
 from cmlib.config import from_params
 from cmlib.data.sketchyscene import ReferringExpression
 from cmlib.explore import grmnet as explore
+from cmlib.notebook import explorer_params, start
 from cmlib.reporting import Report, metrics_table, project_root, show
 from cmlib.studies import grmnet
 
 os.chdir(project_root())
+params = explorer_params("grmnet", params, report_dir)  # in JupyterLab: the study profile where its models are cached
 cfg = from_params(grmnet.Config, params)
 grmnet.setup(cfg)
 rep = Report(report_dir, paper="grmnet", notebook="05_explore")
-rep.run_info(cfg)
+start(rep, cfg, report_dir)
 data = grmnet.build_data(cfg, cfg.seeds[0])
 detector, _ = grmnet.train_detector(cfg, data)
 models = {"#3 (K=0)": grmnet.train_referring(cfg, data, detector, **grmnet.variant_of(3))[0],

@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -41,6 +42,7 @@ import os
 import matplotlib.pyplot as plt
 
 from cmlib.config import from_params
+from cmlib.notebook import start
 from cmlib.replicates import run_replicates
 from cmlib.reporting import Report, claims, metrics_table, project_root, show
 from cmlib.studies import whcmt
@@ -48,7 +50,7 @@ from cmlib.studies import whcmt
 os.chdir(project_root())
 cfg = from_params(whcmt.Config, params)
 rep = Report(report_dir, paper="whcmt", notebook="01_retrieval")
-rep.run_info(cfg)
+start(rep, cfg, report_dir)
 
 # %% [markdown]
 # ## One replicate per seed: data, pretrained backbones, unsupervised baselines, WDHT (CNN) and WHCMT

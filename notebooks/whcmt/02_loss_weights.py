@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -30,6 +31,7 @@ report_dir = None  # set by the runner: reports/whcmt/<profile>/02_loss_weights
 import os
 
 from cmlib.config import from_params
+from cmlib.notebook import start
 from cmlib.replicates import run_replicates
 from cmlib.reporting import Report, claims, metrics_table, project_root, show
 from cmlib.studies import whcmt
@@ -37,7 +39,7 @@ from cmlib.studies import whcmt
 os.chdir(project_root())
 cfg = from_params(whcmt.Config, params)
 rep = Report(report_dir, paper="whcmt", notebook="02_loss_weights")
-rep.run_info(cfg)
+start(rep, cfg, report_dir)
 
 # %% [markdown]
 # ## The five settings of Table 3, WHCMT at 8 bits, one replicate per seed (setting 1 reused from notebook 01)

@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -33,6 +34,7 @@ report_dir = None  # set by the runner: reports/whcmt/<profile>/03_frameworks
 import os
 
 from cmlib.config import from_params
+from cmlib.notebook import start
 from cmlib.replicates import run_replicates
 from cmlib.reporting import Report, claims, metrics_table, project_root, show
 from cmlib.studies import whcmt
@@ -40,7 +42,7 @@ from cmlib.studies import whcmt
 os.chdir(project_root())
 cfg = from_params(whcmt.Config, params)
 rep = Report(report_dir, paper="whcmt", notebook="03_frameworks")
-rep.run_info(cfg)
+start(rep, cfg, report_dir)
 
 # %%
 reps = run_replicates(whcmt.table4_replicate, cfg, cfg.seeds, cache_dir=cfg.cache_dir, jobs=cfg.jobs)

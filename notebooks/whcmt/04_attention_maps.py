@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -32,6 +33,7 @@ import os
 import matplotlib.pyplot as plt
 
 from cmlib.config import from_params
+from cmlib.notebook import start
 from cmlib.replicates import run_replicates
 from cmlib.reporting import Report, claims, metrics_table, project_root, show
 from cmlib.studies import whcmt
@@ -39,7 +41,7 @@ from cmlib.studies import whcmt
 os.chdir(project_root())
 cfg = from_params(whcmt.Config, params)
 rep = Report(report_dir, paper="whcmt", notebook="04_attention_maps")
-rep.run_info(cfg)
+start(rep, cfg, report_dir)
 
 # %% [markdown]
 # Figures: the first replicate's WHCMT (pretrained CrossViT, first bit length; from the run cache of notebook 01).

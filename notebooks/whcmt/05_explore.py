@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -28,14 +29,16 @@ import os
 
 from cmlib.config import from_params
 from cmlib.explore import whcmt as explore
+from cmlib.notebook import explorer_params, start
 from cmlib.reporting import Report, metrics_table, project_root, show
 from cmlib.studies import whcmt
 from cmlib.studies.whcmt.runs import encode
 
 os.chdir(project_root())
+params = explorer_params("whcmt", params, report_dir)  # in JupyterLab: the study profile where its models are cached
 cfg = from_params(whcmt.Config, params)
 rep = Report(report_dir, paper="whcmt", notebook="05_explore")
-rep.run_info(cfg)
+start(rep, cfg, report_dir)
 seed = cfg.seeds[0]
 codes = {}
 for bits in cfg.bits:

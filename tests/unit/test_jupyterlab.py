@@ -71,3 +71,28 @@ def test_a_study_notebook_is_served_as_a_notebook(lab: str) -> None:
     model = _get(lab, "/api/contents/notebooks/clarel/01_gzsl.py")
     assert model["type"] == "notebook"
     assert any(c["cell_type"] == "code" for c in model["content"]["cells"])
+
+
+def _put(base: str, path: str, model: dict) -> dict:
+    body = json.dumps({"type": model["type"], "format": model["format"], "content": model["content"]}).encode()
+    req = urllib.request.Request(f"{base}{path}", data=body, method="PUT",
+                                 headers={"Authorization": f"token {TOKEN}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def test_opening_and_saving_a_notebook_unchanged_leaves_the_file_unchanged(lab: str) -> None:
+    """What Lab's autosave does to a notebook nobody edited: every notebook's file must stay byte for byte (no
+    jupytext version header added), so ``git status`` stays clean (the headers pin jupytext's
+    ``notebook_metadata_filter``)."""
+    changed = []
+    for path in sorted((ROOT / "notebooks").glob("*/[0-9][0-9]_*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        before = path.read_bytes()
+        try:
+            _put(lab, f"/api/contents/{rel}", _get(lab, f"/api/contents/{rel}"))
+            if path.read_bytes() != before:
+                changed.append(rel)
+        finally:
+            path.write_bytes(before)  # a failing run must not leave the tracked file modified
+    assert not changed, f"saved unchanged through Lab, these notebooks changed (git diff would show them): {changed}"
