@@ -9,7 +9,7 @@ from cmlib._lazy import lazy_exports
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "celebreid": ("CELEB_SIZES", "read_celebreid"),
     "cub": ("SUBSET", "Cub100", "attribute_phrases", "class_sentences", "load_cub100", "read_subset"),
-    "images": ("ON_CORRUPT", "name_some", "read_images", "warn_skipped"),
+    "images": ("ON_CORRUPT", "CorruptFileError", "load_image", "name_some", "read_images", "read_mat", "warn_skipped"),
     "mirflickr": (
         "LABELS_24", "HasImage", "MirflickrRecord", "find_file", "load_allannots", "load_cleaned", "load_images",
         "load_raw", "protocol_split_from_json", "read_lines",
@@ -21,10 +21,13 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "prcc": ("PRCC_PROTOCOLS", "read_prcc"),
     "reed": ("load_sent_splits", "read_sentences", "read_text_c10"),
-    "reid_folders": ("LIP_CLOTH_LABELS", "ParallelFolders", "ReIDRecord", "ReIDSet", "load_reid_set"),
+    "reid_folders": (
+        "LIP_CLOTH_LABELS", "ParallelFolders", "ReIDRecord", "ReIDSet", "load_reid_set", "masks_present",
+    ),
     "samplers": ("PKBatches",),
     "sketchyscene": (
-        "SPLITS", "ReferringExpression", "SketchInstance", "SketchScene", "box_of", "instances_from_gt",
+        "SPLITS", "ReferringExpression", "SketchInstance", "SketchScene", "box_of", "check_instance_indices",
+        "count_instances", "instances_from_gt",
         "load_categories", "load_example_predictions", "load_expressions", "load_scene", "load_vocab_words",
     ),
     "xlsa17": (

@@ -13,7 +13,7 @@ from cmlib._lazy import lazy_exports
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "hashing": (
         "Convention", "HammingCodes", "MAPResult", "hamming_distances", "mean_average_precision", "pack_codes",
-        "pack_labels", "pr_curve", "precision_at_n", "precision_recall_radius", "top_k_ranking",
+        "pack_labels", "pr_curve", "precision_at_n", "precision_recall_radius", "tag_label_auc", "top_k_ranking",
     ),
     "refseg": (
         "IOU_THRESHOLDS", "Prediction", "Target", "coco_mask_ap", "expression_ap", "mask_iou", "sketchyscene_ap",

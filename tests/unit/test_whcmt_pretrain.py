@@ -96,7 +96,7 @@ def test_replicates_vary_the_world_and_rows_carry_the_gate(tiny):
 
 def _rows(method, maps, chance=0.2, collapsed=False, bits=8):
     return [{"method": method, "bits": bits, "seed": s, "map": m, "chance": chance, "collapsed": collapsed,
-             "bit_balance": 0.1, "n_distinct_codes": 5, "top_code_share": 0.3} for s, m in enumerate(maps)]
+             "bit_balance": 0.1, "n_distinct_codes": 5, "top_code_share": 0.3, "tag_auc": 0.55} for s, m in enumerate(maps)]
 
 
 def test_collapsed_or_chance_models_make_claims_invalid_and_verdicts_need_replicates():
@@ -131,7 +131,7 @@ def test_table3_and_attention_claims_show_the_paper(tiny):
     names = [c.name for c in whcmt.table3_claims(rows, cfg)]
     assert len(names) == 4 and "setting 2" in names[1] and "setting 3" in names[2] and "setting 5" in names[3]
     assert whcmt.table3_claims(rows, cfg)[0].paper == "+0.178 (0.755 vs 0.577, Table 3)"
-    reps = [{"informative_vs_noise": v, "run": r} for v, r in zip([1.3, 1.35, 1.32], _rows("WHCMT", [0.4, 0.41, 0.42]),
+    reps = [{"informative_vs_noise": v, "run": r, "tag_auc": 0.55} for v, r in zip([1.3, 1.35, 1.32], _rows("WHCMT", [0.4, 0.41, 0.42]),
                                                                    strict=True)]
     c = claims(whcmt.attention_claims(reps))
     assert c["verdict"][0] == "reproduced" and c["rule"][0] == "> 1"

@@ -39,7 +39,7 @@ def _write_mirflickr(root: Path, n: int = 12, corrupt: int = 5) -> list[list[str
 
 def _mirflickr_cfg(root: Path, on_corrupt: str) -> whcmt.Config:
     return from_params(whcmt.Config, {**TINY, "data": "mirflickr", "data_root": str(root), "on_corrupt": on_corrupt,
-                                      "world": {"n_query": 3, "n_train": 6}})
+                                      "world": {"n_query": 3, "n_train": 6}, "mirflickr_split": [3, 6]})
 
 
 def test_corrupt_image_fails_naming_the_file(tmp_path):
