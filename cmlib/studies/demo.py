@@ -44,8 +44,9 @@ class Config:
         executor: where the replicates run: the local pool (default), SLURM via submitit, or a Dask cluster
             (``cmlib.executors.ExecutorConfig``; ``run_replicates`` reads it from the config).
         lrs: learning rates tried; each replicate keeps the one with the best validation accuracy.
-        dose_levels: class separations at which the dose-response claim measures the gain over chance (the
-            validated learning rate at each level); empty: no dose-response.
+        dose_levels: class separations at which the dose-response claim measures the gain over chance, each level
+            a world of its own trained at the learning rate validated at ``separation`` (a level equal to
+            ``separation`` reuses the replicate itself); empty: no dose-response.
     """
 
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
@@ -96,8 +97,12 @@ def run_seed(cfg: Config, seed: int) -> dict[str, float]:
         validation curves ``[(step, accuracy)]``), dose (test accuracy - chance at each of ``dose_levels``, in order).
     """
     out = _replicate(cfg, seed)
-    out["dose"] = [_replicate(replace(cfg, separation=level), seed)["gain"] for level in cfg.dose_levels]
-    out.pop("gain")
+    gain = out.pop("gain")
+    # the learning rate validated at the study's setting stays fixed across the levels (the knob changes the
+    # world, not the tuning); the level equal to the setting is this replicate itself
+    fixed = replace(cfg, lrs=[out["lr"]])
+    out["dose"] = [gain if level == cfg.separation else _replicate(replace(fixed, separation=level), seed)["gain"]
+                   for level in cfg.dose_levels]
     return out
 
 
