@@ -52,10 +52,15 @@ golden: setup
 	$(PY) -m cmlib.runner $(PAPER) --golden --jobs $(JOBS)
 
 ## unit tests + nbval over the golden notebooks + the metrics tolerance test
+## two pytest workers (pytest-xdist, one per core; --dist loadfile keeps each notebook's cells and each test file in
+## one worker), then the band test over the metrics.json the golden notebooks just wrote (it needs them all first)
 test: setup
-	$(PY) -m pytest -q tests/unit tests/notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=900 \
-	  --nbval-sanitize-with tests/notebooks/nbval_sanitize.cfg; \
-	rc=$$?; if [ $$rc -eq 5 ]; then echo "make test: pytest collected no test (exit 5): the test tree is missing"; exit 1; fi; exit $$rc
+	start=$$(date +%s); \
+	$(PY) -m pytest -q -n 2 --dist loadfile tests/unit tests/notebooks/golden --nbval-lax --nbval-current-env \
+	  --nbval-cell-timeout=900 --nbval-sanitize-with tests/notebooks/nbval_sanitize.cfg; \
+	rc=$$?; if [ $$rc -eq 5 ]; then echo "make test: pytest collected no test (exit 5): the test tree is missing"; exit 1; fi; \
+	CMLIB_TEST_SESSION_START=$$start $(PY) -m pytest -q tests/notebooks/test_golden_metrics.py; \
+	rc2=$$?; if [ $$rc -ne 0 ]; then exit $$rc; fi; exit $$rc2
 
 unit: setup
 	$(PY) -m pytest -q tests/unit
