@@ -156,6 +156,27 @@ def test_claims_carry_margins_headlines_and_sanity_checks_by_hand():
     level = deskpro.headline_level(reps)
     assert level["ours"] == pytest.approx(33.1) and level["paper"] == 29.8  # 30 + 3 + mean of 0, 0.1, 0.2
 
+def test_every_stream_of_a_compared_row_passes_the_convergence_gate_by_hand():
+    """Stream curves reach the gate: G+CSA+Latt still rising (+4 mAP over its last third, margin 2.75) makes the
+    DeSKPro rows invalid; flat curves leave the verdicts to the numbers."""
+    flat = [(20, 10.0), (40, 12.0), (60, 12.1), (80, 12.0), (100, 12.1), (120, 12.0)]
+    rising = [(20, 10.0), (40, 12.0), (60, 14.0), (80, 16.0), (100, 18.0), (120, 20.0)]
+
+    def rep(seed: int, latt_curve: list) -> dict:
+        streams = [{"key": k, "dataset": "world", "val_curve": latt_curve if k == "G+CSA+Latt" else flat}
+                   for k in deskpro.STREAMS]
+        return {**_fake_rep(seed, 3.0, 0.3, 0.29), "streams": streams}
+
+    cc = deskpro.ccreid_claims([rep(s, rising) for s in range(3)])
+    assert cc.iloc[0]["verdict"] == "invalid: DeSKPro still improving (+4 over the last third)"
+    assert "LightMBN-like (G) converged (+0 over the last third, tolerance 2.75)" in cc.iloc[0]["converged"]
+    assert "DeSKPro / student+ converged" in cc.iloc[0]["converged"]
+    assert deskpro.ccreid_claims([rep(s, flat) for s in range(3)]).iloc[0]["verdict"] == "reproduced"
+    ab = deskpro.ablation_claims([rep(s, rising) for s in range(3)]).set_index("claim")
+    assert ab.loc["CSA helps (model 2 > model 1)", "verdict"] == "reproduced"  # neither row uses the rising stream
+    assert ab.loc["L_att helps further (model 3 > model 2)", "verdict"].startswith("invalid: 3 still improving")
+
+
 def _write(path: Path, array) -> None:
     from PIL import Image
 

@@ -17,6 +17,12 @@ Margins (the smallest effect of interest, fixed before the run; :mod:`cmlib.clai
 * Inference cost (ms per image): sanity checks (``sanity=True``): a pipeline that runs an extra network (restoration,
   parsing) at inference is slower by construction; no margin, not counted as findings.
 
+Convergence gate (:mod:`cmlib.claims`): every compared row carries the validation curves of the streams it
+concatenates (``rep["streams"][...]["val_curve"]``: validation mAP every ``eval_every`` steps of the stream's own
+training), one :class:`ModelCheck` per stream (``"DeSKPro / student+"``); a stream whose mean curve over replicates
+gains more than the claim's margin over its last third makes the claim ``invalid: ... still improving``. Rows of a
+real run use the streams trained on the row's protocol's dataset.
+
 Headline claims (listed first in the index): DeSKPro beats the global-stream baseline G in the cloth-changing
 benchmarks (Celeb-reID-light-like, Celeb-reID-like, PRCC cross-clothes). Claims that reuse one pair of trained
 models share a ``comparison``: #3 vs #2 (L_att's mAP gain and its attention contrast).
@@ -31,6 +37,7 @@ import pandas as pd
 
 from cmlib.claims import Claim, ModelCheck, claims
 from cmlib.studies.deskpro.config import ABLATION_ROWS
+from cmlib.studies.deskpro.experiments import CCREID_METHODS
 
 __all__ = ["ATTENTION_MARGIN", "PAPER_TABLE3", "PAPER_TABLES12", "ablation_claims", "ablation_table",
            "attention_claims", "ccreid_claims", "ccreid_table", "efficiency_claims", "efficiency_table", "flat",
@@ -113,9 +120,45 @@ def _per_seed(reps: Sequence[dict[str, Any]], key: str, where: Callable[[dict], 
     return out
 
 
-def _gate(reps: Sequence[dict[str, Any]], key: str, where: Callable[[dict], bool]) -> Callable[..., list[ModelCheck]]:
+#: row name -> the streams concatenated at inference (Tables 1-3)
+ROW_STREAMS: dict[str, list[str]] = {**dict(ABLATION_ROWS), **dict(CCREID_METHODS)}
+
+
+def stream_curves(reps: Sequence[dict[str, Any]], stream: str, dataset: str | None = None) -> list[list[tuple]]:
+    """Per replicate, the validation curve ``[(step, val mAP)]`` of ``stream`` (trained on ``dataset``: a real
+    protocol's folder, or the world when None or absent); empty when some replicate did not record one."""
+    out = []
+    for rep in reps:
+        found = [s for s in rep.get("streams", []) if s.get("key") == stream]
+        pick = [s for s in found if s.get("dataset") == dataset] or [s for s in found if s.get("dataset") == "world"]
+        curve = pick[0].get("val_curve") if pick else None
+        if not curve:
+            return []
+        out.append([(float(step), float(score)) for step, score in curve])
+    return out
+
+
+def _gate(reps: Sequence[dict[str, Any]], key: str, where: Callable[[dict], bool],
+          dataset: str | None = None) -> Callable[..., list[ModelCheck]]:
+    """``gate(*rows)``: per row, its chance/collapse check with the curve of its first stream, and one more check
+    per further stream (same scores, that stream's curve), so the convergence gate sees every trained part."""
     score, chance = _per_seed(reps, key, where), _per_seed(reps, key, where, "chance_mAP")
-    return lambda *names: [ModelCheck(n, score[n], chance[n]) for n in names]
+
+    def checks(name: str) -> list[ModelCheck]:
+        streams = ROW_STREAMS.get(name, [])
+        curves = [stream_curves(reps, s, dataset) for s in streams]
+        if not streams:
+            return [ModelCheck(name, score[name], chance[name])]
+        return [ModelCheck(name if i == 0 else f"{name} / {s}", score[name], chance[name], curves=c)
+                for i, (s, c) in enumerate(zip(streams, curves, strict=True))]
+
+    return lambda *names: [check for n in names for check in checks(n)]
+
+
+def _ablation_dataset(reps: Sequence[dict[str, Any]]) -> str | None:
+    """The dataset Table 3's rows were scored on (their protocol; the world's streams when it names no folder)."""
+    rows = reps[0].get("ablation") if reps else None
+    return rows[0].get("protocol") if rows else None
 
 
 def ccreid_claims(reps: Sequence[dict[str, Any]]) -> pd.DataFrame:
@@ -134,7 +177,7 @@ def ccreid_claims(reps: Sequence[dict[str, Any]]) -> pd.DataFrame:
         if not m:
             continue
         paper = PAPER_TABLES12[(protocol, setting, "DeSKPro")][1] - PAPER_TABLES12[(protocol, setting, "LightMBN-like (G)")][1]
-        gate = _gate(reps, "ccreid", where)
+        gate = _gate(reps, "ccreid", where, protocol)
         items.append(Claim(name, [a - b for a, b in zip(m["DeSKPro"], m["LightMBN-like (G)"], strict=True)], op, thr,
                            "mAP(DeSKPro) - mAP(G)", f"{paper:+.1f} mAP (vs LightMBN)",
                            gate("DeSKPro", "LightMBN-like (G)"), paper_effect=round(paper, 2),
@@ -152,7 +195,7 @@ def ablation_claims(reps: Sequence[dict[str, Any]]) -> pd.DataFrame:
     it would not test the paper's "boosted significantly ... still slightly inferior to model 6".
     """
     m = _per_seed(reps, "ablation", lambda r: True)
-    gate = _gate(reps, "ablation", lambda r: True)
+    gate = _gate(reps, "ablation", lambda r: True, _ablation_dataset(reps))
     p = {k: v[1] for k, v in PAPER_TABLE3.items()}
     d = lambda a, b: [x - y for x, y in zip(m[a], m[b], strict=True)]
     others = [name for name, _ in ABLATION_ROWS if name != "DeSKPro*"]
@@ -197,7 +240,7 @@ def efficiency_claims(reps: Sequence[dict[str, Any]]) -> pd.DataFrame:
     for rep in reps:
         for r in rep["efficiency"]:
             ms.setdefault(r["pipeline"], []).append(r["ms_per_image"])
-    gate = _gate(reps, "ablation", lambda r: True)
+    gate = _gate(reps, "ablation", lambda r: True, _ablation_dataset(reps))
     d = lambda a: [x - y for x, y in zip(ms[a], ms["DeSKPro"], strict=True)]
     return claims([
         Claim("DeSKPro is cheaper at inference than DeSKPro* (no restoration)", d("DeSKPro*"), ">", 0.0,
@@ -217,7 +260,7 @@ def attention_claims(reps: Sequence[dict[str, Any]]) -> pd.DataFrame:
     att = [rep["attention"] for rep in reps if rep["attention"] is not None]
     if len(att) != len(reps):
         raise ValueError("attention_claims: some replicates have no attention contrasts (test parsing masks missing)")
-    gate = _gate(reps, "ablation", lambda r: True)
+    gate = _gate(reps, "ablation", lambda r: True, _ablation_dataset(reps))
     c3, c2 = [a["G+CSA+Latt/contrast"] for a in att], [a["G+CSA/contrast"] for a in att]
     return claims([
         Claim("with L_att the CSA attends to cloth-irrelevant regions", c3, ">", 0.0,
