@@ -100,7 +100,8 @@ class ModelCheck:
         curves: per replicate, its validation curve ``[(step, score), ...]`` (:func:`curve_from_history`); empty:
             convergence not measured (the row says so).
         tolerance: the gain over the last third of training below which it counts as converged, on the curve's
-            scale; None: the claim's margin (right when the claim's statistic is a difference of these scores).
+            scale; None: the claim's margin (right when the claim's statistic is a difference of these scores). A
+            sanity check (no margin) applies the gate only to models with a tolerance of their own.
     """
 
     name: str
@@ -398,16 +399,20 @@ def _converged_summary(c: Claim, margin: float | None, digits: int) -> str:
     parts = []
     for m in c.models:
         gain = m.gain()
-        if gain is None:
-            continue
         tol = _tolerance(m, margin)
+        if gain is None or tol is None:
+            continue
         state = "converged" if gain <= tol else "still improving"
         parts.append(f"{m.name} {state} ({_signed(gain, digits)} over the last third, tolerance {_g(tol, digits)})")
     return "; ".join(parts)
 
 
-def _tolerance(m: ModelCheck, margin: float | None) -> float:
-    return float(m.tolerance if m.tolerance is not None else (margin or 0.0))
+def _tolerance(m: ModelCheck, margin: float | None) -> float | None:
+    """The model's own tolerance, else the claim's margin; None (gate not applied) for a claim with neither: a sanity
+    check has no smallest effect of interest, so "still improving by more than it" has no meaning there."""
+    if m.tolerance is not None:
+        return float(m.tolerance)
+    return None if margin is None else float(margin)
 
 
 def _verdict(c: Claim, margin: float | None, n: int, lo: float, hi: float, digits: int) -> str:
@@ -416,8 +421,8 @@ def _verdict(c: Claim, margin: float | None, n: int, lo: float, hi: float, digit
         if problem:
             return f"{INVALID}: {m.name} {problem}"
     for m in c.models:
-        gain = m.gain()
-        if gain is not None and gain > _tolerance(m, margin):
+        gain, tol = m.gain(), _tolerance(m, margin)
+        if gain is not None and tol is not None and gain > tol:
             return f"{INVALID}: {m.name} still improving ({_signed(gain, digits)} over the last third)"
     if c.premise is not None and c.premise.absent():
         return f"{INVALID}: premise absent ({c.premise.name} = {_g(c.premise.mean(), digits)})"

@@ -13,7 +13,11 @@ number or the list of values a string/bool took.
 * structure: the same leaves (keys, list lengths) as the golden, timing keys aside;
 * a leaf of a *family* (the same statistic in every row of a table, :func:`family`) that every run gave identically
   (data summaries, sizes, counts, configs) must match exactly (rel 1e-6);
-* a string or bool must be one of the values seen (a verdict that flipped between runs may flip again);
+* a string or bool must be one of the values seen (a verdict that flipped between runs may flip again), compared
+  with the numbers inside it masked (:func:`masked`: a claim row's ``models`` / ``converged`` / ``premise`` text
+  quotes trained numbers, which another processor rounds differently) and, for a ``verdict``, by its family
+  (:func:`cmlib.claims.verdict_kind`: which model a smoke-sized gate names, or how far it sits past the margin, is
+  noise; a family the golden runs never gave is a change);
 * any other number must lie in its band widened on each side by the widest band of its family; a notebook fails
   when more than :data:`MAX_OUTSIDE` of its varying numbers (and more than one) fall outside, or when any lies further
   than :data:`GROSS` widths outside.
@@ -35,7 +39,7 @@ from typing import Any
 
 from cmlib.perturb import ENV as JITTER_ENV
 
-__all__ = ["GROSS", "MAX_OUTSIDE", "TIMING_KEY", "VARIANTS", "band", "compare", "flatten", "variants"]
+__all__ = ["GROSS", "MAX_OUTSIDE", "TIMING_KEY", "VARIANTS", "band", "compare", "flatten", "masked", "variants"]
 
 TIMING_KEY = re.compile(r"(_s$|time|per_s)")
 MAX_OUTSIDE = 0.25
@@ -79,6 +83,33 @@ def flatten(metrics: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
             yield from flatten(value, f"{prefix}[{i}]")
     else:
         yield prefix, metrics
+
+
+_NUMBER = re.compile(r"[-+]?\d+\.\d+(e[-+]?\d+)?|[-+]?\d+e[-+]?\d+|\b[-+]?(nan|inf)\b")
+_GATE_STATE = re.compile(r"still improving|converged")
+
+
+def masked(text: str) -> str:
+    """``text`` with every decimal number replaced by ``<f>`` and the convergence gate's state words by ``<state>``
+    (as the nbval sanitizer masks printed tables): what another processor's run must reproduce exactly."""
+    return _GATE_STATE.sub("<state>", _NUMBER.sub("<f>", text))
+
+
+def _string_matches(key: str, value: Any, seen: Sequence[Any]) -> bool:
+    """Whether a string/bool leaf of a new run is one the golden runs gave (see the module rule)."""
+    if value in seen:
+        return True
+    if not isinstance(value, str):
+        return False
+    strings = [s for s in seen if isinstance(s, str)]
+    if key.endswith(".verdict"):
+        from cmlib.claims import verdict_kind
+
+        try:
+            return verdict_kind(value) in {verdict_kind(s) for s in strings}
+        except ValueError:
+            return False
+    return masked(value) in {masked(s) for s in strings}
 
 
 def _is_number(value: Any) -> bool:
@@ -139,7 +170,7 @@ def compare(band_record: Mapping[str, Any], produced: Mapping[str, Any]) -> list
             continue
         value = new[key]
         if isinstance(rule, Mapping):
-            if value not in rule["seen"]:
+            if not _string_matches(key, value, rule["seen"]):
                 problems.append(f"{key}: {value!r} is none of the values seen in the golden runs {rule['seen']!r}")
             continue
         lo, hi = rule

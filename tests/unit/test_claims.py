@@ -231,3 +231,14 @@ def test_trend_verdict_is_on_per_replicate_slopes() -> None:
     assert claims([trend("t", Dose(levels, steady), margin=0.5)]).iloc[0]["verdict"] == REPRODUCED
     with pytest.raises(ValueError, match=">= 2 levels"):
         trend("t", Dose([1.0], [[1.0, 2.0, 3.0]]), margin=0.5)
+
+
+def test_a_sanity_check_applies_no_convergence_gate_without_a_tolerance() -> None:
+    rising = [curve([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])] * 3
+    a = [0.6, 0.61, 0.59]
+    row = claims([Claim("slower with an extra net", spread(1.0, 0.1), sanity=True,
+                        models=[ModelCheck("a", a, 0.1, curves=rising)])]).iloc[0]
+    assert row["verdict"] == REPRODUCED and row["converged"] == ""
+    own = claims([Claim("slower with an extra net", spread(1.0, 0.1), sanity=True,
+                        models=[ModelCheck("a", a, 0.1, curves=rising, tolerance=0.1)])]).iloc[0]
+    assert own["verdict"] == "invalid: a still improving (+0.2 over the last third)"

@@ -79,3 +79,25 @@ def test_a_row_with_a_narrow_band_borrows_its_familys_width() -> None:
     assert compare(rec, {"table": [{"AP": 5.0}, {"AP": 0.2}]})  # beyond 10 family widths
     det = band([{"table": [{"n": 3}, {"n": 4}]}] * 7, ["golden", *VARIANTS])
     assert compare(det, {"table": [{"n": 3}, {"n": 5}]}) == ["table[1].n: 5 != 4 (identical in every golden run)"]
+
+
+def test_strings_compare_with_numbers_masked_and_verdicts_by_family() -> None:
+    """Claim rows quote trained numbers in text (models, converged, premise): another processor rounds them
+    differently, so a string leaf passes when its masked form was seen; a verdict passes when its family was seen."""
+    from cmlib.golden import band, compare, masked
+
+    assert masked("DeSKPro converged (-1.64 over the last third, tolerance 2.75)") == \
+        masked("DeSKPro still improving (+0.46 over the last third, tolerance 2.75)") == \
+        "DeSKPro <state> (<f> over the last third, tolerance <f>)"
+    runs = [{"claims": [{"models": "a 0.25 (chance 0.19)", "verdict": "invalid: a still improving (+0.46 over the "
+                                                                       "last third)"}]},
+            {"claims": [{"models": "a 0.27 (chance 0.19)", "verdict": "invalid: a at chance"}]},
+            {"claims": [{"models": "a 0.26 (chance 0.19)", "verdict": "invalid: a at chance"}]}]
+    record = band(runs, ["golden", "j1", "j2"])
+    new = {"claims": [{"models": "a 0.31 (chance 0.19)", "verdict": "invalid: b still improving (+1.2 over the "
+                                                                    "last third)"}]}
+    assert compare(record, new) == []
+    flipped = {"claims": [{"models": "b 0.31 (chance 0.19)", "verdict": "reproduced"}]}
+    problems = compare(record, flipped)
+    assert len(problems) == 2 and problems[0].startswith("claims[0].models: 'b 0.31") and \
+        problems[1].startswith("claims[0].verdict: 'reproduced'")

@@ -160,9 +160,11 @@ def headroom(rows: list[dict]) -> list[dict]:
                     "chance": float(np.mean([r["chance"] for r in sel])), "above_chance": mean,
                     "ci_low": lo, "ci_high": hi, "bit_balance": float(np.mean([r["bit_balance"] for r in sel])),
                     "saturation": float(np.mean([r.get("saturation", np.nan) for r in sel])),
-                    "min_distinct_codes": int(min(r["n_distinct_codes"] for r in sel)),
+                    # trained counts as floats: a checked cell prints them masked, their band lives in metrics.json
+                    # (CONTRACT: no trained integer in a NBVAL_CHECK_OUTPUT cell; 15 vs 26 codes under jitter 7)
+                    "min_distinct_codes": float(min(r["n_distinct_codes"] for r in sel)),
                     "max_top_code_share": float(max(r["top_code_share"] for r in sel)),
-                    "collapsed_replicates": int(sum(bool(r["collapsed"]) for r in sel))})
+                    "collapsed_replicates": float(sum(bool(r["collapsed"]) for r in sel))})
     return out
 
 
