@@ -20,6 +20,18 @@ SESSION_START = float(os.environ.get("CMLIB_TEST_SESSION_START") or time.time())
 os.environ.setdefault("CMLIB_PROGRESS", "0")
 
 
+def _jitter_on() -> bool:
+    from cmlib.perturb import jitter_seed
+
+    return bool(jitter_seed())
+
+
+#: for a test that compares trained values with an unperturbed computation or an exact stored marker: under the
+#: test-only numeric jitter (CMLIB_NUMERIC_JITTER, cmlib.perturb) those values move by design, so it skips, saying so
+unperturbed_only = pytest.mark.skipif(_jitter_on(), reason="compares exact trained values with an unperturbed "
+                                      "computation; CMLIB_NUMERIC_JITTER perturbs them by design")
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 nothing listens on now (torchrun's master port, a test jupyter lab)."""
     with socket.socket() as s:

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import scipy.io as sio
 import torch
+from conftest import unperturbed_only
 
 from cmlib.config import load_yaml
 from cmlib.runner import Job, execute
@@ -99,6 +100,7 @@ def tree(tmp_path_factory) -> dict:
     return {"dir": d, "root": root, "params": params, "words": words, "covered": covered}
 
 
+@unperturbed_only
 def test_paper_profile_runs_every_notebook_from_the_given_word_vectors(tree):
     from cmlib.config import from_params
     from cmlib.studies import clarel

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import unperturbed_only
 
 from cmlib.config import ConfigError, from_params, load_yaml
 from cmlib.studies import clarel
@@ -77,6 +78,7 @@ def test_ablation_reads_each_settings_test_split_once(monkeypatch):
     assert (lines[1]["H"], lines[6]["H"]) == (per_image["H0"], per_image["H"])
 
 
+@unperturbed_only
 def test_cache_dir_reuses_the_trained_model(tmp_path):
     cfg = from_params(clarel.Config, {**TINY, "cache_dir": str(tmp_path)})
     data = clarel.build_data(cfg)

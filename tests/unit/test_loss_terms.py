@@ -6,6 +6,7 @@ import copy
 
 import pytest
 import torch
+from conftest import unperturbed_only
 
 from cmlib.engine import FitConfig, fit
 from cmlib.losses import ClarelLoss, DeSKProLoss, LossTerms, WeakTagHashLoss, clarel_loss
@@ -56,6 +57,7 @@ def test_backward_backpropagates_the_total() -> None:
         LossTerms().total()
 
 
+@unperturbed_only
 def test_fit_logs_the_same_total_for_loss_terms() -> None:
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 3)
