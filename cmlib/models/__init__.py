@@ -26,8 +26,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "roi_align": ("MultiScaleRoIAlign", "interpolation"),  # the operator itself: cmlib.models.roi_align.roi_align
     "refseg_baselines": ("BinaryRefSeg", "InstanceMatcher", "binary_loss", "binary_to_instances", "spatial_features"),
     "weights": (
-        "WeightsError", "check_weights", "load_weights", "read_state_dict", "timm_head_names", "timm_model",
-        "torchvision_model",
+        "WeightsError", "check_backbone_weights", "check_weights", "load_weights", "read_state_dict", "timm_head_names",
+        "timm_model", "torchvision_model",
     ),
     "whcmt": (
         "ONES_ID", "PAD_ID", "WHCMT", "CrossViTEncoder", "CrossVitConfig", "HashHead", "TagTransformer",

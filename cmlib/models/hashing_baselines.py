@@ -25,7 +25,7 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import Tensor, nn
 
 from cmlib.config import path_field
-from cmlib.models.weights import check_weights, timm_model
+from cmlib.models.weights import check_backbone_weights, timm_model
 from cmlib.models.whcmt import (
     ONES_ID,
     CrossVitConfig,
@@ -210,12 +210,7 @@ def check_vit_weights(cfg: ViTConfig, key: str = "vit.weights_file") -> None:
     Raises:
         FileNotFoundError, cmlib.models.weights.WeightsError: naming ``key``, the file, the model, the first keys.
     """
-    if cfg.weights_file is None:
-        return
-    if cfg.variant == "custom":
-        check_weights(lambda: _custom_vit(cfg), cfg.weights_file, key=key, model_name="custom VisionTransformer")
-    else:
-        timm_model(cfg.variant, cfg.weights_file, key=key, check_only=True, img_size=cfg.img_size)
+    check_backbone_weights(cfg, lambda: _custom_vit(cfg), key=key, model_name="custom VisionTransformer")
 
 
 class ViTFeatures(nn.Module):

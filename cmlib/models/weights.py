@@ -25,11 +25,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["WeightsError", "check_weights", "load_weights", "read_state_dict", "timm_head_names", "timm_model",
+__all__ = ["WeightsError", "check_backbone_weights", "check_weights", "load_weights", "read_state_dict", "timm_head_names", "timm_model",
            "torchvision_model"]
 
 
@@ -143,6 +144,22 @@ def check_weights(build: Callable[[], nn.Module], path: str | Path, *, key: str,
     if filter_fn is not None:
         state = filter_fn({k: v for k, v in state.items() if not _is_head(k, tuple(head))}, model)
     _fit_state(model, state, path, key, model_name, tuple(head))
+
+
+def check_backbone_weights(cfg: Any, build_custom: Callable[[], nn.Module], *, key: str, model_name: str) -> None:
+    """Config-time check of a backbone config with ``variant`` (``"custom"`` or a timm name), ``weights_file`` and
+    ``img_size``: a custom model against ``build_custom()``, a named one through :func:`timm_model` (meta device,
+    no memory). Nothing to check without a ``weights_file``.
+
+    Raises:
+        FileNotFoundError, WeightsError: naming ``key``, the file, the model and the first keys.
+    """
+    if cfg.weights_file is None:
+        return
+    if cfg.variant == "custom":
+        check_weights(build_custom, cfg.weights_file, key=key, model_name=model_name)
+    else:
+        timm_model(cfg.variant, cfg.weights_file, key=key, check_only=True, img_size=cfg.img_size)
 
 
 def timm_head_names(model: nn.Module) -> tuple[str, ...]:

@@ -48,7 +48,7 @@ from torch import Tensor, nn
 
 from cmlib.config import path_field
 from cmlib.layers.attention import ClassTokenCrossBlock, cross_attention_weights, key_padding_bias
-from cmlib.models.weights import load_weights, timm_model
+from cmlib.models.weights import check_backbone_weights, load_weights, timm_model
 
 __all__ = [
     "ONES_ID",
@@ -157,14 +157,7 @@ def check_crossvit_weights(cfg: CrossVitConfig, key: str = "visual.weights_file"
     Raises:
         FileNotFoundError, cmlib.models.weights.WeightsError: naming ``key``, the file, the model, the first keys.
     """
-    from cmlib.models.weights import check_weights
-
-    if cfg.weights_file is None:
-        return
-    if cfg.variant == "custom":
-        check_weights(lambda: _custom_crossvit(cfg), cfg.weights_file, key=key, model_name="custom CrossVit")
-    else:
-        timm_model(cfg.variant, cfg.weights_file, key=key, check_only=True, img_size=cfg.img_size)
+    check_backbone_weights(cfg, lambda: _custom_crossvit(cfg), key=key, model_name="custom CrossVit")
 
 
 def build_crossvit(cfg: CrossVitConfig) -> CrossVit:
