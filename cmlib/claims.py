@@ -320,6 +320,7 @@ def claims(items: Sequence[Claim], *, digits: int = 3) -> pd.DataFrame:
     for c in items:
         vals = np.asarray([float(v) for v in c.values], dtype=float)
         margin = _check(c, vals)
+        readings = _gate_readings(c, margin)
         mean, lo, hi = t_interval(vals)
         rows.append({
             "claim": c.name,
@@ -333,9 +334,9 @@ def claims(items: Sequence[Claim], *, digits: int = 3) -> pd.DataFrame:
             "ci_low": round(lo, digits),
             "ci_high": round(hi, digits),
             "models": "; ".join(m.summary(digits) for m in c.models),
-            "converged": _converged_summary(c, margin, digits),
+            "converged": _converged_summary(readings, digits),
             "premise": c.premise.summary(digits) if c.premise else "",
-            "verdict": _verdict(c, margin, vals.size, lo, hi, digits),
+            "verdict": _verdict(c, margin, readings, vals.size, lo, hi, digits),
             "comparison": c.comparison,
             "kind": "sanity" if c.sanity else "finding",
             "headline": bool(c.headline),
@@ -395,16 +396,21 @@ def _rule(c: Claim, margin: float | None) -> str:
     return f"{c.op} {c.threshold:g}"
 
 
-def _converged_summary(c: Claim, margin: float | None, digits: int) -> str:
-    parts = []
+def _gate_readings(c: Claim, margin: float | None) -> list[tuple[str, float, float]]:
+    """(model, gain over the last third, tolerance) of every compared model the convergence gate judges (one with a
+    validation curve and a tolerance), each gain computed once for the row's summary and its verdict."""
+    readings = []
     for m in c.models:
-        gain = m.gain()
         tol = _tolerance(m, margin)
-        if gain is None or tol is None:
-            continue
-        state = "converged" if gain <= tol else "still improving"
-        parts.append(f"{m.name} {state} ({_signed(gain, digits)} over the last third, tolerance {_g(tol, digits)})")
-    return "; ".join(parts)
+        gain = m.gain() if tol is not None else None
+        if gain is not None:
+            readings.append((m.name, gain, tol))
+    return readings
+
+
+def _converged_summary(readings: Sequence[tuple[str, float, float]], digits: int) -> str:
+    return "; ".join(f"{name} {'converged' if gain <= tol else 'still improving'} ({_signed(gain, digits)} over the "
+                     f"last third, tolerance {_g(tol, digits)})" for name, gain, tol in readings)
 
 
 def _tolerance(m: ModelCheck, margin: float | None) -> float | None:
@@ -415,15 +421,15 @@ def _tolerance(m: ModelCheck, margin: float | None) -> float | None:
     return None if margin is None else float(margin)
 
 
-def _verdict(c: Claim, margin: float | None, n: int, lo: float, hi: float, digits: int) -> str:
+def _verdict(c: Claim, margin: float | None, readings: Sequence[tuple[str, float, float]], n: int, lo: float,
+             hi: float, digits: int) -> str:
     for m in c.models:
         problem = m.problem()
         if problem:
             return f"{INVALID}: {m.name} {problem}"
-    for m in c.models:
-        gain, tol = m.gain(), _tolerance(m, margin)
-        if gain is not None and tol is not None and gain > tol:
-            return f"{INVALID}: {m.name} still improving ({_signed(gain, digits)} over the last third)"
+    for name, gain, tol in readings:
+        if gain > tol:
+            return f"{INVALID}: {name} still improving ({_signed(gain, digits)} over the last third)"
     if c.premise is not None and c.premise.absent():
         return f"{INVALID}: premise absent ({c.premise.name} = {_g(c.premise.mean(), digits)})"
     if n < MIN_REPLICATES:
