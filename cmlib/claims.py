@@ -56,6 +56,7 @@ __all__ = [
     "MIN_REPLICATES",
     "NOT_REPRODUCED",
     "REPRODUCED",
+    "VERDICT_FAMILIES",
     "WITHIN_MARGIN",
     "Claim",
     "Dose",
@@ -73,6 +74,8 @@ __all__ = [
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, INVALID = "reproduced", "not reproduced", "inconclusive", "invalid"
 MIN_REPLICATES = 3
 INCONCLUSIVE_FEW = f"{INCONCLUSIVE} (n < {MIN_REPLICATES})"
+#: the four verdict families, in the order the index and the site count them (:func:`verdict_kind` maps a verdict)
+VERDICT_FAMILIES = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, INVALID)
 BELOW_MARGIN = f"{REPRODUCED} (below the margin)"
 WITHIN_MARGIN = f"{NOT_REPRODUCED} (within the margin)"
 #: every column of a claims table (and key of a stored claim row)

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 from pandas.io.formats.style import Styler
 
-from cmlib.claims import CLAIM_COLUMNS, DISPLAY_COLUMNS, verdict_kind
+from cmlib.claims import CLAIM_COLUMNS, DISPLAY_COLUMNS, VERDICT_FAMILIES, verdict_kind
 
 __all__ = ["CSS", "ClaimsTable", "TableView", "claims_html", "claims_text", "is_claims_table", "table_html",
            "verdict_family"]
@@ -44,7 +44,7 @@ COLUMNS: tuple[tuple[str, str, bool], ...] = (  # the verdict next to the claim:
     ("converged", "convergence", True),
     ("models", "models (mean, chance)", False),
 )
-FAMILIES = ("reproduced", "not reproduced", "inconclusive", "invalid")
+FAMILIES = VERDICT_FAMILIES
 CSS = """
 table.cmlib-claims { border-collapse: collapse; font-size: 12px; table-layout: auto; width: 100%; }
 table.cmlib-claims th, table.cmlib-claims td { border: 1px solid #ccc; padding: 3px 6px; vertical-align: top;

@@ -28,6 +28,7 @@ from cmlib.claims import (
     MIN_REPLICATES,
     NOT_REPRODUCED,
     REPRODUCED,
+    VERDICT_FAMILIES,
     verdict_kind,
 )
 from cmlib.reporting import write_text_atomic
@@ -36,7 +37,6 @@ __all__ = ["build_index", "committed_profile", "effective_verdict"]
 
 SEEDS_MARK = "-seeds"
 OVERRIDES_MARK = "+"  # a run with dotted overrides: reports/<paper>/<profile>+<hash>/ (cmlib.runner.report_folder)
-_KINDS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, INVALID)
 
 
 def committed_profile(profile: str) -> bool:
@@ -125,15 +125,15 @@ def _overview(entries: list[tuple[str, str, str, dict, dict]]) -> list[str]:
             if verdict_kind(verdict) == INVALID:
                 rec["reasons"][_invalid_reason(verdict)] += 1
     lines = ["| paper | profile | headline model: ours vs the paper's | notebooks | claims | findings | sanity checks | "
-             "replicates per claim | " + " | ".join(_KINDS) + " |",
-             "|---|---|---|---|---|---|---|---|" + "---|" * len(_KINDS)]
+             "replicates per claim | " + " | ".join(VERDICT_FAMILIES) + " |",
+             "|---|---|---|---|---|---|---|---|" + "---|" * len(VERDICT_FAMILIES)]
     for (paper, profile), rec in sorted(per.items()):
         ns = rec["n"]
         reps = "n/a" if not ns else (f"{min(ns)}" if min(ns) == max(ns) else f"{min(ns)}-{max(ns)}")
         few = sum(n < MIN_REPLICATES for n in ns)
         reps += f" ({few} with n < {MIN_REPLICATES})" if few else ""
         kinds = Counter(_group_kind(k) for k in rec["findings"].values())
-        cells = [str(kinds[k]) for k in _KINDS]
+        cells = [str(kinds[k]) for k in VERDICT_FAMILIES]
         if rec["reasons"]:
             cells[-1] += " (" + ", ".join(f"{v} {k}" for k, v in sorted(rec["reasons"].items())) + " claims)"
         lines.append(f"| {paper} | {profile} | {rec['level'] or 'not recorded'} | {rec['notebooks']} | {len(ns)} | "
