@@ -47,7 +47,7 @@ site: setup
 	$(PY) -m cmlib.runner --index-only all
 
 ## re-execute the golden smoke notebooks after an intended change (PAPER=clarel for one paper), each also under
-## the numeric perturbations of cmlib.golden that measure its band (7 runs per notebook; JOBS=2 on 2 cores)
+## the numeric perturbations of cmlib.execution.golden that measure its band (7 runs per notebook; JOBS=2 on 2 cores)
 golden: setup
 	$(PY) -m cmlib.runner $(PAPER) --golden --jobs $(JOBS)
 

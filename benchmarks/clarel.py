@@ -95,7 +95,7 @@ def stage_costs(cfg, steps: int) -> dict[str, float]:
 
 def budget(profile: str, workers: int, steps: int, contention: float) -> None:
     """Print notebook 01's estimated wall time on ``workers`` cores against the profile's budget (module docstring)."""
-    from cmlib.config import from_params, load_yaml
+    from cmlib.protocol.config import from_params, load_yaml
     from cmlib.studies import clarel
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/ddp_stress.py [--runs 30]
 
 Each run is ``pytest tests/unit/test_engine.py::test_two_process_ddp_matches_one_process`` in a fresh interpreter,
-exactly what CI runs. Before the engine owned the process group's teardown (``cmlib.engine.close_process_group``),
+exactly what CI runs. Before the engine owned the process group's teardown (``cmlib.protocol.engine.close_process_group``),
 gloo's rank 1 sometimes aborted at exit ("terminate called without an active exception"): three sightings in CI.
 Prints one line per run (exit code, seconds, the abort message when seen) and the total; exit code 1 when any run
 failed.

@@ -75,7 +75,7 @@ def nn_classifier(backbone, n_classes: int):
 
 def _load(profile: str):
     sys.path.insert(0, str(ROOT))
-    from cmlib.config import from_params, load_yaml
+    from cmlib.protocol.config import from_params, load_yaml
     from cmlib.studies import deskpro
 
     return from_params(deskpro.Config, load_yaml(ROOT / f"params/deskpro/{profile}.yaml"))

@@ -33,7 +33,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cmlib.config import from_params
+from cmlib.protocol.config import from_params
 from cmlib.studies import deskpro
 from cmlib.studies.deskpro.data import build_world
 from cmlib.studies.deskpro.evaluation import chance_level, evaluate

@@ -17,7 +17,7 @@ still worth its cost?). The printout is what study.yaml records.
 ``--budget``: the study's wall time on ``--workers`` cores, estimated before running it: the step time of every
 model kind at the profile's sizes (one torch thread, ``--workers`` processes measuring at once, as the study
 trains), times its step count, gives each training
-task of :func:`cmlib.studies.grmnet.training_tasks`; the tasks are then scheduled as :func:`cmlib.replicates.run_tasks`
+task of :func:`cmlib.studies.grmnet.training_tasks`; the tasks are then scheduled as :func:`cmlib.protocol.replicates.run_tasks`
 starts them for :func:`cmlib.studies.grmnet.run_study` (:func:`cmlib.studies.grmnet.study_tasks`: a free worker takes
 the first task in order whose requirements are done), each replicate's evaluation (``--eval-s``, measured from a
 cached run) once its models are trained.
@@ -78,7 +78,7 @@ def validation_scores(cfg: grmnet.Config, seed: int) -> dict[str, float]:
 
 def tune(profile: str, seed: int, lrs: list[float]) -> None:
     """Print validation COCO AP per learning rate, then at half the steps for the best one (see the docstring)."""
-    from cmlib.config import from_params, load_yaml
+    from cmlib.protocol.config import from_params, load_yaml
 
     cfg = from_params(grmnet.Config, load_yaml(f"params/grmnet/{profile}.yaml"))
     if seed in cfg.seeds:
@@ -98,7 +98,7 @@ def tune(profile: str, seed: int, lrs: list[float]) -> None:
 
 def kind_step_times(cfg: grmnet.Config, steps: int) -> dict[str, float]:
     """s/step of the detector, each Table 2 row, the binary baseline and the matcher, trained for ``steps`` steps
-    through the study's own training functions (its data, batches and :func:`cmlib.engine.fit`) on replicate 0,
+    through the study's own training functions (its data, batches and :func:`cmlib.protocol.engine.fit`) on replicate 0,
     into a temporary cache."""
     import tempfile
 
@@ -163,7 +163,7 @@ def roi_pool_times(repeats: int = 20) -> None:
 
 
 def schedule(durations: list[float], requires: list[list[int]], workers: int) -> float:
-    """Finishing time of the tasks under :func:`cmlib.replicates.run_tasks`' rule: whenever a worker is free it
+    """Finishing time of the tasks under :func:`cmlib.protocol.replicates.run_tasks`' rule: whenever a worker is free it
     takes the first task in list order whose required tasks (indices) have all finished."""
     end: list[float | None] = [None] * len(durations)
     pending, running, now = list(range(len(durations))), [], 0.0
@@ -181,7 +181,7 @@ def schedule(durations: list[float], requires: list[list[int]], workers: int) ->
 
 def budget(profile: str, workers: int, eval_s: float, steps: int) -> None:
     """Print the estimated study wall time on ``workers`` cores (see the module docstring)."""
-    from cmlib.config import from_params, load_yaml
+    from cmlib.protocol.config import from_params, load_yaml
 
     cfg = from_params(grmnet.Config, load_yaml(f"params/grmnet/{profile}.yaml"))
     st = concurrent_step_times(cfg, steps, workers)

@@ -25,8 +25,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cmlib import engine
 from cmlib.metrics import _hamming_kernels, hashing, reid
+from cmlib.protocol import engine
 
 
 def _status_kib(field: str) -> int:

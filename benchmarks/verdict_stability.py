@@ -6,7 +6,7 @@
 Each seed set is one ``python -m cmlib.runner PAPER --profile P --seeds S`` run, written to its own folder
 (``reports/<paper>/<profile>-seeds<S>/``, git-ignored, with its own index ``reports/README-<profile>-seeds<S>.md``).
 By default each set has as many seeds as the profile's own ``seeds`` (100.. and 200..); both sets must lie in the
-stability range of :mod:`cmlib.seeds` (100-999), disjoint from the study's seeds and from every tuning probe's. The script prints, per
+stability range of :mod:`cmlib.protocol.seeds` (100-999), disjoint from the study's seeds and from every tuning probe's. The script prints, per
 claim, both means, intervals and verdicts, and a status:
 
 * ``stable``: the same verdict twice;
@@ -29,10 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cmlib.claims import NOT_REPRODUCED, REPRODUCED, verdict_kind
-from cmlib.config import load_yaml
+from cmlib.protocol.claims import NOT_REPRODUCED, REPRODUCED, verdict_kind
+from cmlib.protocol.config import load_yaml
+from cmlib.protocol.seeds import STABILITY, seed_role
 from cmlib.runner import parse_seeds, seeds_folder
-from cmlib.seeds import STABILITY, seed_role
 
 
 def default_sets(paper: str, profile: str) -> tuple[str, str]:
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         stray = [s for s in parse_seeds(spec) if seed_role(s) != "stability"]
         if stray:
             print(f"seeds {stray} of {spec} lie outside the stability range {STABILITY.start}-{STABILITY.stop - 1} "
-                  "(cmlib.seeds: study seeds are scored by the study, probe seeds serve tuning)", file=sys.stderr)
+                  "(cmlib.protocol.seeds: study seeds are scored by the study, probe seeds serve tuning)", file=sys.stderr)
             return 2
     folders = [seeds_folder(args.profile, parse_seeds(s)) for s in sets]
     if not args.no_run:

@@ -88,7 +88,7 @@ def tune() -> None:
     """The validation grid of params/whcmt/study.yaml: lr x grad_clip (x tag_dropout for WHCMT), MAP@K every 50 steps
     on the validation split of replicate 0 (test split sealed), and the setting with the best mean over methods."""
     sys.path.insert(0, str(ROOT))
-    from cmlib.config import from_params, load_yaml
+    from cmlib.protocol.config import from_params, load_yaml
     from cmlib.studies import whcmt
     from cmlib.studies.whcmt.tuning import choose
 

@@ -8,7 +8,7 @@
 For each notebook ``notebooks/<paper>/NN_name.py`` (jupytext py:percent) the runner
 
 1. validates ``params/<paper>/<profile>.yaml`` (``extends`` followed, dotted ``key=value`` overrides merged over it:
-   :func:`cmlib.config.load_profile`, :func:`cmlib.config.parse_overrides`) against ``cmlib.studies.<paper>.Config``
+   :func:`cmlib.protocol.config.load_profile`, :func:`cmlib.protocol.config.parse_overrides`) against ``cmlib.studies.<paper>.Config``
    (strict: a typo fails here, before any compute),
 2. turns the .py into a notebook in memory (papermill reads only JSON notebooks) and executes it with papermill from
    the project root, injecting ``params`` and ``report_dir``,
@@ -42,16 +42,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cmlib import golden as golden_bands
-from cmlib.config import ConfigError, from_params, load_profile, merge_params, parse_overrides
-from cmlib.index import (  # <profile>-seeds<spec>/, <profile>+<hash>/
+from cmlib.execution import golden as golden_bands
+from cmlib.execution.index import (  # <profile>-seeds<spec>/, <profile>+<hash>/
     OVERRIDES_MARK,
     SEEDS_MARK,
     build_index,
     committed_profile,
 )
-from cmlib.reporting import machine_fingerprint, project_root, write_json_atomic
-from cmlib.site import SITE_NAME
+from cmlib.execution.reporting import machine_fingerprint
+from cmlib.execution.site import SITE_NAME
+from cmlib.protocol.config import ConfigError, from_params, load_profile, merge_params, parse_overrides
+from cmlib.protocol.files import project_root, write_json_atomic
 
 try:  # the kernel manager papermill's client starts (jupyter_client ships with papermill)
     from jupyter_client.manager import AsyncKernelManager
@@ -62,7 +63,7 @@ except ImportError:  # pragma: no cover - papermill missing: the runner cannot e
 __all__ = ["Interrupted", "Job", "build_index", "list_notebooks", "list_papers", "main", "make_golden", "run", "scrub_paths",
            "validate_params"]
 
-GOLDEN_ENV = (("CMLIB_PROGRESS", "0"),)  # a stored golden notebook carries no progress bar (cmlib.engine.progress_bar)
+GOLDEN_ENV = (("CMLIB_PROGRESS", "0"),)  # a stored golden notebook carries no progress bar (cmlib.protocol.engine.progress_bar)
 STRIP_KEYS = "metadata.papermill cell.metadata.papermill cell.metadata.execution metadata.widgets"
 GOLDEN_DIR = Path("tests/notebooks/golden")
 GOLDEN_REPORTS = Path("build/golden")
@@ -88,7 +89,7 @@ class Job:
     output: Path  # executed .ipynb path (inside the staging folder, or the golden path)
     env: tuple[tuple[str, str], ...] = ()  # environment overrides of the kernel (golden band runs only)
     variant: str = ""  # the golden band variant ("" for reports and the golden itself)
-    progress_every: float = 30.0  # seconds between live-progress lines of a long cell (cmlib.progress); 0: silent
+    progress_every: float = 30.0  # seconds between live-progress lines of a long cell (cmlib.execution.progress); 0: silent
 
 
 @dataclass(frozen=True)
@@ -230,8 +231,8 @@ def execute(job: Job, root: Path) -> Outcome:
     import jupytext
     import papermill as pm
 
-    from cmlib.progress import ENGINE_NAME as PROGRESS_ENGINE
-    from cmlib.progress import NotebookProgress, last_wall_time, reporting
+    from cmlib.execution.progress import ENGINE_NAME as PROGRESS_ENGINE
+    from cmlib.execution.progress import NotebookProgress, last_wall_time, reporting
 
     t0 = time.perf_counter()
     stage = job.output.parent if job.output.parent.name.endswith(".partial") else None
@@ -431,9 +432,9 @@ def run(papers: Sequence[str], profile: str = DEFAULT_PROFILE, *, jobs: int = 1,
     """Run the notebooks; print a line per notebook; rebuild the index. Returns the number of failures.
 
     While a notebook runs, a cell that takes longer than ``progress_every`` seconds prints a line every
-    ``progress_every`` seconds: notebook, cell, elapsed time and the estimate from the last run (cmlib.progress).
+    ``progress_every`` seconds: notebook, cell, elapsed time and the estimate from the last run (cmlib.execution.progress).
 
-    With ``golden``, every notebook also runs under each perturbation of :func:`cmlib.golden.variants` (into
+    With ``golden``, every notebook also runs under each perturbation of :func:`cmlib.execution.golden.variants` (into
     build/golden-band/) and its band file is written beside the golden notebook.
     """
     root = root or project_root()
@@ -569,7 +570,7 @@ def make_golden(papers: Sequence[str], *, root: Path | None = None, only: str = 
 
 
 def _band_jobs(base: Sequence[Job]) -> list[Job]:
-    """The perturbed runs of each golden job (cmlib.golden.variants), reported under build/golden-band/."""
+    """The perturbed runs of each golden job (cmlib.execution.golden.variants), reported under build/golden-band/."""
     jobs = []
     for name, env in golden_bands.variants():
         for job in base:

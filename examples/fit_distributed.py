@@ -1,4 +1,4 @@
-"""Train one paper's main model with the device settings of its params' ``fit`` section (cmlib.engine.DeviceConfig):
+"""Train one paper's main model with the device settings of its params' ``fit`` section (cmlib.protocol.engine.DeviceConfig):
 the script the README's one-GPU and several-GPU examples launch.
 
     python examples/fit_distributed.py clarel --profile study                      # as the params file says (CPU)
@@ -22,9 +22,9 @@ import os
 import sys
 from typing import Any
 
-from cmlib.config import from_params, load_profile
-from cmlib.engine import close_process_group
-from cmlib.reporting import jsonable, project_root
+from cmlib.protocol.config import from_params, load_profile
+from cmlib.protocol.engine import close_process_group
+from cmlib.protocol.files import jsonable, project_root
 
 # `fabric run --accelerator X --devices N --strategy S --precision P` exports these; they fill what the command line
 # of this script leaves unset, so the Fabric object agrees with the launcher.

@@ -21,13 +21,13 @@ os.environ.setdefault("CMLIB_PROGRESS", "0")
 
 
 def _jitter_on() -> bool:
-    from cmlib.perturb import jitter_seed
+    from cmlib.protocol.perturb import jitter_seed
 
     return bool(jitter_seed())
 
 
 #: for a test that compares trained values with an unperturbed computation or an exact stored marker: under the
-#: test-only numeric jitter (CMLIB_NUMERIC_JITTER, cmlib.perturb) those values move by design, so it skips, saying so
+#: test-only numeric jitter (CMLIB_NUMERIC_JITTER, cmlib.protocol.perturb) those values move by design, so it skips, saying so
 unperturbed_only = pytest.mark.skipif(_jitter_on(), reason="compares exact trained values with an unperturbed "
                                       "computation; CMLIB_NUMERIC_JITTER perturbs them by design")
 
@@ -65,7 +65,7 @@ def shared_datasets() -> Path:
 def one_thread():
     """One torch intra-op thread for the test (restored after): results then match the studies' pinned setting, and
     on a shared 2-core machine two OpenMP threads per process spin against each other."""
-    from cmlib.engine import torch_threads
+    from cmlib.protocol.engine import torch_threads
 
     with torch_threads(1):
         yield
@@ -74,7 +74,7 @@ def one_thread():
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run the golden notebooks (nbval) before the tolerance test that reads the metrics.json they write; nbval
     compares a claims table by its text form only (``text/plain``: its HTML form, with CSS classes and per-table ids,
-    is the same table drawn for a reader; cmlib.claims_view)."""
+    is the same table drawn for a reader; cmlib.execution.claims_view)."""
     items.sort(key=lambda item: "test_golden_metrics" in item.nodeid)
     for item in items:
         skip = getattr(item.parent, "skip_compare", None)
@@ -92,7 +92,7 @@ def _golden_machines() -> dict[str, dict]:
 
 def _foreign_goldens() -> tuple[dict[str, str], dict[str, dict]]:
     """(this machine's fingerprint, papers whose goldens were made on a machine with another fingerprint)."""
-    from cmlib.reporting import machine_fingerprint
+    from cmlib.execution.reporting import machine_fingerprint
 
     here = machine_fingerprint()
     return here, {paper: fp for paper, fp in _golden_machines().items() if fp != here}
@@ -115,6 +115,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if failed:
         terminalreporter.write_line(
             "Golden failures: trained numbers are checked against the band `make golden` measured under numeric "
-            "perturbations (cmlib.golden), so another processor alone should not fail them. A change that moves "
+            "perturbations (cmlib.execution.golden), so another processor alone should not fail them. A change that moves "
             "results on purpose needs `make golden PAPER=<paper>` and a review of the diff; otherwise it is a "
             "regression.", yellow=True)

@@ -20,7 +20,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "load_word_list", "most_frequent_concepts",
     ),
     "prcc": ("PRCC_PROTOCOLS", "read_prcc"),
-    "reed": ("load_sent_splits", "read_sentences", "read_text_c10"),
+    "reed": ("read_sentences", "read_text_c10"),
     "reid_folders": (
         "LIP_CLOTH_LABELS", "ParallelFolders", "ReIDRecord", "ReIDSet", "load_reid_set", "masks_present",
     ),
@@ -32,7 +32,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "xlsa17": (
         "LOC_KEYS", "SPLIT_SIZES", "AttSplits", "Res101", "Xlsa17Text", "check_split_sizes", "load_att_splits",
-        "load_res101", "load_xlsa17_with_text", "merge_train_val",
+        "load_res101", "load_sent_splits", "load_xlsa17_with_text", "merge_train_val",
     ),
     "worlds": (),  # one synthetic world per paper: cmlib.data.worlds.<paper>
 }

@@ -1,15 +1,14 @@
 """Reed et al. ("Learning deep representations of fine-grained visual descriptions", CVPR 2016) text files as
 used by CLAREL (Oreshkin et al., CVPRW 2020, Section 4): ``text_c10/<class>/<image>.txt`` with 10 sentences per
-image, and ``sent_splits.mat`` (1024-d class embeddings + xlsa17-indexed train/val/trainval/test locs).
+image. Reed's ``sent_splits.mat`` has the layout of xlsa17's ``att_splits.mat`` and is read there
+(:func:`cmlib.data.xlsa17.load_sent_splits`), which also joins the sentences to the xlsa17 features.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from cmlib.data.xlsa17 import AttSplits, load_att_splits
-
-__all__ = ["load_sent_splits", "read_sentences", "read_text_c10"]
+__all__ = ["read_sentences", "read_text_c10"]
 
 
 def read_sentences(path: str | Path) -> list[str]:
@@ -52,8 +51,3 @@ def read_text_c10(text_root: str | Path, image_files: list[str], per_image: int 
             raise ValueError(f"image {image}: {path} holds no sentence")
         out.append([sents[i % len(sents)] for i in range(per_image)])
     return out
-
-
-def load_sent_splits(path: str | Path) -> AttSplits:
-    """Reed ``sent_splits.mat``: (C, 1024) class sentence embeddings and 0-based train/val/trainval/test splits."""
-    return load_att_splits(path)

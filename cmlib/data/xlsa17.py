@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cmlib.data.reed import read_text_c10
+
 __all__ = [
     "LOC_KEYS",
     "SPLIT_SIZES",
@@ -27,6 +29,7 @@ __all__ = [
     "check_split_sizes",
     "load_att_splits",
     "load_res101",
+    "load_sent_splits",
     "load_xlsa17_with_text",
     "merge_train_val",
 ]
@@ -122,6 +125,12 @@ def check_split_sizes(splits: dict[str, np.ndarray], dataset: str, where: str = 
             raise ValueError(f"{where}: {dataset} {name} holds {found} images, expected {expected}")
 
 
+def load_sent_splits(path: str | Path) -> AttSplits:
+    """Reed ``sent_splits.mat``: (C, 1024) class sentence embeddings and 0-based train/val/trainval/test splits (the
+    layout of ``att_splits.mat``)."""
+    return load_att_splits(path)
+
+
 def merge_train_val(att: AttSplits, sent: AttSplits) -> AttSplits:
     """Add ``train`` / ``val`` from Reed's ``sent_splits.mat`` to an ``att_splits.mat`` lacking them (CUB).
 
@@ -150,8 +159,6 @@ class Xlsa17Text:
 def load_xlsa17_with_text(root: str | Path, dataset: str = "CUB") -> Xlsa17Text:
     """Load ``<root>/res101.mat``, ``<root>/att_splits.mat`` (+ ``<root>/sent_splits.mat`` when train/val locs are
     missing) and Reed's ``<root>/text_c10/<class>/<image>.txt``; check the split sizes of ``dataset``."""
-    from cmlib.data.reed import read_text_c10
-
     root = Path(root)
     res = load_res101(root / "res101.mat")
     att = load_att_splits(root / "att_splits.mat")

@@ -1,6 +1,6 @@
 """The return type of every loss with several terms: a plain dict of named, already-weighted scalar terms.
 
-``cmlib.engine.fit`` sums the values of whatever ``loss_fn`` returns (torchvision detection style: losses come back
+``cmlib.protocol.engine.fit`` sums the values of whatever ``loss_fn`` returns (torchvision detection style: losses come back
 as a dict of named terms), so a :class:`LossTerms` is exactly that dict, with the total made obvious for use outside
 the engine::
 
@@ -25,7 +25,7 @@ class LossTerms(dict[str, Tensor]):
     """Named, already-weighted scalar loss terms (a ``dict``); their sum is the loss that is minimised."""
 
     def total(self) -> Tensor:
-        """The sum of the terms, a 0-d tensor (computed as ``cmlib.engine.fit`` does, bit for bit).
+        """The sum of the terms, a 0-d tensor (computed as ``cmlib.protocol.engine.fit`` does, bit for bit).
 
         Raises:
             ValueError: there is no term.

@@ -183,7 +183,7 @@ def _block_ranks(rows: np.ndarray, gq: np.ndarray, gg: np.ndarray, jq: np.ndarra
 def query_flags(q_pid: int, q_cam: int, q_clothes: int | None, g_pids: ArrayLike, g_cams: ArrayLike,
                 g_clothes: ArrayLike | None, mode: Mode = "standard") -> tuple[np.ndarray, np.ndarray]:
     """(good, junk) flags (each (G,) bool) of every gallery item for one query: the rule :func:`evaluate_rank`
-    applies (module table), for views that show one query's ranking (cmlib.explore.deskpro)."""
+    applies (module table), for views that show one query's ranking (cmlib.studies.deskpro.explore)."""
     gp = np.asarray(to_numpy(g_pids, "g_pids")).reshape(-1)
     gc = np.asarray(to_numpy(g_cams, "g_cams")).reshape(-1)
     gcl = None if g_clothes is None else np.asarray(to_numpy(g_clothes, "g_clothes")).reshape(-1)

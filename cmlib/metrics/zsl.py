@@ -130,7 +130,7 @@ def _rescaled_argmin(d: np.ndarray, is_seen_col: np.ndarray, alpha: float) -> np
 
 def gzsl_predictions(distances: ArrayLike, seen_classes: Sequence[int] | ArrayLike, alpha: float = 0.0) -> np.ndarray:
     """(N,) predicted class ids of GZSL with metric rescaling: what :func:`gzsl` scores, for views that need the
-    predictions themselves (e.g. how many unseen images go to a seen class, cmlib.explore.clarel)."""
+    predictions themselves (e.g. how many unseen images go to a seen class, cmlib.studies.clarel.explore)."""
     d = to_numpy(distances, "distances")
     check_ndim(d, (2,), "distances", "(N, C)")
     is_seen_col = np.zeros(d.shape[1], dtype=bool)

@@ -24,7 +24,6 @@ import torchvision
 from timm.models.vision_transformer import VisionTransformer
 from torch import Tensor, nn
 
-from cmlib.config import path_field
 from cmlib.models.weights import check_backbone_weights, timm_model
 from cmlib.models.whcmt import (
     ONES_ID,
@@ -37,6 +36,7 @@ from cmlib.models.whcmt import (
     mean_tag_vector,
     warn_random_init,
 )
+from cmlib.protocol.config import path_field
 
 __all__ = ["ITQ", "LSH", "SH", "UNSUPERVISED", "WDHT", "AlexNetFc7", "CrossViTFeatures", "SmallAlexNet", "ViTConfig",
            "ViTFeatures", "check_vit_weights", "mean_tag_vector"]

@@ -46,9 +46,9 @@ from timm.models.crossvit import CrossVit
 from timm.models.vision_transformer import Block
 from torch import Tensor, nn
 
-from cmlib.config import path_field
 from cmlib.layers.attention import ClassTokenCrossBlock, cross_attention_weights, key_padding_bias
 from cmlib.models.weights import check_backbone_weights, load_weights, timm_model
+from cmlib.protocol.config import path_field
 
 __all__ = [
     "ONES_ID",

@@ -2,12 +2,12 @@
 paper, with the discipline every paper follows.
 
 The world: two Gaussian classes in ``dim`` dimensions whose means differ along one direction; a logistic regression
-trained by :func:`cmlib.engine.fit` separates them. Each replicate (one seed) draws its own world, split,
+trained by :func:`cmlib.protocol.engine.fit` separates them. Each replicate (one seed) draws its own world, split,
 initialisation and batch order; the learning rate is chosen from ``lrs`` on the replicate's validation split, and the
-test split (a :class:`cmlib.splits.SealedSplit`) is read once, for the final score. The claims checked: the trained
+test split (a :class:`cmlib.protocol.splits.SealedSplit`) is read once, for the final score. The claims checked: the trained
 model beats chance, and the validated learning rate beats the smallest one of the grid on test.
 
-It also shows the evidence rules of :mod:`cmlib.claims` end to end (issue 26): every model carries its validation
+It also shows the evidence rules of :mod:`cmlib.protocol.claims` end to end (issue 26): every model carries its validation
 curve (accuracy on the validation split every ``log_every`` steps) for the convergence gate; the premise of the
 comparison (the classes are separable: the distance between the training split's class means along ``e_0``) is
 measured per replicate; and a dose-response claim measures the trained model's gain over chance at several levels of
@@ -22,11 +22,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from cmlib.claims import Claim, Dose, ModelCheck, Premise, curve_from_history, paired, trend
-from cmlib.config import ConfigError, check_range
-from cmlib.engine import FitConfig, epoch_batches, fit, seed_everything
-from cmlib.executors import ExecutorConfig
-from cmlib.splits import SealedSplit
+from cmlib.protocol.claims import Claim, Dose, ModelCheck, Premise, curve_from_history, paired, trend
+from cmlib.protocol.config import ConfigError, check_range
+from cmlib.protocol.engine import FitConfig, epoch_batches, fit, seed_everything
+from cmlib.protocol.executors import ExecutorConfig
+from cmlib.protocol.splits import SealedSplit
 
 __all__ = ["Config", "demo_claims", "fit_main", "make_world", "run_seed"]
 
@@ -42,7 +42,7 @@ class Config:
         jobs: worker processes for the replicates (0: one per CPU core; 1: in the notebook's process).
         cache_dir: where finished replicates are kept so that an interrupted run resumes (None: not kept).
         executor: where the replicates run: the local pool (default), SLURM via submitit, or a Dask cluster
-            (``cmlib.executors.ExecutorConfig``; ``run_replicates`` reads it from the config).
+            (``cmlib.protocol.executors.ExecutorConfig``; ``run_replicates`` reads it from the config).
         lrs: learning rates tried; each replicate keeps the one with the best validation accuracy.
         dose_levels: class separations at which the dose-response claim measures the gain over chance, each level
             a world of its own trained at the learning rate validated at ``separation`` (a level equal to
@@ -147,7 +147,7 @@ def fit_main(cfg: Config, seed: int) -> dict[str, Any]:
 
 
 def demo_claims(rows: list[dict[str, Any]], cfg: Config) -> list[Claim]:
-    """The demo's claims under the rules of :mod:`cmlib.claims`.
+    """The demo's claims under the rules of :mod:`cmlib.protocol.claims`.
 
     Margins (no paper; fixed here before any run): 0.05 accuracy for "beats chance" and for the learning-rate
     comparison (a twentieth of the [0.5, 1] range of a two-class accuracy: anything smaller is not worth a

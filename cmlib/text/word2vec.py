@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cmlib.perturb import jitter_array_, jitter_seed
+from cmlib.protocol.perturb import jitter_array_, jitter_seed
 from cmlib.text.vocab import Vocabulary
 
 __all__ = ["embedding_matrix", "load_word_vectors", "train_word2vec"]
@@ -36,7 +36,7 @@ def train_word2vec(
                 "epochs": epochs}
     if not jitter_seed():
         model = Word2Vec(sentences, **settings)
-    else:  # test-only numeric perturbation of the initial vectors (cmlib.perturb); otherwise the same training
+    else:  # test-only numeric perturbation of the initial vectors (cmlib.protocol.perturb); otherwise the same training
         model = Word2Vec(**settings)
         model.build_vocab(sentences)
         jitter_array_(model.wv.vectors, salt=seed)

@@ -28,9 +28,9 @@ report_dir = None  # set by the runner: reports/clarel/<profile>/01_gzsl
 # %%
 import os
 
-from cmlib.config import from_params
-from cmlib.notebook import start
-from cmlib.reporting import Report, claims, metrics_table, project_root, show
+from cmlib.execution.notebook import start
+from cmlib.execution.reporting import Report, claims, metrics_table, project_root, show
+from cmlib.protocol.config import from_params
 from cmlib.studies import clarel
 
 os.chdir(project_root())
@@ -45,7 +45,7 @@ print(f"data: {data.source}; {len(data.labels)} images, {len(data.class_names)} 
 # ## The protocol per replicate: validation model → α*, train+val model → test u, s, H and ZSL top-1
 #
 # A replicate (one seed) draws its own world (`world.seed + seed`), validation hold-out, initialisation and batch
-# order (`cmlib.replicates.run_replicates`). α is chosen on the validation split only; the test split is read once,
+# order (`cmlib.protocol.replicates.run_replicates`). α is chosen on the validation split only; the test split is read once,
 # for the final score.
 #
 # First every model that any notebook of this profile reads (`cfg.notebooks`: per replicate, the validation and

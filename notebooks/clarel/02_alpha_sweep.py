@@ -27,9 +27,9 @@ report_dir = None  # set by the runner: reports/clarel/<profile>/02_alpha_sweep
 # %%
 import os
 
-from cmlib.config import from_params
-from cmlib.notebook import start
-from cmlib.reporting import Report, claims, metrics_table, project_root, show
+from cmlib.execution.notebook import start
+from cmlib.execution.reporting import Report, claims, metrics_table, project_root, show
+from cmlib.protocol.config import from_params
 from cmlib.studies import clarel
 
 os.chdir(project_root())

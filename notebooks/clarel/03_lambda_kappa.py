@@ -32,9 +32,9 @@ report_dir = None  # set by the runner: reports/clarel/<profile>/03_lambda_kappa
 # %%
 import os
 
-from cmlib.config import from_params
-from cmlib.notebook import start
-from cmlib.reporting import Report, claims, project_root, show
+from cmlib.execution.notebook import start
+from cmlib.execution.reporting import Report, claims, project_root, show
+from cmlib.protocol.config import from_params
 from cmlib.studies import clarel
 
 os.chdir(project_root())

@@ -28,11 +28,11 @@ report_dir = None  # set by the runner: reports/clarel/<profile>/05_explore
 # %%
 import os
 
-from cmlib.config import from_params
-from cmlib.explore import clarel as explore
-from cmlib.notebook import explorer_params, start
-from cmlib.reporting import Report, metrics_table, project_root, show
+from cmlib.execution.notebook import explorer_params, start
+from cmlib.execution.reporting import Report, metrics_table, project_root, show
+from cmlib.protocol.config import from_params
 from cmlib.studies import clarel
+from cmlib.studies.clarel import explore
 
 os.chdir(project_root())
 params = explorer_params("clarel", params, report_dir)  # in JupyterLab: the study profile where its models are cached

@@ -15,11 +15,11 @@
 # %% [markdown]
 # # Demo — the study pipeline end to end
 #
-# Not a paper: a two-class Gaussian world and a logistic regression, trained with `cmlib.engine.fit` on several
-# replicates, reported through `cmlib.reporting` (metrics.json, a figure, a claims table). It shows the shape every
+# Not a paper: a two-class Gaussian world and a logistic regression, trained with `cmlib.protocol.engine.fit` on several
+# replicates, reported through `cmlib.execution.reporting` (metrics.json, a figure, a claims table). It shows the shape every
 # paper notebook follows: a `parameters` cell, a typed config, replicates run in parallel processes and kept on disk
-# (`cmlib.replicates`), settings chosen on a validation split with the test split sealed until the final score
-# (`cmlib.splits`), verdicts under the rules of `cmlib.claims` (margins, the convergence gate, a premise, a
+# (`cmlib.protocol.replicates`), settings chosen on a validation split with the test split sealed until the final score
+# (`cmlib.protocol.splits`), verdicts under the rules of `cmlib.protocol.claims` (margins, the convergence gate, a premise, a
 # dose-response trend), rounded tables checked by nbval.
 
 # %% tags=["parameters"]
@@ -31,11 +31,11 @@ import os
 
 import matplotlib.pyplot as plt
 
-from cmlib.config import from_params
-from cmlib.notebook import start
-from cmlib.replicates import run_replicates
-from cmlib.claim_plots import plot_curves, plot_dose
-from cmlib.reporting import Report, claims, metrics_table, project_root, show
+from cmlib.execution.claim_plots import plot_curves, plot_dose
+from cmlib.execution.notebook import start
+from cmlib.execution.reporting import Report, claims, metrics_table, project_root, show
+from cmlib.protocol.config import from_params
+from cmlib.protocol.replicates import run_replicates
 from cmlib.studies import demo
 
 os.chdir(project_root())
@@ -72,7 +72,7 @@ rep.save_figure(fig, "accuracy_per_seed")
 # %% [markdown]
 # ## Did every compared model converge?
 #
-# Validation accuracy every `log_every` steps, per replicate. The convergence gate of `cmlib.claims` reads the mean
+# Validation accuracy every `log_every` steps, per replicate. The convergence gate of `cmlib.protocol.claims` reads the mean
 # curve's gain over the last third of training (shaded): a model that still gains more than the claim's margin there
 # makes the claim `invalid: <model> still improving`, whatever its test numbers say.
 

@@ -35,9 +35,9 @@ report_dir = None  # set by the runner: reports/deskpro/<profile>/01_ccreid
 import os
 import warnings
 
-from cmlib.config import from_params
-from cmlib.notebook import start
-from cmlib.reporting import Report, metrics_table, project_root, show
+from cmlib.execution.notebook import start
+from cmlib.execution.reporting import Report, metrics_table, project_root, show
+from cmlib.protocol.config import from_params
 from cmlib.studies import deskpro
 
 warnings.filterwarnings("ignore", message=".*deterministic.*")

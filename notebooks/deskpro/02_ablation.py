@@ -47,9 +47,9 @@ import warnings
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from cmlib.config import from_params
-from cmlib.notebook import start
-from cmlib.reporting import Report, metrics_table, project_root, show
+from cmlib.execution.notebook import start
+from cmlib.execution.reporting import Report, metrics_table, project_root, show
+from cmlib.protocol.config import from_params
 from cmlib.studies import deskpro
 
 warnings.filterwarnings("ignore", message=".*deterministic.*")

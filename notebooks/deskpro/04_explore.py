@@ -30,11 +30,11 @@ report_dir = None  # set by the runner: reports/deskpro/<profile>/04_explore
 import os
 import warnings
 
-from cmlib.config import from_params
-from cmlib.explore import deskpro as explore
-from cmlib.notebook import explorer_params, start
-from cmlib.reporting import Report, metrics_table, project_root, show
+from cmlib.execution.notebook import explorer_params, start
+from cmlib.execution.reporting import Report, metrics_table, project_root, show
+from cmlib.protocol.config import from_params
 from cmlib.studies import deskpro
+from cmlib.studies.deskpro import explore
 
 warnings.filterwarnings("ignore", message=".*deterministic.*")
 os.chdir(project_root())

@@ -28,9 +28,9 @@ report_dir = None  # set by the runner: reports/grmnet/<profile>/04_real_sketche
 # %%
 import os
 
-from cmlib.config import from_params
-from cmlib.notebook import start
-from cmlib.reporting import Report, project_root
+from cmlib.execution.notebook import start
+from cmlib.execution.reporting import Report, project_root
+from cmlib.protocol.config import from_params
 from cmlib.studies import grmnet
 
 os.chdir(project_root())

@@ -28,12 +28,12 @@ report_dir = None  # set by the runner: reports/grmnet/<profile>/05_explore
 # %%
 import os
 
-from cmlib.config import from_params
 from cmlib.data.sketchyscene import ReferringExpression
-from cmlib.explore import grmnet as explore
-from cmlib.notebook import explorer_params, start
-from cmlib.reporting import Report, metrics_table, project_root, show
+from cmlib.execution.notebook import explorer_params, start
+from cmlib.execution.reporting import Report, metrics_table, project_root, show
+from cmlib.protocol.config import from_params
 from cmlib.studies import grmnet
+from cmlib.studies.grmnet import explore
 
 os.chdir(project_root())
 params = explorer_params("grmnet", params, report_dir)  # in JupyterLab: the study profile where its models are cached

@@ -30,10 +30,10 @@ report_dir = None  # set by the runner: reports/whcmt/<profile>/02_loss_weights
 # %%
 import os
 
-from cmlib.config import from_params
-from cmlib.notebook import start
-from cmlib.replicates import run_replicates
-from cmlib.reporting import Report, claims, metrics_table, project_root, show
+from cmlib.execution.notebook import start
+from cmlib.execution.reporting import Report, claims, metrics_table, project_root, show
+from cmlib.protocol.config import from_params
+from cmlib.protocol.replicates import run_replicates
 from cmlib.studies import whcmt
 
 os.chdir(project_root())

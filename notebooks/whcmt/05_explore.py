@@ -27,11 +27,11 @@ report_dir = None  # set by the runner: reports/whcmt/<profile>/05_explore
 # %%
 import os
 
-from cmlib.config import from_params
-from cmlib.explore import whcmt as explore
-from cmlib.notebook import explorer_params, start
-from cmlib.reporting import Report, metrics_table, project_root, show
+from cmlib.execution.notebook import explorer_params, start
+from cmlib.execution.reporting import Report, metrics_table, project_root, show
+from cmlib.protocol.config import from_params
 from cmlib.studies import whcmt
+from cmlib.studies.whcmt import explore
 from cmlib.studies.whcmt.runs import encode
 
 os.chdir(project_root())

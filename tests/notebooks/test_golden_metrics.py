@@ -3,7 +3,7 @@
 It reuses the nbval execution of ``tests/notebooks/golden/<paper>/<nb>.ipynb`` (which writes
 ``build/golden/<paper>/<nb>/metrics.json``) instead of running every notebook twice. ``make golden`` stores, beside
 each golden notebook, ``<nb>.metrics.json`` (the unperturbed run) and ``<nb>.band.json`` (the range of every number
-over that run and its perturbed variants; see :mod:`cmlib.golden` for the rule). Numbers that every run gave
+over that run and its perturbed variants; see :mod:`cmlib.execution.golden` for the rule). Numbers that every run gave
 identically are compared exactly; trained numbers within their measured band, so the test passes on any processor
 and fails on a real regression. nbval itself compares the printed tables with their numbers masked
 (tests/notebooks/nbval_sanitize.cfg): columns, row labels, claim names and integer counts stay exact.
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SESSION_START
 
-from cmlib.golden import compare
+from cmlib.execution.golden import compare
 
 GOLDEN = ROOT / "tests" / "notebooks" / "golden"
 BANDS = sorted(GOLDEN.glob("*/*.band.json"))

@@ -10,7 +10,7 @@ import sys
 import torch
 from torch import nn
 
-from cmlib.engine import FitConfig, close_process_group, epoch_batches, fit, seed_everything
+from cmlib.protocol.engine import FitConfig, close_process_group, epoch_batches, fit, seed_everything
 
 GLOBAL_BATCH = 8
 

@@ -1,4 +1,4 @@
-"""cmlib.cache and engine.torch_threads: stable keys, atomic writes, restored thread counts."""
+"""cmlib.protocol.cache and engine.torch_threads: stable keys, atomic writes, restored thread counts."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from cmlib.cache import load, save_atomic, stable_hash
-from cmlib.engine import torch_threads
+from cmlib.protocol.cache import load, save_atomic, stable_hash
+from cmlib.protocol.engine import torch_threads
 
 
 def test_stable_hash_ignores_key_order_and_sees_values() -> None:
@@ -33,9 +33,9 @@ def test_torch_threads_restores_the_previous_count() -> None:
 
 
 def test_source_text_is_the_defining_files_in_order():
-    import cmlib.cache as cache_mod
-    import cmlib.perturb as perturb_mod
-    from cmlib.cache import source_text
+    import cmlib.protocol.cache as cache_mod
+    import cmlib.protocol.perturb as perturb_mod
+    from cmlib.protocol.cache import source_text
 
     own = Path(cache_mod.__file__).read_text(encoding="utf-8")
     assert source_text(cache_mod) == own
@@ -44,7 +44,7 @@ def test_source_text_is_the_defining_files_in_order():
 
 
 def test_keep_recent_makes_once_and_keeps_the_most_recent() -> None:
-    from cmlib.cache import keep_recent
+    from cmlib.protocol.cache import keep_recent
 
     store: dict = {}
     made: list[str] = []

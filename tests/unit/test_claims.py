@@ -1,10 +1,10 @@
-"""cmlib.claims: verdicts follow the rules (n >= 3, chance and collapse gates), intervals are hand-checked."""
+"""cmlib.protocol.claims: verdicts follow the rules (n >= 3, chance and collapse gates), intervals are hand-checked."""
 
 from __future__ import annotations
 
 import pytest
 
-from cmlib.claims import (
+from cmlib.protocol.claims import (
     BELOW_MARGIN,
     CLAIM_COLUMNS,
     INCONCLUSIVE,

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import scipy.io as sio
 
-from cmlib.data.reed import load_sent_splits, read_sentences, read_text_c10
-from cmlib.data.xlsa17 import check_split_sizes, load_att_splits, load_res101, merge_train_val
+from cmlib.data.reed import read_sentences, read_text_c10
+from cmlib.data.xlsa17 import check_split_sizes, load_att_splits, load_res101, load_sent_splits, merge_train_val
 
 
 def test_cub_att_splits_and_reed_train_val(shared_datasets):
@@ -131,7 +131,7 @@ def test_cub_corrupt_image_is_named_or_skipped_with_a_warning(tmp_path: Path) ->
 
 
 def test_clarel_config_passes_on_corrupt_to_the_cub_loader(tmp_path: Path) -> None:
-    from cmlib.config import ConfigError, from_params
+    from cmlib.protocol.config import ConfigError, from_params
     from cmlib.studies import clarel
 
     root = _tiny_cub(tmp_path)

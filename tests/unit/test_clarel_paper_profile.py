@@ -24,7 +24,7 @@ import scipy.io as sio
 import torch
 from conftest import unperturbed_only
 
-from cmlib.config import load_yaml
+from cmlib.protocol.config import load_yaml
 from cmlib.runner import Job, execute
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,7 +102,7 @@ def tree(tmp_path_factory) -> dict:
 
 @unperturbed_only
 def test_paper_profile_runs_every_notebook_from_the_given_word_vectors(tree):
-    from cmlib.config import from_params
+    from cmlib.protocol.config import from_params
     from cmlib.studies import clarel
 
     cfg = from_params(clarel.Config, tree["params"])
@@ -133,7 +133,7 @@ def test_paper_profile_runs_every_notebook_from_the_given_word_vectors(tree):
 
 
 def test_word_coverage_below_the_minimum_fails_in_one_line(tree):
-    from cmlib.config import from_params
+    from cmlib.protocol.config import from_params
     from cmlib.studies import clarel
 
     half = tree["dir"] / "half.txt"

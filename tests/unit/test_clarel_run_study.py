@@ -2,7 +2,7 @@
 
 import pytest
 
-from cmlib.config import ConfigError, from_params, load_yaml
+from cmlib.protocol.config import ConfigError, from_params, load_yaml
 from cmlib.studies import clarel
 
 TINY = {"world": {"n_classes": 24, "n_unseen": 6, "n_val_classes": 6, "n_genera": 6, "images_per_class": 6,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from conftest import unperturbed_only
 
-from cmlib.config import ConfigError, from_params, load_yaml
+from cmlib.protocol.config import ConfigError, from_params, load_yaml
 from cmlib.studies import clarel
 
 TINY = {"world": {"n_classes": 24, "n_unseen": 6, "n_val_classes": 6, "n_genera": 6, "images_per_class": 6,
@@ -45,7 +45,7 @@ def test_protocol_runs_and_is_deterministic():
 
 
 def test_a_settings_test_split_is_read_once_after_alpha_is_chosen():
-    from cmlib.splits import TestSplitSealed
+    from cmlib.protocol.splits import TestSplitSealed
 
     cfg = from_params(clarel.Config, TINY)
     data = clarel.build_data(cfg)
@@ -103,7 +103,7 @@ def _row(seed, **kw):
 
 
 def test_stability_rule_on_hand_made_rows():
-    from cmlib.claims import ModelCheck, claims
+    from cmlib.protocol.claims import ModelCheck, claims
 
     # H at lambda = 0.2 minus H at the centre, per replicate: -1, +0.5, -0.5, 0 -> mean -0.25, sd 0.645,
     # t(0.975, 3) = 3.182: interval -0.25 +- 1.027 = [-1.277, 0.777], inside +-2: reproduced. lambda = 0.9 sits
@@ -135,7 +135,7 @@ def test_stability_rule_on_hand_made_rows():
 
 
 def test_classifier_loss_barely_affects_u_is_an_equivalence_claim():
-    from cmlib.claims import claims
+    from cmlib.protocol.claims import claims
 
     def line(seed, k, u, s=50.0, h=40.0):
         return {"line": k, "seed": seed, "u": u, "s": s, "H": h, "H_chance": 1.0, "top_share": 0.05}
@@ -160,7 +160,7 @@ def test_classifier_loss_barely_affects_u_is_an_equivalence_claim():
 
 
 def test_p_seen_claim_and_text_claims_from_replicates():
-    from cmlib.claims import claims
+    from cmlib.protocol.claims import claims
 
     reps = [{"seed": s, "alphas": [0.0, 0.1, 0.2], "H": [10.0, 20.0 + s, 12.0], "H_chance": 1.0,
              "p_seen_given_unseen": [80.0, 50.0 - s, 30.0]} for s in range(3)]
@@ -190,7 +190,7 @@ def test_p_seen_claim_and_text_claims_from_replicates():
 
 
 def test_alpha_claims_on_p_are_sanity_checks_and_the_headline_level():
-    from cmlib.claims import claims
+    from cmlib.protocol.claims import claims
 
     reps = [{"seed": s, "alphas": [0.0, 0.1, 0.2], "H": [10.0, 20.0 + s, 12.0], "H_chance": 1.0,
              "p_seen_given_unseen": [80.0, 50.0 - s, 30.0]} for s in range(3)]

@@ -1,4 +1,4 @@
-"""cmlib.config: strict nested configs with errors that name the key and what was expected."""
+"""cmlib.protocol.config: strict nested configs with errors that name the key and what was expected."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Literal
 
 import pytest
 
-from cmlib.config import ConfigError, check_range, from_params, load_yaml, path_field, to_dict
+from cmlib.protocol.config import ConfigError, check_range, from_params, load_yaml, path_field, to_dict
 
 
 @dataclass
@@ -68,7 +68,7 @@ def test_typo_hint_prefers_a_field_of_the_same_kind() -> None:
     assert _hint(clarel.Config, {"lamda": 0.3}) == "params: unknown key 'lamda' (did you mean 'lam'?)"
     assert _hint(clarel.Config, {"lamda": [0.0, 0.5]}) == "params: unknown key 'lamda' (did you mean 'lambdas'?)"
     # (WHCMT now has a `fit` section itself, so the rule is checked on its fields without it.)
-    from cmlib.config import closest_field
+    from cmlib.protocol.config import closest_field
 
     fields = {n: t for n, t in typing.get_type_hints(whcmt.Config).items() if n != "fit"}
     assert closest_field("fit", 20, fields) is None  # vit is a section

@@ -13,8 +13,8 @@ import pytest
 import torch
 from test_deskpro_study import _write, write_celeb_light_tree
 
-from cmlib.config import from_params, load_yaml
 from cmlib.models.osnet import osnet
+from cmlib.protocol.config import from_params, load_yaml
 from cmlib.runner import Job, execute
 from cmlib.studies import deskpro
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from cmlib.config import ConfigError, from_params, load_yaml, to_dict
 from cmlib.models.deskpro import MultiBranchNet
+from cmlib.protocol.config import ConfigError, from_params, load_yaml, to_dict
 from cmlib.studies import deskpro
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -231,7 +231,7 @@ def test_face_lr_reaches_the_face_streams_only(tmp_path):
 def test_parallel_replicates_train_the_priors_once_before_the_workers(monkeypatch, tmp_path):
     calls = []
     monkeypatch.setattr(deskpro, "prepare", lambda cfg: calls.append("prepare"))
-    monkeypatch.setattr("cmlib.replicates.run_replicates",
+    monkeypatch.setattr("cmlib.protocol.replicates.run_replicates",
                         lambda fn, cfg, seeds, cache_dir, jobs: calls.append(("run", jobs)) or [])
     deskpro.replicates(_tiny(tmp_path, seeds=[0, 1], jobs=0))
     assert calls == ["prepare", ("run", 0)]
@@ -243,7 +243,7 @@ def test_parallel_replicates_train_the_priors_once_before_the_workers(monkeypatc
 def test_priors_train_under_the_configs_thread_count_whoever_calls_them(monkeypatch, tmp_path):
     # The replicate runner trains the priors in its parent, whose torch thread count is the machine's; a CPU
     # convolution's result depends on it, so the file a key names must be trained under cfg.num_threads.
-    from cmlib.engine import torch_threads
+    from cmlib.protocol.engine import torch_threads
     from cmlib.studies.deskpro import priors
 
     seen = []

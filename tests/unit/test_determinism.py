@@ -1,5 +1,5 @@
 """Same machine, same numbers: a smoke training run twice in one session is bit-identical; the test-only numeric
-jitter (cmlib.perturb) changes the floating-point path only at rounding scale and never reuses a cache entry."""
+jitter (cmlib.protocol.perturb) changes the floating-point path only at rounding scale and never reuses a cache entry."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from cmlib.cache import stable_hash
-from cmlib.config import from_params
-from cmlib.perturb import ENV, REL_SCALE, jitter_module_, jitter_seed
+from cmlib.protocol.cache import stable_hash
+from cmlib.protocol.config import from_params
+from cmlib.protocol.perturb import ENV, REL_SCALE, jitter_module_, jitter_seed
 from cmlib.studies import clarel
 from cmlib.text import train_word2vec
 

@@ -1,4 +1,4 @@
-"""cmlib.engine: exact resume after an interruption, the NaN guard, model selection, DDP equivalence."""
+"""cmlib.protocol.engine: exact resume after an interruption, the NaN guard, model selection, DDP equivalence."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 from conftest import free_port
 from torch import nn
 
-from cmlib.engine import FitConfig, NonFiniteLossError, epoch_batches, fit, seed_everything
+from cmlib.protocol.engine import FitConfig, NonFiniteLossError, epoch_batches, fit, seed_everything
 
 ROOT = Path(__file__).resolve().parents[2]
 

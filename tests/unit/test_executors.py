@@ -1,4 +1,4 @@
-"""cmlib.executors: the demo study through submitit (cluster=local) and Dask (LocalCluster) gives the local pool's
+"""cmlib.protocol.executors: the demo study through submitit (cluster=local) and Dask (LocalCluster) gives the local pool's
 numbers; a killed cluster run resumes from the shared per-replicate cache (issue 27, item 4)."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from test_replicates import descendants
 
-from cmlib.config import ConfigError, from_params
-from cmlib.executors import ExecutorConfig
-from cmlib.replicates import ReplicateError, replicate_path, run_replicates
+from cmlib.protocol.config import ConfigError, from_params
+from cmlib.protocol.executors import ExecutorConfig
+from cmlib.protocol.replicates import ReplicateError, replicate_path, run_replicates
 from cmlib.studies import demo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,7 +60,7 @@ def test_a_killed_submitit_run_resumes_from_the_shared_cache(tmp_path: Path, ref
     """Jobs write their replicate to the cache themselves: a run killed after its first finished job (the
     submitting process and its jobs) keeps it, and the next run, on another engine, computes only the rest."""
     cache = tmp_path / "cache"
-    script = ("from cmlib.executors import ExecutorConfig; from cmlib.replicates import run_replicates; "
+    script = ("from cmlib.protocol.executors import ExecutorConfig; from cmlib.protocol.replicates import run_replicates; "
               "from cmlib.studies import demo; "
               "cfg = demo.Config(seeds=[0, 1, 2], n_train=64, n_val=64, n_test=128, lrs=[0.1]); "
               f"run_replicates(demo.run_seed, cfg, cfg.seeds, jobs=1, cache_dir={str(cache)!r}, "
@@ -82,7 +82,7 @@ def test_a_killed_submitit_run_resumes_from_the_shared_cache(tmp_path: Path, ref
 
 
 def test_the_readme_slurm_block_is_a_valid_demo_profile(tmp_path: Path) -> None:
-    from cmlib.config import load_profile
+    from cmlib.protocol.config import load_profile
 
     lines = (ROOT / "README.md").read_text().splitlines()
     start = lines.index("    # params/demo/slurm.yaml") + 1

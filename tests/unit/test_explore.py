@@ -1,4 +1,4 @@
-"""The explorers' callbacks (cmlib.explore), checked on hand-computed cases; the widgets wrap these."""
+"""The explorers' callbacks (cmlib.studies.<paper>.explore), checked on hand-computed cases; the widgets wrap these."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from cmlib.explore.clarel import alpha_explorer, alpha_view, plot_alpha_view
 from cmlib.studies.clarel import Scored
+from cmlib.studies.clarel.explore import alpha_explorer, alpha_view, plot_alpha_view
 
 # 3 classes: 0 and 1 seen, 2 unseen. Images 0-1 are unseen (class 2), image 2 is class 1, image 3 is class 0.
 D = torch.tensor([[1.0, 2.0, 1.5], [1.0, 3.0, 1.1], [2.0, 0.5, 3.0], [1.2, 1.0, 2.0]])
@@ -50,7 +50,7 @@ def _reid(pids: list[int], cams: list[int], clothes: list[int]):
 
 
 def test_ranked_gallery_drops_junk_and_keeps_ties_in_gallery_order() -> None:
-    from cmlib.explore.deskpro import ranked_gallery
+    from cmlib.studies.deskpro.explore import ranked_gallery
 
     query = _reid([1], [0], [5])
     # item 0: same person, other camera, same clothes -> junk (cloth-changing); item 1: same camera -> junk;
@@ -68,7 +68,7 @@ def test_ranked_gallery_drops_junk_and_keeps_ties_in_gallery_order() -> None:
 def test_the_ranked_figure_and_widget_build() -> None:
     import matplotlib
 
-    from cmlib.explore.deskpro import gallery_explorer, plot_ranked, ranked_gallery
+    from cmlib.studies.deskpro.explore import gallery_explorer, plot_ranked, ranked_gallery
 
     matplotlib.use("Agg")
     query, gallery = _reid([1, 2], [0, 0], [5, 5]), _reid([1, 2, 2], [1, 1, 1], [6, 5, 6])
@@ -80,7 +80,7 @@ def test_the_ranked_figure_and_widget_build() -> None:
 
 
 def test_retrieved_ranks_by_hamming_with_ties_in_database_order() -> None:
-    from cmlib.explore.whcmt import retrieved
+    from cmlib.studies.whcmt.explore import retrieved
 
     q = np.array([[1, 0, 1, 1]])
     db = np.array([[1, 0, 1, 1], [0, 1, 0, 0], [1, 0, 1, 0], [1, 0, 0, 1], [1, 1, 1, 1]])
@@ -96,7 +96,7 @@ def test_retrieved_ranks_by_hamming_with_ties_in_database_order() -> None:
 def test_the_retrieval_figure_and_widget_build() -> None:
     import matplotlib
 
-    from cmlib.explore.whcmt import retrieval_explorer
+    from cmlib.studies.whcmt.explore import retrieval_explorer
 
     matplotlib.use("Agg")
     rng = np.random.default_rng(0)
@@ -117,7 +117,7 @@ def _box(h: int, w: int, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
 
 
 def test_instance_view_sorts_kept_instances_by_hand() -> None:
-    from cmlib.explore.grmnet import instance_view
+    from cmlib.studies.grmnet.explore import instance_view
 
     a, b, c = _box(8, 8, 0, 4, 0, 4), _box(8, 8, 4, 8, 4, 8), _box(8, 8, 0, 4, 4, 8)
     target = np.stack([a, b])  # two referred instances
@@ -137,7 +137,7 @@ def test_instance_view_sorts_kept_instances_by_hand() -> None:
 def test_the_instances_figure_and_widget_build() -> None:
     import matplotlib
 
-    from cmlib.explore.grmnet import expression_explorer
+    from cmlib.studies.grmnet.explore import expression_explorer
 
     matplotlib.use("Agg")
     a, b = _box(8, 8, 0, 4, 0, 4), _box(8, 8, 4, 8, 4, 8)

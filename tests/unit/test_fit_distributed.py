@@ -1,4 +1,4 @@
-"""The one device section (``fit``, cmlib.engine.DeviceConfig) of every paper, and the README's multi-process example
+"""The one device section (``fit``, cmlib.protocol.engine.DeviceConfig) of every paper, and the README's multi-process example
 (examples/fit_distributed.py) run with 2 CPU processes under torchrun for every paper that has ``fit_main``."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pytest
 import torch
 from conftest import free_port
 
-from cmlib.config import ConfigError, from_params
-from cmlib.engine import DeviceConfig, FitConfig, epoch_batches
+from cmlib.protocol.config import ConfigError, from_params
+from cmlib.protocol.engine import DeviceConfig, FitConfig, epoch_batches
 
 ROOT = Path(__file__).resolve().parents[2]
 PAPERS_WITH_FIT_MAIN = ["demo", "clarel", "deskpro", "whcmt", "grmnet"]
@@ -47,7 +47,7 @@ def test_device_settings_reach_the_fit_config_and_keys() -> None:
 
 
 def test_per_sample_lists_split_by_entry_and_structures_by_tensor() -> None:
-    from cmlib.engine import PerSample, _shard
+    from cmlib.protocol.engine import PerSample, _shard
 
     images = PerSample(torch.zeros(3, 5 + i, 4) for i in range(4))  # four images of their own sizes
     batch = (images, torch.arange(8).reshape(4, 2), [torch.arange(4.0), torch.arange(4.0) * 2])

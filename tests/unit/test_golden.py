@@ -1,4 +1,4 @@
-"""cmlib.golden: bands from perturbed runs, and the rule that passes another machine but fails a planted bug."""
+"""cmlib.execution.golden: bands from perturbed runs, and the rule that passes another machine but fails a planted bug."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cmlib.golden import VARIANTS, band, compare, flatten, variants, write_band
+from cmlib.execution.golden import VARIANTS, band, compare, flatten, variants, write_band
 
 
 def runs(n: int = len(VARIANTS) + 1, leaves: int = 40, seed: int = 0, scale: float = 1.0) -> list[dict]:
@@ -84,7 +84,7 @@ def test_a_row_with_a_narrow_band_borrows_its_familys_width() -> None:
 def test_strings_compare_with_numbers_masked_and_verdicts_by_family() -> None:
     """Claim rows quote trained numbers in text (models, converged, premise): another processor rounds them
     differently, so a string leaf passes when its masked form was seen; a verdict passes when its family was seen."""
-    from cmlib.golden import band, compare, masked
+    from cmlib.execution.golden import band, compare, masked
 
     assert masked("DeSKPro converged (-1.64 over the last third, tolerance 2.75)") == \
         masked("DeSKPro still improving (+0.46 over the last third, tolerance 2.75)") == \

@@ -20,7 +20,7 @@ import torch
 import torchvision
 from PIL import Image
 
-from cmlib.config import ConfigError, from_params, load_yaml
+from cmlib.protocol.config import ConfigError, from_params, load_yaml
 from cmlib.runner import Job, execute
 from cmlib.studies import grmnet
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from cmlib.claims import claims
-from cmlib.config import ConfigError, from_params
 from cmlib.data.sketchyscene import ReferringExpression
-from cmlib.replicates import run_replicates
-from cmlib.splits import TestSplitSealed
+from cmlib.protocol.claims import claims
+from cmlib.protocol.config import ConfigError, from_params
+from cmlib.protocol.replicates import run_replicates
+from cmlib.protocol.splits import TestSplitSealed
 from cmlib.studies import grmnet
 
 

@@ -8,13 +8,13 @@ import pytest
 import torch
 from conftest import unperturbed_only
 
-from cmlib.engine import FitConfig, fit
 from cmlib.losses import ClarelLoss, DeSKProLoss, LossTerms, WeakTagHashLoss, clarel_loss
 from cmlib.models.deskpro import MultiBranchNet
+from cmlib.protocol.engine import FitConfig, fit
 
 
 def _engine_total(terms: dict[str, torch.Tensor]) -> torch.Tensor:
-    return torch.stack([t.reshape(()) for t in terms.values()]).sum()  # cmlib.engine._train_step's sum
+    return torch.stack([t.reshape(()) for t in terms.values()]).sum()  # cmlib.protocol.engine._train_step's sum
 
 
 def _clarel_inputs() -> tuple[torch.Tensor, ...]:

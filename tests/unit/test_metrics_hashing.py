@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from cmlib import engine
 from cmlib.metrics import hashing
 from cmlib.metrics.hashing import MAPResult, mean_average_precision
+from cmlib.protocol import engine
 
 
 def slow_map(qc, dc, ql, dl, topk, convention):

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import demo_project
 
-from cmlib.config import from_params, load_yaml
-from cmlib.notebook import Banner, explorer_params, profile_of
+from cmlib.execution.notebook import Banner, explorer_params, profile_of
+from cmlib.protocol.config import from_params, load_yaml
 from cmlib.studies import demo
 
 

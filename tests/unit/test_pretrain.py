@@ -1,4 +1,4 @@
-"""cmlib.pretrain: a backbone trained as a classifier, its weights file saved atomically, cached, reloadable."""
+"""cmlib.protocol.pretrain: a backbone trained as a classifier, its weights file saved atomically, cached, reloadable."""
 
 import json
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from cmlib.pretrain import PretrainConfig, pretrain_backbone
+from cmlib.protocol.pretrain import PretrainConfig, pretrain_backbone
 
 
 class TinyBackbone(nn.Module):

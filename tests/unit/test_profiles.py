@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import demo_project
 
-from cmlib.config import ConfigError, from_params, load_profile, load_yaml, parse_overrides, profile_params
-from cmlib.index import committed_profile
+from cmlib.execution.index import committed_profile
+from cmlib.protocol.config import ConfigError, from_params, load_profile, load_yaml, parse_overrides, profile_params
 from cmlib.runner import DEFAULT_PROFILE, _parse, main, plan, report_folder, validate_params
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""cmlib.progress: a long cell prints notebook, cell, elapsed time and the estimate from the last run; quick cells and
+"""cmlib.execution.progress: a long cell prints notebook, cell, elapsed time and the estimate from the last run; quick cells and
 ``every=0`` print nothing; the runner's kernels report through it."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import demo_project
 
-from cmlib.progress import NotebookProgress, last_wall_time
+from cmlib.execution.progress import NotebookProgress, last_wall_time
 
 
 class Clock:

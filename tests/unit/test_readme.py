@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from cmlib.index import _collect, committed_profile
-from cmlib.site import README_BEGIN, README_END, study_times
+from cmlib.execution.index import _collect, committed_profile
+from cmlib.execution.site import README_BEGIN, README_END, study_times
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -1,4 +1,4 @@
-"""cmlib.replicates: parallel replicates equal sequential ones, finished ones are kept, a killed run resumes."""
+"""cmlib.protocol.replicates: parallel replicates equal sequential ones, finished ones are kept, a killed run resumes."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import demo_project
 
-from cmlib.replicates import ReplicateError, replicate_path, run_replicates, run_tasks
+from cmlib.protocol.replicates import ReplicateError, replicate_path, run_replicates, run_tasks
 from cmlib.studies import demo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,7 +116,7 @@ def quick(cfg: dict, seed: int) -> dict:
 
 def test_a_progress_bar_counts_the_replicates_unless_bars_are_off(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from cmlib import engine
+    from cmlib.protocol import engine
 
     monkeypatch.setattr(engine, "_PROGRESS_ENABLED", True)
     run_replicates(quick, {}, [0, 1], jobs=1, cache_dir=tmp_path, log=lambda _: None)

@@ -13,11 +13,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cmlib.claims import DISPLAY_COLUMNS, Claim, claims
-from cmlib.claims_view import ClaimsTable, claims_html, claims_text
-from cmlib.index import build_index, committed_profile
-from cmlib.reporting import show
-from cmlib.study_figure import claim_point, study_figure
+from cmlib.execution.claims_view import ClaimsTable, claims_html, claims_text
+from cmlib.execution.index import build_index, committed_profile
+from cmlib.execution.reporting import show
+from cmlib.execution.study_figure import claim_point, study_figure
+from cmlib.protocol.claims import DISPLAY_COLUMNS, Claim, claims
 
 ROOT = Path(__file__).resolve().parents[2]
 PIPE_CLAIM = "P(predicted class is seen | unseen image) falls"
@@ -176,8 +176,8 @@ def test_committed_site_has_a_row_per_stored_claim_and_no_dead_link() -> None:
 def test_other_tables_display_as_html_with_counts_as_integers() -> None:
     from IPython.core.formatters import format_display_data
 
-    from cmlib.claims_view import TableView
-    from cmlib.reporting import metrics_table
+    from cmlib.execution.claims_view import TableView
+    from cmlib.execution.reporting import metrics_table
 
     table = metrics_table([{"model": "#3 (K=0)", "right": 19.0, "H": 40.0}, {"model": "#7", "right": 15.0, "H": 40.8}])
     data, _ = format_display_data(TableView(table))

@@ -1,4 +1,4 @@
-"""cmlib.reporting: claim verdicts computed from measured values, and the files a report writes."""
+"""cmlib.execution.reporting: claim verdicts computed from measured values, and the files a report writes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
 
-from cmlib.reporting import Claim, Report, claims, metrics_table
+from cmlib.execution.reporting import Claim, Report, claims, metrics_table
 
 
 def test_report_writes_metrics_run_info_and_figures(tmp_path: Path) -> None:
@@ -50,7 +50,7 @@ def test_metrics_table_rounds_each_column_to_what_it_needs() -> None:
 def test_machine_fingerprint_names_the_processor_and_isa() -> None:
     import torch
 
-    from cmlib.reporting import cpu_model, machine_fingerprint
+    from cmlib.execution.reporting import cpu_model, machine_fingerprint
 
     fp = machine_fingerprint()
     assert fp["cpu"] == cpu_model() and fp["cpu"]
@@ -60,7 +60,7 @@ def test_machine_fingerprint_names_the_processor_and_isa() -> None:
 
 def test_cpu_id_names_family_model_and_stepping(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Two EPYCs that share the model-name string (AMD EPYC, AVX512) still differ in family/model/stepping."""
-    from cmlib import reporting
+    from cmlib.execution import reporting
 
     def fake(text: str) -> dict[str, str]:
         return dict(line.split(": ", 1) for line in text.strip().splitlines())
@@ -77,7 +77,7 @@ def test_cpu_id_names_family_model_and_stepping(monkeypatch: pytest.MonkeyPatch,
 
 def test_golden_machine_file_round_trips(tmp_path: Path) -> None:
     from cmlib import runner
-    from cmlib.reporting import machine_fingerprint
+    from cmlib.execution.reporting import machine_fingerprint
 
     runner._write_golden_machine(tmp_path)
     assert json.loads((tmp_path / runner.GOLDEN_MACHINE).read_text()) == machine_fingerprint()
@@ -86,7 +86,7 @@ def test_golden_machine_file_round_trips(tmp_path: Path) -> None:
 def test_project_root_warns_when_it_falls_back_to_the_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import warnings
 
-    from cmlib.reporting import project_root
+    from cmlib.protocol.files import project_root
 
     (tmp_path / "proj" / "notebooks").mkdir(parents=True)
     (tmp_path / "proj" / "pyproject.toml").write_text('[project]\nname = "cmlib"\n')

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import demo_project
 
-from cmlib.config import ConfigError
+from cmlib.protocol.config import ConfigError
 from cmlib.runner import build_index, list_notebooks, main, run, validate_params
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,7 +17,7 @@ params: dict = {}
 report_dir = None
 
 # %%
-from cmlib.reporting import Report
+from cmlib.execution.reporting import Report
 rep = Report(report_dir, paper="demo", notebook="02_fails")
 rep.save_metrics({"before_error": 1.0})
 
@@ -35,7 +35,7 @@ def project(tmp_path: Path) -> Path:
 def test_smoke_params_restate_the_config_defaults() -> None:
     import importlib
 
-    from cmlib.config import from_params, load_yaml
+    from cmlib.protocol.config import from_params, load_yaml
 
     for folder in sorted((ROOT / "params").iterdir()):
         study = importlib.import_module(f"cmlib.studies.{folder.name}")

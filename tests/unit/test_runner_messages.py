@@ -124,7 +124,7 @@ def test_a_saved_figure_path_displays_nothing(tmp_path: Path) -> None:
     from IPython.core.formatters import format_display_data
     from matplotlib.figure import Figure
 
-    from cmlib.reporting import Report
+    from cmlib.execution.reporting import Report
 
     rel = Report(tmp_path, paper="demo", notebook="01").save_figure(Figure(), "empty")
     assert rel == Path("figures/empty.png") and format_display_data(rel) == ({}, {})

@@ -1,4 +1,4 @@
-"""cmlib.seeds: study, stability and probe seeds never overlap; every tuning record follows the rule or says it
+"""cmlib.protocol.seeds: study, stability and probe seeds never overlap; every tuning record follows the rule or says it
 predates it."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cmlib.config import load_yaml
-from cmlib.seeds import PROBE, STABILITY, STUDY, check_tuning, probe_seeds, seed_role
+from cmlib.protocol.config import load_yaml
+from cmlib.protocol.seeds import PROBE, STABILITY, STUDY, check_tuning, probe_seeds, seed_role
 
 ROOT = Path(__file__).resolve().parents[2]
 PAPERS = ["clarel", "whcmt", "deskpro", "grmnet"]

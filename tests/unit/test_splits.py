@@ -1,10 +1,10 @@
-"""cmlib.splits: the test split is unreadable before the final evaluation and readable once."""
+"""cmlib.protocol.splits: the test split is unreadable before the final evaluation and readable once."""
 
 from __future__ import annotations
 
 import pytest
 
-from cmlib.splits import SealedSplit, TestSplitSealed
+from cmlib.protocol.splits import SealedSplit, TestSplitSealed
 
 
 def test_sealed_split_refuses_early_and_second_reads() -> None:

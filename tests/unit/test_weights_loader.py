@@ -8,9 +8,9 @@ import timm
 import torch
 import torchvision
 
-from cmlib.config import ConfigError, from_params
 from cmlib.models.osnet import load_osnet_weights, osnet
 from cmlib.models.weights import WeightsError, load_weights, timm_model
+from cmlib.protocol.config import ConfigError, from_params
 from cmlib.studies import clarel, deskpro, grmnet, whcmt
 
 

@@ -20,8 +20,8 @@ import timm
 import torch
 from PIL import Image
 
-from cmlib.config import from_params, load_yaml
 from cmlib.models.hashing_baselines import SmallAlexNet
+from cmlib.protocol.config import from_params, load_yaml
 from cmlib.runner import Job, execute
 from cmlib.studies import whcmt
 

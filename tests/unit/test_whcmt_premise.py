@@ -6,10 +6,10 @@ import time
 import numpy as np
 import pytest
 
-from cmlib.claims import claims
-from cmlib.config import from_params
 from cmlib.data import mirflickr, nuswide
 from cmlib.metrics.hashing import tag_label_auc
+from cmlib.protocol.claims import claims
+from cmlib.protocol.config import from_params
 from cmlib.studies import whcmt
 
 TINY = {"world": {"n_query": 30, "n_database": 120, "n_train": 100}, "w2v_corpus_sentences": 500, "w2v_epochs": 1}

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from cmlib.claims import claims
-from cmlib.config import from_params
 from cmlib.data.worlds import whcmt as world_lib
-from cmlib.splits import TestSplitSealed
+from cmlib.protocol.claims import claims
+from cmlib.protocol.config import from_params
+from cmlib.protocol.splits import TestSplitSealed
 from cmlib.studies import whcmt
 
 TINY = {"world": {"n_query": 30, "n_database": 120, "n_train": 100, "n_val_query": 20, "n_val_database": 60},

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cmlib.config import ConfigError, from_params
 from cmlib.data import mirflickr, nuswide
 from cmlib.data.worlds import whcmt as world_lib
+from cmlib.protocol.config import ConfigError, from_params
 from cmlib.studies import whcmt
 from cmlib.studies.whcmt.config import NUSWIDE_SPLIT
 

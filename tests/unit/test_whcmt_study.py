@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from cmlib.config import ConfigError, from_params
 from cmlib.losses.hashing import WeakTagHashLoss
 from cmlib.models.whcmt import ONES_ID, PAD_ID
+from cmlib.protocol.config import ConfigError, from_params
 from cmlib.studies import whcmt
 from cmlib.text import Vocabulary
 
@@ -87,7 +87,7 @@ def _map_rows(maps, **extra):
 
 
 def test_table3_little_claims_are_equivalence_claims_by_hand():
-    from cmlib.claims import claims
+    from cmlib.protocol.claims import claims
 
     cfg = from_params(whcmt.Config, {})
     base = [0.40, 0.42, 0.41]
@@ -107,7 +107,7 @@ def test_table3_little_claims_are_equivalence_claims_by_hand():
 
 
 def test_table2_and_4_claims_carry_the_paper_effect_and_the_headline():
-    from cmlib.claims import claims
+    from cmlib.protocol.claims import claims
 
     deep = [r for bits in (8, 12) for m, v in (("WHCMT", 0.5), ("WDHT-CNN", 0.4))
             for r in _map_rows([v, v + 0.01, v + 0.02], method=m, bits=bits)]

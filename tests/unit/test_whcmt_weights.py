@@ -10,9 +10,9 @@ import pytest
 import timm
 import torch
 
-from cmlib.config import ConfigError, from_params
 from cmlib.models.hashing_baselines import AlexNetFc7, ViTConfig, ViTFeatures
 from cmlib.models.whcmt import CrossVitConfig, build_crossvit
+from cmlib.protocol.config import ConfigError, from_params
 from cmlib.studies import whcmt
 from cmlib.studies.whcmt import runs
 
@@ -102,7 +102,7 @@ def test_pretrained_scale_backbones_without_weights_warn():
 
 
 def test_paper_profile_names_its_weight_files(project_root):
-    from cmlib.config import load_yaml
+    from cmlib.protocol.config import load_yaml
 
     params = load_yaml(project_root / "params/whcmt/paper.yaml")
     assert params["visual"]["weights_file"] and params["vit"]["weights_file"] and params["cnn_weights"]

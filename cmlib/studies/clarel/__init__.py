@@ -27,12 +27,12 @@ Choices where the paper is silent (sources):
   widths, so our towers add this projection (E = 32 or 64 on CPU, 300 in the paper profile, against 64 / 512
   channels). It is an extra layer, not in the paper.
 
-Second pass (issue 14): every notebook runs its replicates through ``cmlib.replicates.run_replicates``
+Second pass (issue 14): every notebook runs its replicates through ``cmlib.protocol.replicates.run_replicates``
 (``experiments``: a replicate draws its own world, ``world.seed + seed``); every claim (``tables``) carries the
-chance/collapse gate of ``cmlib.claims`` and the paper's own number; the key-novelty ablation trains the main setting
+chance/collapse gate of ``cmlib.protocol.claims`` and the paper's own number; the key-novelty ablation trains the main setting
 on class-level text (``world.text_level="class"``) against per-image text; the alpha transfer from the validation to
 the train+val model is reported as a diagnostic (``tables.alpha_transfer``); steps were chosen on the validation
-stage (params/clarel/study.yaml). Each trained setting's test split is sealed (``cmlib.splits.SealedSplit``,
+stage (params/clarel/study.yaml). Each trained setting's test split is sealed (``cmlib.protocol.splits.SealedSplit``,
 ``runs.sealed_test``) and opened once, after its alpha* is fixed on validation; the study's Figs. 3-4 grids are
 lambda {0, .1, .2, .35, .5, .65, .8, .9, 1} and kappa {0, .1, .2, .4, .5, .6, .8, 1}.
 """

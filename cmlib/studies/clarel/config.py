@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from cmlib.config import ConfigError, check_range, path_field
 from cmlib.data.worlds.clarel import WorldConfig
-from cmlib.engine import DeviceConfig
 from cmlib.models.clarel import ClarelModelConfig
+from cmlib.protocol.config import ConfigError, check_range, path_field
+from cmlib.protocol.engine import DeviceConfig
 
 
 @dataclass
@@ -103,8 +103,8 @@ class Config:
         val_seen_fraction: share of each train class's images held out as validation "seen" images.
         cache_dir: where trained models and their distance matrices are cached across notebooks (None: memory only).
         fit: where training runs (accelerator, devices, strategy, precision, pin_memory; default one CPU process),
-            the same section in every paper (cmlib.engine.DeviceConfig).
-        jobs: worker processes for the replicates (``cmlib.replicates.run_replicates``; 1: in the notebook's
+            the same section in every paper (cmlib.protocol.engine.DeviceConfig).
+        jobs: worker processes for the replicates (``cmlib.protocol.replicates.run_replicates``; 1: in the notebook's
             process, which also shares the in-memory run cache; 0: one per CPU core).
         class_text: notebook 04 also trains the main setting on class-level text (``world.text_level="class"``,
             the key-novelty ablation; world data only).

@@ -1,4 +1,4 @@
-"""One replicate of each CLAREL notebook: the functions ``cmlib.replicates.run_replicates`` calls, one per seed.
+"""One replicate of each CLAREL notebook: the functions ``cmlib.protocol.replicates.run_replicates`` calls, one per seed.
 
 A replicate is an independent draw of everything random: the world (``world.seed + seed``: classes, instances,
 images, sentences, splits; for cub100 the test_seen hold-out and the generated sentences), the validation hold-out,
@@ -13,7 +13,7 @@ import dataclasses
 from typing import Any
 
 from cmlib.data.worlds.clarel import make_world, text_information
-from cmlib.replicates import run_replicates
+from cmlib.protocol.replicates import run_replicates
 from cmlib.studies.clarel.config import Config
 from cmlib.studies.clarel.data import build_data
 from cmlib.studies.clarel.runs import evaluate_setting, sealed_test, trained_scores, validate_setting
@@ -41,7 +41,7 @@ def gzsl_replicate(cfg: Config, seed: int) -> dict[str, Any]:
 def alpha_replicate(cfg: Config, seed: int) -> dict[str, Any]:
     """Notebook 02: u, s, H and P(predicted class is seen | unseen image) against alpha on the validation stage
     (the model alpha* is chosen on; the test split is not read)."""
-    from cmlib.explore.clarel import alpha_view
+    from cmlib.studies.clarel.explore import alpha_view
 
     rcfg = replicate_config(cfg, seed)
     scored = trained_scores(rcfg, lambda: build_data(rcfg), "val", seed, rcfg.lam, rcfg.kappa)

@@ -1,7 +1,7 @@
 """CLAREL runs: training one model per (stage, seed, lambda, kappa), its distance matrix, the run cache, and the
 GZSL protocol of one setting (alpha validated, then the train+val model scored on test).
 
-Validation discipline (``cmlib.splits.SealedSplit``): the test stage's distance matrix of one trained setting is
+Validation discipline (``cmlib.protocol.splits.SealedSplit``): the test stage's distance matrix of one trained setting is
 handed out sealed (:func:`sealed_test`); :func:`evaluate_setting` opens it once, after alpha* is fixed on the
 validation stage, and a second evaluation of the same sealed view raises ``TestSplitSealed``. Notebook 04 holds one
 sealed view per trained setting (Table 3 lines 1/6 and 2/3 share a model: one opening gives both lines)."""
@@ -17,13 +17,13 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from cmlib.cache import load as load_cached
-from cmlib.cache import save_atomic, stable_hash
-from cmlib.config import to_dict
-from cmlib.engine import fit, seed_everything
 from cmlib.losses.retrieval import clarel_loss, euclidean_distances
 from cmlib.models.clarel import ClarelModel, ClarelModelConfig
-from cmlib.splits import SealedSplit
+from cmlib.protocol.cache import load as load_cached
+from cmlib.protocol.cache import save_atomic, stable_hash
+from cmlib.protocol.config import to_dict
+from cmlib.protocol.engine import fit, seed_everything
+from cmlib.protocol.splits import SealedSplit
 from cmlib.studies.clarel.config import Config, TrainConfig
 from cmlib.studies.clarel.data import ClarelData, Stage, build_data, make_stage
 
@@ -260,7 +260,7 @@ def evaluate_setting(cfg: Config, data: ClarelData, seed: int, lam: float, kappa
     train+val model scored on test at alpha=0 and alpha*. Returns one flat row (percentages).
 
     ``test`` (default: a new :func:`sealed_test` view) is opened once, after alpha* is fixed; passing a view that
-    was already opened raises ``cmlib.splits.TestSplitSealed``. The row also carries diagnostics read from the
+    was already opened raises ``cmlib.protocol.splits.TestSplitSealed``. The row also carries diagnostics read from the
     opened test matrix *after* alpha* is fixed, never used to choose anything: ``alpha_test_best`` /
     ``H_test_best`` (the alpha of the test grid with the best H, and that H: the alpha transfer from the validation
     model to the train+val model), ``H_chance`` (:func:`chance_h`) and ``top_share`` (share of test images given

@@ -1,6 +1,6 @@
 """The CLAREL study as trainings on a worker pool: every model the notebooks read, one task each.
 
-Why not :func:`cmlib.replicates.run_replicates` alone: five equal replicates on two cores run as 2 + 2 + 1, one
+Why not :func:`cmlib.protocol.replicates.run_replicates` alone: five equal replicates on two cores run as 2 + 2 + 1, one
 core idle for the last third (~0.6 x the one-core time instead of 0.5 x). The study profile's 5 x 22 = 110
 trainings as tasks keep both cores busy to the end. :func:`run_study` (notebook 01) trains them into the run cache
 (``Config.cache_dir``, :func:`cmlib.studies.clarel.runs.trained_scores`: one file per model, written atomically);
@@ -26,8 +26,8 @@ import time
 from collections.abc import Hashable
 from typing import Literal
 
-from cmlib.cache import keep_recent, stable_hash
-from cmlib.config import to_dict
+from cmlib.protocol.cache import keep_recent, stable_hash
+from cmlib.protocol.config import to_dict
 from cmlib.studies.clarel.config import NOTEBOOKS, Config
 from cmlib.studies.clarel.data import ClarelData, build_data
 from cmlib.studies.clarel.experiments import ABLATION, replicate_config
@@ -116,7 +116,7 @@ def study_task(cfg: Config, task: Task) -> dict[str, float]:
 
 def run_study(cfg: Config, jobs: int | None = None) -> dict[str, float]:
     """Train every model of :func:`study_tasks` on ``jobs`` worker processes (default ``cfg.jobs``; 0: one per
-    core) through :func:`cmlib.replicates.run_tasks`, into the run cache; cached models are not retrained.
+    core) through :func:`cmlib.protocol.replicates.run_tasks`, into the run cache; cached models are not retrained.
 
     Without ``cfg.cache_dir`` (the smoke profile) the models can only be handed on in memory, so the tasks must run
     in this process (one worker); the notebooks that run after 01 in their own kernels train theirs again.
@@ -126,7 +126,7 @@ def run_study(cfg: Config, jobs: int | None = None) -> dict[str, float]:
     Raises:
         ValueError: no ``cache_dir`` and ``jobs`` other than 1.
     """
-    from cmlib.replicates import run_tasks
+    from cmlib.protocol.replicates import run_tasks
 
     tasks, requires = study_tasks(cfg)
     workers = cfg.jobs if jobs is None else jobs

@@ -1,11 +1,11 @@
 """CLAREL tables, claims and figures, from the per-replicate results of :mod:`cmlib.studies.clarel.experiments`.
 
-Every claim holds one value per replicate (:mod:`cmlib.claims`: n >= 3 for a verdict, a 95% t-interval), names the
+Every claim holds one value per replicate (:mod:`cmlib.protocol.claims`: n >= 3 for a verdict, a 95% t-interval), names the
 paper's own number beside ours (``paper``) and gates the compared models against chance (H of a uniform guess over
 the C eval prototypes: 100 / C, :func:`cmlib.studies.clarel.runs.chance_h`) and collapse (more than
 :data:`COLLAPSE_SHARE` of the test images given one class).
 
-Margins (:mod:`cmlib.claims`: the smallest effect of interest, fixed before the run). Where the paper gives the
+Margins (:mod:`cmlib.protocol.claims`: the smallest effect of interest, fixed before the run). Where the paper gives the
 effect on our statistic's scale (Table 3, Tables 1-2, CUB), ``paper_effect`` carries it and the margin is a quarter of
 it. Elsewhere the margin is set beside the claim and justified there:
 
@@ -43,8 +43,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from cmlib.claims import Claim, ModelCheck, Premise
 from cmlib.data.worlds.clarel import GROUPS
+from cmlib.protocol.claims import Claim, ModelCheck, Premise
 
 __all__ = ["COLLAPSE_SHARE", "OFF_MODE_MINIMUM", "PAPER_H_CUB", "STABLE", "STABLE_MARGIN", "ablation_claims",
            "ablation_table", "alpha_claims", "alpha_matrix", "alpha_transfer", "gzsl_claims", "gzsl_summary",

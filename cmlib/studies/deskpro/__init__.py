@@ -28,7 +28,7 @@ ground-truth head box (no detector is trained; a real run reads RetinaFace crops
 are scored without a bias and ties broken in a random order (:mod:`cmlib.studies.deskpro.evaluation`).
 
 A replicate (:func:`run_seed`) is one seed: world, split, initialisation and batch order; the notebooks run it for
-every seed with :func:`cmlib.replicates.run_replicates` (each finished replicate kept, shared by all notebooks).
+every seed with :func:`cmlib.protocol.replicates.run_replicates` (each finished replicate kept, shared by all notebooks).
 
 Choices where the paper is silent (official code, KimbingNg/DeskPro ``config_files/base.yaml``): Adam with
 weight decay 5e-4, warm-up then cosine annealing of the learning rate (``w_cosine_annealing: true``), random
@@ -128,7 +128,7 @@ def replicates(cfg: Config) -> list[dict[str, Any]]:
 
     With more than one worker the seed-independent priors (OSNet stand-in, restorer) are trained here first, once,
     so the workers read them from ``pretrain_dir`` instead of each training the same files at the same time."""
-    from cmlib.replicates import run_replicates
+    from cmlib.protocol.replicates import run_replicates
 
     if cfg.jobs != 1 and len(cfg.seeds) > 1:
         prepare(cfg)

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from cmlib.config import ConfigError, check_range, path_field
 from cmlib.data.reid_folders import FOLDER_LAYOUT, LIP_CLOTH_LABELS
 from cmlib.data.worlds.deskpro import WorldConfig
-from cmlib.engine import DeviceConfig
-from cmlib.pretrain import PretrainConfig
+from cmlib.protocol.config import ConfigError, check_range, path_field
+from cmlib.protocol.engine import DeviceConfig
+from cmlib.protocol.pretrain import PretrainConfig
 
 __all__ = ["ABLATION_ROWS", "DATASETS", "STREAMS", "Config", "ModelConfig", "RestoreConfig", "StreamSpec"]
 
@@ -79,7 +79,7 @@ class Config:
         pretrain_ids: people of the pretraining pool the OSNet stand-in is pretrained on (0: no pretraining).
         pretrain_images_per_id: images of each pool person, each in an outfit of its own (0: the pool keeps the
             world's few outfits per person; see :func:`cmlib.data.worlds.deskpro.pretraining_pool`).
-        pretrain: its budget (:class:`cmlib.pretrain.PretrainConfig`).
+        pretrain: its budget (:class:`cmlib.protocol.pretrain.PretrainConfig`).
         pretrain_dir: where the pretrained OSNet and restoration files are kept (shared by every replicate).
         face_lr: learning rate of the face streams (teacher, students); None: ``lr`` (the paper has one lr for
             the jointly trained streams; the study chooses each stream kind's on validation, issue 16).

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import torch
 
-from cmlib.cache import load as load_cached
-from cmlib.cache import save_atomic, stable_hash
 from cmlib.data.celebreid import read_celebreid
 from cmlib.data.prcc import read_prcc
 from cmlib.data.reid_folders import ParallelFolders, ReIDRecord, ReIDSet, load_reid_set
 from cmlib.data.samplers import PKBatches
 from cmlib.data.worlds.deskpro import CLOTH_LABELS, DeskproWorld, make_world
 from cmlib.losses.reid import cloth_irrelevant_mask
+from cmlib.protocol.cache import load as load_cached
+from cmlib.protocol.cache import save_atomic, stable_hash
 from cmlib.studies.deskpro.config import Config, StreamSpec
 from cmlib.studies.deskpro.priors import FaceRestorer, restore_faces
 

@@ -3,7 +3,7 @@
 - **ImageNet-pretrained OSNet** (Sec. 2.1, "truncated OSNet [18]"): :func:`with_pretrained_osnet` pretrains the
   whole OSNet (``width`` of the study) as an identity classifier over a pool of world people
   (:func:`cmlib.data.worlds.deskpro.pretraining_pool`, ``Config.pretrain_ids`` identities drawn from a stream no
-  study world uses) with the generic :func:`cmlib.pretrain.pretrain_backbone` (the helper WHCMT's stand-in uses),
+  study world uses) with the generic :func:`cmlib.protocol.pretrain.pretrain_backbone` (the helper WHCMT's stand-in uses),
   saves its state dict and returns the config with ``model.pretrained`` set to that file: every stream (global,
   teacher, student) is then built through :func:`cmlib.models.osnet.load_osnet_weights`, the path a real
   ``osnet_x1_0_imagenet.pth`` takes. One file serves all streams, as one ImageNet checkpoint does in the paper.
@@ -38,13 +38,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from cmlib.cache import load as load_cached
-from cmlib.cache import save_atomic, stable_hash
 from cmlib.data.reid_folders import ReIDSet
 from cmlib.data.worlds.deskpro import pretraining_pool
-from cmlib.engine import seed_everything, torch_threads
 from cmlib.models.osnet import osnet
-from cmlib.pretrain import pretrain_backbone
+from cmlib.protocol.cache import load as load_cached
+from cmlib.protocol.cache import save_atomic, stable_hash
+from cmlib.protocol.engine import seed_everything, torch_threads
+from cmlib.protocol.pretrain import pretrain_backbone
 from cmlib.studies.deskpro.config import Config
 
 __all__ = ["FaceRestorer", "OSNetFeatures", "restore_faces", "train_restorer", "with_pretrained_osnet"]

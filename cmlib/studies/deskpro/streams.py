@@ -12,12 +12,12 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from cmlib.cache import load as load_cached
-from cmlib.cache import save_atomic, stable_hash
 from cmlib.data.worlds.deskpro import DeskproWorld
-from cmlib.engine import fit, seed_everything, torch_threads
 from cmlib.losses.reid import DeSKProLoss
 from cmlib.models.deskpro import MultiBranchNet
+from cmlib.protocol.cache import load as load_cached
+from cmlib.protocol.cache import save_atomic, stable_hash
+from cmlib.protocol.engine import fit, seed_everything, torch_threads
 from cmlib.studies.deskpro.config import STREAMS, Config, StreamSpec
 from cmlib.studies.deskpro.data import CACHE_VERSION, augment, batches
 from cmlib.studies.deskpro.evaluation import descriptors, evaluate

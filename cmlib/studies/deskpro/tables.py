@@ -1,10 +1,10 @@
 """DeSKPro tables and claims from the replicates of :func:`cmlib.studies.deskpro.run_seed`, with the paper's numbers.
 
 Every claim is a per-replicate statistic (points of mAP, or ms per image) with the chance gate of
-:mod:`cmlib.claims` on each compared model: its test mAP per replicate against the mAP of random rankings of the
+:mod:`cmlib.protocol.claims` on each compared model: its test mAP per replicate against the mAP of random rankings of the
 same query/gallery (:func:`cmlib.studies.deskpro.chance_level`).
 
-Margins (the smallest effect of interest, fixed before the run; :mod:`cmlib.claims`):
+Margins (the smallest effect of interest, fixed before the run; :mod:`cmlib.protocol.claims`):
 
 * Tables 1-3 (mAP differences, points): ``paper_effect`` is the paper's own difference computed from the same table
   values the statistic uses (:data:`PAPER_TABLES12`, :data:`PAPER_TABLE3`); the margin is a quarter of it.
@@ -17,7 +17,7 @@ Margins (the smallest effect of interest, fixed before the run; :mod:`cmlib.clai
 * Inference cost (ms per image): sanity checks (``sanity=True``): a pipeline that runs an extra network (restoration,
   parsing) at inference is slower by construction; no margin, not counted as findings.
 
-Convergence gate (:mod:`cmlib.claims`): every compared row carries the validation curves of the streams it
+Convergence gate (:mod:`cmlib.protocol.claims`): every compared row carries the validation curves of the streams it
 concatenates (``rep["streams"][...]["val_curve"]``: validation mAP every ``eval_every`` steps of the stream's own
 training), one :class:`ModelCheck` per stream (``"DeSKPro / student+"``); a stream whose mean curve over replicates
 gains more than the claim's margin over its last third makes the claim ``invalid: ... still improving``. Rows of a
@@ -35,7 +35,7 @@ from typing import Any
 
 import pandas as pd
 
-from cmlib.claims import Claim, ModelCheck, claims
+from cmlib.protocol.claims import Claim, ModelCheck, claims
 from cmlib.studies.deskpro.config import ABLATION_ROWS
 from cmlib.studies.deskpro.experiments import CCREID_METHODS
 
@@ -274,7 +274,7 @@ def attention_claims(reps: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 def headline_level(reps: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """DeSKPro's absolute level on Celeb-reID-light(-like), mean test mAP over replicates, beside the paper's 29.8
-    (Table 1): the keyword arguments of :meth:`cmlib.reporting.Report.save_level`."""
+    (Table 1): the keyword arguments of :meth:`cmlib.execution.reporting.Report.save_level`."""
     mAP = _per_seed(reps, "ccreid", lambda r: r["protocol"] == "celeb-light" and r["setting"] == "cloth-changing")
     ours = mAP["DeSKPro"]
     return {"model": "DeSKPro", "metric": "mAP (%), Celeb-reID-light-like", "ours": sum(ours) / len(ours),

@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 import torch
 
-from cmlib.config import ConfigError, check_range, path_field
-from cmlib.engine import FitConfig
+from cmlib.protocol.config import ConfigError, check_range, path_field
+from cmlib.protocol.engine import FitConfig
 
 __all__ = ["ABLATION_ROWS", "PAPER_TABLE1", "PAPER_TABLE2", "Config", "ModelConfig", "setup", "variant_of"]
 

@@ -31,9 +31,9 @@ from cmlib.data.sketchyscene import (
     load_vocab_words,
 )
 from cmlib.data.worlds.grmnet import WorldSpec, make_world
-from cmlib.engine import PerSample
 from cmlib.models.grmnet import GRMNetSpec
-from cmlib.splits import SealedSplit
+from cmlib.protocol.engine import PerSample
+from cmlib.protocol.splits import SealedSplit
 from cmlib.studies.grmnet.config import Config
 from cmlib.text import Vocabulary, tokenize
 
@@ -224,7 +224,7 @@ def referring_item(data: StudyData, split: str, e: ReferringExpression, max_toke
 
 def collate(items: list[dict[str, Any]]) -> tuple[list[Tensor], Tensor, Tensor, list[dict[str, Tensor]]]:
     """Items -> (images, tokens (B, T), lengths (B,), targets); images and targets are per-image lists
-    (:class:`cmlib.engine.PerSample`, so DDP splits them by image)."""
+    (:class:`cmlib.protocol.engine.PerSample`, so DDP splits them by image)."""
     return (PerSample(it["image"] for it in items), torch.stack([it["tokens"] for it in items]),
             torch.tensor([it["length"] for it in items], dtype=torch.long), PerSample(it["target"] for it in items))
 

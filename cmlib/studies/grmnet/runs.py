@@ -1,6 +1,6 @@
 """GRM-Net study runs: training (cached), prediction, scoring, the baselines and the settings chosen on validation.
 
-Training: :func:`cmlib.engine.fit` with AdamW (the paper's optimiser, Sec. 3.1) at ``cfg.lr``, decayed by a cosine in
+Training: :func:`cmlib.protocol.engine.fit` with AdamW (the paper's optimiser, Sec. 3.1) at ``cfg.lr``, decayed by a cosine in
 the referring trainings (``cfg.referring_schedule``: the paper gives an *initial* rate); the learning rate, schedules and
 step counts were chosen on a tuning replicate's validation split (``benchmarks/grmnet.py --tune``, recorded in
 ``params/grmnet/study.yaml``). The instance detector (plain Mask R-CNN, ``use_language=False``) is trained once per
@@ -21,14 +21,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from cmlib.cache import keep_recent, save_atomic, source_text, stable_hash
-from cmlib.cache import load as load_cached
-from cmlib.config import to_dict
 from cmlib.data.sketchyscene import ReferringExpression, SketchScene
-from cmlib.engine import epoch_batches, fit, seed_everything
 from cmlib.metrics.refseg import coco_mask_ap, sketchyscene_ap
 from cmlib.models.grmnet import GRMNet
 from cmlib.models.refseg_baselines import BinaryRefSeg, InstanceMatcher, binary_loss, binary_to_instances
+from cmlib.protocol.cache import keep_recent, save_atomic, source_text, stable_hash
+from cmlib.protocol.cache import load as load_cached
+from cmlib.protocol.config import to_dict
+from cmlib.protocol.engine import epoch_batches, fit, seed_everything
 from cmlib.studies.grmnet.config import Config, variant_of
 from cmlib.studies.grmnet.data import (
     Items,
@@ -99,7 +99,7 @@ def cache_path(cfg: Config, kind: str, **extra: Any) -> Path:
 
 def _train_cached(cfg: Config, path: Path, model: nn.Module, loss_fn: Callable, dataset: torch.utils.data.Dataset,
                   steps: int, seed: int, collate_fn: Callable, schedule: str = "constant") -> dict[str, float]:
-    """Train with :func:`cmlib.engine.fit` (or load ``path``); returns {steps, s_per_step, final_loss, cached}.
+    """Train with :func:`cmlib.protocol.engine.fit` (or load ``path``); returns {steps, s_per_step, final_loss, cached}.
     ``schedule``: ``"constant"`` or ``"cosine"`` (see ``Config.referring_schedule``)."""
     if path.is_file():
         payload = load_cached(path)

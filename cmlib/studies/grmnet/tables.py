@@ -2,7 +2,7 @@
 
 :func:`run_replicate` is one replicate (one seed): its own world, detector, the seven Table 2 rows, both baselines,
 every threshold chosen on its validation split, and one read of its sealed test split for the final scores. The
-notebooks run it through :func:`cmlib.replicates.run_replicates` with the same config, so notebook 01 computes the
+notebooks run it through :func:`cmlib.protocol.replicates.run_replicates` with the same config, so notebook 01 computes the
 replicates and 02 / 03 load them.
 
 The primary statistic of every claim is COCO mask AP: Tables 1-2 of the paper are "the standard COCO metrics
@@ -11,7 +11,7 @@ per-expression AP is shown beside it (:func:`other_flavour`). The gate of every 
 when its outputs collapsed or its COCO AP does not beat the *language-blind* level (every detected instance for
 every expression, :func:`cmlib.studies.grmnet.runs.predict_blind`), the chance level of referring segmentation.
 
-Margins (the smallest effect of interest, fixed before the run; :mod:`cmlib.claims`): every Table 1-2 comparison
+Margins (the smallest effect of interest, fixed before the run; :mod:`cmlib.protocol.claims`): every Table 1-2 comparison
 sets ``paper_effect`` to the paper's own COCO AP difference of the same two rows (:data:`PAPER_TABLE1`,
 :data:`PAPER_TABLE2`), so its margin is a quarter of it; the SketchyScene-AP flavour (shown, not counted) uses the
 same margins, the paper reporting no number on that scale. Fig. 5 gives no number: :data:`FIG5_MARGIN`. Distance-
@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from cmlib.claims import Claim, ModelCheck, Premise, claims, paired
-from cmlib.replicates import replicate_path, run_replicates, run_tasks
+from cmlib.protocol.claims import Claim, ModelCheck, Premise, claims, paired
+from cmlib.protocol.replicates import replicate_path, run_replicates, run_tasks
 from cmlib.studies.grmnet.config import PAPER_TABLE1, PAPER_TABLE2, Config, variant_of
 from cmlib.studies.grmnet.data import build_data, is_single, targets_of
 from cmlib.studies.grmnet.runs import (
@@ -181,7 +181,7 @@ def study_task(cfg: Config, task: tuple) -> dict[str, float]:
 
 def run_study(cfg: Config, jobs: int | None = None) -> dict[str, float]:
     """Every training of every replicate, then each replicate's evaluation, as tasks on ``jobs`` worker processes
-    (default ``cfg.jobs``; :func:`cmlib.replicates.run_tasks`), each started once what it needs is done. The trained
+    (default ``cfg.jobs``; :func:`cmlib.protocol.replicates.run_tasks`), each started once what it needs is done. The trained
     models and the replicate results are cached, so :func:`run_replicates` then only loads them.
 
     Why not :func:`run_replicates` alone: five replicates as whole units on two cores run as 2 + 2 + 1, one core
@@ -345,7 +345,7 @@ def fig5_claims(reps: list[dict[str, Any]], shares: dict[int, float] | None = No
 
 def headline_level(reps: list[dict[str, Any]]) -> dict[str, Any]:
     """GRM-Net's (#7) absolute level, mean test COCO mask AP over replicates, beside the paper's 59.39 (Table 1):
-    the keyword arguments of :meth:`cmlib.reporting.Report.save_level`."""
+    the keyword arguments of :meth:`cmlib.execution.reporting.Report.save_level`."""
     ours = [float(row["coco_AP"]) for row in table1_rows(reps) if row["method"] == GRM]
     return {"model": "GRM-Net #7", "metric": "COCO mask AP (%)", "ours": float(np.mean(ours)),
             "paper": PAPER_TABLE1["GRM-Net"][0], "source": "Table 1"}

@@ -32,10 +32,10 @@ image with its own tags (``tag_dropout`` 0 whatever the config says), so our tra
 measured side by side (Table 4 and its cross-modal claim, notebook 03).
 
 Second pass (issue 15): every backbone is first pretrained on the world's ImageNet stand-in (``pretraining``, with
-the generic ``cmlib.pretrain``) and loaded through its weights key; each notebook runs >= 5 replicates
-(``experiments``, through ``cmlib.replicates.run_replicates``; the world seed varies with the replicate); steps,
+the generic ``cmlib.protocol.pretrain``) and loaded through its weights key; each notebook runs >= 5 replicates
+(``experiments``, through ``cmlib.protocol.replicates.run_replicates``; the world seed varies with the replicate); steps,
 learning rate, clipping and tag dropout were chosen on a validation split (``tuning``, ``data.validation_view``:
-the test split sealed), recorded in params/whcmt/study.yaml; every claim carries the gate of ``cmlib.claims`` (chance
+the test split sealed), recorded in params/whcmt/study.yaml; every claim carries the gate of ``cmlib.protocol.claims`` (chance
 MAP@K of a random ranking, collapsed codes) and the paper's own effect.
 
 Layout: ``config`` (the Config), ``data`` (world / MIRFLICKR / NUS-WIDE records, word vectors, tag ids, OOV counts,

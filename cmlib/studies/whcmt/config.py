@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from cmlib.config import ConfigError, check_range, path_field
 from cmlib.data.nuswide import LAYOUT as NUSWIDE_LAYOUT
 from cmlib.data.worlds import whcmt as world_lib
-from cmlib.engine import DeviceConfig
 from cmlib.models.hashing_baselines import UNSUPERVISED, ViTConfig
 from cmlib.models.whcmt import CrossVitConfig
-from cmlib.pretrain import PretrainConfig
+from cmlib.protocol.config import ConfigError, check_range, path_field
+from cmlib.protocol.engine import DeviceConfig
+from cmlib.protocol.pretrain import PretrainConfig
 
 METHODS = ("WDHT-CNN", "WDHT-ViT", "WDHT-CrossViT", "WHCMT")
 # Rows outside the paper's Table 4: WHCMT-meanvec = WHCMT with WDHT's mean tag vector as the eqs. (2)-(3) target;
@@ -74,15 +74,15 @@ class Config:
             ``SmallAlexNet`` for ``cnn: small`` (e.g. the file the pretraining stage writes).
         pretrain_images: Size of the ImageNet stand-in (``cmlib.data.worlds.whcmt.pretraining_set``, single-object
             world images from a stream no retrieval image uses, 12 shape x colour classes); every backbone of the
-            study whose weights file is unset is first trained on it as a classifier (``cmlib.pretrain``, the same
+            study whose weights file is unset is first trained on it as a classifier (``cmlib.protocol.pretrain``, the same
             ``pretrain`` budget for each) and then loaded through its weights key (``visual.weights_file``,
             ``vit.weights_file``, ``cnn_weights``), the path real ImageNet weights take. 0 = no pretraining.
         pretrain: Steps, optimiser and held-out fraction of that pretraining.
         pretrain_dir: Where the pretrained weights files are cached (once per config, shared by every replicate).
         diagnostics: Diagnostic rows of notebook 03 (some of ``DIAGNOSTIC_METHODS``) trained beside Table 4's four.
         collapse_share: A model counts as collapsed when one code holds at least this share of the database.
-        jobs: Worker processes of ``cmlib.replicates.run_replicates`` (1 = in the notebook's process).
-        fit: where training and pretraining run (the device section every paper has, cmlib.engine.DeviceConfig;
+        jobs: Worker processes of ``cmlib.protocol.replicates.run_replicates`` (1 = in the notebook's process).
+        fit: where training and pretraining run (the device section every paper has, cmlib.protocol.engine.DeviceConfig;
             default one CPU process).
         hidden: Width of FC1 / FC2.
         tag_depth: Tag transformer blocks.

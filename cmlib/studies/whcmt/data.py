@@ -19,7 +19,7 @@ from cmlib.data.worlds import whcmt as world_lib
 from cmlib.metrics.hashing import tag_label_auc
 from cmlib.models.weights import timm_model
 from cmlib.models.whcmt import ONES_ID, PAD_ID, check_weights_file, mean_tag_vector
-from cmlib.splits import SealedSplit
+from cmlib.protocol.splits import SealedSplit
 from cmlib.studies.whcmt.config import MIRFLICKR_DB, Config
 from cmlib.text import Vocabulary, load_word_vectors, train_word2vec
 
@@ -50,7 +50,7 @@ class WhcmtData:
         val_query, val_database: int64 indices of the validation split (disjoint from query, database and train;
             empty when the config asks for none).
         sealed_test: In a :func:`validation_view` only: the test (query, database) indices, sealed
-            (``cmlib.splits.SealedSplit``): tuning code cannot read them.
+            (``cmlib.protocol.splits.SealedSplit``): tuning code cannot read them.
     """
 
     images: np.ndarray

@@ -1,4 +1,4 @@
-"""One replicate of each WHCMT notebook: the functions ``cmlib.replicates.run_replicates`` calls, one per seed.
+"""One replicate of each WHCMT notebook: the functions ``cmlib.protocol.replicates.run_replicates`` calls, one per seed.
 
 A replicate is an independent draw of everything random: the world (``world.seed`` + seed: labels, images, tags,
 split, word2vec), the initialisation and the batch order. Each function prepares that replicate's data, loads the

@@ -4,7 +4,7 @@ The paper fine-tunes an ImageNet-pretrained ``crossvit_9_240`` (Section 3.1) and
 pretrained weights exist on the study machines. :func:`with_pretrained` trains each backbone a method needs (the
 AlexNet-shaped CNN, the ViT, the CrossViT shared by WDHT-CrossViT and WHCMT) on the world's pretraining set
 (``cmlib.data.worlds.whcmt.pretraining_set``: single-object images from a stream no retrieval image uses, 12 shape x
-colour classes) with the generic :func:`cmlib.pretrain.pretrain_backbone` (the same ``cfg.pretrain`` budget for every
+colour classes) with the generic :func:`cmlib.protocol.pretrain.pretrain_backbone` (the same ``cfg.pretrain`` budget for every
 backbone, AdamW: our choice, the usual optimiser of ViT/CrossViT ImageNet training) and returns the config with the
 files in ``visual.weights_file`` / ``vit.weights_file`` / ``cnn_weights``: the models are then built through exactly
 the path a user's real ImageNet checkpoints take. Files are cached in ``cfg.pretrain_dir``, once per config (the
@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from cmlib.config import to_dict
 from cmlib.data.worlds import whcmt as world_lib
 from cmlib.models.hashing_baselines import CrossViTFeatures, SmallAlexNet, ViTFeatures
-from cmlib.pretrain import PretrainResult, pretrain_backbone
+from cmlib.protocol.config import to_dict
+from cmlib.protocol.pretrain import PretrainResult, pretrain_backbone
 from cmlib.studies.whcmt.config import Config
 from cmlib.studies.whcmt.data import to_input
 

@@ -12,12 +12,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from cmlib.cache import load as load_cached
-from cmlib.cache import save_atomic, source_text, stable_hash
-from cmlib.config import to_dict
 from cmlib.data import mirflickr, nuswide
 from cmlib.data.worlds import whcmt as world_lib
-from cmlib.engine import epoch_batches, fit, seed_everything
 from cmlib.losses.hashing import WeakTagHashLoss
 from cmlib.metrics.hashing import mean_average_precision, pr_curve, precision_recall_radius
 from cmlib.models.hashing_baselines import UNSUPERVISED, WDHT, AlexNetFc7, CrossViTFeatures, SmallAlexNet, ViTFeatures
@@ -32,6 +28,10 @@ from cmlib.models.whcmt import (
     retrieval_tag_ids,
     unit_variance_init,
 )
+from cmlib.protocol.cache import load as load_cached
+from cmlib.protocol.cache import save_atomic, source_text, stable_hash
+from cmlib.protocol.config import to_dict
+from cmlib.protocol.engine import epoch_batches, fit, seed_everything
 from cmlib.studies.whcmt.config import DIAGNOSTIC_METHODS, METHODS, TABLE3, Config
 from cmlib.studies.whcmt.data import WhcmtData, map_topk, to_input, unsupervised_features
 
@@ -65,7 +65,7 @@ def small_cnn(cfg: Config) -> SmallAlexNet:
 def chance_map(data: WhcmtData, cfg: Config, draws: int = 5) -> float:
     """MAP@K of a random ranking: mean over ``draws`` random permutations of the database, each ranked as one code
     for every image (ties fall back to database order, so the ranking is the permutation). The chance level of the
-    gate (``cmlib.claims.ModelCheck``); it is also what a collapsed model scores, up to the order of the database."""
+    gate (``cmlib.protocol.claims.ModelCheck``); it is also what a collapsed model scores, up to the order of the database."""
     q, d = data.query, data.database
     zeros_q, zeros_d = np.zeros((len(q), 8), dtype=bool), np.zeros((len(d), 8), dtype=bool)
     k = map_topk(cfg, len(d))
@@ -243,7 +243,7 @@ def unsupervised_rows(data: WhcmtData, cfg: Config) -> list[dict]:
     """Table 2's unsupervised baselines: fit on database features, MAP@K per method, bit length and seed, with the
     same gate numbers as a deep run (:func:`evaluate_map`): ``chance`` (:func:`chance_map`) and :func:`code_stats` of
     the database codes, so a claim against an unsupervised baseline is ``invalid`` when that baseline is at chance or
-    collapsed (``cmlib.claims.ModelCheck``)."""
+    collapsed (``cmlib.protocol.claims.ModelCheck``)."""
     feats = unsupervised_features(data, cfg)
     k = map_topk(cfg, len(data.database))
     chance = chance_map(data, cfg)

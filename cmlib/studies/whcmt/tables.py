@@ -2,10 +2,10 @@
 
 Every claim has one value per replicate (per-bit claims pair WHCMT and its baseline within a replicate: n = number of
 replicates, never bit lengths), the paper's own effect beside ours (``paper``), and the gate of
-:mod:`cmlib.claims`: each compared model's MAP@K against its chance level (a random ranking, per replicate) and
+:mod:`cmlib.protocol.claims`: each compared model's MAP@K against its chance level (a random ranking, per replicate) and
 whether its codes collapsed (one code for >= ``collapse_share`` of the database) in any replicate.
 
-Margins (:mod:`cmlib.claims`: the smallest effect of interest, fixed before the run). Every Table 2-4 claim carries
+Margins (:mod:`cmlib.protocol.claims`: the smallest effect of interest, fixed before the run). Every Table 2-4 claim carries
 the paper's effect on our statistic's scale (``paper_effect``, computed from :data:`PAPER_TABLE2` /
 :data:`PAPER_TABLE3` / :data:`PAPER_TABLE4`) and the default margin, a quarter of it; a bit length the paper does not
 report takes a quarter of the paper's smallest effect of that comparison over its bit lengths. Otherwise:
@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cmlib.claims import Claim, ModelCheck, Premise, paired, t_interval
+from cmlib.protocol.claims import Claim, ModelCheck, Premise, paired, t_interval
 from cmlib.studies.whcmt.config import Config
 
 # The paper's MIRFLICKR-25K numbers (MAP@5000): Table 2 (8/16/24/32 bits), Table 3 (8 bits), Table 4 (8 bits).

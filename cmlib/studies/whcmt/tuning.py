@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
-from cmlib.engine import seed_everything
+from cmlib.protocol.engine import seed_everything
 from cmlib.studies.whcmt.config import Config
 from cmlib.studies.whcmt.data import prepare_data, validation_view
 from cmlib.studies.whcmt.experiments import replicate_config

@@ -122,7 +122,7 @@ def expression_explorer(items: Sequence[Mapping[str, Any]], kept_score: float = 
     """
     import ipywidgets as widgets
 
-    from cmlib.explore._common import figure_png
+    from cmlib.studies._explore import figure_png
 
     if not items:
         raise ValueError("expression_explorer: no expression to show")

@@ -1,6 +1,6 @@
 """Where replicates and tasks run: a local process pool, SLURM through submitit, or a Dask cluster.
 
-:mod:`cmlib.replicates` keeps the scheduling rules (task order, requirements, fail-fast, the per-replicate cache);
+:mod:`cmlib.protocol.replicates` keeps the scheduling rules (task order, requirements, fail-fast, the per-replicate cache);
 this module only opens the engine that runs the calls, as a ``concurrent.futures``-style pool whose ``submit`` returns
 a :class:`concurrent.futures.Future`. No scheduler of our own: the local pool is ``ProcessPoolExecutor`` (spawn),
 submitit's executor submits SLURM jobs (``cluster: local`` runs them as local processes, as the tests do), and Dask's
@@ -26,9 +26,9 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from cmlib.config import ConfigError
+from cmlib.protocol.config import ConfigError
 
-__all__ = ["ExecutorConfig", "Pool", "open_pool"]
+__all__ = ["ExecutorConfig", "Pool", "ReplicateError", "open_pool"]
 
 Kind = Literal["local", "submitit", "dask"]
 
@@ -62,8 +62,13 @@ class ExecutorConfig:
             raise ConfigError(f"executor: address is Dask's; kind is {self.kind!r}")
 
 
+class ReplicateError(RuntimeError):
+    """A replicate or task raised; names the seed or task (the finished ones are kept). Raised by
+    :mod:`cmlib.protocol.replicates`, and here when a cluster job failed with it."""
+
+
 class Pool(Protocol):
-    """What :mod:`cmlib.replicates` needs of an engine: ``submit(fn, *args) -> Future``."""
+    """What :mod:`cmlib.protocol.replicates` needs of an engine: ``submit(fn, *args) -> Future``."""
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future: ...
 
@@ -102,9 +107,8 @@ class _SubmititPool:
 
 
 def _job_result(job: Any) -> Any:
-    """``job.result()``; a failed job's error becomes the :class:`cmlib.replicates.ReplicateError` it raised (its
+    """``job.result()``; a failed job's error becomes the :class:`ReplicateError` it raised (its
     message), not submitit's wrapper with the whole remote traceback."""
-    from cmlib.replicates import ReplicateError
 
     try:
         return job.result()

@@ -16,9 +16,10 @@ import numpy as np
 import torch
 
 from cmlib.data.reid_folders import ReIDSet
-from cmlib.explore._common import gallery_figure, query_pickers, redrawn_image
 from cmlib.metrics.reid import Mode, query_flags
-from cmlib.studies import deskpro
+from cmlib.studies._explore import gallery_figure, query_pickers, redrawn_image
+from cmlib.studies.deskpro.config import ABLATION_ROWS
+from cmlib.studies.deskpro.evaluation import descriptors, distances
 
 __all__ = ["EXPLORED_ROWS", "Ranked", "gallery_explorer", "model_distances", "plot_ranked", "ranked_gallery"]
 
@@ -62,15 +63,15 @@ def ranked_gallery(dist_row: torch.Tensor | np.ndarray, query: ReIDSet, gallery:
 
 def model_distances(models: Mapping[str, torch.nn.Module], query: ReIDSet, gallery: ReIDSet,
                     rows: Sequence[str] = EXPLORED_ROWS) -> dict[str, torch.Tensor]:
-    """(Q, G) distances of each Table 3 row in ``rows``, scored as the study scores it (:func:`deskpro.distances`:
+    """(Q, G) distances of each Table 3 row in ``rows``, scored as the study scores it (:func:`cmlib.studies.deskpro.evaluation.distances`:
     the mean cosine over the streams both images have)."""
-    streams = dict(deskpro.ABLATION_ROWS)
+    streams = dict(ABLATION_ROWS)
     out = {}
     for row in rows:
         names = streams[row]
-        q = [deskpro.descriptors(models[s], s, query) for s in names]
-        g = [deskpro.descriptors(models[s], s, gallery) for s in names]
-        out[row] = deskpro.distances(q, g)
+        q = [descriptors(models[s], s, query) for s in names]
+        g = [descriptors(models[s], s, gallery) for s in names]
+        out[row] = distances(q, g)
     return out
 
 

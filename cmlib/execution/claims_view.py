@@ -1,9 +1,9 @@
 """The claims table as a reader sees it: an HTML table (wrapping columns, verdicts coloured by family, the rule and the
 paper's number in their own columns) with the plain-text form nbval compares.
 
-:func:`cmlib.reporting.show` displays a claims table through :class:`ClaimsTable`, which carries both forms: JupyterLab
+:func:`cmlib.execution.reporting.show` displays a claims table through :class:`ClaimsTable`, which carries both forms: JupyterLab
 and the HTML reports render ``text/html``; ``text/plain`` stays the ``DataFrame.to_string`` text the golden notebooks
-compare. The static report site (:mod:`cmlib.site`) renders its claims table with :func:`claims_html` too.
+compare. The static report site (:mod:`cmlib.execution.site`) renders its claims table with :func:`claims_html` too.
 
 Every column beyond the original ``claim, statistic, rule, paper, n, mean, ci_low, ci_high, models, verdict`` is
 optional (reports written before ``margin``, ``paper_effect``, ``premise``... existed lack them): a missing value shows
@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 from pandas.io.formats.style import Styler
 
-from cmlib.claims import CLAIM_COLUMNS, DISPLAY_COLUMNS, VERDICT_FAMILIES, verdict_kind
+from cmlib.protocol.claims import CLAIM_COLUMNS, DISPLAY_COLUMNS, VERDICT_FAMILIES, verdict_kind
 
 __all__ = ["CSS", "ClaimsTable", "TableView", "claims_html", "claims_text", "is_claims_table", "table_html",
            "verdict_family"]
@@ -81,7 +81,7 @@ def verdict_family(verdict: str) -> str:
 def claims_text(table: pd.DataFrame) -> str:
     """The plain-text form of a table (what ``# NBVAL_CHECK_OUTPUT`` cells compare): ``to_string`` without the index.
 
-    A full claims table shows :data:`cmlib.claims.DISPLAY_COLUMNS` (plus ``converged`` / ``premise`` where a claim has
+    A full claims table shows :data:`cmlib.protocol.claims.DISPLAY_COLUMNS` (plus ``converged`` / ``premise`` where a claim has
     one); per-replicate values, dose levels and grouping keys stay in metrics.json. Any other table: every column
     but ``values`` and ``dose``."""
     if set(CLAIM_COLUMNS) <= set(table.columns):
@@ -158,7 +158,7 @@ def claims_html(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, *, lead: Seque
     """The claims rows as one HTML ``<table class="cmlib-claims">`` with its stylesheet.
 
     Args:
-        rows: a :func:`cmlib.claims.claims` table, or its rows as stored in metrics.json.
+        rows: a :func:`cmlib.protocol.claims.claims` table, or its rows as stored in metrics.json.
         lead: extra leading columns ``(key, header)`` taken from each row as they are (the site's paper, profile,
             notebook).
         links: ``{header: [href per row]}``: that lead column's cells link there.

@@ -13,7 +13,7 @@ Two panels, each drawn only when it has rows:
   margin band around 0); a symmetric-log axis puts points of H beside fractions of mAP.
 
 An invalid claim is drawn hollow and its label names the reason. The runner writes the figure with the index
-(``reports/study.png``); the index and the report site (:mod:`cmlib.site`) embed it.
+(``reports/study.png``); the index and the report site (:mod:`cmlib.execution.site`) embed it.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cmlib.claims_view import FAMILIES, verdict_family
+from cmlib.execution.claims_view import FAMILIES, verdict_family
 
 __all__ = ["COLOURS", "ClaimPoint", "claim_point", "study_figure", "write_study_figure"]
 
@@ -159,7 +159,7 @@ def study_figure(entries: Sequence[tuple[str, str, Mapping[str, Any], str]]) -> 
 
     Args:
         entries: one ``(paper, label, claim row, verdict)`` per claim, in reading order (grouped by paper); the
-            verdict is the one the index shows (``cmlib.index.effective_verdict``).
+            verdict is the one the index shows (``cmlib.execution.index.effective_verdict``).
 
     Returns:
         A matplotlib Figure, made without pyplot (one or two panels; a single note when there is no claim at all).

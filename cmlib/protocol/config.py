@@ -14,7 +14,7 @@ was expected and (for typos) the closest valid key::
     >>> from_params(Train, {"lrate": 1})
     Traceback (most recent call last):
     ...
-    cmlib.config.ConfigError: params: unknown key 'lrate' (did you mean 'lr'?); valid keys: lr, steps
+    cmlib.protocol.config.ConfigError: params: unknown key 'lrate' (did you mean 'lr'?); valid keys: lr, steps
 
 A nested section given only in part keeps the *parent's* defaults for the keys it leaves out: with
 ``fit: FitConfig = field(default_factory=lambda: FitConfig(max_steps=40))``, the mapping ``{"fit": {"seed": 3}}``
@@ -163,12 +163,12 @@ def profile_params(paper: str, profile: str = "study", overrides: Sequence[str] 
     """The params of ``params/<paper>/<profile>.yaml`` (``extends`` followed) with dotted ``overrides`` merged over
     them: what ``python -m cmlib.runner <paper> --profile <profile> <overrides...>`` injects, for a notebook in
     JupyterLab (``params = profile_params("clarel", "study", ["train.steps=600"])``). Found from any folder inside
-    the project (:func:`cmlib.reporting.project_root`). Check the result with :func:`from_params`.
+    the project (:func:`cmlib.protocol.files.project_root`). Check the result with :func:`from_params`.
 
     Raises:
         ConfigError: unknown profile, bad YAML, a malformed override.
     """
-    from cmlib.reporting import project_root
+    from cmlib.protocol.files import project_root
 
     params = load_profile(project_root() / "params" / paper, profile)
     return merge_params(params, parse_overrides(overrides)) if overrides else params

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from cmlib.explore._common import redrawn_image
 from cmlib.metrics import zsl
-from cmlib.studies.clarel import Scored
+from cmlib.studies._explore import redrawn_image
+from cmlib.studies.clarel.runs import Scored
 
 __all__ = ["AlphaView", "alpha_explorer", "alpha_view", "plot_alpha_view"]
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from cmlib.explore._common import gallery_figure, query_pickers, redrawn_image
 from cmlib.metrics.hashing import hamming_distances, pack_codes
+from cmlib.studies._explore import gallery_figure, query_pickers, redrawn_image
 
 __all__ = ["Retrieved", "plot_retrieval", "retrieval_explorer", "retrieved"]
 

@@ -9,7 +9,7 @@ Every notebook's set-up cell calls :func:`start` right after building its config
 
 :func:`start` writes run_info.json (``Report.run_info``) and displays a banner: the profile (named by the runner's
 report folder, or in JupyterLab found by comparing the config with each ``params/<paper>/*.yaml``), a warning on
-smoke with the one line that loads a named profile (``cmlib.config.profile_params``), and the resolved config folded
+smoke with the one line that loads a named profile (``cmlib.protocol.config.profile_params``), and the resolved config folded
 away (``<details>`` in HTML; not printed in full as text). Explorers first call :func:`explorer_params`, which in
 JupyterLab, with no params given, picks the study profile when its model cache exists.
 """
@@ -23,8 +23,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cmlib.config import ConfigError, from_params, profile_params, to_dict
-from cmlib.reporting import Report, project_root
+from cmlib.execution.reporting import Report
+from cmlib.protocol.config import ConfigError, from_params, profile_params, to_dict
+from cmlib.protocol.files import project_root
 
 __all__ = ["Banner", "explorer_params", "plain_script_notebook", "profile_of", "start"]
 
@@ -95,7 +96,7 @@ class Banner:
         where = "in JupyterLab" if self.interactive else "by the runner"
         head = f"{self.paper}/{self.notebook}: {self.profile} profile, run {where}."
         if self.profile == SMOKE:
-            switch = (f"`from cmlib.config import profile_params; {SWITCH.format(paper=self.paper)}` in any cell, "
+            switch = (f"`from cmlib.protocol.config import profile_params; {SWITCH.format(paper=self.paper)}` in any cell, "
                       "then run the set-up cell and all below it (minutes; models the study run cached are loaded, "
                       "not retrained)") if self.interactive else (
                       f"`python -m cmlib.runner {self.paper} --profile study` (reports/{self.paper}/study/)")

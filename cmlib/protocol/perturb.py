@@ -5,7 +5,7 @@ those last-bit differences into a different model. To measure how far trained nu
 golden tests tolerate such a move without a second machine, a run can be perturbed at the two places where every
 trained number of the study starts:
 
-* :func:`cmlib.engine.fit` multiplies each floating parameter of the model by ``1 + eps * u`` before the first step
+* :func:`cmlib.protocol.engine.fit` multiplies each floating parameter of the model by ``1 + eps * u`` before the first step
   (``u`` uniform in [-1, 1] from a generator of its own, ``eps`` = :data:`REL_SCALE`, about 2 float32 ulps), and
 * :func:`cmlib.text.train_word2vec` does the same to gensim's initial vectors,
 
@@ -13,7 +13,7 @@ so the global random streams (batch order, dropout) stay as they were: only roun
 
 The switch is the environment variable ``CMLIB_NUMERIC_JITTER=<int>`` (unset or 0: off), read here and nowhere else:
 it must reach kernels that papermill and nbval start, and it is never set by a params file, a test or CI. While it is
-on, :func:`cmlib.cache.stable_hash` mixes it into every cache key, so nothing trained unperturbed is reused.
+on, :func:`cmlib.protocol.cache.stable_hash` mixes it into every cache key, so nothing trained unperturbed is reused.
 ``make golden`` runs each smoke notebook under a few jitter values to store the measured band of every number
 (``<notebook>.band.json``); ``CMLIB_NUMERIC_JITTER=7 make test`` checks that the suite passes under a draw it has not
 seen.

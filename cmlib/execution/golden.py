@@ -2,7 +2,7 @@
 
 ``make golden`` (``python -m cmlib.runner PAPER --golden``) executes every smoke notebook once as it is (the golden
 ``.ipynb`` and ``<nb>.metrics.json``) and once under each of :data:`VARIANTS`: the test-only numeric jitter of
-:mod:`cmlib.perturb` (about 2 ulps on initial weights and word vectors, which a few hundred steps grow into a
+:mod:`cmlib.protocol.perturb` (about 2 ulps on initial weights and word vectors, which a few hundred steps grow into a
 different model, as another CPU's rounding does), three of them also with other OpenBLAS or torch kernels
 (``OPENBLAS_CORETYPE``, ``ATEN_CPU_CAPABILITY``, set only in these one-off runs, never in tests or CI): seven runs. The
 metrics of the runs are merged into ``<nb>.band.json``: for every leaf of metrics.json, the ``[low, high]`` range of a
@@ -16,7 +16,7 @@ number or the list of values a string/bool took.
 * a string or bool must be one of the values seen (a verdict that flipped between runs may flip again), compared
   with the numbers inside it masked (:func:`masked`: a claim row's ``models`` / ``converged`` / ``premise`` text
   quotes trained numbers, which another processor rounds differently) and, for a ``verdict``, by its family
-  (:func:`cmlib.claims.verdict_kind`: which model a smoke-sized gate names, or how far it sits past the margin, is
+  (:func:`cmlib.protocol.claims.verdict_kind`: which model a smoke-sized gate names, or how far it sits past the margin, is
   noise; a family the golden runs never gave is a change);
 * any other number must lie in its band widened on each side by the widest band of its family; a notebook fails
   when more than :data:`MAX_OUTSIDE` of its varying numbers (and more than one) fall outside, or when any lies further
@@ -37,7 +37,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cmlib.perturb import ENV as JITTER_ENV
+from cmlib.protocol.perturb import ENV as JITTER_ENV
 
 __all__ = ["GROSS", "MAX_OUTSIDE", "TIMING_KEY", "VARIANTS", "band", "compare", "flatten", "masked", "variants"]
 
@@ -67,7 +67,7 @@ VARIANTS = ("jitter1", "jitter2", "jitter3", "jitter4-avx2", "jitter5-isa-defaul
 
 def _other_blas_core() -> str:
     """An OpenBLAS kernel set other than the one this machine picks (Haswell, or Sandybridge on a Haswell-class CPU)."""
-    from cmlib.reporting import blas_cores
+    from cmlib.execution.reporting import blas_cores
 
     return "Sandybridge" if "Haswell" in blas_cores() else "Haswell"
 
@@ -103,7 +103,7 @@ def _string_matches(key: str, value: Any, seen: Sequence[Any]) -> bool:
         return False
     strings = [s for s in seen if isinstance(s, str)]
     if key.endswith(".verdict"):
-        from cmlib.claims import verdict_kind
+        from cmlib.protocol.claims import verdict_kind
 
         try:
             return verdict_kind(value) in {verdict_kind(s) for s in strings}

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from cmlib.perturb import jitter_seed
+from cmlib.protocol.perturb import jitter_seed
 
 __all__ = ["keep_recent", "load", "save_atomic", "source_text", "stable_hash"]
 
@@ -33,10 +33,10 @@ T = TypeVar("T")
 def stable_hash(obj: Any, length: int = 16) -> str:
     """Hex digest (sha256, first ``length`` chars) of ``obj`` as sorted-key JSON; non-JSON values go through ``str``.
 
-    Under the test-only numeric jitter (``CMLIB_NUMERIC_JITTER``, see :mod:`cmlib.perturb`) the jitter draw is part
+    Under the test-only numeric jitter (``CMLIB_NUMERIC_JITTER``, see :mod:`cmlib.protocol.perturb`) the jitter draw is part
     of the key, so a perturbed run retrains instead of loading unperturbed results."""
     jitter = jitter_seed()
-    if jitter:  # a perturbed run (cmlib.perturb, test-only) never reuses what an unperturbed run cached
+    if jitter:  # a perturbed run (cmlib.protocol.perturb, test-only) never reuses what an unperturbed run cached
         obj = {"numeric_jitter": jitter, "key": obj}
     blob = json.dumps(obj, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:length]

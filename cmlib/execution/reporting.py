@@ -6,22 +6,18 @@ JupyterLab, ``reports/<paper>/interactive/<notebook>``) and writes through it on
 
 Claims: each paper claim is checked by a :class:`Claim` holding one measured value per replicate of a named
 statistic (e.g. ``H(alpha*) - H(0)``) and a rule (``op`` and ``threshold``). :func:`claims` computes the mean, a 95%
-Student-t interval and the verdict under the rules of :mod:`cmlib.claims` (n >= 3, chance/collapse gate); nobody
+Student-t interval and the verdict under the rules of :mod:`cmlib.protocol.claims` (n >= 3, chance/collapse gate); nobody
 types a verdict. The claim names are re-exported here so notebooks import from one place.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import importlib.metadata
-import json
-import math
 import os
 import platform
 import subprocess
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cmlib.claims import (
+from cmlib.protocol.claims import (
     INCONCLUSIVE,
     INCONCLUSIVE_FEW,
     INVALID,
@@ -40,7 +36,8 @@ from cmlib.claims import (
     claims,
     paired,
 )
-from cmlib.config import to_dict
+from cmlib.protocol.config import to_dict
+from cmlib.protocol.files import jsonable, project_root, write_json_atomic
 
 __all__ = [
     "INCONCLUSIVE",
@@ -54,52 +51,14 @@ __all__ = [
     "claims",
     "column_digits",
     "cpu_model",
-    "jsonable",
     "machine_fingerprint",
     "metrics_table",
     "paired",
-    "project_root",
     "show",
-    "write_json_atomic",
-    "write_text_atomic",
 ]
 
 _PACKAGES = ("cmlib", "torch", "torchvision", "timm", "lightning", "numpy", "scipy", "numba", "gensim", "pycocotools",
              "pillow", "papermill")
-
-
-def project_root(start: str | Path | None = None, *, required: bool = False) -> Path:
-    """The nearest folder at or above ``start`` (default: cwd) holding cmlib's pyproject.toml.
-
-    Falls back to the cwd when there is none, with a warning naming ``start`` (reports and params paths are then
-    taken from the cwd, which is rarely what was meant outside the project).
-
-    Raises:
-        FileNotFoundError: with ``required``, when there is none (its message is the one line the runner prints).
-    """
-    here = Path(start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        pyproject = folder / "pyproject.toml"
-        if pyproject.is_file() and 'name = "cmlib"' in pyproject.read_text():
-            return folder
-    if required:
-        raise FileNotFoundError(f"run this from the project root (no pyproject.toml of cmlib at or above {here})")
-    warnings.warn(f"project_root: no cmlib pyproject.toml at or above {here}; using the current folder {Path.cwd()} "
-                  "as the project root", stacklevel=2)
-    return Path.cwd()
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file (named by process id) + rename, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` atomically (:func:`write_text_atomic`)."""
-    write_text_atomic(path, json.dumps(jsonable(data), indent=2, sort_keys=False) + "\n")
 
 
 class SavedPath(type(Path())):  # type: ignore[misc]  # PosixPath or WindowsPath, whichever Path() makes here
@@ -213,11 +172,11 @@ def column_digits(values: np.ndarray, digits: int, *, most: int = 6) -> int:
 
 def show(table: pd.DataFrame) -> None:
     """Show a table as HTML in JupyterLab and the HTML reports (a claims table, with columns ``claim`` and ``verdict``,
-    through :class:`cmlib.claims_view.ClaimsTable`; any other through :class:`~cmlib.claims_view.TableView`, counts
-    stored as floats shown as integers), with its plain text (:func:`cmlib.claims_view.claims_text`: the ``to_string`` of
-    :data:`cmlib.claims.DISPLAY_COLUMNS`, plus ``converged`` / ``premise`` where a claim has one) as its
+    through :class:`cmlib.execution.claims_view.ClaimsTable`; any other through :class:`~cmlib.execution.claims_view.TableView`, counts
+    stored as floats shown as integers), with its plain text (:func:`cmlib.execution.claims_view.claims_text`: the ``to_string`` of
+    :data:`cmlib.protocol.claims.DISPLAY_COLUMNS`, plus ``converged`` / ``premise`` where a claim has one) as its
     ``text/plain`` form, what ``# NBVAL_CHECK_OUTPUT`` cells compare; outside IPython, that text printed."""
-    from cmlib.claims_view import ClaimsTable, TableView, claims_text, is_claims_table
+    from cmlib.execution.claims_view import ClaimsTable, TableView, claims_text, is_claims_table
 
     if _ipython_shell():
         from IPython.display import display
@@ -234,30 +193,6 @@ def _ipython_shell() -> bool:
     except ImportError:
         return False
     return get_ipython() is not None
-
-
-def jsonable(obj: Any) -> Any:
-    """``obj`` with NumPy scalars/arrays, tensors, paths and dataclasses turned into JSON types (non-finite floats
-    as strings)."""
-    if isinstance(obj, Mapping):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if math.isfinite(obj) else str(float(obj))
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 1) == 0:
-        return jsonable(obj.item())
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return jsonable(to_dict(obj))
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 def _git_commit(root: Path) -> str | None:

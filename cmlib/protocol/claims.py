@@ -285,7 +285,7 @@ def trend(name: str, dose: Dose, *, margin: float, statistic: str = "", paper: s
 
 
 def curve_from_history(history: Sequence[Mapping[str, float]], key: str = "eval/score") -> list[tuple[float, float]]:
-    """The validation curve ``[(step, score)]`` in a :class:`cmlib.engine.FitResult` history (rows with ``key``)."""
+    """The validation curve ``[(step, score)]`` in a :class:`cmlib.protocol.engine.FitResult` history (rows with ``key``)."""
     return [(float(row["step"]), float(row[key])) for row in history if key in row]
 
 

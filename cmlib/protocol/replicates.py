@@ -13,7 +13,7 @@ batch order), all derived from one integer seed. A study function ``fn(cfg, seed
 * every replicate runs with one torch thread and the results are always the JSON round trip of what ``fn`` returned,
   so a resumed run, a sequential run and a parallel run give the same numbers.
 
-The engine that runs the calls is injectable (:mod:`cmlib.executors`): the local pool by default, SLURM jobs through
+The engine that runs the calls is injectable (:mod:`cmlib.protocol.executors`): the local pool by default, SLURM jobs through
 submitit or a Dask cluster when the config's ``executor`` section (or the ``executor`` argument) names one. The rules
 above stay here whatever the engine: the worker writes its replicate's file itself (on a shared ``cache_dir`` a
 killed notebook loses no finished job), items start in order once their requirements are done, and after a failure
@@ -33,18 +33,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Any
 
-from cmlib.cache import stable_hash
-from cmlib.config import to_dict
-from cmlib.executors import ExecutorConfig, open_pool
-from cmlib.reporting import jsonable, write_json_atomic
+from cmlib.protocol.cache import stable_hash
+from cmlib.protocol.config import to_dict
+from cmlib.protocol.executors import ExecutorConfig, ReplicateError, open_pool
+from cmlib.protocol.files import jsonable, write_json_atomic
 
 __all__ = ["ReplicateError", "replicate_path", "run_replicates", "run_tasks"]
 
 _NOT_IN_KEY = ("seeds", "jobs", "cache_dir", "executor")  # where a replicate runs does not change its numbers
-
-
-class ReplicateError(RuntimeError):
-    """A replicate raised; names the seed (the finished replicates are kept)."""
 
 
 def replicate_path(fn: Callable[..., Any], cfg: Any, seed: int, cache_dir: str | Path) -> Path:
@@ -67,7 +63,7 @@ def run_replicates(fn: Callable[[Any, int], dict[str, Any]], cfg: Any, seeds: Se
         jobs: worker processes; 0 means one per CPU core (on a SLURM or Dask cluster: every pending replicate at
             once); 1 runs in this process (with the local pool).
         log: where a line per finished replicate goes (default: print, flushed, so a notebook shows progress).
-        executor: the engine (:class:`cmlib.executors.ExecutorConfig`); None: the config's ``executor`` field if it
+        executor: the engine (:class:`cmlib.protocol.executors.ExecutorConfig`); None: the config's ``executor`` field if it
             has one, else the local pool.
 
     Returns:
@@ -88,7 +84,7 @@ def run_replicates(fn: Callable[[Any, int], dict[str, Any]], cfg: Any, seeds: Se
     engine = _engine(cfg, executor)
     workers = _workers(jobs, len(pending), engine)
     t0 = time.perf_counter()
-    from cmlib.engine import progress_bar  # torch is imported by then anyway; not at module import
+    from cmlib.protocol.engine import progress_bar  # torch is imported by then anyway; not at module import
 
     bar = progress_bar(len(seeds), f"{fn.__name__} replicates", initial=len(results), leave=True) if pending else None
 
@@ -152,7 +148,7 @@ def _run_pool(calls: Mapping[Hashable, tuple], order: Sequence[Hashable], needs:
 
 def _call(fn: Callable, cfg: Any, seed: Any, label: str = "seed") -> dict[str, Any]:
     """One replicate (or task) with one torch thread (here or in a worker); errors name the seed (or task)."""
-    from cmlib.engine import torch_threads
+    from cmlib.protocol.engine import torch_threads
 
     try:
         with torch_threads(1):
@@ -174,7 +170,7 @@ def _engine(cfg: Any, executor: ExecutorConfig | None) -> ExecutorConfig:
     """The engine to use: ``executor``, else the config's ``executor`` field, else the local pool."""
     found = executor if executor is not None else getattr(cfg, "executor", None)
     if found is not None and not isinstance(found, ExecutorConfig):
-        raise TypeError(f"executor: expected a cmlib.executors.ExecutorConfig, got {type(found).__name__}")
+        raise TypeError(f"executor: expected a cmlib.protocol.executors.ExecutorConfig, got {type(found).__name__}")
     return found or ExecutorConfig()
 
 

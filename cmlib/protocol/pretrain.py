@@ -3,7 +3,7 @@
 Papers fine-tune ImageNet-pretrained backbones; no such weights can be had on the study machines, and a backbone
 trained from random init on a small retrieval set is not what a paper tests. :func:`pretrain_backbone` trains a
 feature extractor plus a linear classifier on a labelled pretraining set (disjoint from the study's data) with
-:func:`cmlib.engine.fit`, and saves the *backbone's* ``state_dict`` (no classifier) atomically as a weights file,
+:func:`cmlib.protocol.engine.fit`, and saves the *backbone's* ``state_dict`` (no classifier) atomically as a weights file,
 which the study then loads through the same config key a user's real ImageNet weights take (e.g. WHCMT's
 ``visual.weights_file``, DeSKPro's OSNet weights). The file is cached under a stable hash of everything that
 determines it (the caller's ``key`` describing the backbone and the data, the :class:`PretrainConfig`), so it is paid
@@ -27,10 +27,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from cmlib.cache import save_atomic, stable_hash
-from cmlib.config import check_range
-from cmlib.engine import DeviceConfig, epoch_batches, fit, seed_everything
-from cmlib.reporting import write_text_atomic
+from cmlib.protocol.cache import save_atomic, stable_hash
+from cmlib.protocol.config import check_range
+from cmlib.protocol.engine import DeviceConfig, epoch_batches, fit, seed_everything
+from cmlib.protocol.files import write_text_atomic
 
 __all__ = ["PretrainConfig", "PretrainResult", "pretrain_backbone"]
 

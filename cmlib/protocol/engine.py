@@ -31,8 +31,8 @@ import torch
 from lightning_utilities.core.apply_func import apply_to_collection
 from torch import nn
 
-from cmlib.config import check_range
-from cmlib.perturb import jitter_module_
+from cmlib.protocol.config import check_range
+from cmlib.protocol.perturb import jitter_module_
 
 __all__ = [
     "DeviceConfig",
@@ -319,7 +319,7 @@ def fit(
         state = _load_checkpoint(ckpt, module, optimizer, scheduler, fabric)
     else:
         seed_everything(cfg.seed)
-        jitter_module_(module, salt=cfg.seed)  # test-only, off unless CMLIB_NUMERIC_JITTER is set (cmlib.perturb)
+        jitter_module_(module, salt=cfg.seed)  # test-only, off unless CMLIB_NUMERIC_JITTER is set (cmlib.protocol.perturb)
     start_step, t0 = state.step, time.perf_counter()
     bar = _progress_bar(cfg, fabric, start_step)
     sums: dict[str, float] = {}

@@ -1,6 +1,6 @@
 """Figures of the evidence behind a claim: validation curves (the convergence gate) and dose-response trends.
 
-Both take what :mod:`cmlib.claims` stores, so a notebook draws exactly what the verdict was computed from:
+Both take what :mod:`cmlib.protocol.claims` stores, so a notebook draws exactly what the verdict was computed from:
 
 * :func:`plot_curves`: one panel per compared model, its validation curve's mean over replicates with the min-max
   band, the last third of training shaded (the part the convergence gate reads);
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from cmlib.claims import LAST_FRACTION, Curve, Dose
+from cmlib.protocol.claims import LAST_FRACTION, Curve, Dose
 
 __all__ = ["plot_curves", "plot_dose"]
 
@@ -51,7 +51,7 @@ def plot_dose(dose: Dose | Mapping[str, Any], *, effect: str = "effect", title: 
     """The effect against the knob's level: mean and 95% interval over replicates at each level.
 
     Args:
-        dose: a :class:`cmlib.claims.Dose`, or the ``dose`` entry of a stored claim row (its summary).
+        dose: a :class:`cmlib.protocol.claims.Dose`, or the ``dose`` entry of a stored claim row (its summary).
         effect: the y-axis label (the paired effect's name).
         title: the panel's title (e.g. the claim and its verdict).
         ax: an axis to draw on (None: a new figure).

@@ -1,0 +1,15 @@
+"""The study protocol: what every paper's study is made of, whatever runs it.
+
+``config`` (strict configs, profiles, overrides), ``engine`` (the training loop on Lightning Fabric), ``seeds`` (the seed
+ranges of study, stability and tuning), ``splits``, ``cache`` and ``files`` (atomic writes, content keys),
+``replicates`` and ``executors`` (replicates and tasks on a local pool, SLURM or Dask), ``pretrain`` (the backbone
+stand-ins), ``claims`` (verdicts: margins, convergence gates, premises, dose-response) and ``perturb`` (the test-only
+numeric jitter). Nothing here imports from :mod:`cmlib.execution` or :mod:`cmlib.studies`.
+"""
+
+from cmlib._lazy import lazy_exports
+
+_MODULES = ("cache", "claims", "config", "engine", "executors", "files", "perturb", "pretrain", "replicates",
+            "seeds", "splits")
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {name: () for name in _MODULES})
