@@ -85,10 +85,13 @@ from cmlib.studies.clarel.tables import (
     plot_alpha_sweep,
     plot_sweep,
     stability_claims,
+    stability_point_claims,
+    stability_points,
     sweep_claims,
     sweep_rows,
     text_claims,
     text_table,
+    worst_grid_point,
 )
 
 __all__ = [
@@ -134,6 +137,8 @@ __all__ = [
     "score",
     "sealed_test",
     "stability_claims",
+    "stability_point_claims",
+    "stability_points",
     "stage_batches",
     "study_task",
     "study_tasks",
@@ -147,4 +152,5 @@ __all__ = [
     "train_model",
     "trained_scores",
     "validate_setting",
+    "worst_grid_point",
 ]
