@@ -69,6 +69,8 @@ from cmlib.studies.clarel.runs import (
 from cmlib.studies.clarel.study import notebook_models, run_study, study_task, study_tasks, task_config
 from cmlib.studies.clarel.tables import (
     COLLAPSE_SHARE,
+    OFF_MODE_CUB,
+    OFF_MODE_CUB_SOURCE,
     OFF_MODE_MINIMUM,
     PAPER_H_CUB,
     STABLE,
@@ -98,6 +100,8 @@ __all__ = [
     "ABLATION",
     "COLLAPSE_SHARE",
     "NOTEBOOKS",
+    "OFF_MODE_CUB",
+    "OFF_MODE_CUB_SOURCE",
     "OFF_MODE_MINIMUM",
     "PAPER_H_CUB",
     "STABLE",
