@@ -8,7 +8,10 @@ from cmlib._lazy import lazy_exports
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "celebreid": ("CELEB_SIZES", "read_celebreid"),
-    "cub": ("SUBSET", "Cub100", "attribute_phrases", "class_sentences", "load_cub100", "read_subset"),
+    "cub": (
+        "SUBSET", "Cub100", "attribute_groups", "attribute_phrases", "class_sentences", "cub100_off_mode_share",
+        "load_cub100", "off_mode_share_from_percentages", "read_subset",
+    ),
     "images": ("ON_CORRUPT", "CorruptFileError", "load_image", "name_some", "read_images", "read_mat", "warn_skipped"),
     "mirflickr": (
         "LABELS_24", "HasImage", "MirflickrRecord", "find_file", "load_allannots", "load_cleaned", "load_images",

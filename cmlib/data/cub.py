@@ -19,7 +19,8 @@ import torch
 
 from cmlib.data.images import read_images, warn_skipped
 
-__all__ = ["SUBSET", "Cub100", "attribute_phrases", "class_sentences", "load_cub100", "read_subset"]
+__all__ = ["SUBSET", "Cub100", "attribute_groups", "attribute_phrases", "class_sentences", "cub100_off_mode_share",
+           "load_cub100", "off_mode_share_from_percentages", "read_subset"]
 
 SUBSET = "cub100_subset_227px"
 
@@ -66,6 +67,68 @@ def attribute_phrases(root: str | Path) -> tuple[list[str], np.ndarray]:
         phrases.append(f"{value.replace('_', ' ')} {part}")
     table = np.loadtxt(root / "attributes" / "class_attribute_labels_continuous.txt")
     return phrases, table
+
+
+def attribute_groups(root: str | Path) -> list[str]:
+    """The group of each of the 312 CUB attributes (``"has_bill_shape"`` for ``has_bill_shape::dagger``)."""
+    return [ln.split(" ", 1)[1].split("::")[0] for ln in _lines(Path(root) / "CUB_200_2011_meta" / "attributes.txt")]
+
+
+def off_mode_share_from_percentages(percent: np.ndarray, groups: list[str],
+                                    weights: np.ndarray | None = None) -> tuple[float, list[str]]:
+    """The share of (image, attribute group) pairs whose value is not the class's modal value, from class-level
+    percentages of per-image annotations (CUB's ``class_attribute_labels_continuous.txt``).
+
+    Only *single-value* groups count: those whose percentages sum to 100 in every class (each annotation names one
+    value: bill shape, size, shape, tail shape and the five pattern groups in CUB). There, 1 - (the modal value's
+    percentage) / 100 is exactly the share of the class's annotations off the mode; multi-value groups (colours,
+    summing to up to 290%) say nothing about one image's joint value. The result is the mean over classes
+    (weighted by ``weights``, e.g. images per class) and single-value groups.
+
+    Args:
+        percent: (C, A) percentages in [0, 100].
+        groups: A group names, one per attribute column.
+        weights: (C,) class weights; None: equal.
+
+    Returns:
+        (share in [0, 1], the single-value groups used, in first-seen order).
+
+    Raises:
+        ValueError: shapes that do not match, or no single-value group.
+    """
+    percent = np.asarray(percent, dtype=float)
+    if percent.ndim != 2 or percent.shape[1] != len(groups):
+        raise ValueError(f"percentages {percent.shape} need one group name per column, got {len(groups)} names")
+    names = list(dict.fromkeys(groups))
+    cols = {g: [j for j, h in enumerate(groups) if h == g] for g in names}
+    single = [g for g in names if np.allclose(percent[:, cols[g]].sum(axis=1), 100.0, atol=1e-6)]
+    if not single:
+        raise ValueError("no single-value attribute group (percentages summing to 100 in every class)")
+    off = np.stack([1.0 - percent[:, cols[g]].max(axis=1) / 100.0 for g in single], axis=1)  # (C, G)
+    w = np.ones(len(percent)) if weights is None else np.asarray(weights, dtype=float)
+    return float(np.average(off.mean(axis=1), weights=w)), single
+
+
+def cub100_off_mode_share(root: str | Path) -> dict[str, float | int | str]:
+    """The premise of CLAREL's key novelty on real CUB annotations: the share of (image, attribute group) pairs
+    off the class's modal value (:func:`off_mode_share_from_percentages`) over the cub100 subset's seen classes
+    (what a cub100 run trains on), weighted by their images.
+
+    CUB's per-image labels (``image_attribute_labels.txt``) are not in ``../shared/datasets/cub`` and the subset's
+    image ids cannot be mapped back to CUB's, so the share is computed from the class percentages, which CUB
+    aggregates from those per-image annotations (about two per image; the denominators differ per group, so
+    "not visible" answers seem left out). Disagreement between annotators counts as off-mode here.
+
+    Returns:
+        {"share", "classes", "images", "groups" (comma-separated)}.
+    """
+    _, labels, classes = read_subset(root)
+    seen = [r for r in classes if r["xlsa17_PS_role"] != "test_unseen"]
+    cub_ids = np.array([int(r["cub_class"].split(".")[0]) for r in seen])
+    counts = np.array([int((labels == int(r["subset_class_id"])).sum()) for r in seen])
+    _, table = attribute_phrases(root)
+    share, single = off_mode_share_from_percentages(table[cub_ids - 1], attribute_groups(root), counts)
+    return {"share": share, "classes": len(seen), "images": int(counts.sum()), "groups": ", ".join(single)}
 
 
 def class_sentences(percent: np.ndarray, phrases: list[str], n: int, rng: random.Random, k: int = 4) -> list[str]:

@@ -61,6 +61,31 @@ def test_cub100_subset(shared_datasets):
     assert "bill shape" in " ".join(s for sents in b.sentences for s in sents)
 
 
+def test_off_mode_share_from_hand_made_class_percentages():
+    from cmlib.data.cub import off_mode_share_from_percentages
+
+    # 2 classes; group "size" (2 columns) and "pattern" (2 columns) name one value per annotation (sum 100 in every
+    # class); "colour" (2 columns) is multi-value (sums 130, 100) and is left out.
+    groups = ["size", "size", "colour", "colour", "pattern", "pattern"]
+    percent = np.array([[80.0, 20.0, 70.0, 60.0, 50.0, 50.0],    # off-mode: size 0.2, pattern 0.5 -> mean 0.35
+                        [10.0, 90.0, 40.0, 60.0, 100.0, 0.0]])  # off-mode: size 0.1, pattern 0.0 -> mean 0.05
+    share, single = off_mode_share_from_percentages(percent, groups)
+    assert single == ["size", "pattern"] and share == pytest.approx(0.2)
+    # weighted by images per class: (3 x 0.35 + 1 x 0.05) / 4 = 0.275
+    assert off_mode_share_from_percentages(percent, groups, np.array([3, 1]))[0] == pytest.approx(0.275)
+    with pytest.raises(ValueError, match="single-value"):
+        off_mode_share_from_percentages(percent[:, 2:4], groups[2:4])
+
+
+def test_cub100_off_mode_share_matches_the_premise_constant(shared_datasets):
+    from cmlib.data.cub import cub100_off_mode_share
+    from cmlib.studies.clarel import OFF_MODE_CUB
+
+    real = cub100_off_mode_share(shared_datasets / "cub")
+    assert (real["classes"], real["images"], len(real["groups"].split(", "))) == (73, 4292, 9)
+    assert round(real["share"], 3) == OFF_MODE_CUB
+
+
 def _fake_xlsa17(root, n_trainval=2):
     """A 4-image xlsa17 folder: res101.mat, att_splits.mat (with train/val locs) and text_c10."""
     files = np.array([[np.array([f"/d/CUB/images/00{c}.K/k_{i}.jpg"])] for c in (1, 2) for i in (1, 2)], dtype=object)

@@ -102,36 +102,69 @@ def _row(seed, **kw):
     return {**base, **kw}
 
 
-def test_stability_rule_on_hand_made_rows():
+def _sweep(diffs: dict[float, list[float]], centre=(40.0, 42.0, 38.0, 40.0)) -> list[dict]:
+    """lambda-sweep rows of 4 replicates: H at each grid value = H at the centre (0.5) + that replicate's diff."""
+    rows = []
+    for s, h in enumerate(centre):
+        rows.append(_row(s, **{"lambda": 0.5, "H": h}))
+        rows += [_row(s, **{"lambda": v, "H": h + d[s]}) for v, d in diffs.items()]
+    return rows
+
+
+def test_stability_every_grid_point_within_the_margin_on_hand_made_rows():
     from cmlib.protocol.claims import ModelCheck, claims
 
-    # H at lambda = 0.2 minus H at the centre, per replicate: -1, +0.5, -0.5, 0 -> mean -0.25, sd 0.645,
-    # t(0.975, 3) = 3.182: interval -0.25 +- 1.027 = [-1.277, 0.777], inside +-2: reproduced. lambda = 0.9 sits
-    # 3, 3.5, 2.5, 3 points lower: interval [-3.65, -2.35], wholly below -2: not reproduced. lambda = 0.35 (interior)
-    # and 0 (outside) are not tested.
-    centre = [40.0, 42.0, 38.0, 40.0]
-    rows = []
-    for s, (h, d, e) in enumerate(zip(centre, [-1.0, 0.5, -0.5, 0.0], [3.0, 3.5, 2.5, 3.0])):
-        rows += [_row(s, **{"lambda": 0.5, "H": h}), _row(s, **{"lambda": 0.2, "H": h + d}),
-                 _row(s, **{"lambda": 0.35, "H": h - 9.0}), _row(s, **{"lambda": 0.9, "H": h - e}),
-                 _row(s, **{"lambda": 0.0, "H": 5.0})]
-    gate = ModelCheck("main", centre, 1.0)
-    cs = clarel.stability_claims(rows, "lambda", {"lambda": 0.5}, gate)
-    assert [c.name.split(" (")[1] for c in cs] == ["lambda=0.2 vs 0.5)"] * 3 + ["lambda=0.9 vs 0.5)"] * 3
-    low, high = cs[0], cs[3]
-    assert low.op == "~" and low.threshold == 0.0 and low.margin == clarel.STABLE_MARGIN == 2.0
-    assert list(low.values) == [-1.0, 0.5, -0.5, 0.0] and list(high.values) == [-3.0, -3.5, -2.5, -3.0]
-    assert {c.comparison for c in cs[:3]} == {"lambda=0.2 vs lambda=0.5 (validation)"}
-    table = claims(cs)
-    assert table["ci_low"].iloc[0] == pytest.approx(-1.277, abs=1e-3)
-    assert table["ci_high"].iloc[0] == pytest.approx(0.777, abs=1e-3)
-    assert table["verdict"].iloc[0] == "reproduced" and table["rule"].iloc[0] == "within 0 ± 2"
-    assert table["verdict"].iloc[3] == "not reproduced"
-    # u and s did not move: zero differences have a zero-width interval at 0, inside the margin
-    assert table["verdict"].iloc[1] == "reproduced" and table["verdict"].iloc[2] == "reproduced"
+    # Paired differences H(point) - H(0.5) over 4 replicates; t(0.975, 3) = 3.182:
+    #   0.2:  -1, +0.5, -0.5, 0   -> mean -0.25, sd 0.645, interval [-1.277, 0.777]: inside +-2
+    #   0.35: +0.5, +1, +1.5, +1  -> mean  1.00, sd 0.408, interval [ 0.350, 1.650]: inside +-2
+    #   0.9:  -3, -3.5, -2.5, -3  -> mean -3.00, sd 0.408, interval [-3.650, -2.350]: wholly below -2
+    # One point outside the margin: "every point within +-2" is not reproduced, and the row is lambda = 0.9's.
+    # lambda = 0 and 1 lie outside [0.2, 0.9] and are not tested.
+    diffs = {0.0: [-30.0] * 4, 0.2: [-1.0, 0.5, -0.5, 0.0], 0.35: [0.5, 1.0, 1.5, 1.0], 0.9: [-3.0, -3.5, -2.5, -3.0],
+             1.0: [9.0] * 4}
+    gate = ModelCheck("main", [40.0, 42.0, 38.0, 40.0], 1.0)
+    points = clarel.stability_point_claims(_sweep(diffs), "lambda", {"lambda": 0.5}, gate)
+    assert [c.statistic.split(" - ")[0] for c in points] == [f"{m}(lambda={v})" for m in "Hus" for v in (0.2, 0.35, 0.9)]
+    assert all(c.op == "~" and c.threshold == 0.0 and c.margin == clarel.STABLE_MARGIN == 2.0 for c in points)
+    assert [len(c.models) for c in points] == [2] * 9 and points[0].models[1].name == "CLAREL lambda=0.2"
+    table = claims(points)
+    assert list(table["ci_low"][:3]) == [pytest.approx(-1.277, abs=1e-3), pytest.approx(0.350, abs=1e-3),
+                                         pytest.approx(-3.650, abs=1e-3)]
+    assert list(table["verdict"][:3]) == ["reproduced", "reproduced", "not reproduced"]
+    cs = clarel.stability_claims(_sweep(diffs), "lambda", {"lambda": 0.5}, gate)
+    assert [c.name for c in cs] == [f"{m} is stable for lambda in [0.2, 0.9]" for m in "Hus"]
+    assert cs[0].statistic == "H(lambda=0.9) - H(lambda=0.5) [points], the worst of 3 grid points in [0.2, 0.9]"
+    assert list(cs[0].values) == [-3.0, -3.5, -2.5, -3.0]
+    assert {c.comparison for c in cs} == {"lambda grid in [0.2, 0.9] vs lambda=0.5 (validation)"}
+    combined = claims(cs)
+    assert list(combined["verdict"]) == ["not reproduced", "reproduced", "reproduced"]  # u, s did not move
+    assert combined["rule"].iloc[0] == "within 0 ± 2"
+
+    def verdict_and_point(d: dict[float, list[float]]) -> tuple[str, str]:
+        h = clarel.stability_claims(_sweep(d), "lambda", {"lambda": 0.5}, gate)[0]
+        return claims([h])["verdict"].iloc[0], h.statistic.split(" - ")[0]
+
+    # a wider point that crosses the margin does not hide one wholly outside it (0.35 at [-10.147, 10.147])
+    assert verdict_and_point({**diffs, 0.35: [5.0, -5.0, 6.0, -6.0]}) == ("not reproduced", "H(lambda=0.9)")
+    # lambda = 0.9 at -1.5 +- 0.65, [-2.150, -0.850], crosses -2: inconclusive, and it is the worst point
+    assert verdict_and_point({**diffs, 0.9: [-1.5, -2.0, -1.0, -1.5]}) == ("inconclusive", "H(lambda=0.9)")
+    # every point inside: reproduced; the row is the point reaching furthest from 0 (0.35: up to 1.650)
+    assert verdict_and_point({**diffs, 0.9: [-0.5, -1.0, 0.0, -0.5]}) == ("reproduced", "H(lambda=0.35)")
     # a centre alone inside the interval gives no claim
-    assert clarel.stability_claims([r for r in rows if r["lambda"] in (0.0, 0.5)], "lambda", {"lambda": 0.5},
-                                   gate) == []
+    assert clarel.stability_claims(_sweep({0.0: [-30.0] * 4}), "lambda", {"lambda": 0.5}, gate) == []
+
+
+def test_worst_grid_point_puts_an_invalid_point_first():
+    from cmlib.protocol.claims import Claim, ModelCheck
+
+    ok, dead = ModelCheck("ok", [40.0, 41.0, 39.0], 1.0), ModelCheck("dead", [40.0, 41.0, 39.0], 1.0, collapsed=True)
+    inside = Claim("H stable", [0.1, -0.1, 0.0], "~", 0.0, "a", models=[ok], margin=2.0)
+    outside = Claim("H stable", [5.0, 5.5, 4.5], "~", 0.0, "b", models=[ok], margin=2.0)
+    collapsed = Claim("H stable", [0.1, -0.1, 0.0], "~", 0.0, "c", models=[ok, dead], margin=2.0)
+    assert clarel.worst_grid_point([inside, outside, collapsed]) is collapsed
+    assert clarel.worst_grid_point([inside, outside]) is outside
+    with pytest.raises(ValueError, match="no grid points"):
+        clarel.worst_grid_point([])
 
 
 def test_classifier_loss_barely_affects_u_is_an_equivalence_claim():
@@ -179,11 +212,14 @@ def test_p_seen_claim_and_text_claims_from_replicates():
     # the premise: per-image text must say something the class profile does not (share of off-mode pairs)
     for r, share in zip(text, [0.17, 0.18, 0.16]):
         r["text_information"] = {"off_mode_share": share}
-    assert list(claims(clarel.text_claims(text))["verdict"]) == ["reproduced", "reproduced"]
+    t = claims(clarel.text_claims(text))
+    assert list(t["verdict"]) == ["reproduced", "reproduced"]
+    assert t["premise"].iloc[0] == ("(image, attribute) pairs off the class profile, training images (share) 0.17 "
+                                    f"(needs >= 0.125; real data 0.399, {clarel.OFF_MODE_CUB_SOURCE})")
     for r in text:
         r["text_information"]["off_mode_share"] = 0.05  # below 1 / 8 groups
     assert claims(clarel.text_claims(text))["verdict"].iloc[0] == "invalid: premise absent ((image, attribute) " \
-        "pairs off the class mode (share) = 0.05)"
+        "pairs off the class profile, training images (share) = 0.05)"
     # a collapsed class-level model makes the comparison invalid, not a verdict
     text[0]["text"][1]["top_share"] = 0.9
     assert claims(clarel.text_claims(text))["verdict"].iloc[0].startswith("invalid")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from cmlib.data.worlds.clarel import GROUPS, WorldConfig, make_world, text_information
+from cmlib.data.worlds.clarel import GROUPS, WorldConfig, make_world, off_mode_share, text_information
 
 SMALL = {"n_classes": 30, "n_unseen": 8, "n_val_classes": 7, "n_genera": 6, "images_per_class": 6, "feature_dim": 64}
 
@@ -80,6 +80,30 @@ def test_text_information_on_a_hand_made_world():
     assert info["coverage"] == 1 / (2 * g)
     assert info["acc_class_profile"] == 1 - 1 / (2 * g) and info["acc_text"] == 1.0
     assert info["off_mode_share"] == 1 / (2 * g) and info["acc_text_off_mode"] == 1.0
+
+
+def test_off_mode_share_on_a_hand_made_attribute_array():
+    # 2 classes x 3 groups; profiles (modes) class 0: (0, 1, 2), class 1: (3, 3, 3)
+    modes = np.array([[0, 1, 2], [3, 3, 3]])
+    attributes = np.array([[0, 1, 2],   # class 0, on its profile: 0 of 3 off
+                           [0, 2, 2],   # class 0, group 1 off: 1 of 3
+                           [3, 3, 0],   # class 1, group 2 off: 1 of 3
+                           [1, 0, 3]])  # class 1, groups 0 and 1 off: 2 of 3
+    labels = np.array([0, 0, 1, 1])
+    assert off_mode_share(attributes, labels, modes) == 4 / 12
+    assert off_mode_share(attributes[[1, 3]], labels[[1, 3]], modes) == 3 / 6  # a subset: its own pairs only
+    with pytest.raises(ValueError, match="off_mode_share"):
+        off_mode_share(attributes[:, :2], labels, modes)
+
+
+def test_text_information_measures_the_images_it_is_given():
+    w = make_world(WorldConfig(n_classes=20, n_unseen=5, n_val_classes=5, n_genera=5, images_per_class=6,
+                               feature_dim=16))
+    train = w.splits["trainval"]
+    modes = np.array([[int(np.argmax(p)) for p in groups] for groups in w.class_probs])
+    share = float((w.attributes[train] != modes[w.labels[train]]).mean())
+    assert text_information(w, train)["off_mode_share"] == share
+    assert text_information(w)["off_mode_share"] == float((w.attributes != modes[w.labels]).mean())
 
 
 def test_bad_text_level_is_named():

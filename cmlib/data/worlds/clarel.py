@@ -35,7 +35,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-__all__ = ["GROUPS", "World", "WorldConfig", "make_world", "text_information"]
+__all__ = ["GROUPS", "World", "WorldConfig", "class_modes", "make_world", "off_mode_share", "text_information"]
 
 # Attribute groups: (part name synonyms, values; each value a tuple of synonyms, first is canonical).
 _COLOURS = (("red", "crimson", "scarlet"), ("blue", "azure"), ("yellow", "golden"), ("black", "dark"),
@@ -324,20 +324,55 @@ def _describe(attributes: np.ndarray, labels: np.ndarray, probs: list[list[np.nd
     return sentences, mentions
 
 
-def text_information(world: World) -> dict[str, float]:
+def class_modes(world: World) -> np.ndarray:
+    """(C, G) int64: each class's profile, the mode (dominant value) of each group, which class-level text states."""
+    return np.array([[int(np.argmax(p)) for p in groups] for groups in world.class_probs], dtype=np.int64)
+
+
+def off_mode_share(attributes: np.ndarray, labels: np.ndarray, modes: np.ndarray) -> float:
+    """The share of (image, group) pairs whose value differs from the image's class profile.
+
+    Args:
+        attributes: (N, G) value index of each group per image.
+        labels: (N,) class of each image.
+        modes: (C, G) the class profile (:func:`class_modes`).
+
+    Returns:
+        The fraction of the N x G pairs with ``attributes[i, g] != modes[labels[i], g]``: what per-image text can
+        say and class-level text cannot (the premise of CLAREL's key novelty).
+
+    Raises:
+        ValueError: no images, or shapes that do not match.
+    """
+    attributes, labels, modes = np.asarray(attributes), np.asarray(labels), np.asarray(modes)
+    if attributes.ndim != 2 or attributes.shape[0] == 0 or labels.shape != attributes.shape[:1] \
+            or modes.ndim != 2 or modes.shape[1] != attributes.shape[1]:
+        raise ValueError(f"off_mode_share: need attributes (N > 0, G), labels (N,) and modes (C, G), got "
+                         f"{attributes.shape}, {labels.shape}, {modes.shape}")
+    return float((attributes != modes[labels]).mean())
+
+
+def text_information(world: World, images: np.ndarray | None = None) -> dict[str, float]:
     """How well each image's own sentences predict its *instance* attributes, against the class profile.
 
     Per (image, group): the class-profile guess is the class's mode value; the text guess is the value its
     sentences state most often (ties: the smallest index), falling back to the class mode where no sentence
-    mentions the group. Accuracies are over all N x G pairs; ``*_off_mode`` over the pairs whose instance value
-    differs from the class mode (what only per-image text can tell).
+    mentions the group. Accuracies are over the N x G pairs of ``images``; ``*_off_mode`` over the pairs whose
+    instance value differs from the class mode (what only per-image text can tell).
+
+    Args:
+        world: the generated world.
+        images: indices of the images to measure (e.g. ``world.splits["trainval"]``, the training data of the
+            test stage); None: every image.
 
     Returns:
         coverage (share of pairs mentioned at least once), acc_class_profile, acc_text, acc_class_profile_off_mode
-        (0 by construction), acc_text_off_mode, off_mode_share: all fractions in [0, 1].
+        (0 by construction), acc_text_off_mode, off_mode_share (:func:`off_mode_share`): all fractions in [0, 1].
     """
-    attrs, m = world.attributes, world.mentions  # (N, G), (N, S, G)
-    modes = np.array([[int(np.argmax(p)) for p in groups] for groups in world.class_probs])[world.labels]  # (N, G)
+    idx = np.arange(len(world.labels)) if images is None else np.asarray(images, dtype=np.int64)
+    attrs, m, labels = world.attributes[idx], world.mentions[idx], world.labels[idx]  # (N, G), (N, S, G), (N,)
+    profile = class_modes(world)  # (C, G)
+    modes = profile[labels]  # (N, G)
     k = max(len(values) for _, values in GROUPS)
     counts = np.stack([(m == v).sum(axis=1) for v in range(k)], axis=-1)  # (N, G, K)
     said = counts.sum(-1) > 0
@@ -346,7 +381,7 @@ def text_information(world: World) -> dict[str, float]:
     return {"coverage": float(said.mean()), "acc_class_profile": float((modes == attrs).mean()),
             "acc_text": float((guess == attrs).mean()), "acc_class_profile_off_mode": 0.0,
             "acc_text_off_mode": float((guess == attrs)[off].mean()) if off.any() else float("nan"),
-            "off_mode_share": float(off.mean())}
+            "off_mode_share": off_mode_share(attrs, labels, profile)}
 
 
 def _image_splits(cfg: WorldConfig, labels: np.ndarray, unseen: np.ndarray, train: np.ndarray, val: np.ndarray,

@@ -69,6 +69,8 @@ from cmlib.studies.clarel.runs import (
 from cmlib.studies.clarel.study import notebook_models, run_study, study_task, study_tasks, task_config
 from cmlib.studies.clarel.tables import (
     COLLAPSE_SHARE,
+    OFF_MODE_CUB,
+    OFF_MODE_CUB_SOURCE,
     OFF_MODE_MINIMUM,
     PAPER_H_CUB,
     STABLE,
@@ -85,16 +87,21 @@ from cmlib.studies.clarel.tables import (
     plot_alpha_sweep,
     plot_sweep,
     stability_claims,
+    stability_point_claims,
+    stability_points,
     sweep_claims,
     sweep_rows,
     text_claims,
     text_table,
+    worst_grid_point,
 )
 
 __all__ = [
     "ABLATION",
     "COLLAPSE_SHARE",
     "NOTEBOOKS",
+    "OFF_MODE_CUB",
+    "OFF_MODE_CUB_SOURCE",
     "OFF_MODE_MINIMUM",
     "PAPER_H_CUB",
     "STABLE",
@@ -134,6 +141,8 @@ __all__ = [
     "score",
     "sealed_test",
     "stability_claims",
+    "stability_point_claims",
+    "stability_points",
     "stage_batches",
     "study_task",
     "study_tasks",
@@ -147,4 +156,5 @@ __all__ = [
     "train_model",
     "trained_scores",
     "validate_setting",
+    "worst_grid_point",
 ]

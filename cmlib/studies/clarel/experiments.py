@@ -65,7 +65,8 @@ def sweep_replicate(cfg: Config, seed: int) -> dict[str, Any]:
 
 def ablation_replicate(cfg: Config, seed: int) -> dict[str, Any]:
     """Notebook 04: Table 3's six lines, and (``cfg.class_text``, world data) the main setting trained and scored
-    with class-level text against per-image text, with the world's :func:`text_information`.
+    with class-level text against per-image text, with the world's :func:`text_information` measured on the
+    replicate's training images (``trainval``: what the compared test-stage models train on).
 
     Each trained setting's test stage is evaluated once (one :func:`sealed_test` view per setting): lines 1 and 6
     (alpha 0 / alpha*) come from one evaluation of (0.5, 0.5), lines 2 and 3 from one of (0.5, 0), and the
@@ -90,7 +91,8 @@ def ablation_replicate(cfg: Config, seed: int) -> dict[str, Any]:
         per_class = evaluate_setting(ccfg, cdata, seed, rcfg.lam, rcfg.kappa,
                                      test=sealed_test(ccfg, cdata, seed, rcfg.lam, rcfg.kappa))
         out["text"] = [{"text": "per-image", **evaluated[(rcfg.lam, rcfg.kappa)]}, {"text": "class-level", **per_class}]
-        out["text_information"] = text_information(make_world(rcfg.world))
+        world = make_world(rcfg.world)
+        out["text_information"] = text_information(world, world.splits["trainval"])
     return out
 
 
