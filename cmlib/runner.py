@@ -19,6 +19,10 @@ A notebook runs in ``<name>.partial/`` and replaces ``<name>/`` only when it suc
 last good report; the failed run stays in ``<name>.partial/`` for inspection. ``reports/README.md`` is rebuilt from
 every metrics.json at the end. A failing notebook makes the runner exit 1, naming the notebook, the cell and the error;
 Ctrl-C exits 130 with one line naming the notebooks stopped (their previous reports are kept).
+
+Notebook 01 of a paper trains (and caches) the models its later notebooks read (:func:`prerequisites`): those wait
+for it, and when it fails they are not started (each is named, skipped, counted as a failure, its report kept), so
+they do not train everything again. Other papers' notebooks still run.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,8 +64,8 @@ try:  # the kernel manager papermill's client starts (jupyter_client ships with 
 except ImportError:  # pragma: no cover - papermill missing: the runner cannot execute notebooks anyway
     AsyncKernelManager, Unicode = object, (lambda *a, **k: "")  # type: ignore[assignment,misc]
 
-__all__ = ["Interrupted", "Job", "build_index", "list_notebooks", "list_papers", "main", "make_golden", "run", "scrub_paths",
-           "validate_params"]
+__all__ = ["Interrupted", "Job", "build_index", "list_notebooks", "list_papers", "main", "make_golden", "prerequisites",
+           "run", "scrub_paths", "validate_params"]
 
 GOLDEN_ENV = (("CMLIB_PROGRESS", "0"),)  # a stored golden notebook carries no progress bar (cmlib.protocol.engine.progress_bar)
 STRIP_KEYS = "metadata.papermill cell.metadata.papermill cell.metadata.execution metadata.widgets"
@@ -75,6 +79,9 @@ GOLDEN_MACHINE = "machine.json"  # per paper: the machine_fingerprint of the mac
 DEFAULT_PROFILE = "study"
 OVERRIDES_FILE = "overrides.yaml"  # in that folder: the profile and the overrides the hash stands for
 KERNEL_STDERR = "kernel.stderr"  # in the kernel's private folder: its process's stderr
+# The number of the notebook that trains what a paper's later notebooks read (clarel.run_study, grmnet.run_study, the
+# replicate caches of whcmt and deskpro: the later notebooks load "notebook 01's replicates" from the cache).
+TRAINING_NOTEBOOK = "01"
 
 
 @dataclass(frozen=True)
@@ -94,10 +101,13 @@ class Job:
 
 @dataclass(frozen=True)
 class Outcome:
+    """How a job ended: ``ok``, or the ``error`` line; ``skipped``: never started, because its prerequisite failed."""
+
     job: Job
     ok: bool
     seconds: float
     error: str = ""
+    skipped: bool = False
 
 
 def list_papers(root: Path) -> list[str]:
@@ -456,8 +466,11 @@ def run(papers: Sequence[str], profile: str = DEFAULT_PROFILE, *, jobs: int = 1,
     else:
         build_index(root)
     for o in failed:
-        print(f"FAILED {o.job.notebook}{f' ({o.job.variant})' if o.job.variant else ''}: {o.error}", file=sys.stderr)
-    print(_where_line(todo, golden, len(outcomes) - len(failed)), flush=True)
+        if not o.skipped:  # a skipped notebook had its one line when it was skipped
+            print(f"FAILED {o.job.notebook}{f' ({o.job.variant})' if o.job.variant else ''}: {o.error}",
+                  file=sys.stderr)
+    skipped = sum(o.skipped for o in outcomes)
+    print(_where_line(todo, golden, len(outcomes) - len(failed), skipped), flush=True)
     return len(failed)
 
 
@@ -479,15 +492,18 @@ def index_pages(profile_folder: str) -> list[str]:
     return [f"reports/README-{profile_folder}.md"]
 
 
-def _where_line(todo: Sequence[Job], golden: bool, ok: int) -> str:
-    """The run's last line: where the reports (or goldens) went and which index pages were rebuilt."""
+def _where_line(todo: Sequence[Job], golden: bool, ok: int, skipped: int = 0) -> str:
+    """The run's last line: how many ran ok (and were skipped), where the reports (or goldens) went and which index
+    pages were rebuilt."""
     base = [j for j in todo if not j.variant]
+    not_run = f" ({skipped} not started: the notebook they need failed)" if skipped else ""
     if golden:
         papers = sorted({j.paper for j in base})
-        return f"{ok} of {len(todo)} runs ok; goldens in {', '.join(f'{GOLDEN_DIR}/{p}/' for p in papers)}"
+        return f"{ok} of {len(todo)} runs ok{not_run}; goldens in {', '.join(f'{GOLDEN_DIR}/{p}/' for p in papers)}"
     folders = sorted({str(j.report_dir.parent) + "/" for j in base})
     pages = sorted({page for j in base for page in index_pages(j.report_dir.parent.name)})
-    return f"{ok} of {len(base)} notebooks ok; reports in {', '.join(folders)}; index updated: {', '.join(pages)}"
+    return (f"{ok} of {len(base)} notebooks ok{not_run}; reports in {', '.join(folders)}; "
+            f"index updated: {', '.join(pages)}")
 
 
 class Interrupted(KeyboardInterrupt):
@@ -498,30 +514,85 @@ class Interrupted(KeyboardInterrupt):
         self.stopped = tuple(stopped)
 
 
+def prerequisites(todo: Sequence[Job]) -> list[int | None]:
+    """For each job, the index in ``todo`` of the job that must succeed before it starts, or None.
+
+    Notebook 01 of a paper (:data:`TRAINING_NOTEBOOK`) trains and caches the models the paper's later notebooks read,
+    so every later notebook of the same run of that paper (same report folder: profile, seeds, overrides and golden
+    variant) needs it. A run without notebook 01 (``--only``) reads an earlier run's cache: nothing to wait for.
+    """
+    first: dict[Path, int] = {}  # report group -> index of its notebook 01
+    needs: list[int | None] = []
+    for k, job in enumerate(todo):
+        group = job.report_dir.parent
+        if job.notebook.stem.split("_", 1)[0] == TRAINING_NOTEBOOK:
+            first.setdefault(group, k)
+            needs.append(None)
+        else:
+            needs.append(first.get(group))
+    return needs
+
+
+def _skipped(job: Job, failed: Job, root: Path) -> Outcome:
+    """The outcome of a job not started because ``failed``, the notebook that trains what it reads, failed."""
+    staged = job.output.parent.name.endswith(".partial")
+    kept = (f"its previous report {job.report_dir}/ is kept" if staged and (root / job.report_dir).is_dir() else
+            "nothing written")
+    why = (f"{failed.paper}/{failed.notebook.stem} failed, and it trains the models this notebook reads "
+           f"(not started; {kept})")
+    return Outcome(job, False, 0.0, why, skipped=True)
+
+
 def _execute_all(todo: Sequence[Job], root: Path, jobs: int) -> list[Outcome]:
-    """Execute the jobs in order (or in ``jobs`` processes), announcing each outcome.
+    """Execute the jobs in order (or in ``jobs`` processes), announcing each outcome; a job whose prerequisite
+    (:func:`prerequisites`) failed is not started but announced as skipped, and one whose prerequisite still runs
+    waits for it. Returns the outcomes in the order of ``todo``.
 
     Raises:
         Interrupted: on Ctrl-C, naming the notebooks that were running (their previous reports are untouched).
     """
+    needs = prerequisites(todo)
     if jobs <= 1:
-        outcomes = []
-        for i, job in enumerate(todo, 1):
+        done: dict[int, Outcome] = {}
+        for k, job in enumerate(todo):
+            pre = needs[k]
+            if pre is not None and not done[pre].ok:
+                done[k] = _announce(_skipped(job, todo[pre], root), k + 1, len(todo))
+                continue
             try:
                 out = execute(job, root)
             except KeyboardInterrupt:
                 raise Interrupted([job]) from None
-            outcomes.append(_announce(out, i, len(todo)))
-        return outcomes
+            done[k] = _announce(out, k + 1, len(todo))
+        return [done[k] for k in range(len(todo))]
+    return _execute_parallel(todo, root, jobs, needs)
+
+
+def _execute_parallel(todo: Sequence[Job], root: Path, jobs: int, needs: Sequence[int | None]) -> list[Outcome]:
+    """:func:`_execute_all` in ``jobs`` processes: a job is submitted once its prerequisite ``needs[k]`` has
+    succeeded (skipped if it failed); outcomes are announced as they finish and returned in the order of ``todo``."""
     pool = ProcessPoolExecutor(max_workers=jobs)
-    futures = [pool.submit(execute, job, root) for job in todo]
+    done: dict[int, Outcome] = {}
+    waiting = list(range(len(todo)))  # not yet submitted, in order
+    running: dict[Future, int] = {}
     try:
-        outcomes = [_announce(fut.result(), i, len(todo)) for i, fut in enumerate(futures, 1)]
+        while waiting or running:
+            for k in [k for k in waiting if needs[k] is None or needs[k] in done]:
+                waiting.remove(k)
+                pre = needs[k]
+                if pre is not None and not done[pre].ok:
+                    done[k] = _announce(_skipped(todo[k], todo[pre], root), len(done) + 1, len(todo))
+                else:
+                    running[pool.submit(execute, todo[k], root)] = k
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED) if running else (set(), set())
+            for fut in finished:
+                out = fut.result()  # a worker's KeyboardInterrupt is raised here: the future stays in `running`
+                done[running.pop(fut)] = _announce(out, len(done) + 1, len(todo))
     except KeyboardInterrupt:
         pool.shutdown(wait=False, cancel_futures=True)
-        raise Interrupted([job for job, fut in zip(todo, futures) if _stopped(fut)]) from None
+        raise Interrupted([todo[k] for fut, k in running.items() if _stopped(fut)]) from None
     pool.shutdown()
-    return outcomes
+    return [done[k] for k in range(len(todo))]
 
 
 def _stopped(fut: Future) -> bool:
@@ -555,10 +626,13 @@ def interrupted_message(err: KeyboardInterrupt, root: Path | None = None) -> str
 
 
 def _announce(out: Outcome, i: int, n: int) -> Outcome:
-    status = "ok" if out.ok else "FAILED"
+    """Print the job's one progress line (``[i/n] paper/notebook (profile) ok in 3.1 s``; a skipped job's says why)."""
     variant = f" [{out.job.variant}]" if out.job.variant else ""
-    print(f"[{i}/{n}] {out.job.paper}/{out.job.notebook.stem} ({out.job.profile}){variant} {status} in "
-          f"{out.seconds:.1f} s", flush=True)
+    head = f"[{i}/{n}] {out.job.paper}/{out.job.notebook.stem} ({out.job.profile}){variant}"
+    if out.skipped:
+        print(f"{head} SKIPPED: {out.error}", flush=True)
+    else:
+        print(f"{head} {'ok' if out.ok else 'FAILED'} in {out.seconds:.1f} s", flush=True)
     return out
 
 

@@ -72,7 +72,7 @@ def test_failing_notebook_is_named_and_good_reports_are_kept(project: Path, caps
     (old / "metrics.json").write_text('{"paper": "demo", "notebook": "02_fails", "kept": true}')
     assert [p.name for p in list_notebooks(project, "demo")] == ["01_engine_demo.py", "02_fails.py"]
 
-    failures = run(["demo"], "smoke", root=project, jobs=2)  # two notebooks in parallel processes
+    failures = run(["demo"], "smoke", root=project, jobs=2)  # the pool's path (02 starts once 01 succeeded)
 
     assert failures == 1
     err = capsys.readouterr().err

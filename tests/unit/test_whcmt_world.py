@@ -1,5 +1,8 @@
 """The synthetic WHCMT world: deterministic, multi-label with co-occurrence, weak noisy tags, protocol split."""
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -12,6 +15,8 @@ from cmlib.data.worlds.whcmt import (
     render_images,
     sample_labels,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +78,44 @@ def test_render_draws_colour_where_concepts_are():
     assert reddish.sum() > 30
     with pytest.raises(ValueError, match="labels must have shape"):
         render_images(np.zeros((2, 5)), 32, seed=0)
+
+
+def test_world_builds_for_200_seeds_at_the_study_settings() -> None:
+    """Issue 33 item 8 ("every seed works"): world seeds 0-199 (a replicate's world seed is ``world.seed`` + its seed;
+    params/whcmt/study.yaml has ``world.seed: 0``), with the study profile's noise settings.
+
+    What each seed draws: the query / database / train split at the study sizes exactly (:func:`protocol_split`),
+    labels and tags of 250 images, and the renders of the first 8. Not the study's 4,000 images: sample_labels and
+    sample_tags draw every image the same way whatever their number is (a scene group, 1-4 concepts, a synonym per
+    tagged concept, a wrong tag from the first concept's group unless the whole group is present, no informative tag
+    at all, Poisson-Zipf noise tags), so 200 x 250 images meet each of those conditions over a thousand times
+    (counted below) in about 5 s, where 4,000 images a seed would take 70 s; rendering has no branch a seed can break
+    (masks and colours of whatever concepts a row holds), and the study's 4,000 renders a seed take 4 s alone.
+    """
+    from cmlib.config import from_params, load_profile
+    from cmlib.data.worlds.whcmt import noise_words, sample_tags, scene_groups
+
+    study = from_params(WorldConfig, load_profile(ROOT / "params" / "whcmt", "study")["world"])
+    n = study.n_query + study.n_database
+    synonyms = {s: c for c in range(N_CONCEPTS) for s in concept_synonyms(c)}
+    vocabulary = set(synonyms) | set(noise_words(study.n_noise_words))
+    seen = {"objects": set(), "no informative tag": 0, "tag of an absent concept": 0, "whole group present": 0}
+    for seed in range(200):
+        cfg = dataclasses.replace(study, seed=seed)
+        query, database, train = protocol_split(n, cfg.n_query, cfg.n_train, seed)
+        assert len(query) == cfg.n_query and len(train) == cfg.n_train and len(set(query) | set(database)) == n, seed
+        labels, _ = sample_labels(250, seed)
+        tags = sample_tags(labels, cfg)
+        images = render_images(labels[:8], cfg.image_size, seed, cfg.n_clutter)
+        assert images.shape == (8, 3, cfg.image_size, cfg.image_size), seed
+        assert all(t in vocabulary for ts in tags for t in ts), seed
+        group_of = {int(c): members for members in scene_groups(seed) for c in members}
+        for row, ts in zip(labels, tags, strict=True):
+            present = set(np.flatnonzero(row).tolist())
+            seen["objects"].add(len(present))
+            said = {synonyms[t] for t in ts if t in synonyms}
+            seen["no informative tag"] += not said
+            seen["tag of an absent concept"] += bool(said - present)
+            seen["whole group present"] += set(group_of[min(present)].tolist()) <= present
+    assert seen.pop("objects") == {1, 2, 3, 4}
+    assert min(seen.values()) > 50, seen
