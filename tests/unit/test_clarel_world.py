@@ -142,7 +142,7 @@ def test_world_builds_for_200_seeds_at_the_study_sizes() -> None:
     (one sentence per class, the study's class-text model) goes through the same sentence templates as the
     per-image text (``_sentence``: openers, synonyms, distractors, wrong values, the group named when none was).
     """
-    from cmlib.config import from_params, load_profile
+    from cmlib.protocol.config import from_params, load_profile
 
     study = from_params(WorldConfig, load_profile(ROOT / "params" / "clarel", "study")["world"])
     cheap = dataclasses.replace(study, feature_dim=8, sentences_per_image=1, text_level="class")

@@ -184,7 +184,7 @@ def test_world_builds_for_200_seeds_at_the_study_settings() -> None:
     from dataclasses import replace
     from pathlib import Path
 
-    from cmlib.config import from_params, load_profile
+    from cmlib.protocol.config import from_params, load_profile
 
     root = Path(__file__).resolve().parents[2]
     study = from_params(WorldConfig, load_profile(root / "params" / "deskpro", "study")["world"])

@@ -92,8 +92,8 @@ def test_world_builds_for_200_seeds_at_the_study_settings() -> None:
     (counted below) in about 5 s, where 4,000 images a seed would take 70 s; rendering has no branch a seed can break
     (masks and colours of whatever concepts a row holds), and the study's 4,000 renders a seed take 4 s alone.
     """
-    from cmlib.config import from_params, load_profile
     from cmlib.data.worlds.whcmt import noise_words, sample_tags, scene_groups
+    from cmlib.protocol.config import from_params, load_profile
 
     study = from_params(WorldConfig, load_profile(ROOT / "params" / "whcmt", "study")["world"])
     n = study.n_query + study.n_database
