@@ -77,15 +77,16 @@ def stage_costs(cfg, steps: int) -> dict[str, float]:
     from cmlib.studies import clarel
 
     torch.set_num_threads(1)
-    rcfg = clarel.replicate_config(cfg, cfg.seeds[0])
+    rcfg = clarel.replicate_config(cfg, cfg.run.seeds[0])
     clarel.build_data(rcfg)  # imports gensim etc. once, as a pool worker does before its first task
     t = time.perf_counter()
     data = clarel.build_data(rcfg)
     out = {"data": time.perf_counter() - t}
-    short = dataclasses.replace(rcfg, train=dataclasses.replace(rcfg.train, steps=steps), cache_dir=None)
+    short = dataclasses.replace(rcfg, train=dataclasses.replace(rcfg.train, steps=steps),
+                                run=dataclasses.replace(rcfg.run, cache_dir=None))
     for name in ("val", "test"):
-        stage = clarel.make_stage(data, name, rcfg.val_seen_fraction, rcfg.seeds[0])
-        model, result = clarel.train_model(data, stage, short, rcfg.seeds[0], rcfg.lam, rcfg.kappa)
+        stage = clarel.make_stage(data, name, rcfg.val_seen_fraction, rcfg.run.seeds[0])
+        model, result = clarel.train_model(data, stage, short, rcfg.run.seeds[0], rcfg.lam, rcfg.kappa)
         out[name] = result.wall_time_s / max(1, result.final_step)
         t = time.perf_counter()
         clarel.score(model, data, stage, rcfg.train.eval_batch)
@@ -113,8 +114,8 @@ def budget(profile: str, workers: int, steps: int, contention: float) -> None:
     alone = schedule([d / contention for d in durations], needs, workers) / 60
     limit = BUDGET_MIN.get(profile)
     against = f", against {limit:.0f} min on 2 cores (ratio {wall / limit:.2f})" if limit else ""
-    print(f"{profile}: {len(tasks)} trainings of {cfg.train.steps} steps ({len(tasks) // len(cfg.seeds)} per replicate "
-          f"x {len(cfg.seeds)}), x{contention:g} for two processes at once: {sum(durations) / 60:.1f} core-min, "
+    print(f"{profile}: {len(tasks)} trainings of {cfg.train.steps} steps ({len(tasks) // len(cfg.run.seeds)} per replicate "
+          f"x {len(cfg.run.seeds)}), x{contention:g} for two processes at once: {sum(durations) / 60:.1f} core-min, "
           f"run_study ~ {wall:.1f} min on {workers} workers{against} ({alone:.1f} min at x1); notebooks 02-05 "
           "load the cached models",
           flush=True)

@@ -150,15 +150,15 @@ def estimate(profile: str) -> dict[str, float]:
 
     slow = s2["body"] / s["body"]
     pretrain = (cfg.pretrain.steps * s["pretrain"] + cfg.restore.steps * 0.05) if cfg.pretrain_ids else 0.0
-    one_core = pretrain + len(cfg.seeds) * replicate(s, 1.0)
-    workers = 2 if cfg.jobs in (0, 2) else 1
-    two_cores = pretrain + -(-len(cfg.seeds) // workers) * replicate(s2, slow)
+    one_core = pretrain + len(cfg.run.seeds) * replicate(s, 1.0)
+    workers = 2 if cfg.run.workers in (0, 2) else 1
+    two_cores = pretrain + -(-len(cfg.run.seeds) // workers) * replicate(s2, slow)
     print(f"== deskpro {profile}: s/step body {s['body']:.3f}, face {s['face']:.3f}, pretrain {s['pretrain']:.3f} "
           f"(one thread); two processes at once: body {s2['body']:.3f}, face {s2['face']:.3f} (x{slow:.2f})")
     print(f"  per replicate: world {over['world_s']:.1f} s, validation pass body {over['val_body_s']:.2f} s / face "
           f"{over['val_face_s']:.2f} s ({n_val['body']} + {n_val['face']}), test evaluation {over['test_eval_s']:.1f} s; "
           f"alone ~{replicate(s, 1.0) / 60:.1f} min, beside another ~{replicate(s2, slow) / 60:.1f} min")
-    print(f"  pretraining ~{pretrain / 60:.1f} min; {len(cfg.seeds)} replicates: ~{one_core / 60:.1f} min on one core, "
+    print(f"  pretraining ~{pretrain / 60:.1f} min; {len(cfg.run.seeds)} replicates: ~{one_core / 60:.1f} min on one core, "
           f"~{two_cores / 60:.1f} min on 2 cores ({workers} at once; budget {STUDY_BUDGET_S / 60:.0f} min, ratio "
           f"{two_cores / STUDY_BUDGET_S:.2f})", flush=True)
     return {**{f"s_per_step_{k}": v for k, v in s.items()}, **{f"s_per_step_{k}_two": v for k, v in s2.items()},
@@ -177,7 +177,7 @@ def run_profile(profile: str, cache_dir: Path | None) -> list[tuple[str, bool, f
         name = job.notebook.stem
         params = dict(job.params)
         if cache_dir is not None:
-            params.update(cache_dir=str(cache_dir), pretrain_dir=str(cache_dir / "pretrain"))
+            params.update(run={**params.get("run", {}), "cache_dir": str(cache_dir)}, pretrain_dir=str(cache_dir / "pretrain"))
         report = BENCH_DIR / profile / name
         job = dataclasses.replace(job, params=params, report_dir=report,
                                   output=report.with_name(f"{name}.partial") / f"{name}.ipynb")

@@ -56,7 +56,7 @@ def study_config(overrides: dict) -> deskpro.Config:
     standin = model["pretrained"] == "standin"
     if standin:  # the study's own stand-in recipe (trained once into the study's pretrain_dir, then reused)
         model["pretrained"] = None
-    p["cache_dir"] = "build/probe/cache"
+    p["run"] = {**p.get("run", {}), "cache_dir": "build/probe/cache"}
     cfg = from_params(deskpro.Config, p)
     if standin:
         cfg, info = deskpro.with_pretrained_osnet(cfg)

@@ -81,9 +81,9 @@ def tune(profile: str, seed: int, lrs: list[float]) -> None:
     from cmlib.protocol.config import from_params, load_yaml
 
     cfg = from_params(grmnet.Config, load_yaml(f"params/grmnet/{profile}.yaml"))
-    if seed in cfg.seeds:
-        raise SystemExit(f"--seed {seed} is one of the {profile} seeds {cfg.seeds}: tune on another replicate")
-    cfg = dataclasses.replace(cfg, cache_dir=".cache/grmnet-tune")
+    if seed in cfg.run.seeds:
+        raise SystemExit(f"--seed {seed} is one of the {profile} seeds {cfg.run.seeds}: tune on another replicate")
+    cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, cache_dir=".cache/grmnet-tune"))
     res = {}
     for lr in lrs:
         res[lr] = validation_scores(dataclasses.replace(cfg, lr=lr), seed)
@@ -105,7 +105,7 @@ def kind_step_times(cfg: grmnet.Config, steps: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         short = dataclasses.replace(cfg, cache_dir=tmp, detector_steps=steps, referring_steps=steps,
                                     baseline_steps=steps, matcher_steps=steps)
-        data = grmnet.build_data(short, short.seeds[0])
+        data = grmnet.build_data(short, short.run.seeds[0])
         det, info = grmnet.train_detector(short, data)
         out = {"detector": info["s_per_step"]}
         for r in range(1, 8):

@@ -37,7 +37,7 @@ from cmlib.runner import parse_seeds, seeds_folder
 
 def default_sets(paper: str, profile: str) -> tuple[str, str]:
     """Two disjoint seed sets as large as the profile's own seeds: 100.. and 200.."""
-    n = len(load_yaml(ROOT / "params" / paper / f"{profile}.yaml").get("seeds", [0, 1, 2]))
+    n = len(load_yaml(ROOT / "params" / paper / f"{profile}.yaml").get("run", {}).get("seeds", [0, 1, 2]))
     return f"100-{100 + n - 1}", f"200-{200 + n - 1}"
 
 

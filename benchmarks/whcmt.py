@@ -43,7 +43,7 @@ def run_profile(profile: str, only: str, cache_dir: Path | None) -> list[tuple[s
         name = job.notebook.stem
         params = dict(job.params)
         if cache_dir is not None:
-            params["cache_dir"] = str(cache_dir)
+            params["run"] = {**params.get("run", {}), "cache_dir": str(cache_dir)}
         report = BENCH_DIR / profile / name
         job = dataclasses.replace(job, params=params, report_dir=report,
                                   output=report.with_name(f"{name}.partial") / f"{name}.ipynb")

@@ -141,7 +141,7 @@ def validate_params(root: Path, paper: str, profile: str, seeds: Sequence[int] |
     if overrides:
         params = merge_params(params, parse_overrides(overrides))
     if seeds is not None:
-        params = {**params, "seeds": list(seeds)}  # --seeds: one run's replicates, its own report folder
+        params = merge_params(params, {"run": {"seeds": list(seeds)}})  # --seeds: one run's replicates, own folder
     try:
         study = importlib.import_module(f"cmlib.studies.{paper}")
     except ModuleNotFoundError as err:
@@ -149,8 +149,8 @@ def validate_params(root: Path, paper: str, profile: str, seeds: Sequence[int] |
     cwd = Path.cwd()
     os.chdir(root)  # paths in params are relative to the project root
     try:
-        if seeds is not None and "seeds" not in {f.name for f in dataclasses.fields(study.Config)}:
-            raise ConfigError(f"--seeds: cmlib.studies.{paper}.Config has no 'seeds' field")
+        if seeds is not None and "run" not in {f.name for f in dataclasses.fields(study.Config)}:
+            raise ConfigError(f"--seeds: cmlib.studies.{paper}.Config has no run section (run.seeds)")
         where = str(path.relative_to(root)) + (" + overrides" if overrides else "")
         from_params(study.Config, params, where=where)
     finally:

@@ -34,7 +34,8 @@ FABRIC_ENV = {"accelerator": "LT_ACCELERATOR", "devices": "LT_DEVICES", "strateg
 
 def _params(paper: str, profile: str, args: argparse.Namespace) -> dict[str, Any]:
     params = load_profile(project_root() / "params" / paper, profile)  # extends followed
-    device = dict(params.get("fit") or {})
+    run = dict(params.get("run") or {})
+    device = dict(run.get("device") or {})
     for key in ("accelerator", "devices", "strategy", "precision", "num_workers"):
         value = getattr(args, key)
         if value is None and key in FABRIC_ENV and os.environ.get(FABRIC_ENV[key]):  # set by `fabric run`
@@ -43,9 +44,10 @@ def _params(paper: str, profile: str, args: argparse.Namespace) -> dict[str, Any
             device[key] = value
     if args.pin_memory:
         device["pin_memory"] = True
-    params["fit"] = device
+    run["device"] = device
     if args.cache_dir is not None:
-        params["cache_dir"] = args.cache_dir
+        run["cache_dir"] = args.cache_dir
+    params["run"] = run
     return params
 
 
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     study = importlib.import_module(f"cmlib.studies.{args.paper}")
     os.chdir(project_root())
     cfg = from_params(study.Config, _params(args.paper, args.profile, args))
-    out = study.fit_main(cfg, cfg.seeds[0])
+    out = study.fit_main(cfg, cfg.run.seeds[0])
     if int(os.environ.get("RANK", "0")) == 0:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         print(json.dumps({"paper": args.paper, "profile": args.profile, "world_size": world, **jsonable(out)}), flush=True)

@@ -1,13 +1,12 @@
 """What a notebook says first: which profile it runs, and on smoke, that its numbers are a seconds-long smoke run and
 how to switch.
 
-Every notebook's set-up cell calls :func:`start` right after building its config::
+Every notebook's set-up cell is one call, :func:`setup`::
 
-    cfg = from_params(clarel.Config, params)
-    rep = Report(report_dir, paper="clarel", notebook="02_alpha_sweep")
-    start(rep, cfg, report_dir)
+    cfg, rep = setup("clarel", "02_alpha_sweep", params, report_dir)
 
-:func:`start` writes run_info.json (``Report.run_info``) and displays a banner: the profile (named by the runner's
+which moves to the project root, builds the paper's Config strictly from ``params``, opens the notebook's
+:class:`~cmlib.execution.reporting.Report` and calls :func:`start`. :func:`start` writes run_info.json (``Report.run_info``) and displays a banner: the profile (named by the runner's
 report folder, or in JupyterLab found by comparing the config with each ``params/<paper>/*.yaml``), a warning on
 smoke with the one line that loads a named profile (``cmlib.protocol.config.profile_params``), and the resolved config folded
 away (``<details>`` in HTML; not printed in full as text). Explorers first call :func:`explorer_params`, which in
@@ -17,6 +16,8 @@ JupyterLab, with no params given, picks the study profile when its model cache e
 from __future__ import annotations
 
 import html
+import importlib
+import os
 import pprint
 import sys
 from collections.abc import Mapping
@@ -27,7 +28,7 @@ from cmlib.execution.reporting import Report
 from cmlib.protocol.config import ConfigError, from_params, profile_params, to_dict
 from cmlib.protocol.files import project_root
 
-__all__ = ["Banner", "explorer_params", "plain_script_notebook", "profile_of", "start"]
+__all__ = ["Banner", "explorer_params", "plain_script_notebook", "profile_of", "setup", "start"]
 
 SMOKE = "smoke"
 SWITCH = 'params = profile_params("{paper}", "study")'
@@ -78,7 +79,7 @@ def explorer_params(paper: str, params: Mapping[str, Any], report_dir: str | Pat
         study = _load_profile(paper, "study")
     except (ConfigError, OSError):
         return {}
-    cache = study.get("cache_dir")
+    cache = (study.get("run") or {}).get("cache_dir")
     if cache and (project_root() / cache).is_dir() and any((project_root() / cache).iterdir()):
         return study
     return {}
@@ -105,7 +106,7 @@ class Banner:
             return [head, warning, f"For the study's numbers: {switch}."]
         if self.profile == "custom":
             return [head, "The params match no params/<paper>/*.yaml profile."]
-        cache = getattr(self.cfg, "cache_dir", None)
+        cache = getattr(getattr(self.cfg, "run", None), "cache_dir", None)
         note = [f"Models cached in {cache} are loaded; any missing is trained (minutes)."] if (
             cache and self.interactive) else []
         return [head, *note]
@@ -168,3 +169,26 @@ def start(rep: Report, cfg: Any, report_dir: str | Path | None = None) -> None:
         display(banner)
     else:
         print(banner)
+
+
+def setup(paper: str, notebook: str, params: Mapping[str, Any] | None, report_dir: str | Path | None, *,
+          explorer: bool = False) -> tuple[Any, Report]:
+    """A notebook's whole set-up: move to the project root (params and reports paths are relative to it), build
+    ``cmlib.studies.<paper>.Config`` strictly from ``params`` (an explorer first picks its profile with
+    :func:`explorer_params`), open the notebook's :class:`Report` on ``report_dir`` (None in JupyterLab:
+    ``reports/<paper>/interactive/<notebook>``) and show the banner (:func:`start`).
+
+    Returns:
+        ``(cfg, rep)``.
+
+    Raises:
+        ConfigError: a bad key or value in ``params`` (one line naming it).
+    """
+    os.chdir(project_root())
+    if explorer:
+        params = explorer_params(paper, params or {}, report_dir)
+    cfg = from_params(importlib.import_module(f"cmlib.studies.{paper}").Config, params)
+    rep = Report(report_dir, paper=paper, notebook=notebook)
+    start(rep, cfg, report_dir)
+    return cfg, rep
+

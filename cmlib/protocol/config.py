@@ -197,6 +197,9 @@ def from_params(cls: type[T], mapping: Mapping[str, Any] | None, *, where: str =
     Returns:
         An instance of ``cls``; its ``__post_init__`` runs (range checks).
 
+    A class may declare ``MOVED_KEYS`` (old key -> its new dotted name): such a key fails with a hint to the new
+    name (the paper Configs list the settings that moved into the run section, :data:`cmlib.protocol.run.MOVED`).
+
     Raises:
         ConfigError: unknown key (with the valid keys and the closest match), wrong type (field and expected type),
             a path that does not exist (path and expected layout), or a failed range check.
@@ -209,6 +212,11 @@ def from_params(cls: type[T], mapping: Mapping[str, Any] | None, *, where: str =
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = [k for k in mapping if k not in fields]
+    moved = getattr(cls, "MOVED_KEYS", {})  # a class's renamed keys: old name -> the new dotted one
+    if unknown and unknown[0] in moved:
+        raise ConfigError(f"{where}: {unknown[0]!r} is now {moved[unknown[0]]!r} (the run section every paper "
+                          f"shares, cmlib.protocol.run.RunConfig); write it as run: {{{moved[unknown[0]].split('.')[1]}: "
+                          f"...}} or override {moved[unknown[0]]}=...")
     if unknown:
         key = unknown[0]
         close = closest_field(str(key), mapping[key], {name: hints[name] for name in fields})

@@ -117,6 +117,8 @@ class FitConfig(DeviceConfig):
         eval_every: steps between ``eval_fn`` calls (0 = only at the end).
         select_best: restore the weights with the best ``eval_fn(...)["score"]`` at the end.
         progress: show a tqdm bar (also subject to :func:`set_progress`).
+        threads: torch intra-op threads the run trains under (0: leave torch's setting; :func:`torch_threads`);
+            a paper's run section passes its own (``cmlib.protocol.run.RunConfig.fit_config``).
     """
 
     max_steps: int = 100
@@ -129,9 +131,11 @@ class FitConfig(DeviceConfig):
     eval_every: int = 0
     select_best: bool = False
     progress: bool = False
+    threads: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_range("threads", self.threads, lo=0)
         check_range("max_steps", self.max_steps, lo=1)
         check_range("log_every", self.log_every, lo=1)
         check_range("checkpoint_every", self.checkpoint_every, lo=0)
@@ -310,13 +314,20 @@ def fit(
     Raises:
         NonFiniteLossError: the loss became non-finite; names the step and terms; the last checkpoint is kept.
     """
+    with torch_threads(cfg.threads):
+        return _fit(model, optimizer, loss_fn, batches, cfg, scheduler=scheduler, eval_fn=eval_fn, fabric=fabric)
+
+
+def _fit(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, batches: Batches, cfg: FitConfig, *,
+         scheduler: Any | None, eval_fn: EvalFn | None, fabric: Any | None) -> FitResult:
+    """:func:`fit`'s loop, under the run's thread count."""
     fabric = fabric or make_fabric(cfg)
     module = model
     wrapped, optimizer = fabric.setup(model, optimizer)
     state = _State()
     ckpt = Path(cfg.checkpoint_dir) / "last.pt" if cfg.checkpoint_dir else None
     if cfg.resume and ckpt is not None and ckpt.exists():
-        state = _load_checkpoint(ckpt, module, optimizer, scheduler, fabric)
+        state = _load_checkpoint(ckpt, wrapped, optimizer, scheduler, fabric)
     else:
         seed_everything(cfg.seed)
         jitter_module_(module, salt=cfg.seed)  # test-only, off unless CMLIB_NUMERIC_JITTER is set (cmlib.protocol.perturb)
@@ -350,7 +361,7 @@ def fit(
             if eval_fn is not None and cfg.eval_every and state.step % cfg.eval_every == 0:
                 _evaluate(wrapped, module, eval_fn, state)
             if ckpt is not None and cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0:
-                _save_checkpoint(ckpt, module, optimizer, scheduler, state, fabric)
+                _save_checkpoint(ckpt, wrapped, optimizer, scheduler, state, fabric)
             if state.step >= cfg.max_steps:
                 break
         else:
@@ -364,7 +375,7 @@ def fit(
     if cfg.select_best and state.best_weights is not None:
         module.load_state_dict(state.best_weights)
     if ckpt is not None:
-        _save_checkpoint(ckpt, module, optimizer, scheduler, state, fabric)
+        _save_checkpoint(ckpt, wrapped, optimizer, scheduler, state, fabric)
     wall = time.perf_counter() - t0
     done = state.step - start_step
     return FitResult(state.history, state.step, state.best_step, state.best_score, wall, done / wall if wall else 0.0)
@@ -486,35 +497,32 @@ def _pop_resume_rng(state: _State) -> dict[str, Any] | None:
 
 
 def _save_checkpoint(path: Path, module: nn.Module, optimizer: Any, scheduler: Any, state: _State, fabric: Any) -> None:
-    """Write ``path`` atomically (temp file + rename) on rank 0, then wait for every rank."""
+    """Write ``path`` through ``fabric.save`` (atomic on rank 0 for the single-process and DDP strategies, sharded
+    where the strategy shards: FSDP, DeepSpeed), then wait for every rank. ``module`` is the Fabric-wrapped model
+    and ``optimizer`` the wrapped optimizer, so the strategy gathers their states itself."""
     if fabric.is_global_zero:
         path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "model": module.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict() if scheduler is not None else None,
-            "step": state.step,
-            "epoch": state.epoch,
-            "batch_in_epoch": state.batch_in_epoch,
-            "history": state.history,
-            "best_step": state.best_step,
-            "best_score": state.best_score,
-            "best_weights": state.best_weights,
-            "rng": _rng_state(),
-        }
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    fabric.barrier()
+    fabric.save(path, {
+        "model": module,
+        "optimizer": optimizer,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "step": state.step,
+        "epoch": state.epoch,
+        "batch_in_epoch": state.batch_in_epoch,
+        "history": state.history,
+        "best_step": state.best_step,
+        "best_score": state.best_score,
+        "best_weights": state.best_weights,
+        "rng": _rng_state(),
+    })
 
 
 def _load_checkpoint(path: Path, module: nn.Module, optimizer: Any, scheduler: Any, fabric: Any) -> _State:
+    """Restore the wrapped ``module`` and ``optimizer`` in place through ``fabric.load`` and return the loop state."""
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = fabric.load(path, {"model": module, "optimizer": optimizer}, weights_only=True)
     except Exception as err:
         raise RuntimeError(f"{path}: cannot read checkpoint ({err}); delete it or set resume=False") from err
-    module.load_state_dict(payload["model"])
-    optimizer.load_state_dict(payload["optimizer"])
     if scheduler is not None and payload["scheduler"] is not None:
         scheduler.load_state_dict(payload["scheduler"])
     state = _State(

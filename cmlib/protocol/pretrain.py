@@ -29,8 +29,9 @@ from torch import Tensor, nn
 
 from cmlib.protocol.cache import save_atomic, stable_hash
 from cmlib.protocol.config import check_range
-from cmlib.protocol.engine import DeviceConfig, epoch_batches, fit, seed_everything
+from cmlib.protocol.engine import epoch_batches, fit, seed_everything
 from cmlib.protocol.files import write_text_atomic
+from cmlib.protocol.run import RunConfig
 
 __all__ = ["PretrainConfig", "PretrainResult", "pretrain_backbone"]
 
@@ -99,7 +100,7 @@ def pretrain_backbone(name: str, make_backbone: Callable[[], nn.Module],
                       key: Any, to_input: Callable[[Tensor], Tensor] = lambda x: x.float(),
                       saved: Callable[[nn.Module], nn.Module] = lambda b: b,
                       log: Callable[[str], None] | None = print,
-                      device: DeviceConfig | None = None) -> PretrainResult:
+                      run: RunConfig | None = None) -> PretrainResult:
     """Train ``make_backbone()`` + a linear classifier on (images, labels), save the backbone weights; cached.
 
     Args:
@@ -115,7 +116,8 @@ def pretrain_backbone(name: str, make_backbone: Callable[[], nn.Module],
         to_input: batch of ``images`` -> network input (e.g. uint8 -> normalised float).
         saved: backbone -> the module whose ``state_dict`` is written (the part a paper's loader reads).
         log: where one line per pretraining goes (None: silent).
-        device: where it trains (a paper's ``fit`` section; default one CPU process); its numerics enter the key.
+        run: the paper's run section (:class:`cmlib.protocol.run.RunConfig`): where and under how many threads it
+            trains (default one CPU process, one thread); what changes numbers enters the key (``key_part``).
 
     Returns:
         A :class:`PretrainResult`.
@@ -123,8 +125,8 @@ def pretrain_backbone(name: str, make_backbone: Callable[[], nn.Module],
     Raises:
         ValueError: images and labels disagree in length, labels are not (N,) ids, or fewer than two classes.
     """
-    device = device or DeviceConfig()
-    digest = stable_hash({"name": name, "key": key, "cfg": asdict(cfg), **device.key_part()})
+    run = run or RunConfig()
+    digest = stable_hash({"name": name, "key": key, "cfg": asdict(cfg), **run.key_part()})
     path = Path(cache_dir) / f"{name}-{digest}.pth"
     meta_path = path.with_name(path.name + ".json")
     if path.is_file() and meta_path.is_file():
@@ -140,7 +142,7 @@ def pretrain_backbone(name: str, make_backbone: Callable[[], nn.Module],
         if n_classes < 2 or int(labels_t.min()) < 0:
             raise ValueError(f"pretrain_backbone({name}): labels must be ids in [0, C) with C >= 2, got "
                              f"[{int(labels_t.min())}, {int(labels_t.max())}]")
-        result = _train(name, make_backbone, images_t, labels_t, n_classes, cfg, path, to_input, saved, device)
+        result = _train(name, make_backbone, images_t, labels_t, n_classes, cfg, path, to_input, saved, run)
         write_text_atomic(meta_path, json.dumps({"accuracy": result.accuracy, "chance": result.chance,
                                                  "n_classes": n_classes, "train_s": result.train_s, "key": key,
                                                  "cfg": asdict(cfg)}, default=str, indent=1))
@@ -153,21 +155,21 @@ def pretrain_backbone(name: str, make_backbone: Callable[[], nn.Module],
 
 def _train(name: str, make_backbone: Callable[[], nn.Module], images: Tensor, labels: Tensor, n_classes: int,
            cfg: PretrainConfig, path: Path, to_input: Callable[[Tensor], Tensor],
-           saved: Callable[[nn.Module], nn.Module], device: DeviceConfig) -> PretrainResult:
+           saved: Callable[[nn.Module], nn.Module], run: RunConfig) -> PretrainResult:
     seed_everything(cfg.seed)
     perm = torch.randperm(len(images), generator=torch.Generator().manual_seed(cfg.seed))
     n_out = int(round(cfg.held_out * len(images)))
     test_idx, train_idx = perm[:n_out], perm[n_out:]
     model = _Classifier(make_backbone(), n_classes)
     train = torch.utils.data.TensorDataset(images[train_idx], labels[train_idx])
-    batches = epoch_batches(train, min(cfg.batch_size, len(train)), seed=cfg.seed, num_workers=device.num_workers)
+    batches = epoch_batches(train, min(cfg.batch_size, len(train)), seed=cfg.seed, num_workers=run.device.num_workers)
 
     def loss_fn(net: nn.Module, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
         return {"ce": nn.functional.cross_entropy(net(to_input(batch[0])), batch[1])}
 
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     t0 = time.perf_counter()
-    fit(model, opt, loss_fn, batches, device.fit_config(max_steps=cfg.steps, seed=cfg.seed, log_every=max(1, cfg.steps // 5)))
+    fit(model, opt, loss_fn, batches, run.fit_config(max_steps=cfg.steps, seed=cfg.seed, log_every=max(1, cfg.steps // 5)))
     train_s = time.perf_counter() - t0
     acc, chance = _accuracy(model, images[test_idx], labels[test_idx], to_input) if n_out else (float("nan"),) * 2
     save_atomic(saved(model.backbone).state_dict(), path)  # the weights before the metadata: a file without its

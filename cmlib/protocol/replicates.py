@@ -4,11 +4,12 @@ A *replicate* is one independent draw of everything random in an experiment (wor
 batch order), all derived from one integer seed. A study function ``fn(cfg, seed) -> dict`` computes one replicate;
 :func:`run_replicates` runs it for every seed of a config:
 
-* pending seeds run in parallel worker processes (``concurrent.futures`` with the ``spawn`` start method, one torch
+* pending seeds run in parallel worker processes (``concurrent.futures`` with the ``spawn`` start method, the run's torch
   thread each: on 2 cores two processes beat two threads in one process), or in this process when one is pending or
-  ``jobs`` is 1;
+  the workers (``run.workers``) are 1;
 * each finished replicate is written at once to ``<cache_dir>/replicate-<fn>-s<seed>-<key>.json`` (temp file +
-  rename), keyed by a hash of the function, the config (its ``seeds``, ``jobs`` and ``cache_dir`` left out) and the
+  rename), keyed by a hash of the function, the config (of its run section only what changes numbers:
+  :meth:`cmlib.protocol.run.RunConfig.key_part`) and the
   seed; a later call loads the finished ones and computes only the rest, so an interrupted ``make study`` resumes;
 * every replicate runs with one torch thread and the results are always the JSON round trip of what ``fn`` returned,
   so a resumed run, a sequential run and a parallel run give the same numbers.
@@ -40,31 +41,36 @@ from cmlib.protocol.files import jsonable, write_json_atomic
 
 __all__ = ["ReplicateError", "replicate_path", "run_replicates", "run_tasks"]
 
-_NOT_IN_KEY = ("seeds", "jobs", "cache_dir", "executor")  # where a replicate runs does not change its numbers
+_FROM_RUN = object()  # run_replicates' default: the value of the config's run section
 
 
 def replicate_path(fn: Callable[..., Any], cfg: Any, seed: int, cache_dir: str | Path) -> Path:
     """Where the result of ``fn(cfg, seed)`` is kept: the key covers the function, the config and the seed."""
-    conf = {k: v for k, v in to_dict(cfg).items() if k not in _NOT_IN_KEY}  # a dataclass or a dict, alike
+    conf = to_dict(cfg)  # a dataclass or a dict, alike; of its run section only what changes numbers
+    if "run" in conf:
+        conf["run"] = cfg.run.key_part() if hasattr(cfg, "run") else conf["run"]
     key = stable_hash({"fn": f"{fn.__module__}.{fn.__qualname__}", "cfg": conf, "seed": seed})
     return Path(cache_dir) / f"replicate-{fn.__name__}-s{seed}-{key}.json"
 
 
-def run_replicates(fn: Callable[[Any, int], dict[str, Any]], cfg: Any, seeds: Sequence[int], *,
-                   cache_dir: str | Path | None = None, jobs: int = 0, log: Callable[[str], None] | None = None,
+def run_replicates(fn: Callable[[Any, int], dict[str, Any]], cfg: Any, seeds: Sequence[int] | None = None, *,
+                   cache_dir: Any = _FROM_RUN, jobs: int | None = None, log: Callable[[str], None] | None = None,
                    executor: ExecutorConfig | None = None) -> list[dict[str, Any]]:
     """``[fn(cfg, seed) for seed in seeds]``, in parallel processes and resumable.
 
     Args:
         fn: a module-level function (workers import it by name) returning a JSON-able dict for one replicate.
-        cfg: the config passed to every call (a dataclass or a dict).
-        seeds: one seed per replicate (distinct).
-        cache_dir: where finished replicates are kept (None: not kept, every call recomputes).
+        cfg: the config passed to every call (a dataclass or a dict); a paper's config holds a run section
+            (:class:`cmlib.protocol.run.RunConfig`) whose values are the defaults of the next four arguments, so a
+            notebook starts its replicates as ``run_replicates(fn, cfg)``.
+        seeds: one seed per replicate (distinct); None: ``cfg.run.seeds``.
+        cache_dir: where finished replicates are kept (None: not kept, every call recomputes); by default
+            ``cfg.run.cache_dir`` (None for a config without a run section).
         jobs: worker processes; 0 means one per CPU core (on a SLURM or Dask cluster: every pending replicate at
-            once); 1 runs in this process (with the local pool).
+            once); 1 runs in this process (with the local pool); None: ``cfg.run.workers`` (else 0).
         log: where a line per finished replicate goes (default: print, flushed, so a notebook shows progress).
-        executor: the engine (:class:`cmlib.protocol.executors.ExecutorConfig`); None: the config's ``executor`` field if it
-            has one, else the local pool.
+        executor: the engine (:class:`cmlib.protocol.executors.ExecutorConfig`); None: ``cfg.run.executor`` where
+            the config has a run section, else the local pool.
 
     Returns:
         One dict per seed, in the order of ``seeds``.
@@ -73,8 +79,13 @@ def run_replicates(fn: Callable[[Any, int], dict[str, Any]], cfg: Any, seeds: Se
         ValueError: a seed is repeated.
         ReplicateError: ``fn`` raised for a seed (the other finished replicates are written before this is raised).
     """
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"run_replicates: seeds must be distinct, got {list(seeds)}")
+    run = getattr(cfg, "run", None)
+    seeds = list(run.seeds if seeds is None and run is not None else seeds if seeds is not None else [])
+    if cache_dir is _FROM_RUN:
+        cache_dir = run.cache_dir if run is not None else None
+    jobs = (run.workers if run is not None else 0) if jobs is None else jobs
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"run_replicates: seeds must be distinct and at least one, got {seeds}")
     say = log or (lambda line: print(line, flush=True))
     paths = {s: replicate_path(fn, cfg, s, cache_dir) for s in seeds} if cache_dir is not None else {}
     results: dict[int, dict[str, Any]] = {s: json.loads(p.read_text()) for s, p in paths.items() if p.is_file()}
@@ -147,11 +158,13 @@ def _run_pool(calls: Mapping[Hashable, tuple], order: Sequence[Hashable], needs:
 
 
 def _call(fn: Callable, cfg: Any, seed: Any, label: str = "seed") -> dict[str, Any]:
-    """One replicate (or task) with one torch thread (here or in a worker); errors name the seed (or task)."""
+    """One replicate (or task) under the config's torch threads (``run.threads``, default 1; here or in a worker);
+    errors name the seed (or task)."""
     from cmlib.protocol.engine import torch_threads
+    from cmlib.protocol.run import run_threads
 
     try:
-        with torch_threads(1):
+        with torch_threads(run_threads(cfg)):
             return fn(cfg, seed)
     except Exception as err:
         raise ReplicateError(f"{fn.__name__}({label}={seed!r}) raised {type(err).__name__}: {err}") from err
@@ -167,15 +180,15 @@ def _replicate(fn: Callable, cfg: Any, seed: int, path: Path | None) -> dict[str
 
 
 def _engine(cfg: Any, executor: ExecutorConfig | None) -> ExecutorConfig:
-    """The engine to use: ``executor``, else the config's ``executor`` field, else the local pool."""
-    found = executor if executor is not None else getattr(cfg, "executor", None)
+    """The engine to use: ``executor``, else the config's ``run.executor``, else the local pool."""
+    found = executor if executor is not None else getattr(getattr(cfg, "run", None), "executor", None)
     if found is not None and not isinstance(found, ExecutorConfig):
         raise TypeError(f"executor: expected a cmlib.protocol.executors.ExecutorConfig, got {type(found).__name__}")
     return found or ExecutorConfig()
 
 
 def run_tasks(fn: Callable[[Any, Any], Any], cfg: Any, tasks: Sequence[Hashable], *,
-              requires: Mapping[Hashable, Sequence[Hashable]] | None = None, jobs: int = 0,
+              requires: Mapping[Hashable, Sequence[Hashable]] | None = None, jobs: int | None = None,
               log: Callable[[str], None] | None = None, executor: ExecutorConfig | None = None) -> dict[Hashable, Any]:
     """``{task: fn(cfg, task)}`` for every task, in parallel processes, each task started once its ``requires`` are done.
 
@@ -192,7 +205,7 @@ def run_tasks(fn: Callable[[Any, Any], Any], cfg: Any, tasks: Sequence[Hashable]
             last sets the finishing time).
         requires: task -> the tasks that must finish before it starts (each of them in ``tasks``).
         jobs: worker processes; 0 means one per CPU core (on a SLURM or Dask cluster: every ready task at once);
-            1 runs them in order in this process (with the local pool).
+            1 runs them in order in this process (with the local pool); None: ``cfg.run.workers`` (else 0).
         log: where a line per finished task goes (default: print, flushed).
         executor: the engine, as in :func:`run_replicates`.
 
@@ -200,6 +213,8 @@ def run_tasks(fn: Callable[[Any, Any], Any], cfg: Any, tasks: Sequence[Hashable]
         ValueError: a task is repeated, or requires a task that is not in ``tasks``, or the requirements loop.
         ReplicateError: ``fn`` raised for a task (nothing new starts; the running tasks finish first).
     """
+    if jobs is None:
+        jobs = cfg.run.workers if hasattr(cfg, "run") else 0
     order = list(tasks)
     needs = {t: tuple((requires or {}).get(t, ())) for t in order}
     sequential = _check_tasks(order, needs)

@@ -23,15 +23,17 @@ What a cache key takes from the section is :meth:`RunConfig.key_part`: only what
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from cmlib.protocol.cache import stable_hash
 from cmlib.protocol.config import ConfigError, check_range
-from cmlib.protocol.engine import DeviceConfig, FitConfig
+from cmlib.protocol.engine import DeviceConfig, FitConfig, torch_threads
 from cmlib.protocol.executors import ExecutorConfig
 
-__all__ = ["MOVED", "RunConfig", "cache_key", "replicate_config"]
+__all__ = ["MOVED", "RunConfig", "cache_key", "replicate_config", "run_threads", "with_threads"]
 
 T = TypeVar("T")
 
@@ -103,4 +105,24 @@ def cache_key(cfg: Any, *parts: Any, length: int = 16) -> str:
     settings) plus what the run section adds (:meth:`RunConfig.key_part`: nothing at the defaults)."""
     extra = cfg.run.key_part()
     return stable_hash([*parts, extra] if extra else list(parts), length=length)
+
+
+def run_threads(cfg: Any) -> int:
+    """The torch thread count a config's work runs under: ``cfg.run.threads``, or 1 for a config (or dict) with no
+    run section (the replicate runner's default: one thread per process)."""
+    run = getattr(cfg, "run", None)
+    return run.threads if isinstance(run, RunConfig) else 1
+
+
+def with_threads(fn: Callable[..., T]) -> Callable[..., T]:
+    """Decorator: run ``fn(cfg, ...)`` under ``torch_threads(cfg.run.threads)`` and restore the caller's count after
+    (for the work a notebook calls directly, outside :func:`cmlib.protocol.engine.fit` and the replicate runner,
+    which both apply it themselves): the library never changes a kernel's thread count for good."""
+
+    @functools.wraps(fn)
+    def wrapper(cfg: Any, *args: Any, **kwargs: Any) -> T:
+        with torch_threads(run_threads(cfg)):
+            return fn(cfg, *args, **kwargs)
+
+    return wrapper
 

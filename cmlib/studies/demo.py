@@ -17,15 +17,15 @@ the world's knob, the class ``separation`` (``dose_levels``), one replicate set 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from cmlib.protocol.claims import Claim, Dose, ModelCheck, Premise, curve_from_history, paired, trend
 from cmlib.protocol.config import ConfigError, check_range
-from cmlib.protocol.engine import FitConfig, epoch_batches, fit, seed_everything
-from cmlib.protocol.executors import ExecutorConfig
+from cmlib.protocol.engine import epoch_batches, fit, seed_everything
+from cmlib.protocol.run import MOVED, RunConfig
 from cmlib.protocol.splits import SealedSplit
 
 __all__ = ["Config", "demo_claims", "fit_main", "make_world", "run_seed"]
@@ -38,21 +38,19 @@ class Config:
     """Demo config; the defaults are the smoke profile.
 
     Attributes:
-        seeds: one replicate per seed (world, split, initialisation and batch order all follow it).
-        jobs: worker processes for the replicates (0: one per CPU core; 1: in the notebook's process).
-        cache_dir: where finished replicates are kept so that an interrupted run resumes (None: not kept).
-        executor: where the replicates run: the local pool (default), SLURM via submitit, or a Dask cluster
-            (``cmlib.protocol.executors.ExecutorConfig``; ``run_replicates`` reads it from the config).
+        steps, log_every: optimizer steps of each training, and steps between its history rows (and validation
+            points, which the convergence gate reads).
+        run: the run section every paper shares (:class:`cmlib.protocol.run.RunConfig`): one replicate per
+            ``run.seeds`` entry (world, split, initialisation and batch order all follow it; default 0, 1, 2);
+            ``run.workers`` processes (default 0: one per CPU core); ``run.cache_dir`` keeps finished replicates
+            so that an interrupted run resumes (None: not kept); ``run.executor`` names where the replicates run
+            (the local pool, SLURM via submitit, or a Dask cluster).
         lrs: learning rates tried; each replicate keeps the one with the best validation accuracy.
         dose_levels: class separations at which the dose-response claim measures the gain over chance, each level
             a world of its own trained at the learning rate validated at ``separation`` (a level equal to
             ``separation`` reuses the replicate itself); empty: no dose-response.
     """
 
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    jobs: int = 0
-    cache_dir: str | None = None
-    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     n_train: int = 256
     n_val: int = 256
     n_test: int = 512
@@ -61,16 +59,20 @@ class Config:
     batch_size: int = 32
     lrs: list[float] = field(default_factory=lambda: [0.003, 0.1])
     dose_levels: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0])
-    fit: FitConfig = field(default_factory=lambda: FitConfig(max_steps=40, log_every=10))
+    steps: int = 40
+    log_every: int = 10
+    run: RunConfig = field(default_factory=lambda: RunConfig(seeds=[0, 1, 2], workers=0))
+
+    MOVED_KEYS: ClassVar[dict[str, str]] = MOVED
 
     def __post_init__(self) -> None:
         check_range("n_train", self.n_train, lo=self.batch_size)
         check_range("n_val", self.n_val, lo=1)
         check_range("separation", self.separation, lo=0.0)
-        check_range("jobs", self.jobs, lo=0)
-        if not self.seeds or not self.lrs or min(self.lrs) <= 0:
-            raise ConfigError(f"seeds and lrs must be non-empty and lrs positive, got seeds={self.seeds}, "
-                              f"lrs={self.lrs}")
+        check_range("steps", self.steps, lo=1)
+        check_range("log_every", self.log_every, lo=1)
+        if not self.lrs or min(self.lrs) <= 0:
+            raise ConfigError(f"lrs: a non-empty list of positive learning rates, got {self.lrs}")
 
 
 def make_world(cfg: Config, seed: int) -> tuple[Split, Split, SealedSplit[Split]]:
@@ -130,9 +132,9 @@ def _train(cfg: Config, train: Split, seed: int, lr: float, val: Split | None = 
     seed_everything(seed)  # before building the model: its initial weights come from the global RNG
     model = nn.Linear(cfg.dim, 2)
     optim = torch.optim.SGD(model.parameters(), lr=lr)
-    every = cfg.fit.log_every if val is not None else 0
-    fit_cfg = FitConfig(**{**cfg.fit.__dict__, "seed": seed, "eval_every": every})
-    batches = epoch_batches(train, cfg.batch_size, seed=seed, num_workers=cfg.fit.num_workers)
+    every = cfg.log_every if val is not None else 0
+    fit_cfg = cfg.run.fit_config(max_steps=cfg.steps, seed=seed, log_every=cfg.log_every, eval_every=every)
+    batches = epoch_batches(train, cfg.batch_size, seed=seed, num_workers=cfg.run.device.num_workers)
     eval_fn = None if val is None else (lambda m: {"score": _accuracy(m, val)})
     result = fit(model, optim, _loss, batches, fit_cfg, eval_fn=eval_fn)
     loss = [row["loss"] for row in result.history if "loss" in row][-1]

@@ -28,18 +28,16 @@ report_dir = None  # set by the runner: reports/clarel/<profile>/01_gzsl
 # %%
 import os
 
-from cmlib.execution.notebook import start
-from cmlib.execution.reporting import Report, claims, metrics_table, project_root, show
-from cmlib.protocol.config import from_params
+from cmlib.execution.notebook import setup
+from cmlib.execution.reporting import claims, metrics_table, show
+from cmlib.protocol.replicates import run_replicates
+from cmlib.protocol.run import replicate_config
 from cmlib.studies import clarel
 
-os.chdir(project_root())
-cfg = from_params(clarel.Config, params)
-rep = Report(report_dir, paper="clarel", notebook="01_gzsl")
-start(rep, cfg, report_dir)
-data = clarel.build_data(clarel.replicate_config(cfg, cfg.seeds[0]))
+cfg, rep = setup("clarel", "01_gzsl", params, report_dir)
+data = clarel.build_data(replicate_config(cfg, cfg.run.seeds[0]))
 print(f"data: {data.source}; {len(data.labels)} images, {len(data.class_names)} classes, vocabulary {len(data.vocab)} "
-      f"(replicate {cfg.seeds[0]}; each replicate draws its own)")
+      f"(replicate {cfg.run.seeds[0]}; each replicate draws its own)")
 
 # %% [markdown]
 # ## The protocol per replicate: validation model → α*, train+val model → test u, s, H and ZSL top-1
@@ -49,18 +47,18 @@ print(f"data: {data.source}; {len(data.labels)} images, {len(data.class_names)} 
 # for the final score.
 #
 # First every model that any notebook of this profile reads (`cfg.notebooks`: per replicate, the validation and
-# train+val models of the settings of notebooks 01-05) is trained as one task each on `cfg.jobs` processes
+# train+val models of the settings of notebooks 01-05) is trained as one task each on `cfg.run.workers` processes
 # (`clarel.run_study`): five replicates as whole units would leave a core idle for the last. The models are cached;
 # the replicates below, and notebooks 02-05, then load them.
 
 # %%
 study = clarel.run_study(cfg)
 print(f"{study['tasks']:.0f} trainings ({study['trained']:.0f} trained, the rest found in the cache): "
-      f"{study['core_s'] / 60:.1f} core-min in {study['wall_s'] / 60:.1f} min on {cfg.jobs or os.cpu_count()} "
+      f"{study['core_s'] / 60:.1f} core-min in {study['wall_s'] / 60:.1f} min on {cfg.run.workers or os.cpu_count()} "
       "process(es)")
 
 # %%
-rows = clarel.replicates(clarel.gzsl_replicate, cfg)
+rows = run_replicates(clarel.gzsl_replicate, cfg)
 
 # %%
 # NBVAL_CHECK_OUTPUT

@@ -32,20 +32,15 @@ params: dict = {}  # overrides of cmlib.studies.clarel.Config (empty: smoke prof
 report_dir = None  # set by the runner: reports/clarel/<profile>/03_lambda_kappa
 
 # %%
-import os
-
-from cmlib.execution.notebook import start
-from cmlib.execution.reporting import Report, claims, project_root, show
-from cmlib.protocol.config import from_params
+from cmlib.execution.notebook import setup
+from cmlib.execution.reporting import claims, show
+from cmlib.protocol.replicates import run_replicates
 from cmlib.studies import clarel
 
-os.chdir(project_root())
-cfg = from_params(clarel.Config, params)
-rep = Report(report_dir, paper="clarel", notebook="03_lambda_kappa")
-start(rep, cfg, report_dir)
+cfg, rep = setup("clarel", "03_lambda_kappa", params, report_dir)
 
 # %%
-reps = clarel.replicates(clarel.sweep_replicate, cfg)
+reps = run_replicates(clarel.sweep_replicate, cfg)
 lam_rows, kappa_rows = clarel.sweep_rows(reps, "lambda"), clarel.sweep_rows(reps, "kappa")
 
 # %%

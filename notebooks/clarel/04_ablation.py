@@ -30,20 +30,15 @@ params: dict = {}  # overrides of cmlib.studies.clarel.Config (empty: smoke prof
 report_dir = None  # set by the runner: reports/clarel/<profile>/04_ablation
 
 # %%
-import os
-
-from cmlib.execution.notebook import start
-from cmlib.execution.reporting import Report, claims, metrics_table, project_root, show
-from cmlib.protocol.config import from_params
+from cmlib.execution.notebook import setup
+from cmlib.execution.reporting import claims, metrics_table, show
+from cmlib.protocol.replicates import run_replicates
 from cmlib.studies import clarel
 
-os.chdir(project_root())
-cfg = from_params(clarel.Config, params)
-rep = Report(report_dir, paper="clarel", notebook="04_ablation")
-start(rep, cfg, report_dir)
+cfg, rep = setup("clarel", "04_ablation", params, report_dir)
 
 # %%
-reps = clarel.replicates(clarel.ablation_replicate, cfg)
+reps = run_replicates(clarel.ablation_replicate, cfg)
 rows = clarel.ablation_table(reps)
 
 # %%

@@ -26,21 +26,15 @@ params: dict = {}  # overrides of cmlib.studies.clarel.Config (empty: smoke prof
 report_dir = None  # set by the runner: reports/clarel/<profile>/05_explore
 
 # %%
-import os
-
-from cmlib.execution.notebook import explorer_params, start
-from cmlib.execution.reporting import Report, metrics_table, project_root, show
-from cmlib.protocol.config import from_params
+from cmlib.execution.notebook import setup
+from cmlib.execution.reporting import metrics_table, show
+from cmlib.protocol.run import replicate_config
 from cmlib.studies import clarel
 from cmlib.studies.clarel import explore
 
-os.chdir(project_root())
-params = explorer_params("clarel", params, report_dir)  # in JupyterLab: the study profile where its models are cached
-cfg = from_params(clarel.Config, params)
-rep = Report(report_dir, paper="clarel", notebook="05_explore")
-start(rep, cfg, report_dir)
-seed = cfg.seeds[0]
-rcfg = clarel.replicate_config(cfg, seed)  # replicate `seed`'s world, as notebooks 01-04 draw it
+cfg, rep = setup("clarel", "05_explore", params, report_dir, explorer=True)
+seed = cfg.run.seeds[0]
+rcfg = replicate_config(cfg, seed)  # replicate `seed`'s world, as notebooks 01-04 draw it
 data = clarel.build_data(rcfg)
 scored = clarel.trained_scores(rcfg, data, "val", seed, rcfg.lam, rcfg.kappa)
 print(f"validation model of seed {seed}: {len(scored.seen_cols)} seen and {len(scored.unseen_cols)} unseen classes, "

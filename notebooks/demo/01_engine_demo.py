@@ -27,31 +27,25 @@ params: dict = {}  # overrides of the Config defaults (empty: smoke profile)
 report_dir = None  # set by the runner: reports/demo/<profile>/01_engine_demo
 
 # %%
-import os
-
 import matplotlib.pyplot as plt
 
 from cmlib.execution.claim_plots import plot_curves, plot_dose
-from cmlib.execution.notebook import start
-from cmlib.execution.reporting import Report, claims, metrics_table, project_root, show
-from cmlib.protocol.config import from_params
+from cmlib.execution.notebook import setup
+from cmlib.execution.reporting import claims, metrics_table, show
 from cmlib.protocol.replicates import run_replicates
 from cmlib.studies import demo
 
-os.chdir(project_root())
-cfg = from_params(demo.Config, params)
-rep = Report(report_dir, paper="demo", notebook="01_engine_demo")
-start(rep, cfg, report_dir)
+cfg, rep = setup("demo", "01_engine_demo", params, report_dir)
 
 # %% [markdown]
 # ## One replicate per seed
 #
 # Each replicate draws its own world, split, initialisation and batch order from its seed, chooses the learning rate
-# on its validation split and reads its test split once. Replicates run in parallel processes (`cfg.jobs`, 0 = one
+# on its validation split and reads its test split once. Replicates run in parallel processes (`cfg.run.workers`, 0 = one
 # per core); with `cache_dir` set, each finished replicate is kept, so an interrupted run resumes.
 
 # %%
-rows = run_replicates(demo.run_seed, cfg, cfg.seeds, cache_dir=cfg.cache_dir, jobs=cfg.jobs)
+rows = run_replicates(demo.run_seed, cfg)
 
 # %%
 # NBVAL_CHECK_OUTPUT

@@ -32,19 +32,15 @@ params: dict = {}  # overrides of cmlib.studies.deskpro.Config (empty: smoke pro
 report_dir = None  # set by the runner: reports/deskpro/<profile>/01_ccreid
 
 # %%
-import os
 import warnings
 
-from cmlib.execution.notebook import start
-from cmlib.execution.reporting import Report, metrics_table, project_root, show
-from cmlib.protocol.config import from_params
+from cmlib.execution.notebook import setup
+from cmlib.execution.reporting import metrics_table, show
+from cmlib.protocol.replicates import run_replicates
 from cmlib.studies import deskpro
 
 warnings.filterwarnings("ignore", message=".*deterministic.*")
-os.chdir(project_root())
-cfg = from_params(deskpro.Config, params)
-rep = Report(report_dir, paper="deskpro", notebook="01_ccreid")
-start(rep, cfg, report_dir)
+cfg, rep = setup("deskpro", "01_ccreid", params, report_dir)
 
 # %% [markdown]
 # ## One replicate per seed
@@ -54,7 +50,8 @@ start(rep, cfg, report_dir)
 # run computes them). The OSNet stand-in and the restoration model are trained once for all replicates.
 
 # %%
-reps = deskpro.replicates(cfg)
+deskpro.prepare(cfg)  # the priors every replicate shares, trained once before the workers start
+reps = run_replicates(deskpro.run_seed, cfg)
 
 # %% [markdown]
 # The pretrained stand-ins (accuracy on a held-out part of their pool; L1 error of the crop before and after

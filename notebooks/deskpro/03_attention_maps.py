@@ -26,19 +26,15 @@ params: dict = {}  # overrides of cmlib.studies.deskpro.Config (empty: smoke pro
 report_dir = None  # set by the runner: reports/deskpro/<profile>/03_attention_maps
 
 # %%
-import os
 import warnings
 
-from cmlib.execution.notebook import start
-from cmlib.execution.reporting import Report, metrics_table, project_root, show
-from cmlib.protocol.config import from_params
+from cmlib.execution.notebook import setup
+from cmlib.execution.reporting import metrics_table, show
+from cmlib.protocol.replicates import run_replicates
 from cmlib.studies import deskpro
 
 warnings.filterwarnings("ignore", message=".*deterministic.*")
-os.chdir(project_root())
-cfg = from_params(deskpro.Config, params)
-rep = Report(report_dir, paper="deskpro", notebook="03_attention_maps")
-start(rep, cfg, report_dir)
+cfg, rep = setup("deskpro", "03_attention_maps", params, report_dir)
 
 # %% [markdown]
 # ## One replicate per seed
@@ -48,7 +44,8 @@ start(rep, cfg, report_dir)
 # run computes them). The OSNet stand-in and the restoration model are trained once for all replicates.
 
 # %%
-reps = deskpro.replicates(cfg)
+deskpro.prepare(cfg)  # the priors every replicate shares, trained once before the workers start
+reps = run_replicates(deskpro.run_seed, cfg)
 
 # %% [markdown]
 # The contrast needs parsing masks of the test gallery: the world has them; real folders usually parse only the
@@ -57,7 +54,7 @@ reps = deskpro.replicates(cfg)
 # %%
 measurable = all(r["attention"] is not None for r in reps)
 if measurable:
-    maps = deskpro.attention_maps(cfg, cfg.seeds[0], n_images=4)
+    maps = deskpro.attention_maps(cfg, cfg.run.seeds[0], n_images=4)
     rep.save_figure(deskpro.plot_attention_maps(maps), "attention_maps")
 else:
     print("no parsing masks for the test gallery: the Fig. 3 contrast is not measurable on this data")

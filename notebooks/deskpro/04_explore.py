@@ -27,22 +27,16 @@ params: dict = {}  # overrides of cmlib.studies.deskpro.Config (empty: smoke pro
 report_dir = None  # set by the runner: reports/deskpro/<profile>/04_explore
 
 # %%
-import os
 import warnings
 
-from cmlib.execution.notebook import explorer_params, start
-from cmlib.execution.reporting import Report, metrics_table, project_root, show
-from cmlib.protocol.config import from_params
+from cmlib.execution.notebook import setup
+from cmlib.execution.reporting import metrics_table, show
 from cmlib.studies import deskpro
 from cmlib.studies.deskpro import explore
 
 warnings.filterwarnings("ignore", message=".*deterministic.*")
-os.chdir(project_root())
-params = explorer_params("deskpro", params, report_dir)  # in JupyterLab: the study profile where its models are cached
-cfg = from_params(deskpro.Config, params)
-rep = Report(report_dir, paper="deskpro", notebook="04_explore")
-start(rep, cfg, report_dir)
-seed = cfg.seeds[0]
+cfg, rep = setup("deskpro", "04_explore", params, report_dir, explorer=True)
+seed = cfg.run.seeds[0]
 cfg, restorer, _ = deskpro.prepare(cfg)
 dataset, world = deskpro.sources(cfg, seed, restorer)[0]
 needed = sorted({s for row, names in deskpro.ABLATION_ROWS if row in explore.EXPLORED_ROWS for s in names})

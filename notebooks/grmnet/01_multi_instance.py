@@ -41,17 +41,12 @@ report_dir = None  # set by the runner: reports/grmnet/<profile>/01_multi_instan
 # %%
 import os
 
-from cmlib.execution.notebook import start
-from cmlib.execution.reporting import Report, claims, metrics_table, project_root, show
-from cmlib.protocol.config import from_params
+from cmlib.execution.notebook import setup
+from cmlib.execution.reporting import claims, metrics_table, show
 from cmlib.protocol.replicates import run_replicates
 from cmlib.studies import grmnet
 
-os.chdir(project_root())
-cfg = from_params(grmnet.Config, params)
-grmnet.setup(cfg)
-rep = Report(report_dir, paper="grmnet", notebook="01_multi_instance")
-start(rep, cfg, report_dir)
+cfg, rep = setup("grmnet", "01_multi_instance", params, report_dir)
 
 # %% [markdown]
 # ## The data (replicate of the first seed)
@@ -59,7 +54,7 @@ start(rep, cfg, report_dir)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-data = grmnet.build_data(cfg, cfg.seeds[0])
+data = grmnet.build_data(cfg, cfg.run.seeds[0])
 summary = grmnet.world_summary(data)
 show(metrics_table([{"quantity": k, "value": v} for k, v in summary.items()], digits=3))
 
@@ -78,8 +73,8 @@ rep.save_figure(fig, "world_examples")
 study = grmnet.run_study(cfg)
 print(f"{study['tasks']:.0f} tasks ({study['trained']:.0f} models trained, the rest loaded from the cache; "
       f"{study['replicates_loaded']:.0f} replicates already done): {study['core_s'] / 60:.1f} core-min in "
-      f"{study['wall_s'] / 60:.1f} min on {cfg.jobs or os.cpu_count()} processes")
-reps = run_replicates(grmnet.run_replicate, cfg, cfg.seeds, cache_dir=cfg.cache_dir, jobs=cfg.jobs)
+      f"{study['wall_s'] / 60:.1f} min on {cfg.run.workers or os.cpu_count()} processes")
+reps = run_replicates(grmnet.run_replicate, cfg)
 print(grmnet.timing_summary(reps))
 
 # %% [markdown]
@@ -152,7 +147,7 @@ rep.save_metrics({"replicates": grmnet.for_metrics(reps), "data": summary,
 # instances kept (score >= ``kept_score``). The models are this replicate's, loaded from the cache.
 
 # %%
-data = grmnet.build_data(cfg, cfg.seeds[0])
+data = grmnet.build_data(cfg, cfg.run.seeds[0])
 test = data.test.open("Fig. 3/4 panels (the scores above come from the replicate's own read)")
 detector, _ = grmnet.train_detector(cfg, data)
 grm, _ = grmnet.train_referring(cfg, data, detector, **grmnet.variant_of(7))

@@ -27,22 +27,15 @@ params: dict = {}  # overrides of cmlib.studies.grmnet.Config (empty: smoke prof
 report_dir = None  # set by the runner: reports/grmnet/<profile>/02_ablation
 
 # %%
-import os
-
 import matplotlib.pyplot as plt
 
-from cmlib.execution.notebook import start
-from cmlib.execution.reporting import Report, claims, metrics_table, project_root, show
-from cmlib.protocol.config import from_params
+from cmlib.execution.notebook import setup
+from cmlib.execution.reporting import claims, metrics_table, show
 from cmlib.protocol.replicates import run_replicates
 from cmlib.studies import grmnet
 
-os.chdir(project_root())
-cfg = from_params(grmnet.Config, params)
-grmnet.setup(cfg)
-rep = Report(report_dir, paper="grmnet", notebook="02_ablation")
-start(rep, cfg, report_dir)
-reps = run_replicates(grmnet.run_replicate, cfg, cfg.seeds, cache_dir=cfg.cache_dir, jobs=cfg.jobs)
+cfg, rep = setup("grmnet", "02_ablation", params, report_dir)
+reps = run_replicates(grmnet.run_replicate, cfg)
 print(grmnet.timing_summary(reps))
 
 # %%

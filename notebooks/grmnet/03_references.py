@@ -29,20 +29,13 @@ params: dict = {}  # overrides of cmlib.studies.grmnet.Config (empty: smoke prof
 report_dir = None  # set by the runner: reports/grmnet/<profile>/03_references
 
 # %%
-import os
-
-from cmlib.execution.notebook import start
-from cmlib.execution.reporting import Report, claims, metrics_table, project_root, show
-from cmlib.protocol.config import from_params
+from cmlib.execution.notebook import setup
+from cmlib.execution.reporting import claims, metrics_table, show
 from cmlib.protocol.replicates import run_replicates
 from cmlib.studies import grmnet
 
-os.chdir(project_root())
-cfg = from_params(grmnet.Config, params)
-grmnet.setup(cfg)
-rep = Report(report_dir, paper="grmnet", notebook="03_references")
-start(rep, cfg, report_dir)
-reps = run_replicates(grmnet.run_replicate, cfg, cfg.seeds, cache_dir=cfg.cache_dir, jobs=cfg.jobs)
+cfg, rep = setup("grmnet", "03_references", params, report_dir)
+reps = run_replicates(grmnet.run_replicate, cfg)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -65,7 +58,7 @@ rep.save_metrics({"fig5": stats})
 # ## One example (first replicate, test split)
 
 # %%
-data = grmnet.build_data(cfg, cfg.seeds[0])
+data = grmnet.build_data(cfg, cfg.run.seeds[0])
 test = data.test.open("Fig. 5 example (the count above comes from the replicate's own read)")
 detector, _ = grmnet.train_detector(cfg, data)
 no_grm, _ = grmnet.train_referring(cfg, data, detector, **grmnet.variant_of(3))

@@ -26,18 +26,10 @@ params: dict = {}  # overrides of cmlib.studies.grmnet.Config (empty: smoke prof
 report_dir = None  # set by the runner: reports/grmnet/<profile>/04_real_sketches
 
 # %%
-import os
-
-from cmlib.execution.notebook import start
-from cmlib.execution.reporting import Report, project_root
-from cmlib.protocol.config import from_params
+from cmlib.execution.notebook import setup
 from cmlib.studies import grmnet
 
-os.chdir(project_root())
-cfg = from_params(grmnet.Config, params)
-grmnet.setup(cfg)
-rep = Report(report_dir, paper="grmnet", notebook="04_real_sketches")
-start(rep, cfg, report_dir)
+cfg, rep = setup("grmnet", "04_real_sketches", params, report_dir)
 examples = grmnet.real_examples(cfg)
 print(f"{len(examples)} real sketches found in {cfg.examples_dir}" if examples else
       f"skipped: no real sketches under {cfg.examples_dir}/example_scenes (set examples_dir to a copy of them)")
@@ -45,7 +37,7 @@ rep.save_metrics({"real_sketches_found": len(examples)})
 
 # %%
 if examples:
-    data = grmnet.build_data(cfg, cfg.seeds[0])  # the first replicate's models (cached by notebook 01)
+    data = grmnet.build_data(cfg, cfg.run.seeds[0])  # the first replicate's models (cached by notebook 01)
     detector, _ = grmnet.train_detector(cfg, data)
     grm, _ = grmnet.train_referring(cfg, data, detector, **grmnet.variant_of(7))
     fig = grmnet.plot_real_examples(cfg, data, grm, examples)

@@ -26,22 +26,14 @@ params: dict = {}  # overrides of cmlib.studies.grmnet.Config (empty: smoke prof
 report_dir = None  # set by the runner: reports/grmnet/<profile>/05_explore
 
 # %%
-import os
-
 from cmlib.data.sketchyscene import ReferringExpression
-from cmlib.execution.notebook import explorer_params, start
-from cmlib.execution.reporting import Report, metrics_table, project_root, show
-from cmlib.protocol.config import from_params
+from cmlib.execution.notebook import setup
+from cmlib.execution.reporting import metrics_table, show
 from cmlib.studies import grmnet
 from cmlib.studies.grmnet import explore
 
-os.chdir(project_root())
-params = explorer_params("grmnet", params, report_dir)  # in JupyterLab: the study profile where its models are cached
-cfg = from_params(grmnet.Config, params)
-grmnet.setup(cfg)
-rep = Report(report_dir, paper="grmnet", notebook="05_explore")
-start(rep, cfg, report_dir)
-data = grmnet.build_data(cfg, cfg.seeds[0])
+cfg, rep = setup("grmnet", "05_explore", params, report_dir, explorer=True)
+data = grmnet.build_data(cfg, cfg.run.seeds[0])
 detector, _ = grmnet.train_detector(cfg, data)
 models = {"#3 (K=0)": grmnet.train_referring(cfg, data, detector, **grmnet.variant_of(3))[0],
           "#7 (K=10)": grmnet.train_referring(cfg, data, detector, **grmnet.variant_of(7))[0]}
@@ -51,7 +43,7 @@ preds = {name: grmnet.predict_grmnet(m, data, exprs, cfg.max_tokens, "val") for 
 items = [{"image": data.scene("val", e.scene_key).image, "expression": e.expression,
           "target_masks": targets[i]["masks"], "preds": {name: p[i] for name, p in preds.items()}}
          for i, e in enumerate(exprs)]
-print(f"replicate {cfg.seeds[0]}: {len(exprs)} validation expressions")
+print(f"replicate {cfg.run.seeds[0]}: {len(exprs)} validation expressions")
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -62,7 +54,7 @@ summary = metrics_table([{"model": name, "right": float(sum(len(v.correct) for v
                           "wrong": float(sum(len(v.wrong) for v in vs)), "missed": float(sum(len(v.missed) for v in vs))}
                          for name, vs in views.items()])
 show(summary)
-rep.save_metrics({"seed": cfg.seeds[0], "kept_score": cfg.kept_score, "summary": summary.to_dict("records")})
+rep.save_metrics({"seed": cfg.run.seeds[0], "kept_score": cfg.kept_score, "summary": summary.to_dict("records")})
 
 # %% [markdown]
 # ## Static views: the expression where GRM removes the most wrong instances, and the first expression

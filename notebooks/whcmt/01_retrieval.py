@@ -37,20 +37,14 @@ params: dict = {}  # overrides of cmlib.studies.whcmt.Config (empty: smoke profi
 report_dir = None  # set by the runner: reports/whcmt/<profile>/01_retrieval
 
 # %%
-import os
-
 import matplotlib.pyplot as plt
 
-from cmlib.execution.notebook import start
-from cmlib.execution.reporting import Report, claims, metrics_table, project_root, show
-from cmlib.protocol.config import from_params
+from cmlib.execution.notebook import setup
+from cmlib.execution.reporting import claims, metrics_table, show
 from cmlib.protocol.replicates import run_replicates
 from cmlib.studies import whcmt
 
-os.chdir(project_root())
-cfg = from_params(whcmt.Config, params)
-rep = Report(report_dir, paper="whcmt", notebook="01_retrieval")
-start(rep, cfg, report_dir)
+cfg, rep = setup("whcmt", "01_retrieval", params, report_dir)
 
 # %% [markdown]
 # ## One replicate per seed: data, pretrained backbones, unsupervised baselines, WDHT (CNN) and WHCMT
@@ -61,7 +55,7 @@ start(rep, cfg, report_dir)
 # a user vectors file lacks, `corrupt_images_skipped` the unreadable images left out with `on_corrupt: skip`.
 
 # %%
-reps = run_replicates(whcmt.table2_replicate, cfg, cfg.seeds, cache_dir=cfg.cache_dir, jobs=cfg.jobs)
+reps = run_replicates(whcmt.table2_replicate, cfg)
 unsup = [r for rep_ in reps for r in rep_["unsupervised"]]
 deep = [r for rep_ in reps for r in rep_["deep"]]
 

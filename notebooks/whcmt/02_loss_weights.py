@@ -28,24 +28,18 @@ params: dict = {}  # overrides of cmlib.studies.whcmt.Config (empty: smoke profi
 report_dir = None  # set by the runner: reports/whcmt/<profile>/02_loss_weights
 
 # %%
-import os
-
-from cmlib.execution.notebook import start
-from cmlib.execution.reporting import Report, claims, metrics_table, project_root, show
-from cmlib.protocol.config import from_params
+from cmlib.execution.notebook import setup
+from cmlib.execution.reporting import claims, metrics_table, show
 from cmlib.protocol.replicates import run_replicates
 from cmlib.studies import whcmt
 
-os.chdir(project_root())
-cfg = from_params(whcmt.Config, params)
-rep = Report(report_dir, paper="whcmt", notebook="02_loss_weights")
-start(rep, cfg, report_dir)
+cfg, rep = setup("whcmt", "02_loss_weights", params, report_dir)
 
 # %% [markdown]
 # ## The five settings of Table 3, WHCMT at 8 bits, one replicate per seed (setting 1 reused from notebook 01)
 
 # %%
-reps = run_replicates(whcmt.table3_replicate, cfg, cfg.seeds, cache_dir=cfg.cache_dir, jobs=cfg.jobs)
+reps = run_replicates(whcmt.table3_replicate, cfg)
 rows = [r for rep_ in reps for r in rep_["settings"]]
 literal = [rep_["literal"] for rep_ in reps]
 

@@ -31,21 +31,15 @@ params: dict = {}  # overrides of cmlib.studies.whcmt.Config (empty: smoke profi
 report_dir = None  # set by the runner: reports/whcmt/<profile>/03_frameworks
 
 # %%
-import os
-
-from cmlib.execution.notebook import start
-from cmlib.execution.reporting import Report, claims, metrics_table, project_root, show
-from cmlib.protocol.config import from_params
+from cmlib.execution.notebook import setup
+from cmlib.execution.reporting import claims, metrics_table, show
 from cmlib.protocol.replicates import run_replicates
 from cmlib.studies import whcmt
 
-os.chdir(project_root())
-cfg = from_params(whcmt.Config, params)
-rep = Report(report_dir, paper="whcmt", notebook="03_frameworks")
-start(rep, cfg, report_dir)
+cfg, rep = setup("whcmt", "03_frameworks", params, report_dir)
 
 # %%
-reps = run_replicates(whcmt.table4_replicate, cfg, cfg.seeds, cache_dir=cfg.cache_dir, jobs=cfg.jobs)
+reps = run_replicates(whcmt.table4_replicate, cfg)
 rows = [r for rep_ in reps for r in rep_["runs"]]
 
 # %%

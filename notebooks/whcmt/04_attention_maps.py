@@ -28,26 +28,20 @@ params: dict = {}  # overrides of cmlib.studies.whcmt.Config (empty: smoke profi
 report_dir = None  # set by the runner: reports/whcmt/<profile>/04_attention_maps
 
 # %%
-import os
-
 import matplotlib.pyplot as plt
 
-from cmlib.execution.notebook import start
-from cmlib.execution.reporting import Report, claims, metrics_table, project_root, show
-from cmlib.protocol.config import from_params
+from cmlib.execution.notebook import setup
+from cmlib.execution.reporting import claims, metrics_table, show
 from cmlib.protocol.replicates import run_replicates
 from cmlib.studies import whcmt
 
-os.chdir(project_root())
-cfg = from_params(whcmt.Config, params)
-rep = Report(report_dir, paper="whcmt", notebook="04_attention_maps")
-start(rep, cfg, report_dir)
+cfg, rep = setup("whcmt", "04_attention_maps", params, report_dir)
 
 # %% [markdown]
 # Figures: the first replicate's WHCMT (pretrained CrossViT, first bit length; from the run cache of notebook 01).
 
 # %%
-rcfg, data, model, row = whcmt.replicate_model(cfg, cfg.seeds[0])
+rcfg, data, model, row = whcmt.replicate_model(cfg, cfg.run.seeds[0])
 idx = whcmt.attention_examples(data, cfg.n_attention_images)
 
 # %% [markdown]
@@ -78,7 +72,7 @@ plt.show()
 # (notebook 01), the claim's premise.
 
 # %%
-reps = run_replicates(whcmt.attention_replicate, cfg, cfg.seeds, cache_dir=cfg.cache_dir, jobs=cfg.jobs)
+reps = run_replicates(whcmt.attention_replicate, cfg)
 
 # %%
 # NBVAL_CHECK_OUTPUT

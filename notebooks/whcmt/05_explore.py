@@ -25,21 +25,14 @@ params: dict = {}  # overrides of cmlib.studies.whcmt.Config (empty: smoke profi
 report_dir = None  # set by the runner: reports/whcmt/<profile>/05_explore
 
 # %%
-import os
-
-from cmlib.execution.notebook import explorer_params, start
-from cmlib.execution.reporting import Report, metrics_table, project_root, show
-from cmlib.protocol.config import from_params
+from cmlib.execution.notebook import setup
+from cmlib.execution.reporting import metrics_table, show
 from cmlib.studies import whcmt
 from cmlib.studies.whcmt import explore
 from cmlib.studies.whcmt.runs import encode
 
-os.chdir(project_root())
-params = explorer_params("whcmt", params, report_dir)  # in JupyterLab: the study profile where its models are cached
-cfg = from_params(whcmt.Config, params)
-rep = Report(report_dir, paper="whcmt", notebook="05_explore")
-start(rep, cfg, report_dir)
-seed = cfg.seeds[0]
+cfg, rep = setup("whcmt", "05_explore", params, report_dir, explorer=True)
+seed = cfg.run.seeds[0]
 codes = {}
 for bits in cfg.bits:
     rcfg, data, model, row = whcmt.replicate_model(cfg, seed, "WHCMT", bits)

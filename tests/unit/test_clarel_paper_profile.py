@@ -92,8 +92,8 @@ def tree(tmp_path_factory) -> dict:
     _write_vectors(d / "vectors.txt", covered)
     params = load_yaml(ROOT / "params/clarel/paper.yaml")
     params.update({
-        "data_root": str(root), "seeds": [0], "alphas": [0.0, 0.1, 0.2], "lambdas": [params["lam"]],
-        "kappas": [params["kappa"]], "cache_dir": str(d / "cache"),
+        "data_root": str(root), "run": {"seeds": [0], "cache_dir": str(d / "cache")}, "alphas": [0.0, 0.1, 0.2], "lambdas": [params["lam"]],
+        "kappas": [params["kappa"]],
         "model": {"embed_dim": 8, "cnn_channels": 8, "lstm_hidden": 8},
         "train": {**params["train"], "steps": 1, "word_vectors": str(d / "vectors.txt"), "eval_batch": 4096},
     })

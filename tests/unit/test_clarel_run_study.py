@@ -3,6 +3,7 @@
 import pytest
 
 from cmlib.protocol.config import ConfigError, from_params, load_yaml
+from cmlib.protocol.run import replicate_config
 from cmlib.studies import clarel
 
 TINY = {"world": {"n_classes": 24, "n_unseen": 6, "n_val_classes": 6, "n_genera": 6, "images_per_class": 6,
@@ -14,8 +15,8 @@ TINY = {"world": {"n_classes": 24, "n_unseen": 6, "n_val_classes": 6, "n_genera"
 def test_study_profile_trains_22_models_per_replicate_and_cub100_two(project_root):
     study = from_params(clarel.Config, load_yaml(project_root / "params/clarel/study.yaml"))
     tasks, requires = clarel.study_tasks(study)
-    assert len(tasks) == len(set(tasks)) == 22 * len(study.seeds) and requires == {}
-    per_seed = [t for t in tasks if t[1] == study.seeds[0]]
+    assert len(tasks) == len(set(tasks)) == 22 * len(study.run.seeds) and requires == {}
+    per_seed = [t for t in tasks if t[1] == study.run.seeds[0]]
     assert sum(t[0] == "test" for t in per_seed) == 5 and sum(t[4] == "class" for t in per_seed) == 2
     # the longer test-stage trainings start first
     assert [t[0] for t in tasks] == sorted((t[0] for t in tasks), key=lambda s: s != "test")
@@ -24,12 +25,12 @@ def test_study_profile_trains_22_models_per_replicate_and_cub100_two(project_roo
 
 
 def test_explorer_model_is_listed_for_the_first_seed_only():
-    cfg = from_params(clarel.Config, {**TINY, "seeds": [3, 4], "notebooks": ["05_explore"]})
+    cfg = from_params(clarel.Config, {**TINY, "run": {"seeds": [3, 4]}, "notebooks": ["05_explore"]})
     assert clarel.study_tasks(cfg)[0] == [("val", 3, 0.5, 0.5, "image")]
 
 
 def test_notebooks_read_only_models_run_study_trained(tmp_path, monkeypatch):
-    cfg = from_params(clarel.Config, {**TINY, "cache_dir": str(tmp_path)})
+    cfg = from_params(clarel.Config, {**TINY, "run": {"cache_dir": str(tmp_path)}})
     clarel._MEMORY.clear()
     first = clarel.run_study(cfg)
     tasks, _ = clarel.study_tasks(cfg)
@@ -40,10 +41,10 @@ def test_notebooks_read_only_models_run_study_trained(tmp_path, monkeypatch):
     monkeypatch.setattr(clarel.runs, "train_model", lambda *a, **k: trained.append(a[2:]) or real_train(*a, **k))
     monkeypatch.setattr(clarel.runs, "load_cached", lambda p: read.add(p.name) or real_load(p))
     clarel._MEMORY.clear()
-    seed = cfg.seeds[0]
+    seed = cfg.run.seeds[0]
     for fn in (clarel.gzsl_replicate, clarel.alpha_replicate, clarel.sweep_replicate, clarel.ablation_replicate):
         fn(cfg, seed)
-    rcfg = clarel.replicate_config(cfg, seed)  # notebook 05
+    rcfg = replicate_config(cfg, seed)  # notebook 05
     clarel.trained_scores(rcfg, lambda: clarel.build_data(rcfg), "val", seed, rcfg.lam, rcfg.kappa)
     assert trained == []
     assert read == {p.name for p in tmp_path.glob("*.pt")}  # every listed model is read by some notebook
@@ -53,8 +54,7 @@ def test_notebooks_read_only_models_run_study_trained(tmp_path, monkeypatch):
 
 
 def test_run_study_on_two_workers_fills_the_cache(tmp_path):
-    cfg = from_params(clarel.Config, {**TINY, "seeds": [0, 1], "notebooks": ["02_alpha_sweep"],
-                                      "cache_dir": str(tmp_path)})
+    cfg = from_params(clarel.Config, {**TINY, "run": {"seeds": [0, 1], "cache_dir": str(tmp_path)}, "notebooks": ["02_alpha_sweep"]})
     out = clarel.run_study(cfg, jobs=2)
     assert out["trained"] == 2.0 and len(list(tmp_path.glob("*.pt"))) == 2
 

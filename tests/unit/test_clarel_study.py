@@ -5,6 +5,7 @@ import pytest
 from conftest import unperturbed_only
 
 from cmlib.protocol.config import ConfigError, from_params, load_yaml
+from cmlib.protocol.run import replicate_config
 from cmlib.studies import clarel
 
 TINY = {"world": {"n_classes": 24, "n_unseen": 6, "n_val_classes": 6, "n_genera": 6, "images_per_class": 6,
@@ -80,7 +81,7 @@ def test_ablation_reads_each_settings_test_split_once(monkeypatch):
 
 @unperturbed_only
 def test_cache_dir_reuses_the_trained_model(tmp_path):
-    cfg = from_params(clarel.Config, {**TINY, "cache_dir": str(tmp_path)})
+    cfg = from_params(clarel.Config, {**TINY, "run": {"cache_dir": str(tmp_path)}})
     data = clarel.build_data(cfg)
     first = clarel.trained_scores(cfg, data, "val", 0, 0.5, 0.0)
     clarel._MEMORY.clear()
@@ -90,8 +91,8 @@ def test_cache_dir_reuses_the_trained_model(tmp_path):
 
 def test_replicates_draw_their_own_world():
     cfg = from_params(clarel.Config, TINY)
-    a, b = clarel.replicate_config(cfg, 0), clarel.replicate_config(cfg, 3)
-    assert (a.world.seed, b.world.seed, b.seeds) == (cfg.world.seed, cfg.world.seed + 3, [3])
+    a, b = replicate_config(cfg, 0), replicate_config(cfg, 3)
+    assert (a.world.seed, b.world.seed, b.run.seeds) == (cfg.world.seed, cfg.world.seed + 3, [3])
     da, db = clarel.build_data(a), clarel.build_data(b)
     assert not np.array_equal(da.inputs.numpy(), db.inputs.numpy())
 

@@ -59,11 +59,11 @@ def test_paper_profile_runs_every_notebook_on_real_folders(tmp_path):
     params = load_yaml(ROOT / "params/deskpro/paper.yaml")
     weights = write_torchreid_osnet(tmp_path / "osnet_x0_1_imagenet.pth")
     params.update({  # the paper profile at toy sizes: only the data roots, the OSNet file and the budget change
-        "seeds": [0], "data": {k: str(tmp_path / k) for k in ("celeb-light", "celeb", "prcc")},
+        "data": {k: str(tmp_path / k) for k in ("celeb-light", "celeb", "prcc")},
         "world": {"n_val_ids": 2, "height": 32, "width": 16, "face_size": 16},
         "model": {"width": WIDTH, "feat_dim": 8, "pretrained": str(weights)},
         "pretrain_ids": 4, "pretrain": {"steps": 2, "batch_size": 8}, "p": 2, "k": 2, "body_steps": 2,
-        "face_steps": 2, "eval_every": 1, "timing_images": 2, "cache_dir": str(tmp_path / "cache"),
+        "face_steps": 2, "eval_every": 1, "timing_images": 2, "run": {"seeds": [0], "cache_dir": str(tmp_path / "cache")},
         "pretrain_dir": str(tmp_path / "cache/pretrain"),
     })
     for nb in sorted((ROOT / "notebooks/deskpro").glob("0*.py")):
@@ -88,7 +88,7 @@ def test_paper_profile_runs_every_notebook_on_real_folders(tmp_path):
 
 def test_test_split_masks_load_when_present(tmp_path):
     write_celeb_light_tree(tmp_path / "celeb-light", seed=0)
-    params = {"data": {"celeb-light": str(tmp_path / "celeb-light")}, "seeds": [0], "model": {"width": WIDTH},
+    params = {"data": {"celeb-light": str(tmp_path / "celeb-light")}, "run": {"seeds": [0]}, "model": {"width": WIDTH},
               "world": {"n_val_ids": 2, "height": 32, "width": 16, "face_size": 16}}
     world = deskpro.load_real(from_params(deskpro.Config, params), "celeb-light")
     assert world.celeb_query.parsing is not None and world.celeb_gallery.parsing is not None

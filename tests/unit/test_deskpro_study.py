@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def test_smoke_yaml_restates_the_defaults_and_the_study_has_five_replicates():
     assert to_dict(from_params(deskpro.Config, load_yaml(ROOT / "params/deskpro/smoke.yaml"))) == to_dict(deskpro.Config())
     study = from_params(deskpro.Config, load_yaml(ROOT / "params/deskpro/study.yaml"))
-    assert len(study.seeds) >= 5 and study.world.n_test_ids >= 150
+    assert len(study.run.seeds) >= 5 and study.world.n_test_ids >= 150
     paper = load_yaml(ROOT / "params/deskpro/paper.yaml")
     assert set(paper["data"]) == set(deskpro.DATASETS)
     if not all(Path(ROOT, p).is_dir() for p in paper["data"].values()):
@@ -39,11 +39,12 @@ def test_bad_params_are_named(tmp_path):
 
 
 def _tiny(tmp_path, **over) -> deskpro.Config:
+    run = {"cache_dir": str(tmp_path / "cache"), **over.pop("run", {})}
     return from_params(deskpro.Config, {
         "world": {"n_train_ids": 5, "n_val_ids": 3, "n_test_ids": 3, "height": 32, "width": 16, "face_size": 16},
         "model": {"width": 0.1, "feat_dim": 8}, "p": 2, "k": 2, "body_steps": 2, "face_steps": 2, "eval_every": 1,
         "pretrain_ids": 4, "pretrain": {"steps": 2, "batch_size": 8}, "restore": {"ids": 4, "steps": 2},
-        "timing_images": 4, "cache_dir": str(tmp_path / "cache"), "pretrain_dir": str(tmp_path / "pre"), **over,
+        "timing_images": 4, "run": run, "pretrain_dir": str(tmp_path / "pre"), **over,
     })
 
 
@@ -57,7 +58,7 @@ def test_training_is_deterministic_and_the_cache_returns_the_trained_weights(tmp
     assert info2["cached"] and info2["val_mAP"] == info1["val_mAP"]
     for (k, a), b in zip(m1.state_dict().items(), m2.state_dict().values()):
         assert torch.equal(a, b), k
-    other_cfg = from_params(deskpro.Config, {**to_dict(cfg), "cache_dir": str(tmp_path / "fresh")})
+    other_cfg = from_params(deskpro.Config, {**to_dict(cfg), "run": {"cache_dir": str(tmp_path / "fresh")}})
     m3, info3 = deskpro.train_stream(other_cfg, deskpro.build_world(other_cfg, 0), "G+CSA+Latt", 0)
     assert not info3["cached"]
     assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m3.state_dict().values()))
@@ -111,7 +112,7 @@ def test_one_replicate_gives_every_table_with_chance_and_costs(tmp_path):
     cost = {r["pipeline"]: r for r in rep["efficiency"]}
     assert cost["DeSKPro* + parsing"]["params"] > cost["DeSKPro*"]["params"] > cost["DeSKPro"]["params"]
     assert all(r["ms_per_image"] > 0 for r in rep["efficiency"])
-    assert len(list(Path(cfg.cache_dir).glob("teacher-*.pt"))) == 1
+    assert len(list(Path(cfg.run.cache_dir).glob("teacher-*.pt"))) == 1
     assert {s["key"] for s in rep["streams"]} == set(deskpro.STREAMS)  # the world shares one student across protocols
     table = deskpro.ablation_claims([rep])
     assert set(table["verdict"]) <= {"inconclusive (n < 3)"} | {v for v in table["verdict"] if v.startswith("invalid")}
@@ -228,21 +229,9 @@ def test_face_lr_reaches_the_face_streams_only(tmp_path):
         from_params(deskpro.Config, {"face_lr": -1.0})
 
 
-def test_parallel_replicates_train_the_priors_once_before_the_workers(monkeypatch, tmp_path):
-    calls = []
-    monkeypatch.setattr(deskpro, "prepare", lambda cfg: calls.append("prepare"))
-    monkeypatch.setattr("cmlib.protocol.replicates.run_replicates",
-                        lambda fn, cfg, seeds, cache_dir, jobs: calls.append(("run", jobs)) or [])
-    deskpro.replicates(_tiny(tmp_path, seeds=[0, 1], jobs=0))
-    assert calls == ["prepare", ("run", 0)]
-    calls.clear()
-    deskpro.replicates(_tiny(tmp_path, seeds=[0, 1], jobs=1))  # in-process: run_seed prepares them itself
-    assert calls == [("run", 1)]
-
-
 def test_priors_train_under_the_configs_thread_count_whoever_calls_them(monkeypatch, tmp_path):
     # The replicate runner trains the priors in its parent, whose torch thread count is the machine's; a CPU
-    # convolution's result depends on it, so the file a key names must be trained under cfg.num_threads.
+    # convolution's result depends on it, so the file a key names must be trained under cfg.run.threads.
     from cmlib.protocol.engine import torch_threads
     from cmlib.studies.deskpro import priors
 
@@ -258,7 +247,7 @@ def test_priors_train_under_the_configs_thread_count_whoever_calls_them(monkeypa
         assert torch.get_num_threads() == 2  # the caller's setting is restored
     assert seen == [("osnet", 1), ("restorer", 1)] and not info["osnet"]["cached"]
     seen.clear()
-    two, _, info2 = deskpro.prepare(_tiny(tmp_path, num_threads=2))  # another thread count: its own files
+    two, _, info2 = deskpro.prepare(_tiny(tmp_path, run={"threads": 2}))  # another thread count: its own files
     assert seen == [("osnet", 2), ("restorer", 2)] and not info2["osnet"]["cached"]
     assert one.model.pretrained != two.model.pretrained
     assert deskpro.prepare(cfg)[2]["osnet"]["cached"]

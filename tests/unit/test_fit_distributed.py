@@ -27,13 +27,13 @@ STRATEGY = {"whcmt": "ddp_find_unused_parameters_true"}
 @pytest.mark.parametrize("paper", ["demo", "clarel", "deskpro", "grmnet", "whcmt"])
 def test_every_paper_config_has_the_device_section(paper: str) -> None:
     study = importlib.import_module(f"cmlib.studies.{paper}")
-    cfg = from_params(study.Config, {"fit": {"accelerator": "gpu", "devices": 2, "strategy": "ddp",
-                                             "precision": "bf16-mixed"}})
-    assert isinstance(cfg.fit, DeviceConfig)
-    assert (cfg.fit.accelerator, cfg.fit.devices, cfg.fit.strategy, cfg.fit.precision) == ("gpu", 2, "ddp", "bf16-mixed")
-    assert study.Config().fit.accelerator == "cpu"  # default: one CPU process
+    cfg = from_params(study.Config, {"run": {"device": {"accelerator": "gpu", "devices": 2, "strategy": "ddp",
+                                             "precision": "bf16-mixed"}}})
+    assert isinstance(cfg.run.device, DeviceConfig)
+    assert (cfg.run.device.accelerator, cfg.run.device.devices, cfg.run.device.strategy, cfg.run.device.precision) == ("gpu", 2, "ddp", "bf16-mixed")
+    assert study.Config().run.device.accelerator == "cpu"  # default: one CPU process
     with pytest.raises(ConfigError, match="devices"):
-        from_params(study.Config, {"fit": {"device": 2}})
+        from_params(study.Config, {"run": {"device": {"device": 2}}})
 
 
 def test_device_settings_reach_the_fit_config_and_keys() -> None:

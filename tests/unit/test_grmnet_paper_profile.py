@@ -73,14 +73,13 @@ def tree(tmp_path_factory) -> dict:
     torch.save(state, d / "resnet18.pth")
     params = load_yaml(ROOT / "params/grmnet/paper.yaml")
     params.update({
-        "data_root": str(root), "matching_dir": str(matching), "examples_dir": str(SKETCHY), "seeds": [0],
+        "data_root": str(root), "matching_dir": str(matching), "examples_dir": str(SKETCHY), "run": {"seeds": [0], "threads": 1, "cache_dir": str(d / "cache")},
         "canvas": 64, "batch_size": 2, "detector_steps": 1, "referring_steps": 1, "baseline_steps": 1,
-        "matcher_steps": 1, "num_threads": 1, "cache_dir": str(d / "cache"),
+        "matcher_steps": 1,
         "model": {**params["model"], "backbone": "resnet18", "backbone_weights": str(d / "resnet18.pth"),
                   "embed_dim": 8, "lstm_hidden": 8, "rpn_pre_nms_top_n": 20, "rpn_post_nms_top_n": 10,
                   "rpn_batch_size_per_image": 16, "box_batch_size_per_image": 8, "representation_size": 16,
                   "mask_layers": [8], "detections_per_img": 5},
-        "fit": {**params.get("fit", {}), "checkpoint_every": 0},
     })
     return {"dir": d, "root": root, "matching": matching, "params": params}
 

@@ -10,6 +10,7 @@ from cmlib.data.sketchyscene import ReferringExpression
 from cmlib.protocol.claims import claims
 from cmlib.protocol.config import ConfigError, from_params
 from cmlib.protocol.replicates import run_replicates
+from cmlib.protocol.run import RunConfig
 from cmlib.protocol.splits import TestSplitSealed
 from cmlib.studies import grmnet
 
@@ -44,7 +45,7 @@ def test_config_and_index_errors_are_named():
     with pytest.raises(ConfigError, match="two_stage_thresholds"):
         from_params(grmnet.Config, {"two_stage_thresholds": [1.5]})
     with pytest.raises(ConfigError, match="seeds"):
-        from_params(grmnet.Config, {"seeds": [1, 1]})
+        from_params(grmnet.Config, {"run": {"seeds": [1, 1]}})
     with pytest.raises(ConfigError, match="referring_schedule.*'linear'"):
         from_params(grmnet.Config, {"referring_schedule": "linear"})
     cfg = grmnet.Config(n_train_scenes=4, n_test_scenes=2, expressions_per_scene=2)
@@ -104,7 +105,7 @@ def test_cosine_schedule_decays_the_referring_lr_to_zero(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.optim.AdamW, "step", step)
     for run in ("constant", "cosine"):
         cfg = grmnet.Config(n_train_scenes=4, n_test_scenes=2, expressions_per_scene=2, detector_steps=1,
-                            referring_steps=4, referring_schedule=run, cache_dir=str(tmp_path / run))
+                            referring_steps=4, referring_schedule=run, run=RunConfig(cache_dir=str(tmp_path / run)))
         data = grmnet.build_data(cfg, 0)
         det, _ = grmnet.train_detector(cfg, data)
         seen[run] = []
@@ -236,7 +237,7 @@ def test_expression_kinds_and_reference_share():
 
 
 def test_training_tasks_cover_every_model_of_every_replicate_after_its_detector():
-    tasks, requires = grmnet.training_tasks(grmnet.Config(seeds=[3, 5]))
+    tasks, requires = grmnet.training_tasks(grmnet.Config(run=RunConfig(seeds=[3, 5])))
     assert len(tasks) == len(set(tasks)) == 2 * (1 + 1 + 7 + 1)
     assert tasks[:2] == [("detector", 3), ("detector", 5)]  # detectors first, then the longest kind
     assert tasks[2:4] == [("binary", 3), ("binary", 5)]
@@ -246,13 +247,12 @@ def test_training_tasks_cover_every_model_of_every_replicate_after_its_detector(
 
 
 def test_run_study_trains_each_model_once_then_the_replicates_only_load(tmp_path):
-    cfg = grmnet.Config(seeds=[0], n_train_scenes=4, n_val_scenes=1, n_test_scenes=1, expressions_per_scene=2,
-                        detector_steps=2, referring_steps=1, baseline_steps=1, matcher_steps=2,
-                        cache_dir=str(tmp_path))
+    cfg = grmnet.Config(run=RunConfig(seeds=[0], cache_dir=str(tmp_path)), n_train_scenes=4, n_val_scenes=1, n_test_scenes=1, expressions_per_scene=2,
+                        detector_steps=2, referring_steps=1, baseline_steps=1, matcher_steps=2)
     first = grmnet.run_study(cfg, jobs=1)
     assert first["tasks"] == 11 and first["trained"] == 10 and first["replicates_loaded"] == 0
     assert len(list(tmp_path.glob("*.pt"))) == 10
-    reps = run_replicates(grmnet.run_replicate, cfg, cfg.seeds, cache_dir=cfg.cache_dir, jobs=1)
+    reps = run_replicates(grmnet.run_replicate, cfg, cfg.run.seeds, cache_dir=cfg.run.cache_dir, jobs=1)
     assert reps[0]["seed"] == 0 and len(reps[0]["table2"]) == 7
     again = grmnet.run_study(cfg, jobs=1)  # the replicate is done: no task runs
     assert again["tasks"] == 0 and again["replicates_loaded"] == 1

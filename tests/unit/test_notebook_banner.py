@@ -44,8 +44,8 @@ def test_smoke_banner_warns_and_names_the_one_line_that_switches(project: Path) 
 def test_explorers_in_lab_take_the_study_profile_where_its_cache_exists(project: Path) -> None:
     study = load_yaml(project / "params" / "demo" / "study.yaml")
     assert explorer_params("demo", {}, None) == {}  # no cache yet: smoke
-    (project / study["cache_dir"]).mkdir(parents=True)
-    (project / study["cache_dir"] / "model.pt").write_bytes(b"")
+    (project / study["run"]["cache_dir"]).mkdir(parents=True)
+    (project / study["run"]["cache_dir"] / "model.pt").write_bytes(b"")
     assert explorer_params("demo", {}, None) == study
     assert explorer_params("demo", {}, "reports/demo/smoke/05_explore.partial") == {}  # the runner's choice stands
-    assert explorer_params("demo", {"seeds": [1]}, None) == {"seeds": [1]}  # the user's params stand
+    assert explorer_params("demo", {"run": {"seeds": [1]}}, None) == {"run": {"seeds": [1]}}  # the user's params stand

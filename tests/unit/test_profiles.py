@@ -33,13 +33,20 @@ def test_dotted_overrides_parse_as_yaml_values() -> None:
 
 
 def test_overrides_merge_into_sections_and_are_checked_strictly(project: Path) -> None:
-    params = validate_params(project, "demo", "study", overrides=["fit.max_steps=7", "n_val=${n_train}"])
+    params = validate_params(project, "demo", "study", overrides=["run.workers=1", "n_val=${n_train}"])
     study = load_yaml(project / "params" / "demo" / "study.yaml")
-    assert params == {**study, "n_val": 2048, "fit": {**study["fit"], "max_steps": 7}}  # log_every kept
-    with pytest.raises(ConfigError, match=r"fit: unknown key 'max_step' \(did you mean 'max_steps'\?\)"):
-        validate_params(project, "demo", "study", overrides=["fit.max_step=7"])
-    with pytest.raises(ConfigError, match=r"study.yaml \+ overrides.fit.max_steps: expected int, got str 'many'"):
-        validate_params(project, "demo", "study", overrides=["fit.max_steps=many"])
+    assert params == {**study, "n_val": 2048, "run": {**study["run"], "workers": 1}}  # seeds, cache_dir kept
+    with pytest.raises(ConfigError, match=r"run: unknown key 'worker' \(did you mean 'workers'\?\)"):
+        validate_params(project, "demo", "study", overrides=["run.worker=7"])
+    with pytest.raises(ConfigError, match=r"study.yaml \+ overrides.run.workers: expected int, got str 'many'"):
+        validate_params(project, "demo", "study", overrides=["run.workers=many"])
+
+
+def test_a_setting_of_before_the_run_section_names_its_new_place(project: Path) -> None:
+    for old, new in (("seeds=[1]", "run.seeds"), ("jobs=2", "run.workers"), ("num_threads=1", "run.threads"),
+                     ("fit.accelerator=gpu", "run.device"), ("cache_dir=null", "run.cache_dir")):
+        with pytest.raises(ConfigError, match=rf"'{old.split('=')[0].split('.')[0]}' is now '{new}' \(the run section"):
+            validate_params(project, "demo", "study", overrides=[old])
 
 
 def test_a_typo_in_a_section_name_names_the_section() -> None:
@@ -48,22 +55,22 @@ def test_a_typo_in_a_section_name_names_the_section() -> None:
 
 
 def test_an_override_run_gets_its_own_uncommitted_folder(project: Path) -> None:
-    jobs = plan(project, ["demo"], "study", overrides=["fit.max_steps=5", "n_val=64"])
-    folder = report_folder("study", None, ["n_val=64", "fit.max_steps=5"])  # the order does not matter
+    jobs = plan(project, ["demo"], "study", overrides=["steps=5", "n_val=64"])
+    folder = report_folder("study", None, ["n_val=64", "steps=5"])  # the order does not matter
     assert re.fullmatch(r"study\+[0-9a-f]{8}", folder) and folder != report_folder("study", None, ["n_val=65"])
     assert jobs[0].report_dir == Path("reports/demo") / folder / "01_engine_demo"
-    assert jobs[0].params["fit"] == {"max_steps": 5, "log_every": 50}
+    assert (jobs[0].params["steps"], jobs[0].params["log_every"]) == (5, 50)
     assert report_folder("study", [10, 11], ["n_val=64"]).startswith("study-seeds10-11+")
     assert not committed_profile(folder) and committed_profile("study") and committed_profile("my_gpu")
 
 
 def test_extends_starts_from_another_profile(project: Path) -> None:
     folder = project / "params" / "demo"
-    (folder / "longer.yaml").write_text("extends: study\nfit: {max_steps: 900}\n")
-    (folder / "longer_gpu.yaml").write_text("extends: longer\nfit: {accelerator: gpu}\nseeds: [7]\n")
+    (folder / "longer.yaml").write_text("extends: study\nsteps: 900\n")
+    (folder / "longer_gpu.yaml").write_text("extends: longer\nrun: {device: {accelerator: gpu}, seeds: [7]}\n")
     study = load_yaml(folder / "study.yaml")
-    assert load_profile(folder, "longer_gpu") == {**study, "seeds": [7],
-                                                  "fit": {"max_steps": 900, "log_every": 50, "accelerator": "gpu"}}
+    assert load_profile(folder, "longer_gpu") == {**study, "steps": 900,
+                                                  "run": {**study["run"], "seeds": [7], "device": {"accelerator": "gpu"}}}
     (folder / "loop_a.yaml").write_text("extends: loop_b\n")
     (folder / "loop_b.yaml").write_text("extends: loop_a\n")
     with pytest.raises(ConfigError, match=r"'extends' loops: loop_a -> loop_b -> loop_a"):
@@ -86,14 +93,14 @@ def test_the_readme_gpu_example_runs_the_study_sizes(tmp_path: Path) -> None:
 
     gpu = from_params(clarel.Config, load_profile(folder, "my_gpu"))
     study = from_params(clarel.Config, load_yaml(folder / "study.yaml"))
-    assert gpu.fit.accelerator == "gpu" and gpu.fit.precision == "bf16-mixed" and gpu.fit.pin_memory
-    assert gpu.train == study.train and gpu.world == study.world and gpu.seeds == study.seeds
+    assert gpu.run.device.accelerator == "gpu" and gpu.run.device.precision == "bf16-mixed" and gpu.run.device.pin_memory
+    assert gpu.train == study.train and gpu.world == study.world and gpu.run.seeds == study.run.seeds
     assert gpu.train != clarel.Config().train  # study sizes, not the smoke defaults
 
 
 def test_one_default_profile_for_the_runner_and_the_makefile() -> None:
-    args = _parse(["demo", "fit.max_steps=3", "--jobs", "2", "n_val=64"])
-    assert (args.papers, args.overrides, args.profile) == (["demo"], ["fit.max_steps=3", "n_val=64"], DEFAULT_PROFILE)
+    args = _parse(["demo", "steps=3", "--jobs", "2", "n_val=64"])
+    assert (args.papers, args.overrides, args.profile) == (["demo"], ["steps=3", "n_val=64"], DEFAULT_PROFILE)
     assert re.search(rf"^PROFILE \?= {DEFAULT_PROFILE}$", (ROOT / "Makefile").read_text(), re.MULTILINE)
     assert DEFAULT_PROFILE == "study"
 
@@ -101,15 +108,15 @@ def test_one_default_profile_for_the_runner_and_the_makefile() -> None:
 def test_the_runner_refuses_a_bad_override_before_compute(project: Path, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(project)
-    assert main(["demo", "fti.max_steps=1"]) == 2
+    assert main(["demo", "rnu.workers=1"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "unknown key 'fti' (did you mean 'fit'?)" in err
-    assert main(["demo", "--golden", "fit.max_steps=1"]) == 2
+    assert err.count("\n") == 0 and "unknown key 'rnu' (did you mean 'run'?)" in err
+    assert main(["demo", "--golden", "steps=1"]) == 2
     assert not (project / "reports").exists()
 
 
 def test_profile_params_works_from_any_folder_of_the_project(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT / "notebooks" / "demo")
-    got = profile_params("demo", "study", ["fit.max_steps=5"])
-    assert got == validate_params(ROOT, "demo", "study", overrides=["fit.max_steps=5"])
+    got = profile_params("demo", "study", ["steps=5"])
+    assert got == validate_params(ROOT, "demo", "study", overrides=["steps=5"])
     assert profile_params("demo") == load_yaml(ROOT / "params" / "demo" / "study.yaml")

@@ -15,10 +15,11 @@ import pytest
 from conftest import demo_project
 
 from cmlib.protocol.replicates import ReplicateError, replicate_path, run_replicates, run_tasks
+from cmlib.protocol.run import RunConfig
 from cmlib.studies import demo
 
 ROOT = Path(__file__).resolve().parents[2]
-SMALL = demo.Config(seeds=[0, 1, 2], n_train=64, n_val=64, n_test=128, lrs=[0.1])
+SMALL = demo.Config(run=RunConfig(seeds=[0, 1, 2]), n_train=64, n_val=64, n_test=128, lrs=[0.1])
 
 
 def descendants(pid: int) -> list[int]:
@@ -45,8 +46,8 @@ def failing(cfg: dict, seed: int) -> dict:
 
 
 def test_parallel_equals_sequential_and_results_are_kept(tmp_path: Path) -> None:
-    seq = run_replicates(demo.run_seed, SMALL, SMALL.seeds, jobs=1)
-    par = run_replicates(demo.run_seed, SMALL, SMALL.seeds, jobs=2, cache_dir=tmp_path)
+    seq = run_replicates(demo.run_seed, SMALL, SMALL.run.seeds, jobs=1)
+    par = run_replicates(demo.run_seed, SMALL, SMALL.run.seeds, jobs=2, cache_dir=tmp_path)
     assert par == seq  # one torch thread per replicate wherever it runs: the same numbers
     files = sorted(tmp_path.glob("replicate-run_seed-s*.json"))
     assert len(files) == 3 and json.loads(files[0].read_text()) == seq[0]
@@ -57,7 +58,7 @@ def test_parallel_equals_sequential_and_results_are_kept(tmp_path: Path) -> None
 
 def test_the_key_follows_the_config_but_not_the_seed_list(tmp_path: Path) -> None:
     a = replicate_path(demo.run_seed, SMALL, 0, tmp_path)
-    assert a == replicate_path(demo.run_seed, demo.Config(**{**SMALL.__dict__, "seeds": [0, 7], "jobs": 2}), 0,
+    assert a == replicate_path(demo.run_seed, demo.Config(**{**SMALL.__dict__, "run": RunConfig(seeds=[0, 7], workers=2)}), 0,
                                tmp_path)
     assert a != replicate_path(demo.run_seed, demo.Config(**{**SMALL.__dict__, "n_train": 65}), 0, tmp_path)
     assert a != replicate_path(demo.run_seed, SMALL, 1, tmp_path)

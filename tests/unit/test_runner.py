@@ -51,8 +51,8 @@ def test_every_paper_profile_validates() -> None:
 def test_unknown_profile_and_key_fail_before_compute(project: Path) -> None:
     with pytest.raises(ConfigError, match=r"no such profile 'nope' for demo; available: paper, smoke, study"):
         validate_params(project, "demo", "nope")
-    (project / "params" / "demo" / "typo.yaml").write_text("seeds: [0]\nfit: {max_stepz: 3}\n")
-    with pytest.raises(ConfigError, match=r"params/demo/typo.yaml.fit: unknown key 'max_stepz' \(did you mean 'max_steps'\?\)"):
+    (project / "params" / "demo" / "typo.yaml").write_text("run: {seeds: [0], workerz: 3}\n")
+    with pytest.raises(ConfigError, match=r"params/demo/typo.yaml.run: unknown key 'workerz' \(did you mean 'workers'\?\)"):
         validate_params(project, "demo", "typo")
     (project / "params" / "demo" / "broken.yaml").write_text("seeds: [0\n")
     with pytest.raises(ConfigError, match="broken.yaml: not valid YAML"):
@@ -171,7 +171,7 @@ def test_seeds_override_parses_and_gets_its_own_folder(project: Path) -> None:
     assert seeds_folder("study", None) == "study" and seeds_folder("study", [12, 10, 11]) == "study-seeds10-12"
     assert seeds_folder("study", [0, 3]) == "study-seeds0_3"
     jobs = plan(project, ["demo"], "study", seeds=[10, 11, 12])
-    assert jobs[0].params["seeds"] == [10, 11, 12]
+    assert jobs[0].params["run"]["seeds"] == [10, 11, 12]
     assert jobs[0].report_dir == Path("reports/demo/study-seeds10-12/01_engine_demo")
 
 

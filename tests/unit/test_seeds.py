@@ -28,7 +28,7 @@ def test_scored_profiles_use_study_seeds(paper: str) -> None:
     for profile in ("smoke", "study", "paper"):
         path = ROOT / "params" / paper / f"{profile}.yaml"
         if path.is_file():
-            seeds = load_yaml(path).get("seeds", [])
+            seeds = load_yaml(path).get("run", {}).get("seeds", [])
             assert all(seed_role(int(s)) == "study" for s in seeds), f"{path}: seeds {seeds} outside 0-99"
 
 
@@ -50,7 +50,7 @@ def test_tuning_records_follow_the_rule(paper: str) -> None:
     path = ROOT / "params" / paper / "tuning.yaml"
     records = load_yaml(path)["tuned"]
     assert records, f"{path}: no tuned setting recorded"
-    scored = set(load_yaml(ROOT / "params" / paper / "study.yaml")["seeds"]) | set(STABILITY)
+    scored = set(load_yaml(ROOT / "params" / paper / "study.yaml")["run"]["seeds"]) | set(STABILITY)
     assert check_tuning(records, scored, source=str(path)) == []
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cmlib.protocol.run import RunConfig
 from cmlib.protocol.splits import SealedSplit, TestSplitSealed
 
 
@@ -29,7 +30,7 @@ def test_demo_study_tunes_on_validation_and_reads_test_once(monkeypatch: pytest.
         return real_open(self, reason)
 
     monkeypatch.setattr(SealedSplit, "open", spy)
-    cfg = demo.Config(seeds=[0], n_train=64, n_val=64, n_test=64, lrs=[0.01, 0.1], dose_levels=[])
+    cfg = demo.Config(run=RunConfig(seeds=[0]), n_train=64, n_val=64, n_test=64, lrs=[0.01, 0.1], dose_levels=[])
     row = demo.run_seed(cfg, 0)
     assert opened == ["final score"] and row["lr"] in (0.01, 0.1)
     opened.clear()  # each dose level is a world of its own: its test split is read once too

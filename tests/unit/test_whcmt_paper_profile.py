@@ -81,7 +81,7 @@ def tree(tmp_path_factory) -> dict:
         "visual": {**params["visual"], "img_size": SIDE, "weights_file": str(files["crossvit"])},
         "vit": {**VIT, "variant": "custom", "img_size": SIDE, "weights_file": str(files["vit"])},
         "cnn": "small", "cnn_weights": str(files["cnn"]), "hidden": 16, "bits": [8], "steps": 1, "batch_size": 8,
-        "topk": 20, "cache_dir": str(d / "cache"), "pretrain_dir": str(d / "pretrain"), "n_attention_images": 1,
+        "topk": 20, "run": {"cache_dir": str(d / "cache")}, "pretrain_dir": str(d / "pretrain"), "n_attention_images": 1,
         "w2v_epochs": 1, "diagnostics": [],
     })
     return {"dir": d, "root": root, "files": files, "params": params}

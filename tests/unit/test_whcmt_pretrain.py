@@ -9,6 +9,7 @@ import torch
 from cmlib.data.worlds import whcmt as world_lib
 from cmlib.protocol.claims import claims
 from cmlib.protocol.config import from_params
+from cmlib.protocol.run import replicate_config
 from cmlib.protocol.splits import TestSplitSealed
 from cmlib.studies import whcmt
 
@@ -86,8 +87,8 @@ def test_chance_map_is_near_the_relevant_fraction(tiny):
 
 def test_replicates_vary_the_world_and_rows_carry_the_gate(tiny):
     cfg, _ = tiny
-    assert whcmt.replicate_config(cfg, 3).world.seed == cfg.world.seed + 3
-    assert whcmt.replicate_config(cfg, 3).seeds == [3]
+    assert replicate_config(cfg, 3).world.seed == cfg.world.seed + 3
+    assert replicate_config(cfg, 3).run.seeds == [3]
     rep = whcmt.table2_replicate(cfg, 1)
     row = rep["deep"][0]
     assert row["seed"] == 1 and {"chance", "collapsed", "n_distinct_codes", "precision_r2", "pr_precision"} <= set(row)

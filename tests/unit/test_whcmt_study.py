@@ -52,9 +52,9 @@ def test_prepared_data_is_deterministic_and_tag_table_is_set_up(tiny):
 
 def test_train_run_is_deterministic_and_cached(tiny, tmp_path, capsys):
     cfg, data = tiny
-    cfg = dataclasses.replace(cfg, cache_dir=tmp_path)
+    cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, cache_dir=str(tmp_path)))
     row, model = whcmt.train_run("WHCMT", 8, data, cfg, seed=1)
-    row2, _ = whcmt.train_run("WHCMT", 8, data, dataclasses.replace(cfg, cache_dir=None), seed=1)
+    row2, _ = whcmt.train_run("WHCMT", 8, data, dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, cache_dir=None)), seed=1)
     assert row["map"] == row2["map"] and row["final_loss"] == row2["final_loss"] and not row["cached"]
     row3, model3 = whcmt.train_run("WHCMT", 8, data, cfg, seed=1)
     assert row3["cached"] and row3["map"] == row["map"]
@@ -163,16 +163,22 @@ def test_real_mirflickr_tags_on_rendered_images(shared_datasets):
     assert len(capped.train) == len(full.train) and len(capped.database) == len(full.train) + 500
 
 
-def test_threads_come_from_the_config(tiny):
+def test_threads_come_from_the_config(tiny, monkeypatch):
+    """prepare_data runs under run.threads and leaves the caller's (the kernel's) thread count as it found it."""
+    from cmlib.studies.whcmt import data as data_mod
+
     cfg, _ = tiny
+    seen, real = [], data_mod._load_source
+    monkeypatch.setattr(data_mod, "_load_source", lambda c: seen.append(torch.get_num_threads()) or real(c))
     before = torch.get_num_threads()
     try:
-        whcmt.prepare_data(dataclasses.replace(cfg, threads=1))
-        assert torch.get_num_threads() == 1
+        torch.set_num_threads(2)
+        whcmt.prepare_data(dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, threads=1)))
+        assert seen == [1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
     with pytest.raises(ConfigError, match="threads"):
-        from_params(whcmt.Config, {"threads": 0})
+        from_params(whcmt.Config, {"run": {"threads": -1}})
 
 
 def test_main_runs_are_not_clipped_and_the_literal_sums_are(tiny, monkeypatch):

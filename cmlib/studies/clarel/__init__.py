@@ -46,8 +46,6 @@ from cmlib.studies.clarel.experiments import (
     ablation_replicate,
     alpha_replicate,
     gzsl_replicate,
-    replicate_config,
-    replicates,
     sweep_replicate,
 )
 from cmlib.studies.clarel.runs import (
@@ -135,8 +133,6 @@ __all__ = [
     "notebook_models",
     "plot_alpha_sweep",
     "plot_sweep",
-    "replicate_config",
-    "replicates",
     "run_study",
     "score",
     "sealed_test",

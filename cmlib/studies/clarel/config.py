@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from cmlib.data.worlds.clarel import WorldConfig
 from cmlib.models.clarel import ClarelModelConfig
 from cmlib.protocol.config import ConfigError, check_range, path_field
-from cmlib.protocol.engine import DeviceConfig
+from cmlib.protocol.run import MOVED, RunConfig
 
 
 @dataclass
@@ -96,23 +96,19 @@ class Config:
         train: optimisation.
         lam, kappa: the loss mixing of the main model (paper: 0.5, 0.5).
         alphas: metric-rescaling grid swept at inference on the validation split (alpha >= 0).
-        seeds: the replicates of every notebook (01 main table, 02 alpha sweep, 03 lambda/kappa grids, 04 ablation;
-            paper: 10 repeats for Figures 2-4); one field, so ``python -m cmlib.runner clarel --seeds 10-14`` draws
-            new replicates for all four.
         lambdas / kappas: grids of Figures 3 and 4 (the other parameter held at 0.5).
         val_seen_fraction: share of each train class's images held out as validation "seen" images.
-        cache_dir: where trained models and their distance matrices are cached across notebooks (None: memory only).
-        fit: where training runs (accelerator, devices, strategy, precision, pin_memory; default one CPU process),
-            the same section in every paper (cmlib.protocol.engine.DeviceConfig).
-        jobs: worker processes for the replicates (``cmlib.protocol.replicates.run_replicates``; 1: in the notebook's
-            process, which also shares the in-memory run cache; 0: one per CPU core).
         class_text: notebook 04 also trains the main setting on class-level text (``world.text_level="class"``,
             the key-novelty ablation; world data only).
         notebooks: the notebooks of this profile whose models :func:`cmlib.studies.clarel.run_study` (called by
             notebook 01) trains as tasks (:data:`NOTEBOOKS` names them all; the cub100 profile runs three, so it
             lists three: its runner line's ``--only`` must name the same ones).
-        threads: torch intra-op threads while training/scoring (on the shared 2-core machine one thread was ~10x
-            faster per step than two under contention: 0.05-0.07 s against 0.57 s, measured).
+        run: the run section every paper shares (:class:`cmlib.protocol.run.RunConfig`): ``run.seeds`` are the
+            replicates of every notebook (01 main table, 02 alpha sweep, 03 lambda/kappa grids, 04 ablation; paper:
+            10 repeats for Figures 2-4), so ``python -m cmlib.runner clarel --seeds 10-14`` draws new replicates
+            for all four; ``run.cache_dir`` keeps trained models and their distance matrices across notebooks
+            (None: memory only); ``run.workers`` processes train and score (1: in the notebook's process, which
+            also shares the in-memory run cache).
     """
 
     data: Literal["world", "xlsa17", "cub100"] = "world"
@@ -125,16 +121,14 @@ class Config:
     lam: float = 0.5
     kappa: float = 0.5
     alphas: list[float] = field(default_factory=lambda: [0.0, 0.01, 0.02, 0.04, 0.06, 0.1, 0.15, 0.25])
-    seeds: list[int] = field(default_factory=lambda: [0])
     lambdas: list[float] = field(default_factory=lambda: [0.0, 0.5])
     kappas: list[float] = field(default_factory=lambda: [0.5, 1.0])
     val_seen_fraction: float = 0.2
-    cache_dir: str | None = None
-    threads: int = 1
-    jobs: int = 1
     class_text: bool = True
     notebooks: list[str] = field(default_factory=lambda: list(NOTEBOOKS))
-    fit: DeviceConfig = field(default_factory=DeviceConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    MOVED_KEYS: ClassVar[dict[str, str]] = MOVED
 
     def __post_init__(self) -> None:
         check_range("lam", self.lam, lo=0.0, hi=1.0)
@@ -146,13 +140,11 @@ class Config:
         for i, v in enumerate(self.kappas):
             check_range(f"kappas[{i}]", v, lo=0.0, hi=1.0)
         check_range("val_seen_fraction", self.val_seen_fraction, lo=0.01, hi=0.9)
-        check_range("threads", self.threads, lo=1)
-        check_range("jobs", self.jobs, lo=0)
         unknown = [n for n in self.notebooks if n not in NOTEBOOKS]
         if unknown or not self.notebooks:
             raise ConfigError(f"notebooks: {unknown or self.notebooks} must be a non-empty list of {list(NOTEBOOKS)}")
-        if not self.seeds or not self.alphas:
-            raise ConfigError("seeds and alphas must each hold at least one value")
+        if not self.alphas:
+            raise ConfigError("alphas: expected at least one value")
         if self.data != "world" and self.data_root is None:
             raise ConfigError(f"data={self.data!r} needs data_root (a folder with the dataset files)")
         if self.model.backbone is not None:

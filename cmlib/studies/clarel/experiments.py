@@ -13,23 +13,16 @@ import dataclasses
 from typing import Any
 
 from cmlib.data.worlds.clarel import make_world, text_information
-from cmlib.protocol.replicates import run_replicates
+from cmlib.protocol.run import replicate_config
 from cmlib.studies.clarel.config import Config
 from cmlib.studies.clarel.data import build_data
 from cmlib.studies.clarel.runs import evaluate_setting, sealed_test, trained_scores, validate_setting
 
-__all__ = ["ABLATION", "ablation_replicate", "alpha_replicate", "gzsl_replicate", "replicate_config",
-           "replicates", "sweep_replicate"]
+__all__ = ["ABLATION", "ablation_replicate", "alpha_replicate", "gzsl_replicate", "sweep_replicate"]
 
 # Table 3: (alpha validated?, lambda, kappa) of lines 1-6
 ABLATION = [(False, 0.5, 0.5), (False, 0.5, 0.0), (True, 0.5, 0.0), (True, 0.0, 0.5), (True, 1.0, 0.5),
             (True, 0.5, 0.5)]
-
-
-def replicate_config(cfg: Config, seed: int) -> Config:
-    """The config of replicate ``seed``: world seed ``cfg.world.seed + seed``, ``seeds = [seed]``."""
-    return dataclasses.replace(cfg, seeds=[int(seed)],
-                               world=dataclasses.replace(cfg.world, seed=int(cfg.world.seed) + int(seed)))
 
 
 def gzsl_replicate(cfg: Config, seed: int) -> dict[str, Any]:
@@ -94,9 +87,3 @@ def ablation_replicate(cfg: Config, seed: int) -> dict[str, Any]:
         world = make_world(rcfg.world)
         out["text_information"] = text_information(world, world.splits["trainval"])
     return out
-
-
-def replicates(fn, cfg: Config) -> list[dict[str, Any]]:
-    """``fn(cfg, seed)`` for every seed of ``cfg.seeds`` through ``run_replicates`` (resumable under
-    ``cfg.cache_dir``, ``cfg.jobs`` processes)."""
-    return run_replicates(fn, cfg, cfg.seeds, cache_dir=cfg.cache_dir, jobs=cfg.jobs)

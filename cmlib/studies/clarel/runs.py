@@ -20,9 +20,10 @@ import torch
 from cmlib.losses.retrieval import clarel_loss, euclidean_distances
 from cmlib.models.clarel import ClarelModel, ClarelModelConfig
 from cmlib.protocol.cache import load as load_cached
-from cmlib.protocol.cache import save_atomic, stable_hash
+from cmlib.protocol.cache import save_atomic
 from cmlib.protocol.config import to_dict
 from cmlib.protocol.engine import fit, seed_everything
+from cmlib.protocol.run import cache_key
 from cmlib.protocol.splits import SealedSplit
 from cmlib.studies.clarel.config import Config, TrainConfig
 from cmlib.studies.clarel.data import ClarelData, Stage, build_data, make_stage
@@ -94,7 +95,6 @@ def train_model(data: ClarelData, stage: Stage, cfg: Config, seed: int, lam: flo
     Returns:
         (model, FitResult).
     """
-    torch.set_num_threads(cfg.threads)
     seed_everything(seed)
     model = ClarelModel(data.word_vectors, n_classes=len(stage.seen), cfg=model_config(cfg.model, data))
     tcfg = cfg.train
@@ -111,7 +111,7 @@ def train_model(data: ClarelData, stage: Stage, cfg: Config, seed: int, lam: flo
         return clarel_loss(out["image_emb"], out["text_emb"], out["image_logits"], out["text_logits"],
                            batch["labels"], lam, kappa)
 
-    fcfg = cfg.fit.fit_config(max_steps=tcfg.steps, seed=seed, log_every=max(1, tcfg.steps // 10),
+    fcfg = cfg.run.fit_config(max_steps=tcfg.steps, seed=seed, log_every=max(1, tcfg.steps // 10),
                               grad_clip=tcfg.grad_clip)
     result = fit(model, opt, loss_fn, stage_batches(data, stage, tcfg, seed), fcfg, scheduler=sched)
     return model, result
@@ -159,22 +159,21 @@ _MEMORY: dict[str, Scored] = {}
 def _key(cfg: Config, stage: str, seed: int, lam: float, kappa: float) -> str:
     blob = {"data": cfg.data, "root": str(cfg.data_root), "dataset": cfg.dataset, "world": to_dict(cfg.world),
             "model": to_dict(cfg.model), "train": to_dict(cfg.train), "vsf": cfg.val_seen_fraction,
-            "stage": stage, "seed": seed, "lam": lam, "kappa": kappa,
-            **cfg.fit.key_part()}
-    return stable_hash(blob)
+            "stage": stage, "seed": seed, "lam": lam, "kappa": kappa}
+    return cache_key(cfg, blob)
 
 
 def cache_file(cfg: Config, key: str) -> Path | None:
     """Where the model of run-cache key ``key`` (:func:`_key`) is kept: ``<cache_dir>/<key>.pt``; None without a
     ``cache_dir`` (memory only)."""
-    return Path(cfg.cache_dir) / f"{key}.pt" if cfg.cache_dir else None
+    return Path(cfg.run.cache_dir) / f"{key}.pt" if cfg.run.cache_dir else None
 
 
 def trained_scores(cfg: Config, data: ClarelData | Callable[[], ClarelData], stage_name: Literal["val", "test"],
                    seed: int, lam: float, kappa: float) -> Scored:
     """Train (or load from the cache) the model for (stage, seed, lam, kappa) and return its distance matrix.
 
-    The cache (memory, and ``cfg.cache_dir`` when set) keys on every parameter that changes the model, so alpha
+    The cache (memory, and ``cfg.run.cache_dir`` when set) keys on every parameter that changes the model, so alpha
     sweeps and later notebooks reuse a model instead of retraining it. ``data`` may be a function building the
     data, called only when the model has to be trained (a cached model needs no data: cub100 reads 5,902 images).
     """

@@ -28,9 +28,10 @@ from typing import Literal
 
 from cmlib.protocol.cache import keep_recent, stable_hash
 from cmlib.protocol.config import to_dict
+from cmlib.protocol.run import replicate_config
 from cmlib.studies.clarel.config import NOTEBOOKS, Config
 from cmlib.studies.clarel.data import ClarelData, build_data
-from cmlib.studies.clarel.experiments import ABLATION, replicate_config
+from cmlib.studies.clarel.experiments import ABLATION
 from cmlib.studies.clarel.runs import _MEMORY, _key, cache_file, trained_scores
 
 __all__ = ["Task", "notebook_models", "run_study", "study_task", "study_tasks", "task_config"]
@@ -65,16 +66,16 @@ def notebook_models(cfg: Config, notebook: str) -> list[Model]:
 
 
 def study_tasks(cfg: Config) -> tuple[list[Task], dict[Task, list[Task]]]:
-    """Every distinct training the notebooks of ``cfg.notebooks`` read, over ``cfg.seeds`` (05: the first seed
+    """Every distinct training the notebooks of ``cfg.notebooks`` read, over ``cfg.run.seeds`` (05: the first seed
     only), in the order they start, and what each requires (nothing: each task builds its own data, module
     docstring).
 
     Order: the test-stage models first (train+val images and every image's sentences for the prototypes: the
     longest), then the validation ones, each group seed by seed; all tasks are of about one length, so the last
     round leaves a core idle for at most one training."""
-    per_seed = {seed: dict.fromkeys(m for nb in cfg.notebooks if nb != "05_explore" or seed == cfg.seeds[0]
-                                    for m in notebook_models(cfg, nb)) for seed in cfg.seeds}
-    tasks = [(stage, seed, lam, kappa, text) for want in ("test", "val") for seed in cfg.seeds
+    per_seed = {seed: dict.fromkeys(m for nb in cfg.notebooks if nb != "05_explore" or seed == cfg.run.seeds[0]
+                                    for m in notebook_models(cfg, nb)) for seed in cfg.run.seeds}
+    tasks = [(stage, seed, lam, kappa, text) for want in ("test", "val") for seed in cfg.run.seeds
              for stage, lam, kappa, text in per_seed[seed] if stage == want]
     return tasks, {}
 
@@ -115,10 +116,10 @@ def study_task(cfg: Config, task: Task) -> dict[str, float]:
 
 
 def run_study(cfg: Config, jobs: int | None = None) -> dict[str, float]:
-    """Train every model of :func:`study_tasks` on ``jobs`` worker processes (default ``cfg.jobs``; 0: one per
+    """Train every model of :func:`study_tasks` on ``jobs`` worker processes (default ``cfg.run.workers``; 0: one per
     core) through :func:`cmlib.protocol.replicates.run_tasks`, into the run cache; cached models are not retrained.
 
-    Without ``cfg.cache_dir`` (the smoke profile) the models can only be handed on in memory, so the tasks must run
+    Without ``cfg.run.cache_dir`` (the smoke profile) the models can only be handed on in memory, so the tasks must run
     in this process (one worker); the notebooks that run after 01 in their own kernels train theirs again.
 
     Returns {tasks, trained (models not found in the cache), core_s (the tasks' summed wall seconds), wall_s}.
@@ -129,9 +130,9 @@ def run_study(cfg: Config, jobs: int | None = None) -> dict[str, float]:
     from cmlib.protocol.replicates import run_tasks
 
     tasks, requires = study_tasks(cfg)
-    workers = cfg.jobs if jobs is None else jobs
-    if cfg.cache_dir is None and workers != 1:
-        raise ValueError(f"run_study: cfg.cache_dir is None, so worker processes could not hand their models on; "
+    workers = cfg.run.workers if jobs is None else jobs
+    if cfg.run.cache_dir is None and workers != 1:
+        raise ValueError(f"run_study: cfg.run.cache_dir is None, so worker processes could not hand their models on; "
                          f"set cache_dir or run with jobs=1 (got jobs={workers})")
     t0 = time.perf_counter()
     out: dict[Hashable, dict[str, float]] = run_tasks(study_task, cfg, tasks, requires=requires, jobs=workers,

@@ -102,7 +102,6 @@ __all__ = [
     "plot_attention_maps",
     "prepare",
     "protocols",
-    "replicates",
     "restore_faces",
     "run_seed",
     "sources",
@@ -120,16 +119,3 @@ def fit_main(cfg: Config, seed: int) -> dict[str, Any]:
     dataset, world = sources(cfg, seed, restorer)[0]
     info = train_stream(cfg, world, "G", seed, dataset=dataset)[1]
     return {"model": "DeSKPro stream G", **{k: info[k] for k in ("steps", "final_loss", "wall_time_s", "cached")}}
-
-
-def replicates(cfg: Config) -> list[dict[str, Any]]:
-    """:func:`run_seed` for every seed of ``cfg`` (``cfg.jobs`` processes), each finished replicate kept under
-    ``cache_dir`` so the other notebooks (and a resumed run) read it instead of recomputing.
-
-    With more than one worker the seed-independent priors (OSNet stand-in, restorer) are trained here first, once,
-    so the workers read them from ``pretrain_dir`` instead of each training the same files at the same time."""
-    from cmlib.protocol.replicates import run_replicates
-
-    if cfg.jobs != 1 and len(cfg.seeds) > 1:
-        prepare(cfg)
-    return run_replicates(run_seed, cfg, cfg.seeds, cache_dir=cfg.cache_dir, jobs=cfg.jobs)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from cmlib.data.reid_folders import FOLDER_LAYOUT, LIP_CLOTH_LABELS
 from cmlib.data.worlds.deskpro import WorldConfig
 from cmlib.protocol.config import ConfigError, check_range, path_field
-from cmlib.protocol.engine import DeviceConfig
 from cmlib.protocol.pretrain import PretrainConfig
+from cmlib.protocol.run import MOVED, RunConfig
 
 __all__ = ["ABLATION_ROWS", "DATASETS", "STREAMS", "Config", "ModelConfig", "RestoreConfig", "StreamSpec"]
 
@@ -74,8 +74,6 @@ class Config:
     PRCC, Adam 6e-4, P x K = 5 x 6.
 
     Attributes (beyond the paper's):
-        seeds: one replicate per seed; the world, split, initialisation and batch order all follow it.
-        jobs: worker processes for the replicates (1: in the notebook's process).
         pretrain_ids: people of the pretraining pool the OSNet stand-in is pretrained on (0: no pretraining).
         pretrain_images_per_id: images of each pool person, each in an outfit of its own (0: the pool keeps the
             world's few outfits per person; see :func:`cmlib.data.worlds.deskpro.pretraining_pool`).
@@ -83,16 +81,16 @@ class Config:
         pretrain_dir: where the pretrained OSNet and restoration files are kept (shared by every replicate).
         face_lr: learning rate of the face streams (teacher, students); None: ``lr`` (the paper has one lr for
             the jointly trained streams; the study chooses each stream kind's on validation, issue 16).
-        num_threads: torch intra-op threads of every training (priors and streams; 0 leaves torch's setting). A
-            CPU result depends on it, so a count other than 1 enters every cache key.
         data: real datasets, ``{name: root}`` with names in :data:`DATASETS` in the layout of
             :mod:`cmlib.data.reid_folders` (empty: the embedded synthetic world gives every protocol).
         on_corrupt: real data: ``fail`` on an unreadable body image / mask / face crop (naming it) or ``skip`` that
             record with a warning naming the files.
+        run: the run section every paper shares (:class:`cmlib.protocol.run.RunConfig`: seeds, workers, cache
+            directory (default ``.cache/deskpro``), threads, device, executor). One replicate per ``run.seeds``
+            entry: the world, split, initialisation and batch order all follow it. A thread count other than 1
+            enters every cache key.
     """
 
-    seeds: list[int] = field(default_factory=lambda: [0])
-    jobs: int = 1
     world: WorldConfig = field(default_factory=WorldConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     pretrain_ids: int = 30
@@ -119,16 +117,14 @@ class Config:
     face_steps: int = 10
     eval_every: int = 5
     timing_images: int = 32
-    cache_dir: str = ".cache/deskpro"
-    num_threads: int = 1
-    fit: DeviceConfig = field(default_factory=DeviceConfig)  # where training runs, the same section in every paper
+    run: RunConfig = field(default_factory=lambda: RunConfig(cache_dir=".cache/deskpro"))
+
+    MOVED_KEYS: ClassVar[dict[str, str]] = MOVED
     data: dict[str, str] = field(default_factory=dict)
     on_corrupt: Literal["fail", "skip"] = "fail"
     cloth_labels: list[int] = field(default_factory=lambda: list(LIP_CLOTH_LABELS))
 
     def __post_init__(self) -> None:
-        check_range("num_threads", self.num_threads, lo=0)
-        check_range("jobs", self.jobs, lo=0)
         check_range("pretrain_ids", self.pretrain_ids, lo=0)
         check_range("pretrain_images_per_id", self.pretrain_images_per_id, lo=0)
         check_range("p", self.p, lo=2)
@@ -147,8 +143,6 @@ class Config:
         check_range("face_steps", self.face_steps, lo=1)
         check_range("eval_every", self.eval_every, lo=1)
         check_range("timing_images", self.timing_images, lo=1)
-        if not self.seeds:
-            raise ConfigError("seeds: expected at least one seed")
         for name, root in self.data.items():
             if name not in DATASETS:
                 raise ConfigError(f"data: unknown dataset {name!r}; expected some of {list(DATASETS)}")

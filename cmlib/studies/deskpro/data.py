@@ -38,7 +38,7 @@ def build_world(cfg: Config, seed: int, restorer: FaceRestorer | None = None, da
     """
     if dataset is not None:
         return load_real(cfg, dataset)
-    path = Path(cfg.cache_dir) / f"world-{stable_hash([CACHE_VERSION, asdict(cfg.world), seed])}.pt"
+    path = Path(cfg.run.cache_dir) / f"world-{stable_hash([CACHE_VERSION, asdict(cfg.world), seed])}.pt"
     if path.is_file():
         blob = load_cached(path)
         world = DeskproWorld(**{k: ReIDSet(**v) for k, v in blob.items()}, config=cfg.world)

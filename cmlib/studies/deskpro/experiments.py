@@ -11,11 +11,12 @@ from torch import nn
 from cmlib.data.reid_folders import ReIDSet
 from cmlib.data.worlds.deskpro import DeskproWorld
 from cmlib.models.deskpro import MultiBranchNet
+from cmlib.protocol.run import with_threads
 from cmlib.studies.deskpro.config import ABLATION_ROWS, STREAMS, Config
 from cmlib.studies.deskpro.data import build_world, cloth_labels, protocols
 from cmlib.studies.deskpro.evaluation import chance_level, descriptors, evaluate
 from cmlib.studies.deskpro.priors import FaceRestorer, normalise, train_restorer, with_pretrained_osnet
-from cmlib.studies.deskpro.streams import train_stream, with_threads
+from cmlib.studies.deskpro.streams import train_stream
 
 __all__ = ["attention_maps", "inference_cost", "plot_attention_maps", "prepare", "run_seed", "sources"]
 

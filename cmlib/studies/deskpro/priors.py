@@ -42,9 +42,10 @@ from cmlib.data.reid_folders import ReIDSet
 from cmlib.data.worlds.deskpro import pretraining_pool
 from cmlib.models.osnet import osnet
 from cmlib.protocol.cache import load as load_cached
-from cmlib.protocol.cache import save_atomic, stable_hash
+from cmlib.protocol.cache import save_atomic
 from cmlib.protocol.engine import seed_everything, torch_threads
 from cmlib.protocol.pretrain import pretrain_backbone
+from cmlib.protocol.run import cache_key
 from cmlib.studies.deskpro.config import Config
 
 __all__ = ["FaceRestorer", "OSNetFeatures", "restore_faces", "train_restorer", "with_pretrained_osnet"]
@@ -70,11 +71,6 @@ class OSNetFeatures(nn.Module):
         return F.adaptive_avg_pool2d(self.net(x), 1).flatten(1)
 
 
-def threads_key(cfg: Config) -> dict[str, int]:
-    """The thread count's part of a prior's cache key: nothing for the default 1 (so existing keys stay valid)."""
-    return {} if cfg.num_threads == 1 else {"threads": cfg.num_threads}
-
-
 def with_pretrained_osnet(cfg: Config) -> tuple[Config, dict]:
     """``cfg`` with ``model.pretrained`` pointing at the pretrained stand-in (trained now or read from the cache).
 
@@ -87,15 +83,15 @@ def with_pretrained_osnet(cfg: Config) -> tuple[Config, dict]:
     pool_key = {"set": "deskpro.pretraining_pool v1", "ids": cfg.pretrain_ids, "world": dataclasses.asdict(world)}
     if cfg.pretrain_images_per_id:  # absent from the key when 0, so the outfit-keeping pool's files stay valid
         pool_key["images_per_id"] = cfg.pretrain_images_per_id
-    key = {"width": cfg.model.width, "pool": pool_key, **threads_key(cfg)}
+    key = {"width": cfg.model.width, "pool": pool_key}
 
     def data():
         pool = pretraining_pool(world, cfg.pretrain_ids, seed=0, images_per_id=cfg.pretrain_images_per_id)
         return pool.images, pool.pids
 
-    with torch_threads(cfg.num_threads):
+    with torch_threads(cfg.run.threads):
         res = pretrain_backbone("osnet", lambda: OSNetFeatures(cfg.model.width), data, cfg.pretrain,
-                                cfg.pretrain_dir, key=key, to_input=normalise, saved=lambda b: b.net, device=cfg.fit,
+                                cfg.pretrain_dir, key=key, to_input=normalise, saved=lambda b: b.net, run=cfg.run,
                                 log=None)
     info = {"accuracy": res.accuracy, "chance": res.chance, "n_classes": res.n_classes, "train_s": res.train_s,
             "cached": res.cached, "file": res.path.name}
@@ -128,14 +124,13 @@ def train_restorer(cfg: Config) -> tuple[FaceRestorer | None, dict]:
     rc = cfg.restore
     if rc.ids == 0:
         return None, {}
-    key = ["deskpro-restorer-v1", dataclasses.asdict(rc), dataclasses.asdict(cfg.world), *threads_key(cfg).values()]
-    path = Path(cfg.pretrain_dir) / f"restorer-{stable_hash(key)}.pt"
+    path = Path(cfg.pretrain_dir) / f"restorer-{cache_key(cfg, 'deskpro-restorer-v1', dataclasses.asdict(rc), dataclasses.asdict(cfg.world))}.pt"
     if path.is_file():
         model = FaceRestorer(rc.channels)
         blob = load_cached(path)
         model.load_state_dict(blob["model"])
         return model.eval(), {**json.loads(blob["info"]), "cached": True}
-    with torch_threads(cfg.num_threads):
+    with torch_threads(cfg.run.threads):
         return _fit_restorer(cfg, path)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from dataclasses import asdict
@@ -16,25 +15,15 @@ from cmlib.data.worlds.deskpro import DeskproWorld
 from cmlib.losses.reid import DeSKProLoss
 from cmlib.models.deskpro import MultiBranchNet
 from cmlib.protocol.cache import load as load_cached
-from cmlib.protocol.cache import save_atomic, stable_hash
-from cmlib.protocol.engine import fit, seed_everything, torch_threads
+from cmlib.protocol.cache import save_atomic
+from cmlib.protocol.engine import fit, seed_everything
+from cmlib.protocol.run import cache_key, with_threads
 from cmlib.studies.deskpro.config import STREAMS, Config, StreamSpec
 from cmlib.studies.deskpro.data import CACHE_VERSION, augment, batches
 from cmlib.studies.deskpro.evaluation import descriptors, evaluate
-from cmlib.studies.deskpro.priors import normalise, threads_key
+from cmlib.studies.deskpro.priors import normalise
 
-__all__ = ["train_stream", "with_threads"]
-
-
-def with_threads(fn):
-    """Decorator: run ``fn(cfg, ...)`` under ``torch_threads(cfg.num_threads)``."""
-
-    @functools.wraps(fn)
-    def wrapper(cfg: Config, *args, **kwargs):
-        with torch_threads(cfg.num_threads):
-            return fn(cfg, *args, **kwargs)
-
-    return wrapper
+__all__ = ["train_stream"]
 
 
 def _scheduler(opt: torch.optim.Optimizer, steps: int, warmup_frac: float) -> torch.optim.lr_scheduler.LambdaLR:
@@ -97,13 +86,12 @@ def train_stream(cfg: Config, world: DeskproWorld, name: str, seed: int,
     labels = torch.unique(world.train.pids, return_inverse=True)[1]
     key_obj: list[Any] = [CACHE_VERSION, name, seed, asdict(cfg.world), asdict(cfg.model), steps, cfg.p, cfg.k, lr,
                           cfg.weight_decay, cfg.warmup_frac, cfg.epsilon, cfg.lam, cfg.margin, cfg.smoothing,
-                          cfg.random_erasing, cfg.eval_every, (tau, alpha) if spec.kd else None,
-                          *cfg.fit.key_part().values(), *threads_key(cfg).values()]
+                          cfg.random_erasing, cfg.eval_every, (tau, alpha) if spec.kd else None]
     if spec.kind != "body":
         key_obj.append(asdict(cfg.restore))  # the teacher's input comes from the restorer
     if dataset is not None:
         key_obj += [dataset, str(Path(cfg.data[dataset]).resolve()), list(cfg.cloth_labels)]
-    path = Path(cfg.cache_dir) / f"{name.replace('+', 'p').replace('-', 'm')}-{stable_hash(key_obj)}.pt"
+    path = Path(cfg.run.cache_dir) / f"{name.replace('+', 'p').replace('-', 'm')}-{cache_key(cfg, *key_obj)}.pt"
     seed_everything(seed)
     model = MultiBranchNet(int(labels.max()) + 1, cfg.model.width, cfg.model.feat_dim, csa=spec.csa,
                            pretrained=cfg.model.pretrained)
@@ -112,7 +100,7 @@ def train_stream(cfg: Config, world: DeskproWorld, name: str, seed: int,
         model.load_state_dict(blob["model"])
         return model.eval(), {**json.loads(blob["info"]), "cached": True}
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
-    fit_cfg = cfg.fit.fit_config(max_steps=steps, seed=seed, log_every=max(steps // 5, 1), eval_every=cfg.eval_every,
+    fit_cfg = cfg.run.fit_config(max_steps=steps, seed=seed, log_every=max(steps // 5, 1), eval_every=cfg.eval_every,
                                  select_best=True)
     result = fit(model, opt, _loss_fn(cfg, spec, teacher, tau, alpha), batches(cfg, spec, world.train, labels, seed),
                  fit_cfg, scheduler=_scheduler(opt, steps, cfg.warmup_frac), eval_fn=_val_score(spec, world))

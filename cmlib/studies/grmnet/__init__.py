@@ -19,7 +19,6 @@ from cmlib.studies.grmnet.config import (
     PAPER_TABLE2,
     Config,
     ModelConfig,
-    setup,
     variant_of,
 )
 from cmlib.studies.grmnet.data import (
@@ -149,7 +148,6 @@ __all__ = [
     "run_replicate",
     "run_study",
     "score",
-    "setup",
     "show_scenes",
     "study_task",
     "study_tasks",

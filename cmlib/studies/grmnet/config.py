@@ -7,14 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-import torch
+from typing import Any, ClassVar, Literal
 
 from cmlib.protocol.config import ConfigError, check_range, path_field
-from cmlib.protocol.engine import FitConfig
+from cmlib.protocol.run import MOVED, RunConfig
 
-__all__ = ["ABLATION_ROWS", "PAPER_TABLE1", "PAPER_TABLE2", "Config", "ModelConfig", "setup", "variant_of"]
+__all__ = ["ABLATION_ROWS", "PAPER_TABLE1", "PAPER_TABLE2", "Config", "ModelConfig", "variant_of"]
 
 # Table 2 of the paper: (row, manner, position info, K, dim).
 SCHEDULES = ("constant", "cosine")  # referring_schedule values
@@ -61,9 +59,6 @@ class Config:
     """GRM-Net study config; the defaults are the smoke profile (seconds on 2 CPU cores).
 
     Attributes:
-        seeds: one replicate per seed; the world (train / val / test scenes), initialisation and batch order all
-            follow it.
-        jobs: replicate worker processes (1: in the notebook's process; 0: one per core).
         n_train_scenes, n_val_scenes, n_test_scenes: scenes per split (val and test drawn from their own streams).
         val_fraction: real data only: the share of the MATCHING train scenes held out as validation (the released
             split files have no val part).
@@ -83,10 +78,12 @@ class Config:
             chosen on validation likewise.
         kept_score: the score above which an output instance counts as *kept* in Fig. 5's wrong-instance count
             (the paper's figure shows the final outputs; 0.5 as in its panels; a definition, not a tuned setting).
+        log_every: steps between the training history's rows (the loss terms averaged over the interval).
+        run: the run section every paper shares (:class:`cmlib.protocol.run.RunConfig`: seeds, workers, cache
+            directory (default ``.cache/grmnet``), threads, device, executor). One replicate per ``run.seeds``
+            entry: the world (train / val / test scenes), initialisation and batch order all follow it.
     """
 
-    seeds: list[int] = field(default_factory=lambda: [0])
-    jobs: int = 1
     canvas: int = 128
     n_train_scenes: int = 16
     n_val_scenes: int = 3
@@ -111,14 +108,16 @@ class Config:
     binary_thresholds: list[float] = field(default_factory=lambda: [0.3, 0.5, 0.7])
     kept_score: float = 0.5
     model: ModelConfig = field(default_factory=ModelConfig)
-    fit: FitConfig = field(default_factory=lambda: FitConfig(max_steps=1, log_every=10))
-    num_threads: int = 1
-    cache_dir: str = ".cache/grmnet"
+    log_every: int = 10
+    run: RunConfig = field(default_factory=lambda: RunConfig(cache_dir=".cache/grmnet"))
     examples_dir: str = "../shared/datasets/sketchyscene"
     data_root: Path | None = path_field(layout="<root>/{train,val,test}/{DRAWING_GT,CLASS_GT,INSTANCE_GT}/")
     matching_dir: Path | None = path_field(layout="<dir>/sentence_instance_{train,val,test}.json + vocab.txt")
 
+    MOVED_KEYS: ClassVar[dict[str, str]] = MOVED
+
     def __post_init__(self) -> None:
+        check_range("log_every", self.log_every, lo=1)
         check_range("canvas", self.canvas, lo=64)
         check_range("n_train_scenes", self.n_train_scenes, lo=self.batch_size)
         check_range("n_val_scenes", self.n_val_scenes, lo=1)
@@ -131,15 +130,12 @@ class Config:
         for name in ("referring_schedule", "binary_schedule"):
             if getattr(self, name) not in SCHEDULES:
                 raise ConfigError(f"{name}: one of {SCHEDULES}, got {getattr(self, name)!r}")
-        check_range("jobs", self.jobs, lo=0)
         for name in ("detector_steps", "referring_steps", "baseline_steps", "matcher_steps"):
             check_range(name, getattr(self, name), lo=1)
         for name in ("two_stage_thresholds", "binary_thresholds"):
             grid = getattr(self, name)
             if not grid or min(grid) < 0 or max(grid) >= 1:
                 raise ConfigError(f"{name}: a non-empty list of thresholds in [0, 1), got {grid}")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise ConfigError(f"seeds: a non-empty list of distinct seeds, got {self.seeds}")
         if self.model.backbone_weights is not None:
             if self.model.backbone == "tiny":
                 raise ConfigError("model.backbone_weights: the tiny backbone has no pretrained weights; set "
@@ -153,12 +149,6 @@ class Config:
                 raise ConfigError(str(err)) from None
         if (self.data_root is None) != (self.matching_dir is None):
             raise ValueError("data_root and matching_dir: set both (real SketchyScene) or neither (the world)")
-
-
-def setup(cfg: Config) -> None:
-    """Process settings for a notebook: torch intra-op threads (1 by default: on the shared 2-core machine a
-    training step of the CPU detector took 0.23 s single-threaded against 2-8 s with 2 threads, measured)."""
-    torch.set_num_threads(cfg.num_threads)
 
 
 def variant_of(row: int) -> dict[str, Any]:

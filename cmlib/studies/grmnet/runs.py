@@ -29,6 +29,7 @@ from cmlib.protocol.cache import keep_recent, save_atomic, source_text, stable_h
 from cmlib.protocol.cache import load as load_cached
 from cmlib.protocol.config import to_dict
 from cmlib.protocol.engine import epoch_batches, fit, seed_everything
+from cmlib.protocol.run import cache_key
 from cmlib.studies.grmnet.config import Config, variant_of
 from cmlib.studies.grmnet.data import (
     Items,
@@ -67,7 +68,7 @@ __all__ = [
 
 Prediction = dict[str, np.ndarray]
 # config fields that never change a trained model (they pick replicates, thresholds or where things go)
-_NOT_TRAINING = ("seeds", "jobs", "cache_dir", "examples_dir", "fit", "two_stage_thresholds", "binary_thresholds",
+_NOT_TRAINING = ("run", "log_every", "examples_dir", "two_stage_thresholds", "binary_thresholds",
                  "kept_score")
 # per kind, the settings it does not depend on (the detector is shared by runs of any length; only the binary
 # baseline trains at binary_lr)
@@ -93,8 +94,7 @@ def cache_path(cfg: Config, kind: str, **extra: Any) -> Path:
     (:func:`_model_code`) and ``extra``."""
     drop = _NOT_TRAINING + _OTHER_STEPS.get(kind, ())
     keep = {k: v for k, v in to_dict(cfg).items() if k not in drop}
-    key = {"kind": kind, "cfg": keep, "code": _model_code(), **extra, **cfg.fit.key_part()}
-    return Path(cfg.cache_dir) / f"{kind}-{stable_hash(key)}.pt"
+    return Path(cfg.run.cache_dir) / f"{kind}-{cache_key(cfg, {'kind': kind, 'cfg': keep, 'code': _model_code(), **extra})}.pt"
 
 
 def _train_cached(cfg: Config, path: Path, model: nn.Module, loss_fn: Callable, dataset: torch.utils.data.Dataset,
@@ -108,8 +108,8 @@ def _train_cached(cfg: Config, path: Path, model: nn.Module, loss_fn: Callable, 
     seed_everything(seed)
     # fused: one kernel for all parameters (the same update as the per-parameter loop; ~4 ms a step less on CPU)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
-    fcfg = dataclasses.replace(cfg.fit, max_steps=steps, seed=seed, checkpoint_dir=None, resume=False)
-    batches = epoch_batches(dataset, cfg.batch_size, seed=seed, collate_fn=collate_fn, num_workers=cfg.fit.num_workers)
+    fcfg = cfg.run.fit_config(max_steps=steps, seed=seed, log_every=cfg.log_every)
+    batches = epoch_batches(dataset, cfg.batch_size, seed=seed, collate_fn=collate_fn, num_workers=cfg.run.device.num_workers)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) if schedule == "cosine" else None
     res = fit(model, opt, loss_fn, batches, fcfg, scheduler=sched)
     info = {"steps": float(steps), "s_per_step": 1.0 / res.steps_per_s if res.steps_per_s else float("nan"),
@@ -174,7 +174,7 @@ def training_tasks(cfg: Config) -> tuple[list[Task], dict[Task, list[Task]]]:
 
     Per replicate: the detector, then, starting from it, the binary baseline, Table 2 rows #7..#1 and the matcher.
     """
-    seeds = list(cfg.seeds)
+    seeds = list(cfg.run.seeds)
     dets = [("detector", s) for s in seeds]
     rest = [("binary", s) for s in seeds] + [("row", s, r) for s in seeds for r in range(7, 0, -1)] + \
         [("matcher", s) for s in seeds]

@@ -164,9 +164,9 @@ def study_tasks(cfg: Config) -> tuple[list[tuple], dict[tuple, list[tuple]]]:
     (:func:`~cmlib.studies.grmnet.runs.training_tasks`), then ``("replicate", seed)``, which requires every model of
     its replicate."""
     tasks, requires = training_tasks(cfg)
-    for seed in cfg.seeds:
+    for seed in cfg.run.seeds:
         requires[("replicate", seed)] = [t for t in tasks if t[1] == seed]
-    return tasks + [("replicate", seed) for seed in cfg.seeds], requires
+    return tasks + [("replicate", seed) for seed in cfg.run.seeds], requires
 
 
 def study_task(cfg: Config, task: tuple) -> dict[str, float]:
@@ -175,13 +175,13 @@ def study_task(cfg: Config, task: tuple) -> dict[str, float]:
     if task[0] != "replicate":
         return train_task(cfg, task)
     t0 = time.perf_counter()
-    run_replicates(run_replicate, cfg, [task[1]], cache_dir=cfg.cache_dir, jobs=1, log=lambda line: None)
+    run_replicates(run_replicate, cfg, [task[1]], cache_dir=cfg.run.cache_dir, jobs=1, log=lambda line: None)
     return {"cached": 0.0, "wall_s": time.perf_counter() - t0}
 
 
 def run_study(cfg: Config, jobs: int | None = None) -> dict[str, float]:
     """Every training of every replicate, then each replicate's evaluation, as tasks on ``jobs`` worker processes
-    (default ``cfg.jobs``; :func:`cmlib.protocol.replicates.run_tasks`), each started once what it needs is done. The trained
+    (default ``cfg.run.workers``; :func:`cmlib.protocol.replicates.run_tasks`), each started once what it needs is done. The trained
     models and the replicate results are cached, so :func:`run_replicates` then only loads them.
 
     Why not :func:`run_replicates` alone: five replicates as whole units on two cores run as 2 + 2 + 1, one core
@@ -190,14 +190,14 @@ def run_study(cfg: Config, jobs: int | None = None) -> dict[str, float]:
 
     Returns {tasks, trained (models not loaded from the cache), core_s (the tasks' summed wall seconds), wall_s}.
     """
-    if cfg.cache_dir is None:
-        raise ValueError("run_study: cfg.cache_dir is None; the tasks hand their models and results on through it")
+    if cfg.run.cache_dir is None:
+        raise ValueError("run_study: cfg.run.cache_dir is None; the tasks hand their models and results on through it")
     t0 = time.perf_counter()
     tasks, requires = study_tasks(cfg)
-    done = {s for s in cfg.seeds if replicate_path(run_replicate, cfg, s, cfg.cache_dir).is_file()}
+    done = {s for s in cfg.run.seeds if replicate_path(run_replicate, cfg, s, cfg.run.cache_dir).is_file()}
     tasks = [t for t in tasks if t[1] not in done]  # a finished replicate needs none of its tasks again
     requires = {t: r for t, r in requires.items() if t[1] not in done}
-    out = run_tasks(study_task, cfg, tasks, requires=requires, jobs=cfg.jobs if jobs is None else jobs,
+    out = run_tasks(study_task, cfg, tasks, requires=requires, jobs=cfg.run.workers if jobs is None else jobs,
                     log=lambda line: None)
     trained = sum(not v.get("cached") for t, v in out.items() if t[0] != "replicate")
     return {"tasks": float(len(out)), "trained": float(trained), "replicates_loaded": float(len(done)),
@@ -255,7 +255,7 @@ def _paper_diff(a: float, b: float, what: str) -> str:
 def reference_shares(cfg: Config) -> dict[int, float]:
     """{seed: share of test expressions whose referent depends on another instance} of every replicate, from the
     replicate's data (:func:`build_data`, about a second each; the sizes of the sealed test split, never opened)."""
-    return {seed: float(build_data(cfg, seed).test_sizes["test_reference_share"]) for seed in cfg.seeds}
+    return {seed: float(build_data(cfg, seed).test_sizes["test_reference_share"]) for seed in cfg.run.seeds}
 
 
 def reference_premise(shares: dict[int, float], seeds: list[int]) -> Premise:

@@ -65,7 +65,6 @@ from cmlib.studies.whcmt.data import (
 from cmlib.studies.whcmt.experiments import (
     attention_replicate,
     fit_main,
-    replicate_config,
     replicate_model,
     table2_replicate,
     table3_replicate,
@@ -144,7 +143,6 @@ __all__ = [
     "plot_precision_recall",
     "prepare_data",
     "pretrain_summary",
-    "replicate_config",
     "replicate_model",
     "saturation",
     "table2_claims",

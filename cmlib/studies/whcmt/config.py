@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from cmlib.data.nuswide import LAYOUT as NUSWIDE_LAYOUT
 from cmlib.data.worlds import whcmt as world_lib
 from cmlib.models.hashing_baselines import UNSUPERVISED, ViTConfig
 from cmlib.models.whcmt import CrossVitConfig
 from cmlib.protocol.config import ConfigError, check_range, path_field
-from cmlib.protocol.engine import DeviceConfig
 from cmlib.protocol.pretrain import PretrainConfig
+from cmlib.protocol.run import MOVED, RunConfig
 
 METHODS = ("WDHT-CNN", "WDHT-ViT", "WDHT-CrossViT", "WHCMT")
 # Rows outside the paper's Table 4: WHCMT-meanvec = WHCMT with WDHT's mean tag vector as the eqs. (2)-(3) target;
@@ -81,9 +81,6 @@ class Config:
         pretrain_dir: Where the pretrained weights files are cached (once per config, shared by every replicate).
         diagnostics: Diagnostic rows of notebook 03 (some of ``DIAGNOSTIC_METHODS``) trained beside Table 4's four.
         collapse_share: A model counts as collapsed when one code holds at least this share of the database.
-        jobs: Worker processes of ``cmlib.protocol.replicates.run_replicates`` (1 = in the notebook's process).
-        fit: where training and pretraining run (the device section every paper has, cmlib.protocol.engine.DeviceConfig;
-            default one CPU process).
         hidden: Width of FC1 / FC2.
         tag_depth: Tag transformer blocks.
         tag_heads: Tag transformer heads (divide the word-vector size).
@@ -106,14 +103,9 @@ class Config:
             are replaced by the all-ones retrieval token, while their real tags stay the target of eqs. (2)-(3)
             (WHCMT only; 0 = the paper). Our choice against the train/retrieval mismatch: with real tags in the input
             h and r can be read off the tags that also define the targets (see ``cmlib.models.whcmt``).
-        threads: torch intra-op threads, set by :func:`prepare_data` and every run (results depend on the thread
-            count through float summation order, so the golden notebooks fix it; 1 is also the fastest on the
-            shared 2-core machine).
         unit_variance_init: Rescale the hash head (and a from-scratch CNN) so activations have unit variance on the
             first training batch (LSUV; ``cmlib.models.whcmt.unit_variance_init``); without a pretrained backbone the
             codes of all images start equal and eq. (2)'s gradient vanishes.
-        seeds: One replicate per seed: the world (``world.seed`` + seed: images, tags, split, word2vec), the
-            initialisation and the batch order all change with it; claims use one value per replicate.
         unsupervised: Unsupervised baselines of Table 2 (LSH, ITQ, SH).
         unsup_pool: Images are average-pooled to this side before flattening into unsupervised features.
         unsup_features: Features of the unsupervised baselines: ``pixels`` (average-pooled raw pixels, the default:
@@ -124,12 +116,16 @@ class Config:
         unsup_backbone_weights: Local state_dict of ``unsup_backbone`` (.pth/.pt, ``torch.save``; a classifier head
             in it is ignored); required by ``unsup_features: backbone``.
         topk: MAP depth K; None = 5000 x database size / 22,581.
-        cache_dir: Where trained runs are kept for reuse by later notebooks (None = no cache).
         n_attention_images: Images shown in notebook 04.
         drop_threshold: Table 3: a MAP drop counts as "sharp" above this (the bound of a directional claim).
         little_threshold: Table 3: the equivalence margin (MAP) of the "changes little" claims: a change counts as
             little when its 95% interval lies within +- this. 0.02: just under the smallest gain the paper calls
             significant (Table 4: cross-modal attention, 0.755 vs 0.733 = +0.022). Fixed before the run.
+        run: the run section every paper shares (:class:`cmlib.protocol.run.RunConfig`: seeds, workers, cache
+            directory, threads, device, executor). One replicate per ``run.seeds`` entry: the world (``world.seed``
+            + seed: images, tags, split, word2vec), the initialisation and the batch order all change with it;
+            ``run.threads`` holds in :func:`prepare_data` and every training (results depend on the thread count
+            through float summation order, so the golden notebooks fix it).
     """
 
     data: Literal["world", "mirflickr_tags", "mirflickr", "nuswide"] = "world"
@@ -154,8 +150,6 @@ class Config:
     pretrain_dir: Path = path_field(default=Path(".cache/whcmt/pretrain"), must_exist=False)
     diagnostics: list[str] = field(default_factory=lambda: list(DIAGNOSTIC_METHODS))
     collapse_share: float = 0.9
-    jobs: int = 1
-    fit: DeviceConfig = field(default_factory=DeviceConfig)
     hidden: int = 256
     tag_depth: int = 1
     tag_heads: int = 6
@@ -172,30 +166,29 @@ class Config:
     sum_grad_clip: float = 10.0
     tag_target_grad: bool = False
     tag_dropout: float = 0.0
-    threads: int = 1
     unit_variance_init: bool = True
-    seeds: list[int] = field(default_factory=lambda: [0])
     unsupervised: list[str] = field(default_factory=lambda: ["LSH", "ITQ", "SH"])
     unsup_pool: int = 8
     unsup_features: Literal["pixels", "backbone"] = "pixels"
     unsup_backbone: str = "resnet50"
     unsup_backbone_weights: Path | None = path_field(layout="a local state_dict (.pth) of the timm unsup_backbone")
     topk: int | None = None
-    cache_dir: Path | None = path_field(must_exist=False)
     n_attention_images: int = 3
     drop_threshold: float = 0.05
     little_threshold: float = 0.02
+
+    run: RunConfig = field(default_factory=RunConfig)
+
+    MOVED_KEYS: ClassVar[dict[str, str]] = MOVED
 
     def __post_init__(self) -> None:
         check_range("steps", self.steps, lo=1)
         check_range("batch_size", self.batch_size, lo=2)
         check_range("lr", self.lr, lo=0.0)
         check_range("margin", self.margin, lo=0.0)
-        check_range("threads", self.threads, lo=1)
         check_range("tag_dropout", self.tag_dropout, lo=0.0, hi=1.0)
         check_range("pretrain_images", self.pretrain_images, lo=0)
         check_range("collapse_share", self.collapse_share, lo=0.0, hi=1.0)
-        check_range("jobs", self.jobs, lo=0)
         for b in self.bits:
             check_range("bits", b, lo=1, hi=64)
         for name in self.diagnostics:
@@ -222,8 +215,6 @@ class Config:
         self._check_backbones()
         if len(self.lambdas) != 3:
             raise ConfigError(f"lambdas: expected 3 weights (lambda1, lambda2, lambda3), got {self.lambdas}")
-        if not self.seeds:
-            raise ConfigError("seeds: expected at least one seed")
 
     def _check_backbones(self) -> None:
         """Config-time architecture checks: ``cm_heads`` divides the CrossViT L width, and every weights file

@@ -19,6 +19,7 @@ from cmlib.data.worlds import whcmt as world_lib
 from cmlib.metrics.hashing import tag_label_auc
 from cmlib.models.weights import timm_model
 from cmlib.models.whcmt import ONES_ID, PAD_ID, check_weights_file, mean_tag_vector
+from cmlib.protocol.run import with_threads
 from cmlib.protocol.splits import SealedSplit
 from cmlib.studies.whcmt.config import MIRFLICKR_DB, Config
 from cmlib.text import Vocabulary, load_word_vectors, train_word2vec
@@ -256,9 +257,9 @@ def oov_counts(tags: list[list[str]], vocab: Vocabulary, splits: dict[str, np.nd
     return out
 
 
+@with_threads
 def prepare_data(cfg: Config) -> WhcmtData:
     """Build the data once per notebook: images, split, word vectors, vocabulary, tag ids and the tag table."""
-    torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()
     images, labels, names, tags, (query, database, train, val_query, val_database), stats = _load_source(cfg)
     train_tags = [tags[i] for i in train]

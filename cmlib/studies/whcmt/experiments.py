@@ -8,23 +8,16 @@ replicate), trains the notebook's runs (the run cache shares them between notebo
 
 from __future__ import annotations
 
-import dataclasses
-
+from cmlib.protocol.run import replicate_config
 from cmlib.studies.whcmt.attention import attention_summary
 from cmlib.studies.whcmt.config import METHODS, TABLE3, Config
 from cmlib.studies.whcmt.data import data_summary, prepare_data, tag_auc
 from cmlib.studies.whcmt.pretraining import with_pretrained
 from cmlib.studies.whcmt.runs import deep_rows, literal_sum_row, table3_rows, train_run, unsupervised_rows
 
-__all__ = ["attention_replicate", "fit_main", "replicate_config", "replicate_model", "table2_replicate", "table3_replicate", "table4_replicate"]
+__all__ = ["attention_replicate", "fit_main", "replicate_model", "table2_replicate", "table3_replicate", "table4_replicate"]
 
 TABLE2_METHODS = ["WDHT-CNN", "WHCMT"]
-
-
-def replicate_config(cfg: Config, seed: int) -> Config:
-    """The config of replicate ``seed``: world seed ``cfg.world.seed + seed``, ``seeds = [seed]``."""
-    return dataclasses.replace(cfg, seeds=[int(seed)],
-                               world=dataclasses.replace(cfg.world, seed=int(cfg.world.seed) + int(seed)))
 
 
 def _with_premise(rows: list[dict], data) -> list[dict]:

@@ -41,7 +41,7 @@ def _pretrain_one(kind: str, cfg: Config, data) -> PretrainResult:
         make, saved, conf = (lambda: SmallAlexNet(cfg.world.image_size)), (lambda b: b), {"small": cfg.world.image_size}
     conf = {k: v for k, v in conf.items() if k != "weights_file"}
     return pretrain_backbone(kind, make, data, cfg.pretrain, cfg.pretrain_dir,
-                             key={"backbone": conf, "pool": pool}, to_input=to_input, saved=saved, device=cfg.fit)
+                             key={"backbone": conf, "pool": pool}, to_input=to_input, saved=saved, run=cfg.run)
 
 
 def with_pretrained(cfg: Config, methods: list[str]) -> tuple[Config, dict[str, dict]]:

@@ -29,9 +29,10 @@ from cmlib.models.whcmt import (
     unit_variance_init,
 )
 from cmlib.protocol.cache import load as load_cached
-from cmlib.protocol.cache import save_atomic, source_text, stable_hash
+from cmlib.protocol.cache import save_atomic, source_text
 from cmlib.protocol.config import to_dict
 from cmlib.protocol.engine import epoch_batches, fit, seed_everything
+from cmlib.protocol.run import cache_key
 from cmlib.studies.whcmt.config import DIAGNOSTIC_METHODS, METHODS, TABLE3, Config
 from cmlib.studies.whcmt.data import WhcmtData, map_topk, to_input, unsupervised_features
 
@@ -159,19 +160,19 @@ def _codes_with_tags(model: WHCMT, data: WhcmtData, idx: np.ndarray, batch: int 
 
 
 def _run_key(method: str, bits: int, lambdas: tuple, seed: int, cfg: Config) -> str:
-    skip = {"bits", "seeds", "cache_dir", "jobs", "fit", "collapse_share", "diagnostics", "unsupervised", "n_attention_images", "drop_threshold",
+    skip = {"bits", "run", "collapse_share", "diagnostics", "unsupervised", "n_attention_images", "drop_threshold",
             "little_threshold", "lambdas", "unsup_pool", "unsup_features", "unsup_backbone", "unsup_backbone_weights"}
     conf = {k: v for k, v in to_dict(cfg).items() if k not in skip}
     src = source_text(world_lib, mirflickr, nuswide, *(importlib.import_module(m) for m in (
         "cmlib.models.whcmt", "cmlib.models.hashing_baselines", "cmlib.losses.hashing", "cmlib.layers.attention",
         "cmlib.studies.whcmt.data")), sys.modules[__name__])
-    return f"{method}-{bits}b-{stable_hash([method, bits, list(lambdas), seed, conf, src, *cfg.fit.key_part().values()])}"
+    return f"{method}-{bits}b-{cache_key(cfg, method, bits, list(lambdas), seed, conf, src)}"
 
 
 def train_run(method: str, bits: int, data: WhcmtData, cfg: Config, *, seed: int = 0,
               lambdas: tuple[float, float, float] | None = None, verbose: bool = True
               ) -> tuple[dict, WeakHashModel]:
-    """Train one method with the three losses (eqs. 2-4) and evaluate MAP@K; reuses ``cfg.cache_dir`` when set.
+    """Train one method with the three losses (eqs. 2-4) and evaluate MAP@K; reuses ``cfg.run.cache_dir`` when set.
 
     Returns:
         (row with method, bits, seed, lambdas, map, n_scored, bit_balance, final_loss, train_s, s_per_step, cached;
@@ -181,7 +182,7 @@ def train_run(method: str, bits: int, data: WhcmtData, cfg: Config, *, seed: int
     seed_everything(seed)
     model = build_model(method, bits, data, cfg)
     key = _run_key(method, bits, lambdas, seed, cfg)
-    cache = Path(cfg.cache_dir) if cfg.cache_dir is not None else None
+    cache = Path(cfg.run.cache_dir) if cfg.run.cache_dir is not None else None
     if cache is not None and (cache / f"{key}.pt").is_file():
         blob = load_cached(cache / f"{key}.pt")
         model.load_state_dict(blob["model"])
@@ -203,10 +204,9 @@ def _fit_and_eval(model: WeakHashModel, method: str, bits: int, lambdas: tuple, 
                   cfg: Config, eval_every: int = 0) -> dict:
     """Train with eqs. (2)-(4) and evaluate; with ``eval_every`` the row also holds ``curve`` = [(step, MAP@K)]
     measured on ``data``'s query/database every ``eval_every`` steps (tuning passes a validation view)."""
-    torch.set_num_threads(cfg.threads)
     criterion = WeakTagHashLoss(lambdas, cfg.margin, cfg.loss_reduction, detach_targets=not cfg.tag_target_grad)
     train = torch.utils.data.TensorDataset(torch.from_numpy(data.images[data.train]), data.tag_ids[data.train])
-    batches = epoch_batches(train, min(cfg.batch_size, len(train)), seed=seed, num_workers=cfg.fit.num_workers)
+    batches = epoch_batches(train, min(cfg.batch_size, len(train)), seed=seed, num_workers=cfg.run.device.num_workers)
 
     drop_gen = torch.Generator().manual_seed(int(seed))
     tag_dropout = 0.0 if method == "WHCMT-paper" else cfg.tag_dropout  # the paper trains every image with its tags
@@ -227,7 +227,7 @@ def _fit_and_eval(model: WeakHashModel, method: str, bits: int, lambdas: tuple, 
         first = next(iter(batches(0)))
         unit_variance_init(model, init_layers(model, include_cnn=cfg.cnn_weights is None), to_input(first[0]), first[1])
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
-    fit_cfg = cfg.fit.fit_config(max_steps=cfg.steps, seed=seed, log_every=max(1, cfg.steps // 10),
+    fit_cfg = cfg.run.fit_config(max_steps=cfg.steps, seed=seed, log_every=max(1, cfg.steps // 10),
                                  grad_clip=cfg.grad_clip, eval_every=eval_every)
     eval_fn = (lambda net: {"score": evaluate_map(model, data, cfg, bits)["map"]}) if eval_every else None
     res = fit(model, opt, loss_fn, batches, fit_cfg, eval_fn=eval_fn)
@@ -250,7 +250,7 @@ def unsupervised_rows(data: WhcmtData, cfg: Config) -> list[dict]:
     rows = []
     for name in cfg.unsupervised:
         for bits in cfg.bits:
-            for seed in cfg.seeds:
+            for seed in cfg.run.seeds:
                 kw = {} if name == "SH" else {"seed": seed}
                 m = UNSUPERVISED[name](bits, **kw).fit(feats[data.database])
                 db_codes = m.encode(feats[data.database])
@@ -267,7 +267,7 @@ def deep_rows(methods: list[str], bits_list: list[int], data: WhcmtData, cfg: Co
     rows = []
     for method in methods:
         for bits in bits_list:
-            for seed in cfg.seeds:
+            for seed in cfg.run.seeds:
                 rows.append(train_run(method, bits, data, cfg, seed=seed, lambdas=lambdas)[0])
     return rows
 
@@ -276,7 +276,7 @@ def table3_rows(data: WhcmtData, cfg: Config, bits: int = 8) -> list[dict]:
     """Table 3: WHCMT at ``bits`` for the five lambda settings (setting 1 = the paper's default)."""
     rows = []
     for i, lam in enumerate(TABLE3, start=1):
-        for seed in cfg.seeds:
+        for seed in cfg.run.seeds:
             row, _ = train_run("WHCMT", bits, data, cfg, seed=seed, lambdas=lam)
             rows.append({**row, "setting": i, "weights": f"l1={lam[0]:g}, l2={lam[1]:g}, l3={lam[2]:g}"})
     return rows
@@ -286,6 +286,6 @@ def literal_sum_row(data: WhcmtData, cfg: Config, bits: int = 8) -> dict:
     """Setting 1 of Table 3 trained with the paper's literal sums (``loss_reduction="sum"``, gradient norm clipped at
     ``cfg.sum_grad_clip``), first seed."""
 
-    row, _ = train_run("WHCMT", bits, data, dataclasses.replace(cfg, loss_reduction="sum", grad_clip=cfg.sum_grad_clip), seed=cfg.seeds[0],
+    row, _ = train_run("WHCMT", bits, data, dataclasses.replace(cfg, loss_reduction="sum", grad_clip=cfg.sum_grad_clip), seed=cfg.run.seeds[0],
                        lambdas=TABLE3[0])
     return {**row, "setting": "1 (literal sums)", "weights": "l1=1, l2=10, l3=1"}

@@ -14,9 +14,9 @@ import dataclasses
 import itertools
 
 from cmlib.protocol.engine import seed_everything
+from cmlib.protocol.run import replicate_config
 from cmlib.studies.whcmt.config import Config
 from cmlib.studies.whcmt.data import prepare_data, validation_view
-from cmlib.studies.whcmt.experiments import replicate_config
 from cmlib.studies.whcmt.pretraining import with_pretrained
 from cmlib.studies.whcmt.runs import _fit_and_eval, build_model  # the training path of every study run
 
