@@ -19,6 +19,10 @@ A notebook runs in ``<name>.partial/`` and replaces ``<name>/`` only when it suc
 last good report; the failed run stays in ``<name>.partial/`` for inspection. ``reports/README.md`` is rebuilt from
 every metrics.json at the end. A failing notebook makes the runner exit 1, naming the notebook, the cell and the error;
 Ctrl-C exits 130 with one line naming the notebooks stopped (their previous reports are kept).
+
+The runner is the harness's command line: it reads the test-only ``CMLIB_NUMERIC_JITTER=<int>`` (the library reads no
+environment variable, :mod:`cmlib.protocol.perturb`) and sets that draw in every kernel it starts with a start-up line
+(:func:`kernel_arguments`); ``--golden``'s band runs set their own draws (:func:`cmlib.execution.golden.variants`).
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ from cmlib.execution.reporting import machine_fingerprint
 from cmlib.execution.site import SITE_NAME
 from cmlib.protocol.config import ConfigError, from_params, load_profile, merge_params, parse_overrides
 from cmlib.protocol.files import project_root, write_json_atomic
+from cmlib.protocol.perturb import ENV as JITTER_ENV
+from cmlib.protocol.perturb import jitter, jitter_line, jitter_seed, parse_jitter
 
 try:  # the kernel manager papermill's client starts (jupyter_client ships with papermill)
     from jupyter_client.manager import AsyncKernelManager
@@ -88,6 +94,7 @@ class Job:
     report_dir: Path  # final report folder, relative to the root
     output: Path  # executed .ipynb path (inside the staging folder, or the golden path)
     env: tuple[tuple[str, str], ...] = ()  # environment overrides of the kernel (golden band runs only)
+    jitter: int = 0  # the test-only numeric jitter draw the kernel computes under (cmlib.protocol.perturb; 0: off)
     variant: str = ""  # the golden band variant ("" for reports and the golden itself)
     progress_every: float = 30.0  # seconds between live-progress lines of a long cell (cmlib.execution.progress); 0: silent
 
@@ -213,7 +220,7 @@ def plan(root: Path, papers: Sequence[str], profile: str, *, golden: bool = Fals
                 report = Path("reports") / paper / report_folder(profile, seeds, overrides) / name
                 output = report.with_name(f"{name}.partial") / f"{name}.ipynb"
             env = GOLDEN_ENV if golden else ()
-            jobs.append(Job(paper, nb, profile, params, report, output, env))
+            jobs.append(Job(paper, nb, profile, params, report, output, env, jitter=jitter_seed()))
     return jobs
 
 
@@ -258,6 +265,7 @@ def execute(job: Job, root: Path) -> Outcome:
                     cwd=str(root),
                     progress_bar=False,
                     engine_name=PROGRESS_ENGINE,
+                    extra_arguments=kernel_arguments(job.jitter),
                     **kernel_kwargs,
                 )
             except Exception:
@@ -286,6 +294,13 @@ def execute(job: Job, root: Path) -> Outcome:
         shutil.rmtree(final, ignore_errors=True)
         (root / stage).rename(final)
     return Outcome(job, True, time.perf_counter() - t0)
+
+
+def kernel_arguments(draw: int) -> list[str]:
+    """Command-line arguments of a notebook kernel that computes under the numeric jitter ``draw`` (none when 0): a
+    start-up line (IPython's ``exec_lines``, run before the first cell) sets it in the kernel's process, which reads no
+    environment variable for it (:mod:`cmlib.protocol.perturb`)."""
+    return [f"--IPKernelApp.exec_lines={jitter_line(draw)}"] if draw else []
 
 
 class QuietKernelManager(AsyncKernelManager):
@@ -572,11 +587,12 @@ def make_golden(papers: Sequence[str], *, root: Path | None = None, only: str = 
 def _band_jobs(base: Sequence[Job]) -> list[Job]:
     """The perturbed runs of each golden job (cmlib.execution.golden.variants), reported under build/golden-band/."""
     jobs = []
-    for name, env in golden_bands.variants():
+    for name, draw, env in golden_bands.variants():
         for job in base:
             report = GOLDEN_BAND / name / job.paper / job.notebook.stem
             jobs.append(dataclasses.replace(job, report_dir=report, output=report.with_suffix(".ipynb"),
-                                            env=tuple(sorted({**dict(GOLDEN_ENV), **env}.items())), variant=name))
+                                            env=tuple(sorted({**dict(GOLDEN_ENV), **env}.items())), variant=name,
+                                            jitter=draw))
     return jobs
 
 
@@ -664,6 +680,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         print(f"unknown paper {unknown[0]!r}; papers with notebooks: {', '.join(known)}", file=sys.stderr)
         return 2
+    try:  # the harness's test-only switch (cmlib.protocol.perturb): this process and every kernel it starts use it
+        draw = parse_jitter(os.environ.get(JITTER_ENV))
+    except ValueError as err:
+        print(err, file=sys.stderr)
+        return 2
+    with jitter(draw):
+        return _run_command(args, root, papers)
+
+
+def _run_command(args: argparse.Namespace, root: Path, papers: Sequence[str]) -> int:
+    """The notebooks ``main`` was asked for (reports, or goldens and their bands): 0, 1 (a notebook failed), 2 (bad
+    params) or 130 (Ctrl-C)."""
     try:
         seeds = parse_seeds(args.seeds) if args.seeds is not None else None
         if args.golden and args.overrides:
