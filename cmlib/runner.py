@@ -11,7 +11,8 @@ For each notebook ``notebooks/<paper>/NN_name.py`` (jupytext py:percent) the run
    :func:`cmlib.protocol.config.load_profile`, :func:`cmlib.protocol.config.parse_overrides`) against ``cmlib.studies.<paper>.Config``
    (strict: a typo fails here, before any compute),
 2. turns the .py into a notebook in memory (papermill reads only JSON notebooks) and executes it with papermill from
-   the project root, injecting ``params`` and ``report_dir``,
+   the project root, injecting ``params`` and ``report_dir``, on the kernel its header names (the project kernel
+   ``cmlib``, :func:`kernel_name`),
 3. writes ``reports/<paper>/<profile>/<name>/``: the executed ``<name>.ipynb``, ``<name>.html`` (figures embedded),
    the notebook's own ``metrics.json``, ``run_info.json`` and ``figures/``.
 
@@ -260,7 +261,7 @@ def execute(job: Job, root: Path) -> Outcome:
                     nb,
                     str(root / job.output),
                     parameters={"params": job.params, "report_dir": str(report_dir)},
-                    kernel_name="python3",
+                    kernel_name=kernel_name(nb.metadata.get("kernelspec", {}).get("name", "")),
                     language="python",
                     cwd=str(root),
                     progress_bar=False,
@@ -294,6 +295,15 @@ def execute(job: Job, root: Path) -> Outcome:
         shutil.rmtree(final, ignore_errors=True)
         (root / stage).rename(final)
     return Outcome(job, True, time.perf_counter() - t0)
+
+
+def kernel_name(wanted: str) -> str:
+    """The kernel a notebook runs on: the one its header names (``cmlib``, the project kernel that ``make setup``
+    installs into the venv: its python with ``PYTHONHASHSEED=0``) when it is installed, else ``python3`` (this
+    interpreter; :func:`run` exports ``PYTHONHASHSEED=0`` to it), so a checkout without ``make setup`` still runs."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return wanted if wanted and wanted in KernelSpecManager().find_kernel_specs() else "python3"
 
 
 def kernel_arguments(draw: int) -> list[str]:

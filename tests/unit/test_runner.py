@@ -280,6 +280,16 @@ def test_the_kernel_computes_under_the_jobs_jitter_draw(project: Path) -> None:
     assert [j.jitter for j in golden + _band_jobs(golden)] == [9, 1, 2, 3, 4, 5, 6]
 
 
+def test_notebooks_run_on_the_kernel_their_header_names_when_it_is_installed() -> None:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from cmlib.runner import kernel_name
+
+    installed = "cmlib" in KernelSpecManager().find_kernel_specs()
+    assert kernel_name("cmlib") == ("cmlib" if installed else "python3")
+    assert kernel_name("no-such-kernel") == kernel_name("") == "python3"  # a checkout without `make setup` still runs
+
+
 def test_golden_runs_switch_progress_bars_off(project: Path) -> None:
     """A stored golden notebook (base and band runs) never carries a progress bar; report runs keep them."""
     from cmlib.runner import _band_jobs, plan
