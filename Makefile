@@ -16,12 +16,18 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 ## JupyterLab opens the jupytext notebooks (notebooks/*/*.py) as notebooks on double-click: a settings override
 ## installed into the venv (user settings, if any, still win). See README, "Working in JupyterLab".
 LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.d/cmlib.json
+## The notebooks' kernel (their jupytext headers name it "cmlib"): this venv's python with PYTHONHASHSEED=0, which gensim
+## word2vec needs to be reproducible and which a kernel started by `jupyter lab` would otherwise lack.
+KERNEL_SPEC := $(VENV)/share/jupyter/kernels/cmlib/kernel.json
 
-setup: $(STAMP) $(LAB_OVERRIDES)
+setup: $(STAMP) $(LAB_OVERRIDES) $(KERNEL_SPEC)
 
 $(LAB_OVERRIDES): jupyter/lab-overrides.json $(STAMP)
 	mkdir -p $(dir $@)
 	cp $< $@
+
+$(KERNEL_SPEC): $(STAMP)
+	$(PY) -m ipykernel install --sys-prefix --name cmlib --display-name "cmlib (Python 3)" --env PYTHONHASHSEED 0
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

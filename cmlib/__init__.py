@@ -19,7 +19,6 @@ from cmlib._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-_MODULES = ("data", "execution", "explore", "layers", "losses", "metrics", "models", "protocol", "runner", "studies",
-            "text")
+_MODULES = ("data", "execution", "layers", "losses", "metrics", "models", "protocol", "runner", "studies", "text")
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {name: () for name in _MODULES})

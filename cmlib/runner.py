@@ -11,7 +11,8 @@ For each notebook ``notebooks/<paper>/NN_name.py`` (jupytext py:percent) the run
    :func:`cmlib.protocol.config.load_profile`, :func:`cmlib.protocol.config.parse_overrides`) against ``cmlib.studies.<paper>.Config``
    (strict: a typo fails here, before any compute),
 2. turns the .py into a notebook in memory (papermill reads only JSON notebooks) and executes it with papermill from
-   the project root, injecting ``params`` and ``report_dir``,
+   the project root, injecting ``params`` and ``report_dir``, on the kernel its header names (the project kernel
+   ``cmlib``, :func:`kernel_name`),
 3. writes ``reports/<paper>/<profile>/<name>/``: the executed ``<name>.ipynb``, ``<name>.html`` (figures embedded),
    the notebook's own ``metrics.json``, ``run_info.json`` and ``figures/``.
 
@@ -23,6 +24,10 @@ Ctrl-C exits 130 with one line naming the notebooks stopped (their previous repo
 Notebook 01 of a paper trains (and caches) the models its later notebooks read (:func:`prerequisites`): those wait
 for it, and when it fails they are not started (each is named, skipped, counted as a failure, its report kept), so
 they do not train everything again. Other papers' notebooks still run.
+
+The runner is the harness's command line: it reads the test-only ``CMLIB_NUMERIC_JITTER=<int>`` (the library reads no
+environment variable, :mod:`cmlib.protocol.perturb`) and sets that draw in every kernel it starts with a start-up line
+(:func:`kernel_arguments`); ``--golden``'s band runs set their own draws (:func:`cmlib.execution.golden.variants`).
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ from cmlib.execution.reporting import machine_fingerprint
 from cmlib.execution.site import SITE_NAME
 from cmlib.protocol.config import ConfigError, from_params, load_profile, merge_params, parse_overrides
 from cmlib.protocol.files import project_root, write_json_atomic
+from cmlib.protocol.perturb import ENV as JITTER_ENV
+from cmlib.protocol.perturb import jitter, jitter_line, jitter_seed, parse_jitter
 
 try:  # the kernel manager papermill's client starts (jupyter_client ships with papermill)
     from jupyter_client.manager import AsyncKernelManager
@@ -95,6 +102,7 @@ class Job:
     report_dir: Path  # final report folder, relative to the root
     output: Path  # executed .ipynb path (inside the staging folder, or the golden path)
     env: tuple[tuple[str, str], ...] = ()  # environment overrides of the kernel (golden band runs only)
+    jitter: int = 0  # the test-only numeric jitter draw the kernel computes under (cmlib.protocol.perturb; 0: off)
     variant: str = ""  # the golden band variant ("" for reports and the golden itself)
     progress_every: float = 30.0  # seconds between live-progress lines of a long cell (cmlib.execution.progress); 0: silent
 
@@ -223,7 +231,7 @@ def plan(root: Path, papers: Sequence[str], profile: str, *, golden: bool = Fals
                 report = Path("reports") / paper / report_folder(profile, seeds, overrides) / name
                 output = report.with_name(f"{name}.partial") / f"{name}.ipynb"
             env = GOLDEN_ENV if golden else ()
-            jobs.append(Job(paper, nb, profile, params, report, output, env))
+            jobs.append(Job(paper, nb, profile, params, report, output, env, jitter=jitter_seed()))
     return jobs
 
 
@@ -263,11 +271,12 @@ def execute(job: Job, root: Path) -> Outcome:
                     nb,
                     str(root / job.output),
                     parameters={"params": job.params, "report_dir": str(report_dir)},
-                    kernel_name="python3",
+                    kernel_name=kernel_name(nb.metadata.get("kernelspec", {}).get("name", "")),
                     language="python",
                     cwd=str(root),
                     progress_bar=False,
                     engine_name=PROGRESS_ENGINE,
+                    extra_arguments=kernel_arguments(job.jitter),
                     **kernel_kwargs,
                 )
             except Exception:
@@ -296,6 +305,22 @@ def execute(job: Job, root: Path) -> Outcome:
         shutil.rmtree(final, ignore_errors=True)
         (root / stage).rename(final)
     return Outcome(job, True, time.perf_counter() - t0)
+
+
+def kernel_name(wanted: str) -> str:
+    """The kernel a notebook runs on: the one its header names (``cmlib``, the project kernel that ``make setup``
+    installs into the venv: its python with ``PYTHONHASHSEED=0``) when it is installed, else ``python3`` (this
+    interpreter; :func:`run` exports ``PYTHONHASHSEED=0`` to it), so a checkout without ``make setup`` still runs."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return wanted if wanted and wanted in KernelSpecManager().find_kernel_specs() else "python3"
+
+
+def kernel_arguments(draw: int) -> list[str]:
+    """Command-line arguments of a notebook kernel that computes under the numeric jitter ``draw`` (none when 0): a
+    start-up line (IPython's ``exec_lines``, run before the first cell) sets it in the kernel's process, which reads no
+    environment variable for it (:mod:`cmlib.protocol.perturb`)."""
+    return [f"--IPKernelApp.exec_lines={jitter_line(draw)}"] if draw else []
 
 
 class QuietKernelManager(AsyncKernelManager):
@@ -646,11 +671,12 @@ def make_golden(papers: Sequence[str], *, root: Path | None = None, only: str = 
 def _band_jobs(base: Sequence[Job]) -> list[Job]:
     """The perturbed runs of each golden job (cmlib.execution.golden.variants), reported under build/golden-band/."""
     jobs = []
-    for name, env in golden_bands.variants():
+    for name, draw, env in golden_bands.variants():
         for job in base:
             report = GOLDEN_BAND / name / job.paper / job.notebook.stem
             jobs.append(dataclasses.replace(job, report_dir=report, output=report.with_suffix(".ipynb"),
-                                            env=tuple(sorted({**dict(GOLDEN_ENV), **env}.items())), variant=name))
+                                            env=tuple(sorted({**dict(GOLDEN_ENV), **env}.items())), variant=name,
+                                            jitter=draw))
     return jobs
 
 
@@ -738,6 +764,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         print(f"unknown paper {unknown[0]!r}; papers with notebooks: {', '.join(known)}", file=sys.stderr)
         return 2
+    try:  # the harness's test-only switch (cmlib.protocol.perturb): this process and every kernel it starts use it
+        draw = parse_jitter(os.environ.get(JITTER_ENV))
+    except ValueError as err:
+        print(err, file=sys.stderr)
+        return 2
+    with jitter(draw):
+        return _run_command(args, root, papers)
+
+
+def _run_command(args: argparse.Namespace, root: Path, papers: Sequence[str]) -> int:
+    """The notebooks ``main`` was asked for (reports, or goldens and their bands): 0, 1 (a notebook failed), 2 (bad
+    params) or 130 (Ctrl-C)."""
     try:
         seeds = parse_seeds(args.seeds) if args.seeds is not None else None
         if args.golden and args.overrides:

@@ -1,4 +1,5 @@
-"""Shared fixtures: the real annotation files beside the project, and test ordering for the golden notebooks."""
+"""Shared fixtures: the real annotation files beside the project, test ordering for the golden notebooks, and the
+test-only numeric jitter set in this process and in nbval's kernels."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from cmlib.protocol import perturb
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
 # When the band test runs in a pytest session of its own after the nbval one (make test), the Makefile passes the
@@ -20,15 +23,16 @@ SESSION_START = float(os.environ.get("CMLIB_TEST_SESSION_START") or time.time())
 os.environ.setdefault("CMLIB_PROGRESS", "0")
 
 
-def _jitter_on() -> bool:
-    from cmlib.protocol.perturb import jitter_seed
-
-    return bool(jitter_seed())
-
+# The test-only numeric jitter (cmlib.protocol.perturb): the library reads no environment variable, so the harness reads
+# CMLIB_NUMERIC_JITTER once, here, as the session starts, and sets that draw in this process (each xdist worker loads
+# this file too) and in every kernel nbval starts (pytest_runtest_setup below). A value that is not an integer stops
+# the session with an error naming the variable and the value.
+JITTER = perturb.parse_jitter(os.environ.get(perturb.ENV))
+perturb.set_jitter(JITTER)
 
 #: for a test that compares trained values with an unperturbed computation or an exact stored marker: under the
 #: test-only numeric jitter (CMLIB_NUMERIC_JITTER, cmlib.protocol.perturb) those values move by design, so it skips, saying so
-unperturbed_only = pytest.mark.skipif(_jitter_on(), reason="compares exact trained values with an unperturbed "
+unperturbed_only = pytest.mark.skipif(bool(JITTER), reason="compares exact trained values with an unperturbed "
                                       "computation; CMLIB_NUMERIC_JITTER perturbs them by design")
 
 
@@ -80,6 +84,38 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         skip = getattr(item.parent, "skip_compare", None)
         if isinstance(skip, tuple) and "text/html" not in skip:
             item.parent.skip_compare = (*skip, "text/html")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item):
+    """Before the first cell of a notebook runs under nbval, set the session's numeric jitter draw in the kernel nbval
+    just started for it (nothing when the jitter is off)."""
+    result = yield
+    notebook = item.parent
+    kernel = getattr(notebook, "kernel", None)
+    if JITTER and kernel is not None and getattr(notebook, "_cmlib_jitter_kernel", None) is not kernel:
+        set_kernel_jitter(kernel, JITTER)
+        notebook._cmlib_jitter_kernel = kernel
+    return result
+
+
+def set_kernel_jitter(kernel, draw: int, timeout: float = 120.0) -> None:
+    """Run :func:`cmlib.protocol.perturb.jitter_line` in a kernel nbval started (an ``nbval.kernel.RunningKernel``), as
+    nbval's own coverage set-up runs its code there: silently (no execution count, no output), waiting for it.
+
+    Raises:
+        RuntimeError: the line failed in the kernel (its error named).
+    """
+    msg_id = kernel.kc.execute(perturb.jitter_line(draw), silent=True, store_history=False)
+    while True:
+        reply = kernel.get_message(stream="shell", timeout=timeout)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            break
+    kernel.await_idle(msg_id, timeout)
+    content = reply["content"]
+    if content.get("status") != "ok":
+        raise RuntimeError(f"could not set the numeric jitter {draw} in the notebook's kernel: "
+                           f"{content.get('ename')}: {content.get('evalue')}")
 
 
 GOLDEN = ROOT / "tests" / "notebooks" / "golden"

@@ -1,12 +1,12 @@
 """Golden notebooks whose numbers survive a change of processor: measured bands instead of exact values.
 
 ``make golden`` (``python -m cmlib.runner PAPER --golden``) executes every smoke notebook once as it is (the golden
-``.ipynb`` and ``<nb>.metrics.json``) and once under each of :data:`VARIANTS`: the test-only numeric jitter of
-:mod:`cmlib.protocol.perturb` (about 2 ulps on initial weights and word vectors, which a few hundred steps grow into a
-different model, as another CPU's rounding does), three of them also with other OpenBLAS or torch kernels
-(``OPENBLAS_CORETYPE``, ``ATEN_CPU_CAPABILITY``, set only in these one-off runs, never in tests or CI): seven runs. The
-metrics of the runs are merged into ``<nb>.band.json``: for every leaf of metrics.json, the ``[low, high]`` range of a
-number or the list of values a string/bool took.
+``.ipynb`` and ``<nb>.metrics.json``) and once under each of :data:`VARIANTS`: a draw of the test-only numeric jitter
+of :mod:`cmlib.protocol.perturb` (which the runner sets in the notebook's kernel; about 2 ulps on initial weights and
+word vectors, which a few hundred steps grow into a different model, as another CPU's rounding does), three of them
+also with other OpenBLAS or torch kernels (``OPENBLAS_CORETYPE``, ``ATEN_CPU_CAPABILITY``, set only in these one-off
+runs, never in tests or CI): seven runs. The metrics of the runs are merged into ``<nb>.band.json``: for every leaf of
+metrics.json, the ``[low, high]`` range of a number or the list of values a string/bool took.
 
 :func:`compare` is the rule ``tests/notebooks/test_golden_metrics.py`` applies to a new run:
 
@@ -37,8 +37,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cmlib.protocol.perturb import ENV as JITTER_ENV
-
 __all__ = ["GROSS", "MAX_OUTSIDE", "TIMING_KEY", "VARIANTS", "band", "compare", "flatten", "masked", "variants"]
 
 TIMING_KEY = re.compile(r"(_s$|time|per_s)")
@@ -47,18 +45,19 @@ GROSS = 10.0
 _DETERMINISTIC_REL = 1e-6
 
 
-def variants() -> list[tuple[str, dict[str, str]]]:
-    """The perturbed runs of ``make golden``: (name, environment overrides). Jitter draws 1-6; three of them also
-    change the kernels (another OpenBLAS kernel set with torch's AVX2 kernels, torch's scalar ``default`` kernels, an
-    older OpenBLAS kernel set), so the band covers both kinds of difference another processor makes."""
+def variants() -> list[tuple[str, int, dict[str, str]]]:
+    """The perturbed runs of ``make golden``: (name, numeric jitter draw, environment overrides of the kernel). Jitter
+    draws 1-6 (:mod:`cmlib.protocol.perturb`, which the runner sets in the kernel); three of them also change the
+    kernels (another OpenBLAS kernel set with torch's AVX2 kernels, torch's scalar ``default`` kernels, an older
+    OpenBLAS kernel set), so the band covers both kinds of difference another processor makes."""
     other = _other_blas_core()
     return [
-        ("jitter1", {JITTER_ENV: "1"}),
-        ("jitter2", {JITTER_ENV: "2"}),
-        ("jitter3", {JITTER_ENV: "3"}),
-        ("jitter4-avx2", {JITTER_ENV: "4", "OPENBLAS_CORETYPE": other, "ATEN_CPU_CAPABILITY": "avx2"}),
-        ("jitter5-isa-default", {JITTER_ENV: "5", "ATEN_CPU_CAPABILITY": "default"}),
-        ("jitter6-sandybridge", {JITTER_ENV: "6", "OPENBLAS_CORETYPE": "Sandybridge"}),
+        ("jitter1", 1, {}),
+        ("jitter2", 2, {}),
+        ("jitter3", 3, {}),
+        ("jitter4-avx2", 4, {"OPENBLAS_CORETYPE": other, "ATEN_CPU_CAPABILITY": "avx2"}),
+        ("jitter5-isa-default", 5, {"ATEN_CPU_CAPABILITY": "default"}),
+        ("jitter6-sandybridge", 6, {"OPENBLAS_CORETYPE": "Sandybridge"}),
     ]
 
 

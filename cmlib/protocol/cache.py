@@ -33,8 +33,8 @@ T = TypeVar("T")
 def stable_hash(obj: Any, length: int = 16) -> str:
     """Hex digest (sha256, first ``length`` chars) of ``obj`` as sorted-key JSON; non-JSON values go through ``str``.
 
-    Under the test-only numeric jitter (``CMLIB_NUMERIC_JITTER``, see :mod:`cmlib.protocol.perturb`) the jitter draw is part
-    of the key, so a perturbed run retrains instead of loading unperturbed results."""
+    Under the test-only numeric jitter (:func:`cmlib.protocol.perturb.set_jitter`, which the harness sets) the jitter draw is
+    part of the key, so a perturbed run retrains instead of loading unperturbed results."""
     jitter = jitter_seed()
     if jitter:  # a perturbed run (cmlib.protocol.perturb, test-only) never reuses what an unperturbed run cached
         obj = {"numeric_jitter": jitter, "key": obj}

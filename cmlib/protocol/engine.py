@@ -330,7 +330,7 @@ def _fit(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, ba
         state = _load_checkpoint(ckpt, wrapped, optimizer, scheduler, fabric)
     else:
         seed_everything(cfg.seed)
-        jitter_module_(module, salt=cfg.seed)  # test-only, off unless CMLIB_NUMERIC_JITTER is set (cmlib.protocol.perturb)
+        jitter_module_(module, salt=cfg.seed)  # test-only, off unless the harness set a draw (cmlib.protocol.perturb)
     start_step, t0 = state.step, time.perf_counter()
     bar = _progress_bar(cfg, fabric, start_step)
     sums: dict[str, float] = {}

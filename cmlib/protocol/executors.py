@@ -13,6 +13,10 @@ A params file names the engine in its ``executor`` section (:class:`ExecutorConf
       folder: /shared/me/submitit  # job pickles and logs, on a filesystem the nodes share
       parameters: {slurm_partition: gpu, timeout_min: 120, cpus_per_task: 2, gpus_per_node: 1}
     cache_dir: /shared/me/cache/clarel   # the replicates' results: shared too, so a killed run resumes
+
+Workers compute under the submitting process's test-only numeric jitter (:mod:`cmlib.protocol.perturb`, process state
+that no environment variable carries): the local pool's initializer sets it in each worker, and on submitit and Dask,
+whose workers outlive a call or serve other clients, every call carries it (:func:`cmlib.protocol.perturb.call_with_jitter`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from cmlib.protocol.config import ConfigError
+from cmlib.protocol.perturb import call_with_jitter, jitter_seed, set_jitter
 
 __all__ = ["ExecutorConfig", "Pool", "ReplicateError", "open_pool"]
 
@@ -76,22 +81,35 @@ class Pool(Protocol):
 @contextlib.contextmanager
 def open_pool(executor: ExecutorConfig | None, workers: int) -> Iterator[Pool]:
     """The engine of ``executor`` (None: the local pool) with at most ``workers`` calls running at once (the caller
-    submits no more than that); closed on exit, waiting for what is running.
+    submits no more than that); closed on exit, waiting for what is running. Its calls run under this process's
+    numeric jitter draw at the time it opens (:mod:`cmlib.protocol.perturb`).
 
     Raises:
         ConfigError: the engine's package is not installed (naming it).
     """
     cfg = executor or ExecutorConfig()
+    draw = jitter_seed()
     if cfg.kind == "submitit":
         with _submitit_pool(cfg, workers) as pool:
-            yield pool
+            yield _Jittered(pool, draw)
     elif cfg.kind == "dask":
         with _dask_pool(cfg, workers) as pool:
-            yield pool
+            yield _Jittered(pool, draw)
     else:
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_die_with_parent) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_start_worker,
+                                 initargs=(draw,)) as pool:
             yield pool
+
+
+class _Jittered:
+    """A pool whose every call runs under ``draw`` where it lands (a submitit job, a Dask worker)."""
+
+    def __init__(self, pool: Pool, draw: int) -> None:
+        self._pool, self._draw = pool, draw
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future:
+        return self._pool.submit(call_with_jitter, self._draw, fn, *args)
 
 
 class _SubmititPool:
@@ -150,6 +168,13 @@ def _require(module: str, package: str) -> Any:
         return importlib.import_module(module)
     except ImportError:
         raise ConfigError(f"executor: {package} is not installed (pip install {module})") from None
+
+
+def _start_worker(draw: int) -> None:
+    """Local pool initializer: the parent's numeric jitter draw (a spawned worker starts with none), and
+    :func:`_die_with_parent`."""
+    set_jitter(draw)
+    _die_with_parent()
 
 
 def _die_with_parent() -> None:

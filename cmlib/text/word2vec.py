@@ -1,7 +1,8 @@
 """Word vectors: train gensim word2vec on a corpus, or load a user's vectors file; build an embedding matrix.
 
-gensim's Word2Vec is bit-reproducible only with ``workers=1`` and a fixed ``PYTHONHASHSEED`` (the runner's kernels
-inherit the caller's environment); :func:`train_word2vec` always uses one worker and a fixed ``hashfxn``-free seed.
+gensim's Word2Vec is bit-reproducible only with ``workers=1`` and a fixed ``PYTHONHASHSEED`` (the project kernel
+``cmlib`` that ``make setup`` installs sets it to 0, as do the Makefile and the runner for the kernels they start);
+:func:`train_word2vec` always uses one worker and a fixed ``hashfxn``-free seed.
 """
 
 from __future__ import annotations

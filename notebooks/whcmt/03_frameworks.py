@@ -7,9 +7,9 @@
 #       extension: .py
 #       format_name: percent
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: cmlib (Python 3)
 #     language: python
-#     name: python3
+#     name: cmlib
 # ---
 
 # %% [markdown]

@@ -1,6 +1,8 @@
 """A tiny fit used by test_engine's DDP test: run alone (1 process) or under torchrun (2 processes on CPU/gloo).
 
-    python -m torch.distributed.run --nproc_per_node 2 tests/unit/ddp_worker.py OUT.pt
+    python -m torch.distributed.run --nproc_per_node 2 tests/unit/ddp_worker.py OUT.pt [JITTER]
+
+JITTER: the test-only numeric jitter draw of the test process (cmlib.protocol.perturb), so both fits are perturbed alike.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import torch
 from torch import nn
 
 from cmlib.protocol.engine import FitConfig, close_process_group, epoch_batches, fit, seed_everything
+from cmlib.protocol.perturb import set_jitter
 
 GLOBAL_BATCH = 8
 
@@ -33,6 +36,7 @@ def train(devices: int, steps: int = 12) -> dict[str, torch.Tensor]:
 if __name__ == "__main__":
     import torch.distributed as dist
 
+    set_jitter(int(sys.argv[2]) if len(sys.argv) > 2 else 0)
     weights = train(devices=2)
     if not dist.is_initialized() or dist.get_rank() == 0:
         torch.save(weights, sys.argv[1])

@@ -12,6 +12,7 @@ from conftest import free_port
 from torch import nn
 
 from cmlib.protocol.engine import FitConfig, NonFiniteLossError, epoch_batches, fit, seed_everything
+from cmlib.protocol.perturb import jitter_seed
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -124,7 +125,7 @@ def test_two_process_ddp_matches_one_process(tmp_path: Path) -> None:
     single = train(devices=1)
     out = tmp_path / "ddp.pt"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(free_port()), str(Path(__file__).parent / "ddp_worker.py"), str(out)]
+           "--master_port", str(free_port()), str(Path(__file__).parent / "ddp_worker.py"), str(out), str(jitter_seed())]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ddp = torch.load(out, weights_only=True)

@@ -16,6 +16,7 @@ from test_replicates import descendants
 
 from cmlib.protocol.config import ConfigError, from_params
 from cmlib.protocol.executors import ExecutorConfig
+from cmlib.protocol.perturb import jitter_seed
 from cmlib.protocol.replicates import ReplicateError, replicate_path, run_replicates
 from cmlib.protocol.run import RunConfig
 from cmlib.studies import demo
@@ -62,7 +63,8 @@ def test_a_killed_submitit_run_resumes_from_the_shared_cache(tmp_path: Path, ref
     submitting process and its jobs) keeps it, and the next run, on another engine, computes only the rest."""
     cache = tmp_path / "cache"
     script = ("from cmlib.protocol.executors import ExecutorConfig; from cmlib.protocol.replicates import run_replicates; "
-              "from cmlib.protocol.run import RunConfig; from cmlib.studies import demo; "
+              f"from cmlib.protocol.run import RunConfig; from cmlib.studies import demo; "
+              f"from cmlib.protocol.perturb import set_jitter; set_jitter({jitter_seed()}); "
               "cfg = demo.Config(run=RunConfig(seeds=[0, 1, 2]), n_train=64, n_val=64, n_test=128, lrs=[0.1]); "
               f"run_replicates(demo.run_seed, cfg, cfg.run.seeds, jobs=1, cache_dir={str(cache)!r}, "
               f"executor=ExecutorConfig(kind='submitit', cluster='local', folder={str(tmp_path / 'sub')!r}))")

@@ -263,6 +263,33 @@ def test_kernel_runs_without_the_tcp_warning(project: Path, capfd: pytest.Captur
     assert not [p.name for p in project.iterdir() if p.name.startswith("kernel")]
 
 
+def test_the_kernel_computes_under_the_jobs_jitter_draw(project: Path) -> None:
+    """The runner hands its numeric jitter draw (cmlib.protocol.perturb) to the kernel with a start-up line; a golden
+    band run carries its own draw, a plain run the runner process's."""
+    from cmlib.protocol.perturb import jitter
+    from cmlib.runner import Job, _band_jobs, execute, plan
+
+    (project / "notebooks" / "demo" / "09_tiny.py").write_text(TINY + "from cmlib.protocol.perturb import jitter_seed\n"
+                                                               "print('draw', jitter_seed())\n")
+    out = Path("build") / "tiny" / "09_tiny.ipynb"
+    outcome = execute(Job("demo", Path("notebooks/demo/09_tiny.py"), "smoke", {}, out.parent, out, jitter=7), project)
+    assert outcome.ok, outcome.error
+    assert "draw 7" in (project / out).read_text()
+    with jitter(9):
+        golden = plan(project, ["demo"], "smoke", golden=True, only="09_tiny")
+    assert [j.jitter for j in golden + _band_jobs(golden)] == [9, 1, 2, 3, 4, 5, 6]
+
+
+def test_notebooks_run_on_the_kernel_their_header_names_when_it_is_installed() -> None:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from cmlib.runner import kernel_name
+
+    installed = "cmlib" in KernelSpecManager().find_kernel_specs()
+    assert kernel_name("cmlib") == ("cmlib" if installed else "python3")
+    assert kernel_name("no-such-kernel") == kernel_name("") == "python3"  # a checkout without `make setup` still runs
+
+
 def test_golden_runs_switch_progress_bars_off(project: Path) -> None:
     """A stored golden notebook (base and band runs) never carries a progress bar; report runs keep them."""
     from cmlib.runner import _band_jobs, plan
