@@ -32,6 +32,7 @@ import torch
 
 from cmlib.losses.retrieval import clarel_loss
 from cmlib.models.clarel import ClarelModel, ClarelModelConfig
+from cmlib.protocol.run import replicate_config
 
 WIDTHS = {"cpu": ClarelModelConfig(embed_dim=128, cnn_channels=64, lstm_hidden=64),
           "paper": ClarelModelConfig()}
@@ -77,7 +78,7 @@ def stage_costs(cfg, steps: int) -> dict[str, float]:
     from cmlib.studies import clarel
 
     torch.set_num_threads(1)
-    rcfg = clarel.replicate_config(cfg, cfg.run.seeds[0])
+    rcfg = replicate_config(cfg, cfg.run.seeds[0])
     clarel.build_data(rcfg)  # imports gensim etc. once, as a pool worker does before its first task
     t = time.perf_counter()
     data = clarel.build_data(rcfg)

@@ -44,9 +44,12 @@ __all__ = [
     "epoch_batches",
     "fit",
     "make_fabric",
+    "model_device",
+    "on_cpu",
     "progress_bar",
     "seed_everything",
     "set_progress",
+    "to_model_device",
     "torch_threads",
 ]
 
@@ -174,6 +177,26 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
     if torch.backends.cudnn.is_available():
         torch.backends.cudnn.benchmark = False
+
+
+def model_device(module: nn.Module) -> torch.device:
+    """The device ``module``'s parameters (else buffers) live on; the CPU for a module with neither. After
+    :func:`fit` a model sits on the training device, so evaluation code asks the model, not the config."""
+    for tensor in (*module.parameters(), *module.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def to_model_device(module: nn.Module, data: Any) -> Any:
+    """``data`` (a tensor, or a list / tuple / dict of them) moved to :func:`model_device` of ``module`` (no copy
+    where it is there already, e.g. on a CPU run)."""
+    device = model_device(module)
+    return apply_to_collection(data, torch.Tensor, lambda t: t.to(device))
+
+
+def on_cpu(data: Any) -> Any:
+    """``data`` (a tensor or a collection of them) moved to the CPU, where the metrics and NumPy read it."""
+    return apply_to_collection(data, torch.Tensor, lambda t: t.cpu())
 
 
 @contextlib.contextmanager

@@ -31,7 +31,7 @@ def test_explorer_model_is_listed_for_the_first_seed_only():
 
 def test_notebooks_read_only_models_run_study_trained(tmp_path, monkeypatch):
     cfg = from_params(clarel.Config, {**TINY, "run": {"cache_dir": str(tmp_path)}})
-    clarel._MEMORY.clear()
+    clarel.runs._MEMORY.clear()
     first = clarel.run_study(cfg)
     tasks, _ = clarel.study_tasks(cfg)
     assert first["trained"] == first["tasks"] == len(tasks) == len(list(tmp_path.glob("*.pt")))
@@ -40,7 +40,7 @@ def test_notebooks_read_only_models_run_study_trained(tmp_path, monkeypatch):
     real_train, real_load = clarel.runs.train_model, clarel.runs.load_cached
     monkeypatch.setattr(clarel.runs, "train_model", lambda *a, **k: trained.append(a[2:]) or real_train(*a, **k))
     monkeypatch.setattr(clarel.runs, "load_cached", lambda p: read.add(p.name) or real_load(p))
-    clarel._MEMORY.clear()
+    clarel.runs._MEMORY.clear()
     seed = cfg.run.seeds[0]
     for fn in (clarel.gzsl_replicate, clarel.alpha_replicate, clarel.sweep_replicate, clarel.ablation_replicate):
         fn(cfg, seed)
@@ -48,7 +48,7 @@ def test_notebooks_read_only_models_run_study_trained(tmp_path, monkeypatch):
     clarel.trained_scores(rcfg, lambda: clarel.build_data(rcfg), "val", seed, rcfg.lam, rcfg.kappa)
     assert trained == []
     assert read == {p.name for p in tmp_path.glob("*.pt")}  # every listed model is read by some notebook
-    clarel._MEMORY.clear()
+    clarel.runs._MEMORY.clear()
     again = clarel.run_study(cfg)
     assert again["trained"] == 0.0 and again["tasks"] == first["tasks"]
 

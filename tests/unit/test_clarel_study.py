@@ -39,7 +39,7 @@ def test_protocol_runs_and_is_deterministic():
     cfg = from_params(clarel.Config, TINY)
     data = clarel.build_data(cfg)
     a = clarel.evaluate_setting(cfg, data, 0, 0.5, 0.5)
-    clarel._MEMORY.clear()
+    clarel.runs._MEMORY.clear()
     b = clarel.evaluate_setting(cfg, data, 0, 0.5, 0.5)
     assert a == {**b, "train_s": a["train_s"]}
     assert a["alpha"] in cfg.alphas and 0.0 <= a["H"] <= 100.0
@@ -84,7 +84,7 @@ def test_cache_dir_reuses_the_trained_model(tmp_path):
     cfg = from_params(clarel.Config, {**TINY, "run": {"cache_dir": str(tmp_path)}})
     data = clarel.build_data(cfg)
     first = clarel.trained_scores(cfg, data, "val", 0, 0.5, 0.0)
-    clarel._MEMORY.clear()
+    clarel.runs._MEMORY.clear()
     again = clarel.trained_scores(cfg, data, "val", 0, 0.5, 0.0)
     assert len(list(tmp_path.glob("*.pt"))) == 1 and (first.distances == again.distances).all()
 

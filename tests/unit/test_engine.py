@@ -131,3 +131,28 @@ def test_two_process_ddp_matches_one_process(tmp_path: Path) -> None:
     ddp = torch.load(out, weights_only=True)
     for k, v in single.items():
         torch.testing.assert_close(ddp[k], v, rtol=0, atol=1e-6)
+
+
+def test_evaluation_follows_the_models_device() -> None:
+    """Scoring code asks the model where it lives (after fit it sits on the training device) and hands the metrics
+    CPU tensors: checked here on the CPU, the only device this machine has."""
+    import inspect
+
+    from cmlib.protocol.engine import model_device, on_cpu, to_model_device
+
+    lin = torch.nn.Linear(2, 1)
+    assert model_device(lin) == torch.device("cpu") and model_device(torch.nn.ReLU()) == torch.device("cpu")
+    batch = {"x": torch.ones(2), "pair": (torch.zeros(1), 3), "name": "a"}
+    moved = to_model_device(lin, batch)
+    assert moved["x"].device == lin.weight.device and moved["pair"][1] == 3 and moved["name"] == "a"
+    assert on_cpu([torch.ones(1)])[0].device.type == "cpu"
+    from cmlib.studies.clarel import runs as clarel_runs
+    from cmlib.studies.deskpro import evaluation, priors
+    from cmlib.studies.grmnet import runs as grmnet_runs
+    from cmlib.studies.whcmt import runs as whcmt_runs
+
+    for fn in (clarel_runs.score, whcmt_runs.activations, whcmt_runs._codes_with_tags, evaluation.descriptors,
+               grmnet_runs.predict_grmnet, grmnet_runs.binary_probabilities, grmnet_runs.detect_scene,
+               grmnet_runs.two_stage_scores, priors.restore_faces):
+        src = inspect.getsource(fn)
+        assert "to_model_device(" in src and "on_cpu(" in src, f"{fn.__qualname__} feeds the model CPU tensors"

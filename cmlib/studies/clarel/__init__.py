@@ -1,6 +1,5 @@
-"""CLAREL study glue (Oreshkin et al., CVPRW 2020): config, data, training, GZSL scoring, sweeps, claims, figures.
-
-Notebooks in ``notebooks/clarel/`` call only this module. The protocol (Section 4 and the GZSL practice the paper
+"""The CLAREL study (Oreshkin et al., "Improving zero-shot learning by retrieval loss", CVPRW 2020): its Config,
+data, training, GZSL scoring, sweeps, claims, figures and explorer; what the notebooks in ``notebooks/clarel/`` call. The protocol (Section 4 and the GZSL practice the paper
 follows): train on the train classes, choose alpha by maximising H on the validation split (held-out images of the
 train classes = "seen", the validation classes = "unseen"), then retrain on train+val and score u, s, H (Eq. (1)
 with d_alpha) and ZSL top-1 on the test split. alpha only acts at inference, so one trained model per
@@ -8,7 +7,7 @@ with d_alpha) and ZSL top-1 on the test split. alpha only acts at inference, so 
 
 Layout: ``config`` (Config, TrainConfig), ``data`` (data sources, tokenising, the protocol stages), ``runs`` (training,
 scoring, the run cache, one setting under the protocol), ``study`` (every training of the study as tasks on a worker
-pool: :func:`run_study`, called by notebook 01), ``tables`` (the rows of notebooks 01-04, claims, figures).
+pool: :func:`run_study`, called by notebook 01), ``tables`` (the rows of notebooks 01-04, claims, figures), ``explore`` (the explorer of notebook 05).
 
 Choices where the paper is silent (sources):
 * validation "seen" images: 20% of each train class's trainval images (xlsa17's test_seen ratio 1,764/8,821);
@@ -27,51 +26,39 @@ Choices where the paper is silent (sources):
   widths, so our towers add this projection (E = 32 or 64 on CPU, 300 in the paper profile, against 64 / 512
   channels). It is an extra layer, not in the paper.
 
-Second pass (issue 14): every notebook runs its replicates through ``cmlib.protocol.replicates.run_replicates``
+Replicates and claims: every notebook runs its replicates through ``cmlib.protocol.replicates.run_replicates``
 (``experiments``: a replicate draws its own world, ``world.seed + seed``); every claim (``tables``) carries the
-chance/collapse gate of ``cmlib.protocol.claims`` and the paper's own number; the key-novelty ablation trains the main setting
-on class-level text (``world.text_level="class"``) against per-image text; the alpha transfer from the validation to
-the train+val model is reported as a diagnostic (``tables.alpha_transfer``); steps were chosen on the validation
-stage (params/clarel/study.yaml). Each trained setting's test split is sealed (``cmlib.protocol.splits.SealedSplit``,
+chance/collapse gate of ``cmlib.protocol.claims`` and the paper's own number; the key-novelty ablation trains the
+main setting on class-level text (``world.text_level="class"``) against per-image text; the alpha transfer from the
+validation to the train+val model is reported as a diagnostic (``tables.alpha_transfer``); steps were chosen on the
+validation stage (params/clarel/study.yaml, params/clarel/tuning.yaml). Each trained setting's test split is sealed (``cmlib.protocol.splits.SealedSplit``,
 ``runs.sealed_test``) and opened once, after its alpha* is fixed on validation; the study's Figs. 3-4 grids are
 lambda {0, .1, .2, .35, .5, .65, .8, .9, 1} and kappa {0, .1, .2, .4, .5, .6, .8, 1}.
 """
 
 from __future__ import annotations
 
-from cmlib.studies.clarel.config import NOTEBOOKS, Config, TrainConfig
-from cmlib.studies.clarel.data import ClarelData, Stage, build_data, make_stage, tokenise
+from cmlib.studies.clarel.config import Config, TrainConfig
+from cmlib.studies.clarel.data import build_data, make_stage
 from cmlib.studies.clarel.experiments import (
-    ABLATION,
     ablation_replicate,
     alpha_replicate,
     gzsl_replicate,
     sweep_replicate,
 )
 from cmlib.studies.clarel.runs import (
-    _MEMORY,
     Scored,
-    chance_h,
     evaluate_setting,
     fit_main,
-    gzsl_at,
-    h_curve,
-    model_config,
     score,
     sealed_test,
-    stage_batches,
     train_model,
     trained_scores,
-    validate_setting,
 )
-from cmlib.studies.clarel.study import notebook_models, run_study, study_task, study_tasks, task_config
+from cmlib.studies.clarel.study import notebook_models, run_study, study_tasks
 from cmlib.studies.clarel.tables import (
-    COLLAPSE_SHARE,
     OFF_MODE_CUB,
     OFF_MODE_CUB_SOURCE,
-    OFF_MODE_MINIMUM,
-    PAPER_H_CUB,
-    STABLE,
     STABLE_MARGIN,
     ablation_claims,
     ablation_table,
@@ -95,20 +82,11 @@ from cmlib.studies.clarel.tables import (
 )
 
 __all__ = [
-    "ABLATION",
-    "COLLAPSE_SHARE",
-    "NOTEBOOKS",
     "OFF_MODE_CUB",
     "OFF_MODE_CUB_SOURCE",
-    "OFF_MODE_MINIMUM",
-    "PAPER_H_CUB",
-    "STABLE",
     "STABLE_MARGIN",
-    "_MEMORY",
-    "ClarelData",
     "Config",
     "Scored",
-    "Stage",
     "TrainConfig",
     "ablation_claims",
     "ablation_replicate",
@@ -118,18 +96,14 @@ __all__ = [
     "alpha_replicate",
     "alpha_transfer",
     "build_data",
-    "chance_h",
     "evaluate_setting",
     "fit_main",
-    "gzsl_at",
     "gzsl_claims",
     "gzsl_replicate",
     "gzsl_summary",
-    "h_curve",
     "headline_level",
     "make_stage",
     "mean_table",
-    "model_config",
     "notebook_models",
     "plot_alpha_sweep",
     "plot_sweep",
@@ -139,18 +113,13 @@ __all__ = [
     "stability_claims",
     "stability_point_claims",
     "stability_points",
-    "stage_batches",
-    "study_task",
     "study_tasks",
     "sweep_claims",
     "sweep_replicate",
     "sweep_rows",
-    "task_config",
     "text_claims",
     "text_table",
-    "tokenise",
     "train_model",
     "trained_scores",
-    "validate_setting",
     "worst_grid_point",
 ]

@@ -22,7 +22,7 @@ from cmlib.models.clarel import ClarelModel, ClarelModelConfig
 from cmlib.protocol.cache import load as load_cached
 from cmlib.protocol.cache import save_atomic
 from cmlib.protocol.config import to_dict
-from cmlib.protocol.engine import fit, seed_everything
+from cmlib.protocol.engine import fit, on_cpu, seed_everything, to_model_device
 from cmlib.protocol.run import cache_key
 from cmlib.protocol.splits import SealedSplit
 from cmlib.studies.clarel.config import Config, TrainConfig
@@ -138,12 +138,14 @@ def score(model: ClarelModel, data: ClarelData, stage: Stage, eval_batch: int = 
     classes = np.concatenate([stage.seen, stage.unseen])
     col = {int(c): i for i, c in enumerate(classes)}
     proto_idx = stage.proto_idx[np.isin(data.labels[stage.proto_idx], classes)]
-    text = torch.cat([model.encode_text(data.ids[i], data.lengths[i]) for i in _chunks(proto_idx, eval_batch // 8)])
+    text = torch.cat([on_cpu(model.encode_text(to_model_device(model, data.ids[i]), data.lengths[i]))
+                      for i in _chunks(proto_idx, eval_batch // 8)])  # lengths stay on the CPU (packing reads them)
     proto_cols = torch.tensor([col[int(c)] for c in data.labels[proto_idx]])
     protos = torch.zeros(len(classes), text.shape[1]).index_add_(0, proto_cols, text)
     protos /= torch.bincount(proto_cols, minlength=len(classes)).clamp_min(1)[:, None].float()
     eval_idx = np.concatenate([stage.seen_idx, stage.unseen_idx])
-    img = torch.cat([model.encode_image(_as_float(data.inputs[i])) for i in _chunks(eval_idx, eval_batch)])
+    img = torch.cat([on_cpu(model.encode_image(to_model_device(model, _as_float(data.inputs[i]))))
+                     for i in _chunks(eval_idx, eval_batch)])
     labels = torch.tensor([col[int(c)] for c in data.labels[eval_idx]])
     return euclidean_distances(img, protos), labels
 

@@ -1,5 +1,5 @@
-"""DeSKPro study glue: data, the streams of Table 3, pretrained stand-ins, training with validation-split model
-selection, evaluation, replicates.
+"""The DeSKPro study: data, the streams of Table 3, pretrained stand-ins, training with validation-split model
+selection, evaluation, replicates and explorer; what the notebooks in ``notebooks/deskpro/`` call.
 
 Paper: Wu et al., "Identity-Sensitive Knowledge Propagation for Cloth-Changing Person Re-identification",
 ICASSP 2023 (Tables 1-3, Fig. 3). Notebooks: ``notebooks/deskpro/{01_ccreid,02_ablation,03_attention_maps,04_explore}``.
@@ -47,19 +47,17 @@ from cmlib.studies.deskpro.config import (
     Config,
     ModelConfig,
     RestoreConfig,
-    StreamSpec,
 )
 from cmlib.studies.deskpro.data import build_world, load_real, protocols
-from cmlib.studies.deskpro.evaluation import chance_level, descriptors, distances, evaluate
+from cmlib.studies.deskpro.evaluation import chance_level, distances, evaluate
 from cmlib.studies.deskpro.experiments import (
     attention_maps,
-    inference_cost,
     plot_attention_maps,
     prepare,
     run_seed,
     sources,
 )
-from cmlib.studies.deskpro.priors import FaceRestorer, restore_faces, train_restorer, with_pretrained_osnet
+from cmlib.studies.deskpro.priors import train_restorer, with_pretrained_osnet
 from cmlib.studies.deskpro.streams import train_stream
 from cmlib.studies.deskpro.tables import (
     ablation_claims,
@@ -78,10 +76,8 @@ __all__ = [
     "DATASETS",
     "STREAMS",
     "Config",
-    "FaceRestorer",
     "ModelConfig",
     "RestoreConfig",
-    "StreamSpec",
     "ablation_claims",
     "ablation_table",
     "attention_claims",
@@ -90,19 +86,16 @@ __all__ = [
     "ccreid_claims",
     "ccreid_table",
     "chance_level",
-    "descriptors",
     "distances",
     "efficiency_claims",
     "efficiency_table",
     "evaluate",
     "fit_main",
     "headline_level",
-    "inference_cost",
     "load_real",
     "plot_attention_maps",
     "prepare",
     "protocols",
-    "restore_faces",
     "run_seed",
     "sources",
     "stream_table",

@@ -25,6 +25,7 @@ from torch.nn import functional as F
 from cmlib.data.reid_folders import ReIDSet
 from cmlib.metrics.reid import evaluate_rank
 from cmlib.models.deskpro import flip_averaged_embedding
+from cmlib.protocol.engine import on_cpu, to_model_device
 from cmlib.studies.deskpro.config import STREAMS, StreamSpec
 from cmlib.studies.deskpro.data import stream_input
 from cmlib.studies.deskpro.priors import normalise
@@ -41,7 +42,7 @@ def descriptors(model: nn.Module, spec: StreamSpec | str, data: ReIDSet, batch_s
     was_training = model.training
     model.eval()
     inputs = stream_input(spec, data)
-    out = torch.cat([flip_averaged_embedding(model, normalise(inputs[i : i + batch_size]))
+    out = torch.cat([on_cpu(flip_averaged_embedding(model, to_model_device(model, normalise(inputs[i : i + batch_size]))))
                      for i in range(0, len(data), batch_size)])
     model.train(was_training)
     if spec.kind != "body":

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -43,7 +43,7 @@ from cmlib.data.worlds.deskpro import pretraining_pool
 from cmlib.models.osnet import osnet
 from cmlib.protocol.cache import load as load_cached
 from cmlib.protocol.cache import save_atomic
-from cmlib.protocol.engine import seed_everything, torch_threads
+from cmlib.protocol.engine import fit, on_cpu, seed_everything, to_model_device, torch_threads
 from cmlib.protocol.pretrain import pretrain_backbone
 from cmlib.protocol.run import cache_key
 from cmlib.studies.deskpro.config import Config
@@ -130,12 +130,14 @@ def train_restorer(cfg: Config) -> tuple[FaceRestorer | None, dict]:
         blob = load_cached(path)
         model.load_state_dict(blob["model"])
         return model.eval(), {**json.loads(blob["info"]), "cached": True}
-    with torch_threads(cfg.run.threads):
+    with torch_threads(cfg.run.threads):  # the held-out L1 as well as the training (fit applies it too)
         return _fit_restorer(cfg, path)
 
 
 def _fit_restorer(cfg: Config, path: Path) -> tuple[FaceRestorer, dict]:
-    """Train the restorer of :func:`train_restorer` and save it atomically to ``path``."""
+    """Train the restorer of :func:`train_restorer` through :func:`cmlib.protocol.engine.fit` (the run's device and
+    threads) and save it atomically to ``path``. The batches are drawn from the restorer's own generator (seed 0),
+    in the order the former hand-written loop drew them, so the trained weights are the same."""
     rc = cfg.restore
     pool = pretraining_pool(cfg.world, rc.ids, seed=1)  # another draw of people than the OSNet pool
     has = pool.has_face
@@ -147,21 +149,23 @@ def _fit_restorer(cfg: Config, path: Path) -> tuple[FaceRestorer, dict]:
     seed_everything(0)
     model = FaceRestorer(rc.channels)
     opt = torch.optim.Adam(model.parameters(), lr=rc.lr)
-    t0 = time.perf_counter()
-    for step in range(rc.steps):
-        idx = train[torch.randint(0, len(train), (min(rc.batch_size, len(train)),), generator=gen)]
-        flip = torch.rand(len(idx), generator=gen) < 0.5
-        x, y = lr[idx], hr[idx]
-        x, y = torch.where(flip[:, None, None, None], x.flip(3), x), torch.where(flip[:, None, None, None], y.flip(3), y)
-        loss = F.l1_loss(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+
+    def batches(epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # one epoch holds every step's batch
+        for _ in range(rc.steps):
+            idx = train[torch.randint(0, len(train), (min(rc.batch_size, len(train)),), generator=gen)]
+            flip = (torch.rand(len(idx), generator=gen) < 0.5)[:, None, None, None]
+            x, y = lr[idx], hr[idx]
+            yield torch.where(flip, x.flip(3), x), torch.where(flip, y.flip(3), y)
+
+    def l1(m: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"l1": F.l1_loss(m(batch[0]), batch[1])}
+
+    res = fit(model, opt, l1, batches, cfg.run.fit_config(max_steps=rc.steps, seed=0, log_every=max(1, rc.steps // 5)))
     model.eval()
     with torch.no_grad():
         before = float(F.l1_loss(lr[test], hr[test]))
-        after = float(F.l1_loss(model(lr[test]), hr[test]))
-    info = {"pairs": int(len(train)), "steps": rc.steps, "train_s": round(time.perf_counter() - t0, 1),
+        after = float(F.l1_loss(on_cpu(model(to_model_device(model, lr[test]))), hr[test]))
+    info = {"pairs": int(len(train)), "steps": rc.steps, "train_s": round(res.wall_time_s, 1),
             "l1_input": round(before, 3), "l1_restored": round(after, 3), "cached": False}
     save_atomic({"model": model.state_dict(), "info": json.dumps(info)}, path)
     return model, info
@@ -170,6 +174,7 @@ def _fit_restorer(cfg: Config, path: Path) -> tuple[FaceRestorer, dict]:
 @torch.no_grad()
 def restore_faces(restorer: FaceRestorer, data: ReIDSet, batch_size: int = 256) -> ReIDSet:
     """``data`` with ``hr_face`` = restore(lr_face) (uint8; zeros where no face was detected)."""
-    out = torch.cat([restorer(data.lr_face[i:i + batch_size].float()) for i in range(0, len(data), batch_size)])
+    out = torch.cat([on_cpu(restorer(to_model_device(restorer, data.lr_face[i:i + batch_size].float())))
+                     for i in range(0, len(data), batch_size)])
     out = out.round().clamp(0, 255).to(torch.uint8) * data.has_face[:, None, None, None].to(torch.uint8)
     return dataclasses.replace(data, hr_face=out)

@@ -28,7 +28,7 @@ from cmlib.models.refseg_baselines import BinaryRefSeg, InstanceMatcher, binary_
 from cmlib.protocol.cache import keep_recent, save_atomic, source_text, stable_hash
 from cmlib.protocol.cache import load as load_cached
 from cmlib.protocol.config import to_dict
-from cmlib.protocol.engine import epoch_batches, fit, seed_everything
+from cmlib.protocol.engine import epoch_batches, fit, on_cpu, seed_everything, to_model_device
 from cmlib.protocol.run import cache_key
 from cmlib.studies.grmnet.config import Config, variant_of
 from cmlib.studies.grmnet.data import (
@@ -222,7 +222,7 @@ def predict_grmnet(model: GRMNet, data: StudyData, exprs: list[ReferringExpressi
     model.eval()
     return [{"masks": (det["masks"][:, 0] > 0.5).numpy(), "scores": det["scores"].numpy()}
             for imgs, tok, ln in expression_batches(data, exprs, max_tokens, split, batch)
-            for det in model(imgs, tok, ln)]
+            for det in on_cpu(model(*to_model_device(model, (imgs, tok, ln))))]
 
 
 def predict_blind(dets: Callable[[str, int], dict[str, Tensor]], exprs: list[ReferringExpression],
@@ -296,7 +296,7 @@ def binary_probabilities(model: BinaryRefSeg, data: StudyData, exprs: list[Refer
     """The merged-mask probability map (H, W) per expression."""
     model.eval()
     return [prob for imgs, tok, ln in expression_batches(data, exprs, max_tokens, split, batch)
-            for prob in torch.sigmoid(model(torch.stack(imgs), tok, ln))[:, 0]]
+            for prob in on_cpu(torch.sigmoid(model(*to_model_device(model, (torch.stack(imgs), tok, ln))))[:, 0])]
 
 
 def binary_predictions(probs: list[Tensor], threshold: float) -> list[Prediction]:
@@ -313,12 +313,13 @@ def detect_scene(detector: GRMNet, scene: SketchScene) -> dict[str, Tensor]:
     """Stage 1 of the two-stage baseline: every instance, with pooled RoI features (P, C) and position (P, 5)."""
     from cmlib.models.grmnet_heads import absolute_position
 
-    det = detector([image_of(scene)])[0]
-    il, _ = detector.transform([image_of(scene)])
+    image = to_model_device(detector, image_of(scene))
+    det = detector([image])[0]
+    il, _ = detector.transform([image])
     feats = detector.backbone(il.tensors)
     pooled = detector.roi_heads.box_roi_pool(feats, [det["boxes"]], il.image_sizes).mean(dim=(2, 3))
-    return {**det, "masks": det["masks"][:, 0] > 0.5, "feat": pooled,
-            "pos": absolute_position(det["boxes"], scene.image.shape)}
+    return on_cpu({**det, "masks": det["masks"][:, 0] > 0.5, "feat": pooled,
+                   "pos": absolute_position(det["boxes"], scene.image.shape)})
 
 
 def mask_iou(a: Tensor, b: Tensor) -> Tensor:
@@ -391,7 +392,7 @@ def two_stage_scores(matcher: InstanceMatcher, dets: Callable, data: StudyData, 
     for e in exprs:
         d = dets(split, e.scene_key)
         ids, n = data.vocab.encode(tokenize(e.expression), max_tokens)
-        p = torch.sigmoid(_match_logits(matcher, _matcher_batch([d], [ids], [n])))
+        p = on_cpu(torch.sigmoid(_match_logits(matcher, to_model_device(matcher, _matcher_batch([d], [ids], [n])))))
         out.append({"masks": d["masks"].numpy(), "p": p.numpy(), "det": d["scores"].numpy()})
     return out
 

@@ -1,4 +1,5 @@
-"""Study glue for WHCMT (Yang, Chu & Dubey): data, models, training, MAP@K, Tables 2-4, attention maps, claims.
+"""The WHCMT study (Yang, Chu & Dubey, weakly-supervised hashing with a cross-modal transformer): data, models,
+training, MAP@K, Tables 2-4, attention maps, claims and explorer; what the notebooks in ``notebooks/whcmt/`` call.
 
 Every notebook of ``notebooks/whcmt`` builds one :class:`Config` (defaults = smoke profile), prepares the data once
 (:func:`prepare_data`: one rendered world and one word2vec shared by every run of the notebook) and calls the table
@@ -21,7 +22,7 @@ from-scratch transformer's gradient norm is ~300 in the first steps (the lambda2
 the tag vectors), so a clip at 10 divides every early update by ~30. WDHT-ViT stayed at chance with the clip (MAP@K
 0.186, chance 0.183) and reaches 0.260 without it; WDHT-CrossViT 0.252, WDHT-CNN 0.247 without it. The clip at 10
 was the main reason the transformer backbones "barely learned" in the first study report. With pretrained backbones
-(second pass) the validation grid of params/whcmt/study.yaml reverses this: at lr 0.001 a clip at 10 gives the best
+the validation grid of params/whcmt/study.yaml reverses this: at lr 0.001 a clip at 10 gives the best
 validation MAP@K for every method (e.g. WDHT-CNN 0.312 against 0.235 unclipped, WHCMT 0.304 against 0.197 at 100
 steps), so the study profile clips at 10; the smoke default stays unclipped (the paper states no clipping).
 
@@ -31,7 +32,7 @@ from what the from-scratch tag-transformer target costs. ``"WHCMT-paper"``: WHCM
 image with its own tags (``tag_dropout`` 0 whatever the config says), so our training choice and the paper's are
 measured side by side (Table 4 and its cross-modal claim, notebook 03).
 
-Second pass (issue 15): every backbone is first pretrained on the world's ImageNet stand-in (``pretraining``, with
+Pretraining, replicates and tuning: every backbone is first pretrained on the world's ImageNet stand-in (``pretraining``, with
 the generic ``cmlib.protocol.pretrain``) and loaded through its weights key; each notebook runs >= 5 replicates
 (``experiments``, through ``cmlib.protocol.replicates.run_replicates``; the world seed varies with the replicate); steps,
 learning rate, clipping and tag dropout were chosen on a validation split (``tuning``, ``data.validation_view``:
@@ -45,22 +46,17 @@ cache, MAP@K, chance, code statistics), ``experiments`` (one replicate per noteb
 """
 
 from cmlib.studies.whcmt.attention import attention_examples, attention_maps, attention_summary, plot_attention
-from cmlib.studies.whcmt.config import DIAGNOSTIC_METHODS, METHODS, MIRFLICKR_DB, TABLE3, Config
+from cmlib.studies.whcmt.config import METHODS, Config
 from cmlib.studies.whcmt.data import (
-    WhcmtData,
     backbone_features,
-    build_vocabulary,
     data_summary,
     encode_tags,
     load_backbone,
-    map_topk,
-    oov_counts,
     prepare_data,
     tag_auc,
     to_input,
     unsupervised_features,
     validation_view,
-    word_vectors,
 )
 from cmlib.studies.whcmt.experiments import (
     attention_replicate,
@@ -76,12 +72,10 @@ from cmlib.studies.whcmt.runs import (
     build_model,
     chance_map,
     code_stats,
-    deep_rows,
     encode,
     evaluate_map,
     literal_sum_row,
     saturation,
-    table3_rows,
     train_run,
     unsupervised_rows,
 )
@@ -105,14 +99,10 @@ from cmlib.studies.whcmt.tables import (
 from cmlib.studies.whcmt.tuning import tune_on_validation
 
 __all__ = [
-    "DIAGNOSTIC_METHODS",
     "METHODS",
-    "MIRFLICKR_DB",
     "REAL_TAG_AUC",
-    "TABLE3",
     "TAG_AUC_MINIMUM",
     "Config",
-    "WhcmtData",
     "activations",
     "attention_claims",
     "attention_examples",
@@ -121,11 +111,9 @@ __all__ = [
     "attention_summary",
     "backbone_features",
     "build_model",
-    "build_vocabulary",
     "chance_map",
     "code_stats",
     "data_summary",
-    "deep_rows",
     "encode",
     "encode_tags",
     "evaluate_map",
@@ -135,8 +123,6 @@ __all__ = [
     "headroom",
     "literal_sum_row",
     "load_backbone",
-    "map_topk",
-    "oov_counts",
     "pivot_map",
     "plot_attention",
     "plot_map_vs_bits",
@@ -149,7 +135,6 @@ __all__ = [
     "table2_replicate",
     "table3_claims",
     "table3_replicate",
-    "table3_rows",
     "table3_summary",
     "table4_claims",
     "table4_replicate",
@@ -163,5 +148,4 @@ __all__ = [
     "unsupervised_rows",
     "validation_view",
     "with_pretrained",
-    "word_vectors",
 ]

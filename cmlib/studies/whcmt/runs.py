@@ -31,7 +31,7 @@ from cmlib.models.whcmt import (
 from cmlib.protocol.cache import load as load_cached
 from cmlib.protocol.cache import save_atomic, source_text
 from cmlib.protocol.config import to_dict
-from cmlib.protocol.engine import epoch_batches, fit, seed_everything
+from cmlib.protocol.engine import epoch_batches, fit, on_cpu, seed_everything, to_model_device
 from cmlib.protocol.run import cache_key
 from cmlib.studies.whcmt.config import DIAGNOSTIC_METHODS, METHODS, TABLE3, Config
 from cmlib.studies.whcmt.data import WhcmtData, map_topk, to_input, unsupervised_features
@@ -102,8 +102,8 @@ def activations(model: WeakHashModel, images: np.ndarray, idx: np.ndarray, bits:
         raise ValueError(f"{type(model).__name__}.encode: model was built for {model.bits}-bit codes, asked for {bits} "
                          f"bits; train a model with bits={bits}")
     model.eval()
-    out = [model(x, retrieval_tag_ids(len(x)))["h"] for x in (to_input(torch.from_numpy(images[idx[i:i + batch]]))
-                                                               for i in range(0, len(idx), batch))]
+    out = [on_cpu(model(*to_model_device(model, (x, retrieval_tag_ids(len(x)))))["h"])
+           for x in (to_input(torch.from_numpy(images[idx[i:i + batch]])) for i in range(0, len(idx), batch))]
     return torch.cat(out).numpy()
 
 
@@ -154,7 +154,8 @@ def evaluate_map(model: WeakHashModel, data: WhcmtData, cfg: Config, bits: int) 
 def _codes_with_tags(model: WHCMT, data: WhcmtData, idx: np.ndarray, batch: int = 250) -> np.ndarray:
     """Codes (len(idx), b) from images *and their tags* (not the retrieval protocol; a diagnostic only)."""
     model.eval()
-    out = [model(to_input(torch.from_numpy(data.images[idx[i:i + batch]])), data.tag_ids[idx[i:i + batch]])["h"] > 0.5
+    out = [on_cpu(model(*to_model_device(model, (to_input(torch.from_numpy(data.images[idx[i:i + batch]])),
+                                                  data.tag_ids[idx[i:i + batch]])))["h"]) > 0.5
            for i in range(0, len(idx), batch)]
     return torch.cat(out).numpy()  # code length already checked by encode() in evaluate_map
 
