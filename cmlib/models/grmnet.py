@@ -58,6 +58,10 @@ class GRMNetSpec:
         anchor_sizes: one tuple of sizes per pyramid level (tiny backbone, in pixels at ``canvas``).
         embed_dim, lstm_hidden: language model sizes (paper: 256, 512).
         top_k, manner, delta_dim, use_position: the GRM variant (Table 2); top_k=0 disables references.
+        delta_scaling: how eq. (1)'s vectors enter the network (``"none"``: as written, today's form; ``"log1p"``:
+            sign * log1p; :func:`cmlib.models.grmnet_heads.scale_offsets`).
+        self_exclusion: which reference manners leave out the candidate and its near-duplicates (``"distance"``,
+            today's form, or ``"both"``; :func:`cmlib.models.grmnet_heads.reference_indices`).
         use_language: False builds the plain instance detector.
     """
 
@@ -85,6 +89,8 @@ class GRMNetSpec:
     delta_dim: Literal[5, 3] = 5
     use_position: bool = True
     use_language: bool = True
+    delta_scaling: Literal["none", "log1p"] = "none"
+    self_exclusion: Literal["distance", "both"] = "distance"
 
     @property
     def grm_dim(self) -> int:
@@ -180,7 +186,8 @@ class GRMRoIHeads(RoIHeads):
         rows = []
         for b, cand in enumerate(boxes):
             g = grm_vectors(cand, rpn_boxes[b], rpn_scores[b], image_shapes[b], k=s.top_k, manner=s.manner,
-                            dim=s.delta_dim, use_position=s.use_position)
+                            dim=s.delta_dim, use_position=s.use_position, scaling=s.delta_scaling,
+                            self_exclusion=s.self_exclusion)
             rows.append(torch.cat([text[b].expand(cand.shape[0], -1), g], dim=1))
         return torch.cat(rows, dim=0)
 
@@ -331,7 +338,8 @@ class GRMNet(nn.Module):
         dets = self.transform.postprocess(dets, il.image_sizes, original)
         out = []
         for b, det in enumerate(dets):
-            idx, valid = reference_indices(det["boxes"], boxes[b], scores[b], self.spec.top_k, self.spec.manner)
+            idx, valid = reference_indices(det["boxes"], boxes[b], scores[b], self.spec.top_k, self.spec.manner,
+                                           self.spec.self_exclusion)
             out.append({"proposals": boxes[b], "objectness": scores[b], "detections": det, "references": idx,
                         "reference_valid": valid})
         self.train(was)

@@ -17,7 +17,7 @@ from torchvision.models.detection.rpn import RegionProposalNetwork, concat_box_p
 from torchvision.ops import box_iou
 
 __all__ = ["LanguageEncoder", "LanguageRPN", "TiledFusion", "absolute_position", "grm_vectors", "reference_indices",
-           "relative_offsets"]
+           "relative_offsets", "scale_offsets"]
 
 
 class LanguageEncoder(nn.Module):
@@ -73,12 +73,18 @@ class TiledFusion(nn.Module):
 
 
 def reference_indices(cand: Tensor, props: Tensor, scores: Tensor, k: int,
-                      manner: Literal["consistency", "distance"]) -> tuple[Tensor, Tensor]:
+                      manner: Literal["consistency", "distance"],
+                      self_exclusion: Literal["distance", "both"] = "distance") -> tuple[Tensor, Tensor]:
     """Pick K references among an image's RPN proposals for each candidate (Sec. 2.3).
 
     consistency: the top-K proposals after NMS by objectness (the paper's global references; the same for every
     candidate). distance: the K proposals whose centres are nearest to the candidate's centre, skipping proposals
     with IoU >= 0.5 with it (MAttNet's surrounding objects are other objects than the candidate; our reading).
+
+    ``self_exclusion`` (issue 33, to be decided on validation): ``"distance"`` (today's form) excludes the candidate
+    and its near-duplicates (IoU >= 0.5) from the distance-based references only, so a consistency-based candidate
+    can reference itself; ``"both"`` applies the same exclusion to the consistency-based references (the top-K by
+    objectness among the proposals with IoU < 0.5 to the candidate, then per candidate).
 
     Args:
         cand: (N, 4) candidate boxes (x0, y0, x1, y1).
@@ -93,10 +99,17 @@ def reference_indices(cand: Tensor, props: Tensor, scores: Tensor, k: int,
     valid = torch.zeros(n, k, dtype=torch.bool, device=cand.device)
     if k == 0 or p == 0 or n == 0:
         return idx, valid
-    if manner == "consistency":
+    if manner == "consistency" and self_exclusion == "distance":
         top = torch.argsort(scores, descending=True, stable=True)[:k]
         idx[:, : len(top)] = top
         valid[:, : len(top)] = True
+        return idx, valid
+    if manner == "consistency":  # the same ranking, the candidate's own near-duplicates left out
+        rank = scores[None, :].expand(n, -1).masked_fill(box_iou(cand, props) >= 0.5, float("-inf"))
+        m = min(k, p)
+        s, top = torch.topk(rank, m, dim=1)  # ties: topk's order; scores are continuous probabilities
+        idx[:, :m] = top
+        valid[:, :m] = torch.isfinite(s)
         return idx, valid
     cc = 0.5 * (cand[:, :2] + cand[:, 2:])
     pc = 0.5 * (props[:, :2] + props[:, 2:])
@@ -107,6 +120,18 @@ def reference_indices(cand: Tensor, props: Tensor, scores: Tensor, k: int,
     idx[:, :m] = near
     valid[:, :m] = torch.isfinite(d)
     return idx, valid
+
+
+def scale_offsets(delta: Tensor, scaling: Literal["none", "log1p"]) -> Tensor:
+    """Eq. (1)'s reference vectors as the network sees them: ``"none"`` as the paper writes them (offsets in units of
+    the candidate's size, up to ~24 and an area ratio up to ~67 measured on ground-truth boxes, against absolute
+    positions in [0, 1]); ``"log1p"``: sign(x) * log(1 + |x|), which keeps order and sign and brings them to the
+    positions' range. The paper (like MAttNet) gives no scaling; issue 33 decides it on validation."""
+    if scaling == "none":
+        return delta
+    if scaling == "log1p":
+        return torch.sign(delta) * torch.log1p(delta.abs())
+    raise ValueError(f"delta_scaling: 'none' or 'log1p', got {scaling!r}")
 
 
 def relative_offsets(cand: Tensor, refs: Tensor, dim: Literal[5, 3] = 5) -> Tensor:
@@ -154,17 +179,20 @@ def absolute_position(cand: Tensor, image_size: tuple[int, int]) -> Tensor:
 
 
 def grm_vectors(cand: Tensor, props: Tensor, scores: Tensor, image_size: tuple[int, int], *, k: int,
-                manner: Literal["consistency", "distance"], dim: Literal[5, 3], use_position: bool) -> Tensor:
-    """Per-candidate GRM input: K reference vectors (concatenated, ordered by rank) and the absolute position.
+                manner: Literal["consistency", "distance"], dim: Literal[5, 3], use_position: bool,
+                scaling: Literal["none", "log1p"] = "none",
+                self_exclusion: Literal["distance", "both"] = "distance") -> Tensor:
+    """Per-candidate GRM input: K reference vectors (concatenated, ordered by rank; :func:`scale_offsets`) and the
+    absolute position.
 
     Returns:
         (N, k * dim + 5 * use_position); missing references are zero.
     """
-    idx, valid = reference_indices(cand, props, scores, k, manner)
+    idx, valid = reference_indices(cand, props, scores, k, manner, self_exclusion)
     parts = []
     if k > 0:
         refs = props[idx] if props.shape[0] else cand[:, None, :].expand(-1, k, -1)
-        delta = relative_offsets(cand, refs, dim) * valid[..., None]
+        delta = scale_offsets(relative_offsets(cand, refs, dim), scaling) * valid[..., None]
         parts.append(delta.flatten(1))
     if use_position:
         parts.append(absolute_position(cand, image_size))

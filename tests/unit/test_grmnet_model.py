@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from cmlib.models.grmnet import GRMNet, GRMNetSpec
-from cmlib.models.grmnet_heads import absolute_position, grm_vectors, reference_indices, relative_offsets
+from cmlib.models.grmnet_heads import absolute_position, grm_vectors, reference_indices, relative_offsets, scale_offsets
 from cmlib.models.refseg_baselines import BinaryRefSeg, binary_to_instances
 
 SMALL = GRMNetSpec(num_classes=4, vocab_size=12, channels=16, embed_dim=8, lstm_hidden=8, representation_size=32,
@@ -153,3 +153,25 @@ def test_canvas_transform_skips_only_an_identity_resize(training):
     assert torch.equal(ta["masks"].to(torch.uint8), tb["masks"].to(torch.uint8))
     small = torch.rand(3, 32, 48, generator=g)
     assert ours.resize(small)[0].shape[-2:] == tv.resize(small)[0].shape[-2:] != small.shape[-2:]
+
+
+def test_delta_scaling_and_self_exclusion_on_hand_made_boxes() -> None:
+    """Issue 33's two open forms: sign * log1p of eq. (1)'s vectors, and one exclusion rule for both manners."""
+    delta = torch.tensor([[-3.0, 0.0, 1.0, 24.0, 67.0]])
+    got = scale_offsets(delta, "log1p")
+    want = torch.tensor([[-1.3862944, 0.0, 0.6931472, 3.2188758, 4.2195077]])  # ln 4, 0, ln 2, ln 25, ln 68
+    assert torch.allclose(got, want) and torch.equal(scale_offsets(delta, "none"), delta)
+    with pytest.raises(ValueError, match="delta_scaling"):
+        scale_offsets(delta, "layer")
+    cand = torch.tensor([[0.0, 0.0, 10.0, 10.0]])
+    props = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 0.0, 11.0, 10.0], [50.0, 50.0, 60.0, 60.0],
+                          [20.0, 0.0, 30.0, 10.0]])
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.6])  # the candidate itself and its near-duplicate (IoU 0.82) rank first
+    idx, valid = reference_indices(cand, props, scores, 2, "consistency")  # today: itself and its duplicate
+    assert idx.tolist() == [[0, 1]] and valid.all()
+    idx, valid = reference_indices(cand, props, scores, 2, "consistency", "both")  # the next two others
+    assert idx.tolist() == [[2, 3]] and valid.all()
+    idx, valid = reference_indices(cand, props, scores, 3, "consistency", "both")  # only two others exist
+    assert valid.tolist() == [[True, True, False]] and idx[0, :2].tolist() == [2, 3]
+    dist, _ = reference_indices(cand, props, scores, 2, "distance", "both")
+    assert dist.tolist() == reference_indices(cand, props, scores, 2, "distance")[0].tolist() == [[3, 2]]

@@ -78,6 +78,11 @@ class Config:
             chosen on validation likewise.
         kept_score: the score above which an output instance counts as *kept* in Fig. 5's wrong-instance count
             (the paper's figure shows the final outputs; 0.5 as in its panels; a definition, not a tuned setting).
+        delta_scaling, self_exclusion: two forms the paper leaves open, to be chosen on the study replicates'
+            validation splits (issue 33 item 3; defaults: today's forms): eq. (1)'s vectors as written or
+            sign * log1p (:func:`cmlib.models.grmnet_heads.scale_offsets`), and whether the consistency-based
+            references also leave out the candidate and its near-duplicates, as the distance-based ones do
+            (:func:`cmlib.models.grmnet_heads.reference_indices`).
         log_every: steps between the training history's rows (the loss terms averaged over the interval).
         run: the run section every paper shares (:class:`cmlib.protocol.run.RunConfig`: seeds, workers, cache
             directory (default ``.cache/grmnet``), threads, device, executor). One replicate per ``run.seeds``
@@ -104,6 +109,8 @@ class Config:
     binary_schedule: str = "constant"
     matcher_steps: int = 20
     top_k: int = 10
+    delta_scaling: Literal["none", "log1p"] = "none"
+    self_exclusion: Literal["distance", "both"] = "distance"
     two_stage_thresholds: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.25, 0.5])
     binary_thresholds: list[float] = field(default_factory=lambda: [0.3, 0.5, 0.7])
     kept_score: float = 0.5

@@ -179,7 +179,7 @@ def model_spec(cfg: Config, data: StudyData, **variant: Any) -> GRMNetSpec:
         rpn_post_nms_top_n_test=m.rpn_post_nms_top_n, rpn_batch_size_per_image=m.rpn_batch_size_per_image,
         box_batch_size_per_image=m.box_batch_size_per_image, representation_size=m.representation_size,
         mask_layers=tuple(m.mask_layers), detections_per_img=m.detections_per_img,
-        **{"top_k": cfg.top_k, **variant})
+        **{"top_k": cfg.top_k, "delta_scaling": cfg.delta_scaling, "self_exclusion": cfg.self_exclusion, **variant})
 
 
 # ----------------------------------------------------------------------------------------------------------- batches
