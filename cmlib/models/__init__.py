@@ -17,6 +17,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "grmnet_heads": (
         "LanguageEncoder", "LanguageRPN", "TiledFusion", "absolute_position", "grm_vectors", "reference_indices",
         "relative_offsets",
+        "scale_offsets",
     ),
     "hashing_baselines": (
         "ITQ", "LSH", "SH", "UNSUPERVISED", "WDHT", "AlexNetFc7", "CrossViTFeatures", "SmallAlexNet", "ViTConfig",
