@@ -60,7 +60,8 @@ _GLUES = ("and", "with", ",", "and a", "and also")
 
 @dataclass
 class WorldConfig:
-    """Parameters of the compositional world (defaults: the smoke size; the study profile uses CUB's 200 / 50 / 50).
+    """Parameters of the compositional world (defaults: the smoke size; the study profile uses half CUB's shape:
+    100 classes, 25 unseen, 25 validation, params/clarel/study.yaml; CUB has 200 / 50 / 50).
 
     Attributes:
         n_classes: total classes (CUB: 200).

@@ -52,7 +52,8 @@ class WorldConfig:
 
     Attributes:
         n_train_ids, n_val_ids, n_test_ids: identities per split (disjoint).
-        height, width: body image size (64x32 smoke, 128x64 study).
+        height, width: body image size (study: 64x32, params/deskpro/study.yaml; issue 31 asks for at least
+            128x64, a 16x8 CSA grid).
         face_size: side of the face inputs (low-res crop upsampled, and the high-res render).
         min_outfits, max_outfits: outfits per identity.
         images_per_outfit: images of each outfit in training / celeb_light splits.
