@@ -104,19 +104,14 @@ def reference_indices(cand: Tensor, props: Tensor, scores: Tensor, k: int,
         idx[:, : len(top)] = top
         valid[:, : len(top)] = True
         return idx, valid
-    if manner == "consistency":  # the same ranking, the candidate's own near-duplicates left out
-        rank = scores[None, :].expand(n, -1).masked_fill(box_iou(cand, props) >= 0.5, float("-inf"))
-        m = min(k, p)
-        s, top = torch.topk(rank, m, dim=1)  # ties: topk's order; scores are continuous probabilities
-        idx[:, :m] = top
-        valid[:, :m] = torch.isfinite(s)
-        return idx, valid
-    cc = 0.5 * (cand[:, :2] + cand[:, 2:])
-    pc = 0.5 * (props[:, :2] + props[:, 2:])
-    dist = torch.cdist(cc, pc)
-    dist = dist.masked_fill(box_iou(cand, props) >= 0.5, float("inf"))
+    # per candidate: a key to rank proposals by (smallest first), the candidate's near-duplicates ranked never
+    if manner == "consistency":  # the same objectness ranking, the candidate's own near-duplicates left out
+        key = (-scores)[None, :].expand(n, -1)
+    else:
+        key = torch.cdist(0.5 * (cand[:, :2] + cand[:, 2:]), 0.5 * (props[:, :2] + props[:, 2:]))
+    key = key.masked_fill(box_iou(cand, props) >= 0.5, float("inf"))
     m = min(k, p)
-    d, near = torch.topk(dist, m, dim=1, largest=False)
+    d, near = torch.topk(key, m, dim=1, largest=False)
     idx[:, :m] = near
     valid[:, :m] = torch.isfinite(d)
     return idx, valid

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import math
 import os
 import random
@@ -62,10 +63,12 @@ _PROGRESS_ENABLED = os.environ.get("CMLIB_PROGRESS", "1") != "0"  # the runner's
 
 @dataclass
 class DeviceConfig:
-    """Where and how training runs: the ``fit`` section every paper's params file has (default: one CPU process).
+    """Where and how training runs: the ``run.device`` section every paper's params file has (default: one CPU
+    process; :class:`cmlib.protocol.run.RunConfig`).
 
-    ``fit: {accelerator: gpu, devices: 1, precision: bf16-mixed}`` trains on one GPU; with ``devices: N, strategy:
-    ddp`` launch the script with ``torchrun --nproc_per_node N`` or ``fabric run`` (README, "Training on GPUs").
+    ``run: {device: {accelerator: gpu, devices: 1, precision: bf16-mixed}}`` trains on one GPU; with ``devices: N,
+    strategy: ddp`` launch the script with ``torchrun --nproc_per_node N`` or ``fabric run`` (README, "The run
+    section, and training on GPUs").
 
     Attributes:
         accelerator, devices, strategy, num_nodes, precision: passed to ``lightning.fabric.Fabric``.
@@ -182,9 +185,8 @@ def seed_everything(seed: int) -> None:
 def model_device(module: nn.Module) -> torch.device:
     """The device ``module``'s parameters (else buffers) live on; the CPU for a module with neither. After
     :func:`fit` a model sits on the training device, so evaluation code asks the model, not the config."""
-    for tensor in (*module.parameters(), *module.buffers()):
-        return tensor.device
-    return torch.device("cpu")
+    first = next(itertools.chain(module.parameters(), module.buffers()), None)  # no list of every tensor per batch
+    return torch.device("cpu") if first is None else first.device
 
 
 def to_model_device(module: nn.Module, data: Any) -> Any:

@@ -47,8 +47,9 @@ _FROM_RUN = object()  # run_replicates' default: the value of the config's run s
 def replicate_path(fn: Callable[..., Any], cfg: Any, seed: int, cache_dir: str | Path) -> Path:
     """Where the result of ``fn(cfg, seed)`` is kept: the key covers the function, the config and the seed."""
     conf = to_dict(cfg)  # a dataclass or a dict, alike; of its run section only what changes numbers
-    if "run" in conf:
-        conf["run"] = cfg.run.key_part() if hasattr(cfg, "run") else conf["run"]
+    run = _run_of(cfg)
+    if run is not None:
+        conf["run"] = run.key_part()
     key = stable_hash({"fn": f"{fn.__module__}.{fn.__qualname__}", "cfg": conf, "seed": seed})
     return Path(cache_dir) / f"replicate-{fn.__name__}-s{seed}-{key}.json"
 
@@ -79,7 +80,7 @@ def run_replicates(fn: Callable[[Any, int], dict[str, Any]], cfg: Any, seeds: Se
         ValueError: a seed is repeated.
         ReplicateError: ``fn`` raised for a seed (the other finished replicates are written before this is raised).
     """
-    run = getattr(cfg, "run", None)
+    run = _run_of(cfg)
     seeds = list(run.seeds if seeds is None and run is not None else seeds if seeds is not None else [])
     if cache_dir is _FROM_RUN:
         cache_dir = run.cache_dir if run is not None else None
@@ -157,6 +158,14 @@ def _run_pool(calls: Mapping[Hashable, tuple], order: Sequence[Hashable], needs:
             raise failure
 
 
+def _run_of(cfg: Any) -> Any:
+    """:func:`cmlib.protocol.run.run_of`, imported on first use (it imports torch, which this module leaves to the
+    work it schedules)."""
+    from cmlib.protocol.run import run_of
+
+    return run_of(cfg)
+
+
 def _call(fn: Callable, cfg: Any, seed: Any, label: str = "seed") -> dict[str, Any]:
     """One replicate (or task) under the config's torch threads (``run.threads``, default 1; here or in a worker);
     errors name the seed (or task)."""
@@ -181,7 +190,8 @@ def _replicate(fn: Callable, cfg: Any, seed: int, path: Path | None) -> dict[str
 
 def _engine(cfg: Any, executor: ExecutorConfig | None) -> ExecutorConfig:
     """The engine to use: ``executor``, else the config's ``run.executor``, else the local pool."""
-    found = executor if executor is not None else getattr(getattr(cfg, "run", None), "executor", None)
+    run = _run_of(cfg)
+    found = executor if executor is not None else (None if run is None else run.executor)
     if found is not None and not isinstance(found, ExecutorConfig):
         raise TypeError(f"executor: expected a cmlib.protocol.executors.ExecutorConfig, got {type(found).__name__}")
     return found or ExecutorConfig()
@@ -214,7 +224,8 @@ def run_tasks(fn: Callable[[Any, Any], Any], cfg: Any, tasks: Sequence[Hashable]
         ReplicateError: ``fn`` raised for a task (nothing new starts; the running tasks finish first).
     """
     if jobs is None:
-        jobs = cfg.run.workers if hasattr(cfg, "run") else 0
+        run = _run_of(cfg)
+        jobs = 0 if run is None else run.workers
     order = list(tasks)
     needs = {t: tuple((requires or {}).get(t, ())) for t in order}
     sequential = _check_tasks(order, needs)

@@ -33,7 +33,7 @@ from cmlib.protocol.config import ConfigError, check_range
 from cmlib.protocol.engine import DeviceConfig, FitConfig, torch_threads
 from cmlib.protocol.executors import ExecutorConfig
 
-__all__ = ["MOVED", "RunConfig", "cache_key", "replicate_config", "run_threads", "with_threads"]
+__all__ = ["MOVED", "RunConfig", "cache_key", "replicate_config", "run_of", "run_threads", "with_threads"]
 
 T = TypeVar("T")
 
@@ -107,11 +107,18 @@ def cache_key(cfg: Any, *parts: Any, length: int = 16) -> str:
     return stable_hash([*parts, extra] if extra else list(parts), length=length)
 
 
+def run_of(cfg: Any) -> RunConfig | None:
+    """``cfg``'s run section, or None for a config (or a plain dict) without one: the one lookup the replicate runner
+    and the thread helpers share."""
+    run = getattr(cfg, "run", None)
+    return run if isinstance(run, RunConfig) else None
+
+
 def run_threads(cfg: Any) -> int:
     """The torch thread count a config's work runs under: ``cfg.run.threads``, or 1 for a config (or dict) with no
     run section (the replicate runner's default: one thread per process)."""
-    run = getattr(cfg, "run", None)
-    return run.threads if isinstance(run, RunConfig) else 1
+    run = run_of(cfg)
+    return 1 if run is None else run.threads
 
 
 def with_threads(fn: Callable[..., T]) -> Callable[..., T]:
