@@ -142,7 +142,7 @@ def _train(cfg: Config, train: Split, seed: int, lr: float, val: Split | None = 
 
 
 def fit_main(cfg: Config, seed: int) -> dict[str, Any]:
-    """Train the main model once (the first learning rate) with the params' ``fit`` device settings: what
+    """Train the main model once (the first learning rate) with the params' ``run.device`` settings: what
     ``examples/fit_distributed.py`` launches on one GPU or under torchrun. Returns final_loss."""
     train, _, _ = make_world(cfg, seed)
     return {"model": f"linear, lr {cfg.lrs[0]}", "final_loss": _train(cfg, train, seed, cfg.lrs[0])[1]}

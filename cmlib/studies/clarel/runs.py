@@ -118,7 +118,7 @@ def train_model(data: ClarelData, stage: Stage, cfg: Config, seed: int, lam: flo
 
 
 def fit_main(cfg: Config, seed: int) -> dict[str, Any]:
-    """Train the main model once (train+val classes, ``cfg.lam``/``cfg.kappa``) with the params' ``fit`` device
+    """Train the main model once (train+val classes, ``cfg.lam``/``cfg.kappa``) with the params' ``run.device``
     settings: what ``examples/fit_distributed.py`` launches on one GPU or under torchrun. Returns steps, final_loss,
     wall_time_s. Under DDP each process sees its shard of a batch: the retrieval loss's in-batch negatives are local."""
     data = build_data(cfg)

@@ -106,7 +106,7 @@ __all__ = [
 
 
 def fit_main(cfg: Config, seed: int) -> dict[str, Any]:
-    """Train the global stream G once with the params' ``fit`` device settings (cached like every stream): what
+    """Train the global stream G once with the params' ``run.device`` settings (cached like every stream): what
     ``examples/fit_distributed.py`` launches on one GPU or under torchrun. Returns steps, final_loss, wall_time_s."""
     cfg, restorer, _ = prepare(cfg)
     dataset, world = sources(cfg, seed, restorer)[0]

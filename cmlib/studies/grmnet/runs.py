@@ -139,7 +139,7 @@ def train_detector(cfg: Config, data: StudyData) -> tuple[GRMNet, dict[str, floa
 
 
 def fit_main(cfg: Config, seed: int) -> dict[str, Any]:
-    """Train the replicate's detector and GRM-Net (Table 2 #7) once with the params' ``fit`` device settings (cached
+    """Train the replicate's detector and GRM-Net (Table 2 #7) once with the params' ``run.device`` settings (cached
     like every run): what ``examples/fit_distributed.py`` launches on one GPU or under torchrun."""
     data = build_data(cfg, seed)
     detector, det = train_detector(cfg, data)

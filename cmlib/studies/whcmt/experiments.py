@@ -67,7 +67,7 @@ def attention_replicate(cfg: Config, seed: int) -> dict:
 
 def fit_main(cfg: Config, seed: int) -> dict:
     """Train WHCMT once at the first bit length (backbones pretrained first, run-cached like every run) with the
-    params' ``fit`` device settings: what ``examples/fit_distributed.py`` launches on one GPU or under torchrun."""
+    params' ``run.device`` settings: what ``examples/fit_distributed.py`` launches on one GPU or under torchrun."""
     _, _, _, row = replicate_model(cfg, seed)
     return {"model": f"WHCMT {row['bits']} bits", "final_loss": row["final_loss"], "map": row["map"],
             "cached": row["cached"]}
