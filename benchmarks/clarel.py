@@ -2,6 +2,11 @@
 
     .venv/bin/python benchmarks/clarel.py [--steps 20] [--threads 1] [--batch 32] [--k 3] [--models-per-replicate 22]
     .venv/bin/python benchmarks/clarel.py --budget [--profile study] [--workers 2] [--steps 20] [--contention 1.2]
+    .venv/bin/python benchmarks/clarel.py --lstm [--steps 60] [--batch 64] [--k 1]
+
+``--lstm``: the text tower's two BiLSTM modes side by side (``ClarelModelConfig.lstm_mode``: "packed" sequences
+against "masked" padded ones, the same function), CPU widths, alternated twice in one process: s/step, s per 1,000
+sentences embedded, and the packed / masked ratios.
 
 Prints seconds per optimizer step (``--batch`` pairs, K sentences of 30 tokens) and per 1,000 sentences embedded,
 and the study-profile cost this implies: one model = ``--study-steps`` steps + embedding the prototypes' sentences
@@ -16,7 +21,7 @@ of :func:`cmlib.studies.clarel.study_tasks` then costs data + ``train.steps`` x 
 times ``--contention``: one process measured alone under-states two at once on the 2-core machine by ~20%
 (measured for GRM-Net), so the default is 1.2 (nothing here runs two processes). The tasks are scheduled by
 run_tasks' rule (``schedule`` of benchmarks/grmnet.py, imported, not copied) and printed against the profile's
-budget (study: 25 min, cub100: 30 min, on 2 cores). Notebooks 02-05 and the replicates' evaluation load cached
+budget (study: 75 min, cub100: 45 min, on 2 cores; issue 32). Notebooks 02-06 and the replicates' evaluation load cached
 models: not counted (the 200-step study run measured 02 9 s, 05 8 s).
 """
 
@@ -67,8 +72,22 @@ def embed_time(cfg: ClarelModelConfig, word_dim: int, n: int = 2000) -> float:
     return (time.perf_counter() - t0) / n * 1000
 
 
-#: minutes on 2 cores (issue 14): the study profile, all notebooks; cub100 with --only 01_gzsl,02_alpha_sweep,05_explore
-BUDGET_MIN = {"study": 25.0, "cub100": 30.0}
+#: minutes on 2 cores: the study profile, all notebooks; cub100 with --only 01_gzsl,02_alpha_sweep,05_explore
+BUDGET_MIN = {"study": 75.0, "cub100": 45.0}  # issue 32, item 6
+
+
+def lstm_modes(steps: int, k: int, batch: int) -> None:
+    """Print the training step and the embedding time of the two BiLSTM modes, alternated (module docstring)."""
+    times: dict[str, list[tuple[float, float]]] = {"packed": [], "masked": []}
+    for _ in range(2):
+        for mode, runs in times.items():
+            cfg = dataclasses.replace(WIDTHS["cpu"], lstm_mode=mode)
+            runs.append((step_time(cfg, steps, k, 32, batch), embed_time(cfg, 32)))
+    best = {mode: (min(s for s, _ in t), min(e for _, e in t)) for mode, t in times.items()}
+    for mode, (step, embed) in best.items():
+        print(f"{mode:6s}: {step:.4f} s/step (batch {batch}, K={k}), {embed:.3f} s per 1000 sentences (best of 2)")
+    print(f"packed / masked: step x{best['packed'][0] / best['masked'][0]:.2f}, "
+          f"embedding x{best['packed'][1] / best['masked'][1]:.2f}")
 
 
 def stage_costs(cfg, steps: int) -> dict[str, float]:
@@ -83,7 +102,7 @@ def stage_costs(cfg, steps: int) -> dict[str, float]:
     t = time.perf_counter()
     data = clarel.build_data(rcfg)
     out = {"data": time.perf_counter() - t}
-    short = dataclasses.replace(rcfg, train=dataclasses.replace(rcfg.train, steps=steps),
+    short = dataclasses.replace(rcfg, train=dataclasses.replace(rcfg.train, steps=steps, curve_points=0),
                                 run=dataclasses.replace(rcfg.run, cache_dir=None))
     for name in ("val", "test"):
         stage = clarel.make_stage(data, name, rcfg.val_seen_fraction, rcfg.run.seeds[0])
@@ -108,7 +127,9 @@ def budget(profile: str, workers: int, steps: int, contention: float) -> None:
     print(f"data {c['data']:.1f} s; val {c['val']:.3f} s/step + {c['score_val']:.1f} s scoring; "
           f"test {c['test']:.3f} s/step + {c['score_test']:.1f} s scoring (one process alone)", flush=True)
     tasks, requires = clarel.study_tasks(cfg)
-    durations = [contention * (c["data"] + cfg.train.steps * c[t[0]] + c[f"score_{t[0]}"]) for t in tasks]
+    curve = {"val": cfg.train.curve_points * c["score_val"], "test": 0.0}  # validation curves: val models only
+    durations = [contention * (c["data"] + cfg.train.steps * c[t[0]] + c[f"score_{t[0]}"] + curve[t[0]])
+                 for t in tasks]
     index = {t: i for i, t in enumerate(tasks)}
     needs = [[index[r] for r in requires.get(t, [])] for t in tasks]
     wall = schedule(durations, needs, workers) / 60
@@ -133,6 +154,7 @@ def main() -> None:
                     help="sentences embedded per model for the prototypes (study: ~28.5k val, 48k test stage)")
     ap.add_argument("--models-per-replicate", type=int, default=22)
     ap.add_argument("--budget", action="store_true")
+    ap.add_argument("--lstm", action="store_true", help="packed against masked BiLSTM, side by side")
     ap.add_argument("--profile", default="study")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--contention", type=float, default=1.2,
@@ -142,6 +164,9 @@ def main() -> None:
         budget(args.profile, args.workers, args.steps, args.contention)
         return
     torch.set_num_threads(args.threads)
+    if args.lstm:
+        lstm_modes(args.steps, args.k, args.batch)
+        return
     for name, cfg in WIDTHS.items():
         word_dim = 32 if name == "cpu" else 300
         k = args.k if name == "cpu" else 5

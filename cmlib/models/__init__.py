@@ -8,7 +8,7 @@ module: import ``build_backbone`` and the ``osnet`` factory from their modules.
 from cmlib._lazy import lazy_exports
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "clarel": ("ClarelModel", "ClarelModelConfig", "ImageTower", "ResidualConv1d", "TextTower"),
+    "clarel": ("ClarelModel", "ClarelModelConfig", "ImageTower", "ResidualConv1d", "TextTower", "bilstm_masked"),
     "deskpro": (
         "CSA", "BNNeck", "BatchDropTop", "ChannelBranch", "GlobalBranch", "MBNOutput", "MultiBranchNet", "PartBranch",
         "flip_averaged_embedding", "two_stream_descriptor",

@@ -1,8 +1,14 @@
-"""CLAREL two-tower model: shapes, sentence averaging, empty/unknown sentences, timm backbone from a local file."""
+"""CLAREL two-tower model: shapes, sentence averaging, empty/unknown sentences, the masked BiLSTM against the packed
+one, timm backbone from a local file."""
 
+import dataclasses
+
+import pytest
 import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from cmlib.models.clarel import ClarelModel, ClarelModelConfig
+from cmlib.models.clarel import ClarelModel, ClarelModelConfig, bilstm_masked
 
 CFG = ClarelModelConfig(embed_dim=16, image_in_dim=20, cnn_channels=8, lstm_hidden=6)
 
@@ -49,3 +55,27 @@ def test_backbone_loads_weights_from_a_local_file(tmp_path):
     m = _model(cfg)
     assert torch.equal(m.image.backbone.conv1[0].weight, src.conv1[0].weight)
     assert m.encode_image(torch.rand(2, 3, 32, 32)).shape == (2, 16)
+
+
+def test_masked_bilstm_equals_the_packed_one_outputs_and_gradients():
+    torch.manual_seed(0)
+    lstm = nn.LSTM(8, 5, batch_first=True, bidirectional=True)
+    x = torch.randn(4, 7, 8, requires_grad=True)
+    lengths = torch.tensor([7, 3, 1, 5])
+    packed, _ = lstm(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+    packed, _ = pad_packed_sequence(packed, batch_first=True, total_length=7)
+    masked = bilstm_masked(lstm, x, lengths)
+    assert torch.allclose(packed, masked, atol=1e-6)
+    assert masked[1, 3:].abs().max() == 0 and masked[2, 1:].abs().max() == 0  # padding stays 0
+    grads = [torch.autograd.grad((o ** 2).sum(), [x, lstm.weight_hh_l0_reverse]) for o in (packed, masked)]
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_lstm_modes_embed_alike_and_a_wrong_lstm_is_refused():
+    ids, lengths = torch.randint(2, 12, (5, 9)), torch.tensor([9, 4, 1, 6, 2])
+    masked = _model().encode_text(ids, lengths)
+    packed = _model(dataclasses.replace(CFG, lstm_mode="packed")).encode_text(ids, lengths)
+    assert torch.allclose(masked, packed, atol=1e-5)
+    with pytest.raises(ValueError, match="bidirectional"):
+        bilstm_masked(nn.LSTM(4, 3, batch_first=True), torch.randn(2, 3, 4), torch.tensor([3, 2]))

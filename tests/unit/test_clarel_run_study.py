@@ -12,12 +12,17 @@ TINY = {"world": {"n_classes": 24, "n_unseen": 6, "n_val_classes": 6, "n_genera"
         "train": {"steps": 3, "batch_size": 8, "word_dim": 8, "word2vec_epochs": 1}}
 
 
-def test_study_profile_trains_22_models_per_replicate_and_cub100_two(project_root):
+def test_study_profile_trains_30_models_on_grid_replicates_18_on_the_others_and_cub100_two(project_root):
     study = from_params(clarel.Config, load_yaml(project_root / "params/clarel/study.yaml"))
     tasks, requires = clarel.study_tasks(study)
-    assert len(tasks) == len(set(tasks)) == 22 * len(study.run.seeds) and requires == {}
+    # per replicate: Table 3's 4 settings x 2 stages, class text x 2 stages, 06's per-image and class text at the
+    # two scales other than 1 x 2 stages (18); the grid's other 12 validation models on the first 3 replicates only
+    assert study.grid_replicates == 3 and study.variation_levels == [0.0, 1.0, 2.0]
+    assert len(tasks) == len(set(tasks)) == 30 * 3 + 18 * 2 and requires == {}
     per_seed = [t for t in tasks if t[1] == study.run.seeds[0]]
-    assert sum(t[0] == "test" for t in per_seed) == 5 and sum(t[4] == "class" for t in per_seed) == 2
+    assert sum(t[0] == "test" for t in per_seed) == 9 and sum(t[4] == "class" for t in per_seed) == 6
+    assert sorted({t[5] for t in per_seed}) == [0.0, 1.0, 2.0]
+    assert len([t for t in tasks if t[1] == study.run.seeds[-1]]) == 18
     # the longer test-stage trainings start first
     assert [t[0] for t in tasks] == sorted((t[0] for t in tasks), key=lambda s: s != "test")
     cub = from_params(clarel.Config, load_yaml(project_root / "params/clarel/cub100.yaml"))
@@ -26,7 +31,7 @@ def test_study_profile_trains_22_models_per_replicate_and_cub100_two(project_roo
 
 def test_explorer_model_is_listed_for_the_first_seed_only():
     cfg = from_params(clarel.Config, {**TINY, "run": {"seeds": [3, 4]}, "notebooks": ["05_explore"]})
-    assert clarel.study_tasks(cfg)[0] == [("val", 3, 0.5, 0.5, "image")]
+    assert clarel.study_tasks(cfg)[0] == [("val", 3, 0.5, 0.5, "image", 1.0)]
 
 
 def test_notebooks_read_only_models_run_study_trained(tmp_path, monkeypatch):
@@ -42,7 +47,8 @@ def test_notebooks_read_only_models_run_study_trained(tmp_path, monkeypatch):
     monkeypatch.setattr(clarel.runs, "load_cached", lambda p: read.add(p.name) or real_load(p))
     clarel.runs._MEMORY.clear()
     seed = cfg.run.seeds[0]
-    for fn in (clarel.gzsl_replicate, clarel.alpha_replicate, clarel.sweep_replicate, clarel.ablation_replicate):
+    for fn in (clarel.gzsl_replicate, clarel.alpha_replicate, clarel.sweep_replicate, clarel.ablation_replicate,
+               clarel.dose_replicate):
         fn(cfg, seed)
     rcfg = replicate_config(cfg, seed)  # notebook 05
     clarel.trained_scores(rcfg, lambda: clarel.build_data(rcfg), "val", seed, rcfg.lam, rcfg.kappa)

@@ -236,3 +236,67 @@ def test_alpha_claims_on_p_are_sanity_checks_and_the_headline_level():
     rows = [{"H": h} for h in (40.0, 42.0)]
     level = clarel.headline_level(rows)
     assert level["ours"] == 41.0 and level["paper"] == 55.8 and "2 replicates" in level["source"]
+
+
+def test_validation_models_record_a_curve_and_the_test_stage_has_none():
+    cfg = from_params(clarel.Config, {**TINY, "train": {**TINY["train"], "steps": 6, "curve_points": 3}})
+    data = clarel.build_data(cfg)
+    clarel.runs._MEMORY.clear()
+    row = clarel.evaluate_setting(cfg, data, 0, 0.5, 0.5)
+    assert [s for s, _ in row["curve"]] == [2.0, 4.0, 6.0] and all(0.0 <= h <= 100.0 for _, h in row["curve"])
+    # the last point is the finished model's best H over the alphas on the validation split
+    val = clarel.trained_scores(cfg, data, "val", 0, 0.5, 0.5)
+    assert row["curve"][-1][1] == pytest.approx(max(clarel.runs.h_curve(val, cfg.alphas)), abs=1e-6)
+    test = clarel.trained_scores(cfg, data, "test", 0, 0.5, 0.5)
+    assert clarel.runs.validation_curve(test.history) == []
+    with pytest.raises(ValueError, match="not the validation stage"):
+        clarel.runs.validation_h(None, data, clarel.make_stage(data, "test"), cfg)
+
+
+def test_gates_read_curves_and_a_rising_curve_invalidates_the_claim():
+    from cmlib.protocol.claims import claims
+
+    flat, rising = [(1.0, 30.0), (2.0, 40.0), (3.0, 40.1)], [(1.0, 30.0), (2.0, 35.0), (3.0, 40.0)]
+    text = [{"seed": s, "text": [_row(s, H=30.0 + s, zsl=50.0, zsl_chance=2.0, curve=flat),
+                                 _row(s, H=20.0, zsl=40.0 + s, zsl_chance=2.0, curve=flat)]} for s in range(3)]
+    t = claims(clarel.text_claims(text))
+    assert list(t["verdict"]) == ["reproduced", "reproduced"]
+    assert "per-image text converged (+0.1 over the last third, tolerance 0.45)" in t["converged"].iloc[0]
+    text[1]["text"][1]["curve"] = rising  # one replicate rising: the mean curve 30, 38.33, 40.07 gains 1.733
+    assert claims(clarel.text_claims(text))["verdict"].iloc[0] == ("invalid: class-level text still improving "
+                                                                   "(+1.733 over the last third)")
+
+
+def test_grid_config_cuts_the_seeds_and_run_study_lists_the_grid_on_them_only():
+    cfg = from_params(clarel.Config, {**TINY, "run": {"seeds": [0, 1, 2, 3]}, "grid_replicates": 2,
+                                      "notebooks": ["03_lambda_kappa"]})
+    assert clarel.grid_config(cfg).run.seeds == [0, 1]
+    assert {t[1] for t in clarel.study_tasks(cfg)[0]} == {0, 1}
+    assert clarel.grid_config(from_params(clarel.Config, TINY)).run.seeds == [0]
+
+
+def test_dose_claims_on_hand_made_replicates():
+    from cmlib.protocol.claims import claims
+
+    flat = [(1.0, 30.0), (2.0, 40.0), (3.0, 40.0)]
+    # per-image gain in H: 0 + noise at share 0, 2 at share 0.2, 4 at 0.4 -> slope 10 per unit share
+    noise = [0.1, -0.2, 0.1]
+    reps = [{"seed": s, "levels": [
+        {"scale": sc, "off_mode_share": share,
+         "image": _row(s, H=40.0 + gain + noise[s], zsl=50.0 + 2 * gain, zsl_chance=2.0, curve=flat),
+         "class": _row(s, H=40.0, zsl=50.0, zsl_chance=2.0, curve=flat)}
+        for sc, share, gain in ((0.0, 0.0, 0.0), (1.0, 0.2, 2.0), (2.0, 0.4, 4.0))]} for s in range(3)]
+    t = claims(clarel.dose_claims(reps))
+    assert list(t["claim"].str.contains("grows")) == [True, False, True, False]
+    assert t["mean"].iloc[0] == pytest.approx(10.0, abs=1e-6) and t["mean"].iloc[2] == pytest.approx(20.0, abs=1e-6)
+    assert t["margin"].iloc[0] == pytest.approx(0.45 / 0.17, abs=1e-3)
+    assert t["verdict"].iloc[0].startswith("reproduced")  # the same slope with tiny noise in every replicate
+    assert t["dose"].iloc[0]["levels"] == pytest.approx([0.0, 0.2, 0.4]) and t["dose"].iloc[0]["paper_level"] == 0.399
+    # at share 0 the H gain is 0.1 / -0.2 / 0.1: mean 0, t(2) half-width 4.303 * 0.1732 / sqrt(3) = 0.430, inside
+    # the margin 0.45: equivalent to 0; the ZSL gain is exactly 0
+    assert t["ci_high"].iloc[1] == pytest.approx(0.430, abs=1e-3)
+    assert t["verdict"].iloc[1] == "reproduced" and t["verdict"].iloc[3] == "reproduced"
+    reps[0]["levels"][0]["image"]["H"] += 1.0  # a gain of ~0.33 on average at no variation: not shown equivalent
+    assert claims(clarel.dose_claims(reps))["verdict"].iloc[1] == "inconclusive"
+    rows = clarel.dose_rows(reps)
+    assert len(rows) == 9 and rows[1]["dH"] == pytest.approx(2.0 + 0.1)  # seed 0, share 0.2: gain 2 + its noise

@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from cmlib.data.worlds.clarel import GROUPS, WorldConfig, make_world, off_mode_share, text_information
+from cmlib.data.worlds.clarel import (
+    GROUPS,
+    WorldConfig,
+    class_modes,
+    make_world,
+    off_mode_share,
+    text_information,
+    with_variation,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = {"n_classes": 30, "n_unseen": 8, "n_val_classes": 7, "n_genera": 6, "images_per_class": 6, "feature_dim": 64}
@@ -154,3 +162,22 @@ def test_world_builds_for_200_seeds_at_the_study_sizes() -> None:
     _check_study_world(full, 0)
     for seed in range(200):
         _check_study_world(make_world(dataclasses.replace(cheap, seed=seed)), seed)
+
+
+def test_with_variation_scales_the_off_mode_share_and_keeps_every_other_draw():
+    base = WorldConfig(**SMALL, purity_low=0.6, purity_high=0.9)
+    assert with_variation(base, 1.0) is base
+    scaled = with_variation(base, 2.0)
+    assert scaled.purity_low == pytest.approx(0.2) and scaled.purity_high == pytest.approx(0.8)
+    worlds = [make_world(with_variation(base, s)) for s in (0.0, 1.0, 2.0)]
+    shares = [off_mode_share(w.attributes, w.labels, class_modes(w)) for w in worlds]
+    assert shares[0] == 0.0 and 0.0 < shares[1] < shares[2]  # none at 0, more with the scale
+    # the classes, splits and labels are the same draws at every scale; only the attributes move
+    for w in worlds[1:]:
+        assert np.array_equal(w.labels, worlds[0].labels) and np.array_equal(w.unseen_classes, worlds[0].unseen_classes)
+        assert all(np.array_equal(w.splits[k], worlds[0].splits[k]) for k in w.splits)
+    with pytest.raises(ValueError, match="largest scale is 2.5"):
+        with_variation(base, 3.0)
+    with pytest.raises(ValueError, match=">= 0"):
+        with_variation(base, -0.5)
+

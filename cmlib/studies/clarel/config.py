@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -39,6 +40,11 @@ class TrainConfig:
             Reed's CUB sentences) covers nearly every token, and a wrong file far less. The coverage is always
             reported (``ClarelData.word_coverage`` and the data line of notebook 01).
         eval_batch: batch size for embedding at inference.
+        curve_points: validation-stage models are scored on their validation split (best H over ``Config.alphas``)
+            after every ``max(1, steps // curve_points)`` steps: the validation curve the convergence gate reads
+            (:func:`cmlib.protocol.claims.last_third_gain`; issue 32). 0: no curve. Test-stage models have no
+            validation split of their own: the gate reads the curve of the same setting's validation-stage model
+            (same steps, same schedule, the train classes only). Default 6; the study profile 8.
     """
 
     steps: int = 30
@@ -57,9 +63,11 @@ class TrainConfig:
     word_vectors: Path | None = path_field(layout="word2vec .bin, GloVe/word2vec .txt or a {word: vector} .pkl")
     min_word_coverage: float = 0.8
     eval_batch: int = 2048
+    curve_points: int = 6
 
     def __post_init__(self) -> None:
         check_range("train.steps", self.steps, lo=1)
+        check_range("train.curve_points", self.curve_points, lo=0)
         check_range("train.lr", self.lr, lo=0.0)
         check_range("train.batch_size", self.batch_size, lo=2)
         check_range("train.sentences_per_image", self.sentences_per_image, lo=1)
@@ -70,7 +78,7 @@ class TrainConfig:
 
 
 #: the CLAREL notebooks (notebooks/clarel/<name>.py), the values of ``Config.notebooks``
-NOTEBOOKS = ("01_gzsl", "02_alpha_sweep", "03_lambda_kappa", "04_ablation", "05_explore")
+NOTEBOOKS = ("01_gzsl", "02_alpha_sweep", "03_lambda_kappa", "04_ablation", "05_explore", "06_dose")
 
 
 def _small_model() -> ClarelModelConfig:
@@ -100,6 +108,14 @@ class Config:
         val_seen_fraction: share of each train class's images held out as validation "seen" images.
         class_text: notebook 04 also trains the main setting on class-level text (``world.text_level="class"``,
             the key-novelty ablation; world data only).
+        grid_replicates: notebook 03 (the Figs. 3-4 grids) runs on the first ``grid_replicates`` of ``run.seeds``
+            (0: all of them). Its 12 validation-only models per replicate feed only the stability figures and claims,
+            so the study trains them on fewer replicates to pay for converged models (issue 32, item 1; >= 3, the
+            least for a definite verdict).
+        variation_levels: notebook 06 (world data only): the scales of the world's within-class attribute variation
+            at which the key novelty (per-image against class-level text, main setting) is measured again
+            (:func:`cmlib.data.worlds.clarel.with_variation`: 0 = every image shows its class's mode, 1 = the
+            profile's world, whose models notebook 04 already trained). Ascending, >= 2 levels.
         notebooks: the notebooks of this profile whose models :func:`cmlib.studies.clarel.run_study` (called by
             notebook 01) trains as tasks (:data:`NOTEBOOKS` names them all; the cub100 profile runs three, so it
             lists three: its runner line's ``--only`` must name the same ones).
@@ -125,6 +141,8 @@ class Config:
     kappas: list[float] = field(default_factory=lambda: [0.5, 1.0])
     val_seen_fraction: float = 0.2
     class_text: bool = True
+    grid_replicates: int = 0
+    variation_levels: list[float] = field(default_factory=lambda: [0.0, 1.0])
     notebooks: list[str] = field(default_factory=lambda: list(NOTEBOOKS))
     run: RunConfig = field(default_factory=RunConfig)
 
@@ -140,6 +158,12 @@ class Config:
         for i, v in enumerate(self.kappas):
             check_range(f"kappas[{i}]", v, lo=0.0, hi=1.0)
         check_range("val_seen_fraction", self.val_seen_fraction, lo=0.01, hi=0.9)
+        check_range("grid_replicates", self.grid_replicates, lo=0)
+        top = 1.0 / (1.0 - self.world.purity_low) if self.world.purity_low < 1.0 else None  # keeps purities > 0
+        for i, v in enumerate(self.variation_levels):
+            check_range(f"variation_levels[{i}]", v, lo=0.0, hi=top)
+        if len(self.variation_levels) < 2 or sorted(set(self.variation_levels)) != list(self.variation_levels):
+            raise ConfigError(f"variation_levels: {self.variation_levels} must be >= 2 distinct scales, ascending")
         unknown = [n for n in self.notebooks if n not in NOTEBOOKS]
         if unknown or not self.notebooks:
             raise ConfigError(f"notebooks: {unknown or self.notebooks} must be a non-empty list of {list(NOTEBOOKS)}")
@@ -156,3 +180,10 @@ class Config:
             except (WeightsError, ValueError) as err:
                 raise ConfigError(str(err)) from None
 
+
+
+def grid_config(cfg: Config) -> Config:
+    """``cfg`` with ``run.seeds`` cut to the first ``cfg.grid_replicates`` (notebook 03's replicates; 0: all)."""
+    if not cfg.grid_replicates or cfg.grid_replicates >= len(cfg.run.seeds):
+        return cfg
+    return dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, seeds=list(cfg.run.seeds[:cfg.grid_replicates])))

@@ -16,7 +16,7 @@ from cmlib.data.worlds.clarel import make_world, text_information
 from cmlib.protocol.run import replicate_config
 from cmlib.studies.clarel.config import Config
 from cmlib.studies.clarel.data import build_data
-from cmlib.studies.clarel.runs import evaluate_setting, sealed_test, trained_scores, validate_setting
+from cmlib.studies.clarel.runs import evaluate_setting, sealed_test, trained_scores, validate_setting, validation_curve
 
 __all__ = ["ABLATION", "ablation_replicate", "alpha_replicate", "gzsl_replicate", "sweep_replicate"]
 
@@ -41,7 +41,7 @@ def alpha_replicate(cfg: Config, seed: int) -> dict[str, Any]:
     views = [alpha_view(scored, a) for a in rcfg.alphas]
     return {"seed": seed, "alphas": list(rcfg.alphas), "H": [v.h for v in views], "u": [v.u for v in views],
             "s": [v.s for v in views], "p_seen_given_unseen": [100 * v.p_seen_given_unseen for v in views],
-            "H_chance": 100.0 / scored.distances.shape[1]}
+            "H_chance": 100.0 / scored.distances.shape[1], "curve": validation_curve(scored.history)}
 
 
 def sweep_replicate(cfg: Config, seed: int) -> dict[str, Any]:
@@ -76,7 +76,7 @@ def ablation_replicate(cfg: Config, seed: int) -> dict[str, Any]:
         k = "" if use_alpha else "0"
         lines.append({"line": line, "alpha": "validated" if use_alpha else "0", "lambda": lam, "kappa": kappa,
                       "seed": seed, "u": r["u" + k], "s": r["s" + k], "H": r["H" + k], "H_chance": r["H_chance"],
-                      "top_share": r["top_share"]})
+                      "top_share": r["top_share"], "curve": r["curve"]})
     out: dict[str, Any] = {"seed": seed, "lines": lines}
     if rcfg.class_text and rcfg.data == "world":
         ccfg = dataclasses.replace(rcfg, world=dataclasses.replace(rcfg.world, text_level="class"))

@@ -111,10 +111,30 @@ def train_model(data: ClarelData, stage: Stage, cfg: Config, seed: int, lam: flo
         return clarel_loss(out["image_emb"], out["text_emb"], out["image_logits"], out["text_logits"],
                            batch["labels"], lam, kappa)
 
+    every = max(1, tcfg.steps // tcfg.curve_points) if tcfg.curve_points and stage.name == "val" else 0
     fcfg = cfg.run.fit_config(max_steps=tcfg.steps, seed=seed, log_every=max(1, tcfg.steps // 10),
-                              grad_clip=tcfg.grad_clip)
-    result = fit(model, opt, loss_fn, stage_batches(data, stage, tcfg, seed), fcfg, scheduler=sched)
+                              grad_clip=tcfg.grad_clip, eval_every=every)
+    eval_fn = (lambda m: {"score": validation_h(m, data, stage, cfg)}) if every else None
+    result = fit(model, opt, loss_fn, stage_batches(data, stage, tcfg, seed), fcfg, scheduler=sched, eval_fn=eval_fn)
     return model, result
+
+
+def validation_h(model: ClarelModel, data: ClarelData, stage: Stage, cfg: Config) -> float:
+    """The best H (%) over ``cfg.alphas`` of ``model`` on a validation stage's eval images: one point of the
+    validation curve (``TrainConfig.curve_points``). Raises on a test stage: its images are read once, at the end."""
+    if stage.name != "val":
+        raise ValueError(f"validation_h: stage {stage.name!r} is not the validation stage (the test split is sealed)")
+    dist, labels = score(model, data, stage, cfg.train.eval_batch)
+    n_seen = len(stage.seen)
+    scored = Scored(dist, labels, list(range(n_seen)), list(range(n_seen, dist.shape[1])), [], 0.0)
+    return max(h_curve(scored, cfg.alphas))
+
+
+def validation_curve(history: list[dict[str, float]]) -> list[tuple[float, float]]:
+    """``[(step, validation H)]`` of a validation-stage model's training log (empty without ``curve_points``)."""
+    from cmlib.protocol.claims import curve_from_history
+
+    return curve_from_history(history)
 
 
 def fit_main(cfg: Config, seed: int) -> dict[str, Any]:
@@ -235,7 +255,8 @@ def _top_share(scored: Scored, alpha: float) -> float:
 
 def validate_setting(cfg: Config, data: ClarelData, seed: int, lam: float, kappa: float) -> dict[str, Any]:
     """The validation stage alone for one (seed, lam, kappa): alpha* = argmax of validation H, and u, s, H at
-    alpha = 0 and alpha* on the validation split (percentages). The test split is not read."""
+    alpha = 0 and alpha* on the validation split (percentages), with the model's validation ``curve``. The test
+    split is not read."""
     val = trained_scores(cfg, data, "val", seed, lam, kappa)
     curve = h_curve(val, cfg.alphas)
     alpha = float(cfg.alphas[int(np.argmax(curve))])
@@ -243,7 +264,7 @@ def validate_setting(cfg: Config, data: ClarelData, seed: int, lam: float, kappa
     return {"seed": seed, "lambda": lam, "kappa": kappa, "alpha": alpha, "u0": at0["u"], "s0": at0["s"],
             "H0": at0["H"], "u": at_a["u"], "s": at_a["s"], "H": at_a["H"],
             "H_chance": chance_h(len(val.seen_cols), len(val.unseen_cols)), "top_share": _top_share(val, alpha),
-            "train_s": val.wall_s}
+            "train_s": val.wall_s, "curve": validation_curve(val.history)}
 
 
 def sealed_test(cfg: Config, data: ClarelData | Callable[[], ClarelData], seed: int, lam: float,
@@ -265,11 +286,14 @@ def evaluate_setting(cfg: Config, data: ClarelData, seed: int, lam: float, kappa
     opened test matrix *after* alpha* is fixed, never used to choose anything: ``alpha_test_best`` /
     ``H_test_best`` (the alpha of the test grid with the best H, and that H: the alpha transfer from the validation
     model to the train+val model), ``H_chance`` (:func:`chance_h`) and ``top_share`` (share of test images given
-    the most frequent predicted class at alpha*: near 1 = collapsed).
+    the most frequent predicted class at alpha*: near 1 = collapsed). ``curve``: the validation curve of the
+    setting's validation-stage model (``TrainConfig.curve_points``; the test-stage model's own stand-in for the
+    convergence gate, since its training has no validation split; empty without curve points).
     """
     from cmlib.metrics import zsl
 
-    curve = h_curve(trained_scores(cfg, data, "val", seed, lam, kappa), cfg.alphas)
+    val = trained_scores(cfg, data, "val", seed, lam, kappa)
+    curve = h_curve(val, cfg.alphas)
     alpha = float(cfg.alphas[int(np.argmax(curve))])
     view = test if test is not None else sealed_test(cfg, data, seed, lam, kappa)
     test = view.open(f"final score at alpha*={alpha:g} (chosen on validation)")
@@ -281,4 +305,5 @@ def evaluate_setting(cfg: Config, data: ClarelData, seed: int, lam: float, kappa
             "u0": at0["u"], "s0": at0["s"], "H0": at0["H"], "u": at_a["u"], "s": at_a["s"], "H": at_a["H"],
             "zsl": z, "alpha_test_best": float(cfg.alphas[int(np.argmax(test_curve))]), "H_test_best": max(test_curve),
             "H_chance": chance_h(len(test.seen_cols), len(test.unseen_cols)),
-            "zsl_chance": 100.0 / len(test.unseen_cols), "top_share": _top_share(test, alpha), "train_s": test.wall_s}
+            "zsl_chance": 100.0 / len(test.unseen_cols), "top_share": _top_share(test, alpha), "train_s": test.wall_s,
+            "curve": validation_curve(val.history)}

@@ -6,9 +6,10 @@ trainings as tasks keep both cores busy to the end. :func:`run_study` (notebook 
 (``Config.cache_dir``, :func:`cmlib.studies.clarel.runs.trained_scores`: one file per model, written atomically);
 the notebooks' replicate functions then only load them.
 
-A task is ``(stage, seed, lam, kappa, text)``: stage "val" (train classes) or "test" (train+val classes), the
-replicate seed, the loss mixing, and the text level "image" (per-image sentences) or "class" (notebook 04's
-class-level ablation). :func:`notebook_models` lists what each notebook of :data:`~.config.NOTEBOOKS` reads;
+A task is ``(stage, seed, lam, kappa, text, scale)``: stage "val" (train classes) or "test" (train+val classes),
+the replicate seed, the loss mixing, the text level "image" (per-image sentences) or "class" (notebook 04's
+class-level ablation), and the scale of the world's within-class variation (1.0: the profile's world; notebook 06's
+dose-response trains the others, :func:`cmlib.data.worlds.clarel.with_variation`). :func:`notebook_models` lists what each notebook of :data:`~.config.NOTEBOOKS` reads;
 :func:`study_tasks` is their union over ``Config.notebooks`` and ``Config.seeds`` (used by :func:`run_study` and by
 ``benchmarks/clarel.py --budget``, so the list exists once).
 
@@ -26,19 +27,20 @@ import time
 from collections.abc import Hashable
 from typing import Literal
 
+from cmlib.data.worlds.clarel import with_variation
 from cmlib.protocol.cache import keep_recent, stable_hash
 from cmlib.protocol.config import to_dict
 from cmlib.protocol.run import replicate_config
-from cmlib.studies.clarel.config import NOTEBOOKS, Config
+from cmlib.studies.clarel.config import NOTEBOOKS, Config, grid_config
 from cmlib.studies.clarel.data import ClarelData, build_data
 from cmlib.studies.clarel.experiments import ABLATION
 from cmlib.studies.clarel.runs import _MEMORY, _key, cache_file, trained_scores
 
-__all__ = ["Task", "notebook_models", "run_study", "study_task", "study_tasks", "task_config"]
+__all__ = ["Task", "notebook_models", "run_study", "study_task", "study_tasks", "task_config", "variation_config"]
 
-#: (stage, seed, lam, kappa, text level)
-Task = tuple[Literal["val", "test"], int, float, float, Literal["image", "class"]]
-Model = tuple[Literal["val", "test"], float, float, Literal["image", "class"]]
+#: (stage, seed, lam, kappa, text level, variation scale)
+Task = tuple[Literal["val", "test"], int, float, float, Literal["image", "class"], float]
+Model = tuple[Literal["val", "test"], float, float, Literal["image", "class"], float]
 
 
 def notebook_models(cfg: Config, notebook: str) -> list[Model]:
@@ -50,42 +52,54 @@ def notebook_models(cfg: Config, notebook: str) -> list[Model]:
     """
     main = (cfg.lam, cfg.kappa)
     if notebook in ("02_alpha_sweep", "05_explore"):
-        return [("val", *main, "image")]
+        return [("val", *main, "image", 1.0)]
     if notebook == "01_gzsl":
-        return [("val", *main, "image"), ("test", *main, "image")]
+        return [("val", *main, "image", 1.0), ("test", *main, "image", 1.0)]
     if notebook == "03_lambda_kappa":
-        return ([("val", v, cfg.kappa, "image") for v in cfg.lambdas]
-                + [("val", cfg.lam, v, "image") for v in cfg.kappas])
+        return ([("val", v, cfg.kappa, "image", 1.0) for v in cfg.lambdas]
+                + [("val", cfg.lam, v, "image", 1.0) for v in cfg.kappas])
     if notebook == "04_ablation":
         settings = dict.fromkeys((lam, kappa) for _, lam, kappa in ABLATION)  # Table 3's lines share models
-        out: list[Model] = [(stage, lam, kappa, "image") for lam, kappa in settings for stage in ("val", "test")]
+        out: list[Model] = [(stage, lam, kappa, "image", 1.0) for lam, kappa in settings for stage in ("val", "test")]
         if cfg.class_text and cfg.data == "world":
-            out += [("val", *main, "class"), ("test", *main, "class")]
+            out += [("val", *main, "class", 1.0), ("test", *main, "class", 1.0)]
         return out
+    if notebook == "06_dose":  # at scale 1.0 these are 04's class-text models (the study dedups them)
+        return [(stage, *main, text, float(v)) for v in cfg.variation_levels for text in ("image", "class")
+                for stage in ("val", "test")] if cfg.data == "world" else []
     raise ValueError(f"notebook_models: unknown notebook {notebook!r}; expected one of {list(NOTEBOOKS)}")
 
 
 def study_tasks(cfg: Config) -> tuple[list[Task], dict[Task, list[Task]]]:
     """Every distinct training the notebooks of ``cfg.notebooks`` read, over ``cfg.run.seeds`` (05: the first seed
-    only), in the order they start, and what each requires (nothing: each task builds its own data, module
+    only; 03: the first ``cfg.grid_replicates``), in the order they start, and what each requires (nothing: each task builds its own data, module
     docstring).
 
     Order: the test-stage models first (train+val images and every image's sentences for the prototypes: the
     longest), then the validation ones, each group seed by seed; all tasks are of about one length, so the last
     round leaves a core idle for at most one training."""
-    per_seed = {seed: dict.fromkeys(m for nb in cfg.notebooks if nb != "05_explore" or seed == cfg.run.seeds[0]
+    grid = set(grid_config(cfg).run.seeds)
+    wanted = {"05_explore": {cfg.run.seeds[0]}, "03_lambda_kappa": grid}
+    per_seed = {seed: dict.fromkeys(m for nb in cfg.notebooks if seed in wanted.get(nb, {seed})
                                     for m in notebook_models(cfg, nb)) for seed in cfg.run.seeds}
-    tasks = [(stage, seed, lam, kappa, text) for want in ("test", "val") for seed in cfg.run.seeds
-             for stage, lam, kappa, text in per_seed[seed] if stage == want]
+    tasks = [(stage, seed, lam, kappa, text, scale) for want in ("test", "val") for seed in cfg.run.seeds
+             for stage, lam, kappa, text, scale in per_seed[seed] if stage == want]
     return tasks, {}
 
 
 def task_config(cfg: Config, task: Task) -> Config:
-    """The config a task trains under: its replicate's (:func:`replicate_config`), class-level text for "class"."""
-    rcfg = replicate_config(cfg, task[1])
-    if task[4] == "class":
-        rcfg = dataclasses.replace(rcfg, world=dataclasses.replace(rcfg.world, text_level="class"))
-    return rcfg
+    """The config a task trains under: its replicate's (:func:`replicate_config`), class-level text for "class",
+    the world's within-class variation scaled by the task's scale (:func:`variation_config`)."""
+    return variation_config(replicate_config(cfg, task[1]), task[5], task[4])
+
+
+def variation_config(rcfg: Config, scale: float, text: Literal["image", "class"] = "image") -> Config:
+    """A replicate's config with its world's within-class variation scaled (``with_variation``; 1.0: unchanged) and
+    the text level set."""
+    world = with_variation(rcfg.world, scale)
+    if text != world.text_level:
+        world = dataclasses.replace(world, text_level=text)
+    return rcfg if world is rcfg.world else dataclasses.replace(rcfg, world=world)
 
 
 def _cached(cfg: Config, task: Task) -> bool:
@@ -107,7 +121,7 @@ def _task_data(rcfg: Config) -> ClarelData:
 def study_task(cfg: Config, task: Task) -> dict[str, float]:
     """Train (or find cached) one model of :func:`study_tasks`; returns {cached (1.0 / 0.0), train_s, wall_s}."""
     t0 = time.perf_counter()
-    stage, seed, lam, kappa, _ = task
+    stage, seed, lam, kappa = task[:4]
     rcfg = task_config(cfg, task)
     cached = _cached(rcfg, task)
     scored = trained_scores(rcfg, lambda: _task_data(rcfg), stage, seed, lam, kappa)
