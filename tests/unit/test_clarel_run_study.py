@@ -72,3 +72,13 @@ def test_run_study_needs_a_cache_for_workers_and_known_notebooks():
         from_params(clarel.Config, {"notebooks": ["06_nothing"]})
     with pytest.raises(ValueError, match="unknown notebook"):
         clarel.notebook_models(clarel.Config(), "06_nothing")
+
+
+def test_every_study_task_has_a_valid_config_and_a_too_large_level_fails_at_config_time(project_root):
+    from cmlib.studies.clarel.study import task_config
+
+    study = from_params(clarel.Config, load_yaml(project_root / "params/clarel/study.yaml"))
+    worlds = {t[5]: task_config(study, t).world for t in clarel.study_tasks(study)[0]}  # re-validated configs
+    assert {s: w.variation for s, w in worlds.items()} == {0.0: 0.0, 1.0: 1.0, 2.0: 2.0}
+    with pytest.raises(ConfigError, match=r"variation_levels\[1\] = 3.0: .*largest variation is below 2.5"):
+        from_params(clarel.Config, {"world": {"purity_low": 0.6}, "variation_levels": [0.0, 3.0]})

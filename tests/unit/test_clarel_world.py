@@ -168,7 +168,7 @@ def test_with_variation_scales_the_off_mode_share_and_keeps_every_other_draw():
     base = WorldConfig(**SMALL, purity_low=0.6, purity_high=0.9)
     assert with_variation(base, 1.0) is base
     scaled = with_variation(base, 2.0)
-    assert scaled.purity_low == pytest.approx(0.2) and scaled.purity_high == pytest.approx(0.8)
+    assert scaled.variation == 2.0 and (scaled.purity_low, scaled.purity_high) == (0.6, 0.9)
     worlds = [make_world(with_variation(base, s)) for s in (0.0, 1.0, 2.0)]
     shares = [off_mode_share(w.attributes, w.labels, class_modes(w)) for w in worlds]
     assert shares[0] == 0.0 and 0.0 < shares[1] < shares[2]  # none at 0, more with the scale
@@ -176,8 +176,16 @@ def test_with_variation_scales_the_off_mode_share_and_keeps_every_other_draw():
     for w in worlds[1:]:
         assert np.array_equal(w.labels, worlds[0].labels) and np.array_equal(w.unseen_classes, worlds[0].unseen_classes)
         assert all(np.array_equal(w.splits[k], worlds[0].splits[k]) for k in w.splits)
-    with pytest.raises(ValueError, match="largest scale is 2.5"):
+    with pytest.raises(ValueError, match="largest variation is below 2.5"):
         with_variation(base, 3.0)
     with pytest.raises(ValueError, match=">= 0"):
         with_variation(base, -0.5)
+    # a scaled world's purity is 1 - scale * (1 - drawn purity): the off-mode mass 1 - p[mode] of every (class, group)
+    # doubles at scale 2 (the mode: the one value of the scale-0 world)
+    def off_mass(world):
+        return np.asarray([[1.0 - p[int(np.argmax(p0))] for p, p0 in zip(g, g0)]
+                           for g, g0 in zip(world.class_probs, worlds[0].class_probs)])
+
+    assert np.allclose(off_mass(worlds[2]), 2.0 * off_mass(worlds[1]), atol=1e-9)
+    assert np.allclose(off_mass(worlds[0]), 0.0)
 

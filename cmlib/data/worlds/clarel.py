@@ -87,6 +87,11 @@ class WorldConfig:
         text_level: "image" (each image's sentences describe its own sampled attributes, Reed et al.'s per-image
             text) or "class" (every image of a class shares ``sentences_per_image`` sentences generated from the
             class's attribute mode: class-only supervision). Images, attributes and splits do not depend on it.
+        variation: scale of the within-class attribute variation, the knob of notebook 06's dose-response: each
+            class's dominant-value probability ``purity`` (drawn from ``[purity_low, purity_high]``) becomes
+            ``1 - variation * (1 - purity)``, so the off-mode mass, what only per-image text can state, is scaled.
+            0: every image shows its class's mode; 1: the purity range as given. The same random draws at every
+            value (:func:`with_variation`).
         seed: generates classes, splits, instances and sentences.
     """
 
@@ -110,6 +115,7 @@ class WorldConfig:
     image_size: int = 32
     test_seen_fraction: float = 0.2
     text_level: Literal["image", "class"] = "image"
+    variation: float = 1.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -123,6 +129,11 @@ class WorldConfig:
         if not 0.0 < self.purity_low <= self.purity_high <= 1.0:
             raise ValueError(f"WorldConfig: purity_low={self.purity_low}, purity_high={self.purity_high} must satisfy "
                              "0 < low <= high <= 1")
+        if not (self.variation >= 0 and 1.0 - self.variation * (1.0 - self.purity_low) > 0):
+            top = 1.0 / (1.0 - self.purity_low) if self.purity_low < 1 else float("inf")
+            raise ValueError(f"WorldConfig: variation={self.variation} must be >= 0 and keep every purity > 0 "
+                             f"(1 - variation * (1 - purity_low={self.purity_low}) > 0): the largest variation is "
+                             f"below {top:.3g}")
         for name in ("occlusion", "wrong_value", "mention", "test_seen_fraction"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -186,7 +197,7 @@ def _class_compositions(cfg: WorldConfig, rng: np.random.Generator) -> list[list
         seen_tuples.add(tuple(dom))
         groups = []
         for g, k in enumerate(n_values):
-            purity = rng.uniform(cfg.purity_low, cfg.purity_high)
+            purity = 1.0 - cfg.variation * (1.0 - rng.uniform(cfg.purity_low, cfg.purity_high))
             p = rng.dirichlet(np.ones(k)) * (1.0 - purity)
             p[dom[g]] += purity
             groups.append(p / p.sum())
@@ -417,28 +428,16 @@ def _sample_attributes(probs: list[list[np.ndarray]], labels: np.ndarray, rng: n
 
 
 def with_variation(cfg: WorldConfig, scale: float) -> WorldConfig:
-    """``cfg`` with its within-class attribute variation scaled: the knob of the key novelty's dose-response
-    (notebook 06, issue 32).
-
-    A class's dominant value has probability ``purity`` drawn from ``[purity_low, purity_high]``; the rest, the
-    off-mode mass ``1 - purity``, is what per-image text can state and the class profile cannot. ``scale`` multiplies
-    that mass: purities become ``1 - scale * (1 - purity_low)`` and ``1 - scale * (1 - purity_high)``. 0 gives every
-    image its class's mode (per-image and class-level text then state the same values), 1 returns ``cfg`` unchanged.
-    Every random draw of the world is the same at every scale (the purities and attributes come from the same
-    uniforms), so the levels differ in the variation only.
+    """``cfg`` at within-class attribute variation ``scale`` (``WorldConfig.variation``, the scale of the off-mode
+    mass of its purity range): the knob of the key novelty's dose-response (notebook 06, issue 32). 0 gives every
+    image its class's mode (per-image and class-level text then state the same values); a ``cfg`` already at
+    ``scale`` is returned as is. Every random draw of the world is the same at every scale (the purities and
+    attributes come from the same uniforms), so levels differ in the variation only.
 
     Raises:
-        ValueError: ``scale < 0``, or a scale that would make a purity <= 0.
+        ValueError: a negative scale, or one that would make a purity <= 0 (the message names the largest).
     """
-    if scale < 0:
-        raise ValueError(f"with_variation: scale must be >= 0, got {scale}")
-    if scale == 1.0:
-        return cfg
-    low, high = 1.0 - scale * (1.0 - cfg.purity_low), 1.0 - scale * (1.0 - cfg.purity_high)
-    if low <= 0:
-        raise ValueError(f"with_variation: scale {scale} makes purity_low {low:.3f} <= 0 (purity_low "
-                         f"{cfg.purity_low}); the largest scale is {1.0 / (1.0 - cfg.purity_low):.3g}")
-    return dataclasses.replace(cfg, purity_low=low, purity_high=high)
+    return cfg if cfg.variation == scale else dataclasses.replace(cfg, variation=float(scale))
 
 
 def make_world(cfg: WorldConfig) -> World:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from cmlib.data.worlds.clarel import WorldConfig
+from cmlib.data.worlds.clarel import WorldConfig, with_variation
 from cmlib.models.clarel import ClarelModelConfig
 from cmlib.protocol.config import ConfigError, check_range, path_field
 from cmlib.protocol.run import MOVED, RunConfig
@@ -23,8 +23,9 @@ class TrainConfig:
             steps SGD at lr 0.1 left J_TR at log B and the text classifier at chance, while Adam lr 1e-3 started
             aligning the towers after ~150 steps (measured on the smoke world); a deviation the report states).
         lr, momentum, weight_decay: learning rate, SGD momentum, weight decay.
-        lr_drops: fractions of ``steps`` where the learning rate is divided by 10 (official: [1/3, 2/3]; CPU
-            profiles drop once at 3/4, since their short runs are still aligning the towers at 1/3).
+        lr_drops: fractions of ``steps`` where the learning rate is divided by 10 (official: [1/3, 2/3]; the study
+            profile uses that shape at 1600 steps, chosen on validation curves, params/clarel/tuning.yaml; smoke
+            and cub100 drop once at 3/4, since their short runs are still aligning the towers at 1/3).
         grad_clip: global gradient-norm clip (official: 1.0).
         batch_size: image/text pairs per batch (official: 32).
         sentences_per_image: sentences sampled per image per step, their embeddings averaged.
@@ -114,8 +115,9 @@ class Config:
             least for a definite verdict).
         variation_levels: notebook 06 (world data only): the scales of the world's within-class attribute variation
             at which the key novelty (per-image against class-level text, main setting) is measured again
-            (:func:`cmlib.data.worlds.clarel.with_variation`: 0 = every image shows its class's mode, 1 = the
-            profile's world, whose models notebook 04 already trained). Ascending, >= 2 levels.
+            (values of ``world.variation``, :func:`cmlib.data.worlds.clarel.with_variation`: 0 = every image shows
+            its class's mode, 1 = the purity range as given, the profile's world, whose models notebook 04 already
+            trained). Ascending, >= 2 levels.
         notebooks: the notebooks of this profile whose models :func:`cmlib.studies.clarel.run_study` (called by
             notebook 01) trains as tasks (:data:`NOTEBOOKS` names them all; the cub100 profile runs three, so it
             lists three: its runner line's ``--only`` must name the same ones).
@@ -159,9 +161,11 @@ class Config:
             check_range(f"kappas[{i}]", v, lo=0.0, hi=1.0)
         check_range("val_seen_fraction", self.val_seen_fraction, lo=0.01, hi=0.9)
         check_range("grid_replicates", self.grid_replicates, lo=0)
-        top = 1.0 / (1.0 - self.world.purity_low) if self.world.purity_low < 1.0 else None  # keeps purities > 0
-        for i, v in enumerate(self.variation_levels):
-            check_range(f"variation_levels[{i}]", v, lo=0.0, hi=top)
+        for i, v in enumerate(self.variation_levels):  # each level must make a valid world (purities > 0)
+            try:
+                with_variation(self.world, v)
+            except ValueError as err:
+                raise ConfigError(f"variation_levels[{i}] = {v}: {err}") from None
         if len(self.variation_levels) < 2 or sorted(set(self.variation_levels)) != list(self.variation_levels):
             raise ConfigError(f"variation_levels: {self.variation_levels} must be >= 2 distinct scales, ascending")
         unknown = [n for n in self.notebooks if n not in NOTEBOOKS]

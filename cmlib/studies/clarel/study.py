@@ -94,8 +94,8 @@ def task_config(cfg: Config, task: Task) -> Config:
 
 
 def variation_config(rcfg: Config, scale: float, text: Literal["image", "class"] = "image") -> Config:
-    """A replicate's config with its world's within-class variation scaled (``with_variation``; 1.0: unchanged) and
-    the text level set."""
+    """A replicate's config with its world at within-class variation ``scale`` (``with_variation``; the profile's
+    own, 1.0 in every profile, leaves it unchanged) and the text level set."""
     world = with_variation(rcfg.world, scale)
     if text != world.text_level:
         world = dataclasses.replace(world, text_level=text)
