@@ -30,6 +30,7 @@ params: dict = {}  # overrides of cmlib.studies.clarel.Config (empty: smoke prof
 report_dir = None  # set by the runner: reports/clarel/<profile>/04_ablation
 
 # %%
+from cmlib.execution.claim_plots import plot_curves
 from cmlib.execution.notebook import setup
 from cmlib.execution.reporting import claims, metrics_table, show
 from cmlib.protocol.replicates import run_replicates
@@ -66,6 +67,21 @@ if text:
     show(clarel.mean_table(text, ["text"], ["alpha", "u", "s", "H", "H0", "zsl"]))
 rep.save_metrics({"rows": rows, "table": table.to_dict(orient="records"), "text_rows": text,
                   "text_information": info})
+
+# %% [markdown]
+# ## Convergence
+#
+# The validation curves the convergence gate reads (best H over α on the validation split every
+# `train.steps / train.curve_points` steps; mean and min-max band over replicates, the last third shaded): the
+# validation-stage model of each of Table 3's settings and of the class-level text model. A test-stage model has no
+# validation split of its own, so its gate reads its setting's curve. A model is converged when the mean curve
+# gains less than 0.45 H over the last third (`CURVE_TOLERANCE`, the key novelty's margin); the claims table's
+# `converged` column in metrics.json gives each model's reading.
+
+# %%
+curves = clarel.ablation_curves(reps)
+if curves:
+    rep.save_figure(plot_curves(curves, metric="validation H [%]", width=2.6), "validation_curves")
 
 # %% [markdown]
 # ## Claims

@@ -300,3 +300,16 @@ def test_dose_claims_on_hand_made_replicates():
     assert claims(clarel.dose_claims(reps))["verdict"].iloc[1] == "inconclusive"
     rows = clarel.dose_rows(reps)
     assert len(rows) == 9 and rows[1]["dH"] == pytest.approx(2.0 + 0.1)  # seed 0, share 0.2: gain 2 + its noise
+
+
+def test_ablation_curves_one_panel_per_setting_and_none_without_curves():
+    flat = [(1.0, 30.0), (2.0, 40.0), (3.0, 40.0)]
+    reps = [{"seed": s, "lines": [{"line": i + 1, "lambda": lam, "kappa": kappa, "curve": flat}
+                                  for i, (_, lam, kappa) in enumerate(clarel.experiments.ABLATION)],
+             "text": [_row(s, curve=flat), _row(s, curve=flat)]} for s in range(2)]
+    curves = clarel.ablation_curves(reps)
+    assert list(curves) == ["lambda=0.5, kappa=0.5", "lambda=0.5, kappa=0", "lambda=0, kappa=0.5",
+                            "lambda=1, kappa=0.5", "class-level text"]
+    assert all(len(c) == 2 for c in curves.values())
+    reps[1]["lines"][0]["curve"] = []
+    assert clarel.ablation_curves(reps) == {}

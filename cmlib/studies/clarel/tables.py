@@ -77,7 +77,7 @@ from cmlib.protocol.claims import (
 )
 
 __all__ = ["COLLAPSE_SHARE", "CURVE_TOLERANCE", "OFF_MODE_CUB", "OFF_MODE_CUB_SOURCE", "OFF_MODE_MINIMUM", "PAPER_H_CUB",
-           "STABLE", "STABLE_MARGIN", "ablation_claims", "ablation_table", "alpha_claims", "alpha_matrix",
+           "STABLE", "STABLE_MARGIN", "ablation_claims", "ablation_curves", "ablation_table", "alpha_claims", "alpha_matrix",
            "alpha_transfer", "gzsl_claims", "gzsl_summary", "headline_level", "mean_table", "model_gate",
            "plot_alpha_sweep", "plot_sweep", "stability_claims", "stability_point_claims", "stability_points",
            "sweep_claims", "sweep_rows", "text_claims", "text_table", "worst_grid_point"]
@@ -407,6 +407,19 @@ def text_claims(reps: list[dict[str, Any]]) -> list[Claim]:
                   [a["zsl"] - b["zsl"] for a, b in zip(img, cls)], ">", 0.0,
                   "ZSL(per-image) - ZSL(class-level) [points]", novelty, zgates, margin=(66.7 - 61.0) / 4,
                   premise=premise, comparison=pair, headline=True)]
+
+
+def ablation_curves(reps: list[dict[str, Any]]) -> dict[str, list]:
+    """04: the validation curves the convergence gate reads, ``{model: [curve per replicate]}``: the validation-stage
+    model of each of Table 3's settings and (with the text ablation) of the class-level text model; empty when the
+    profile records no curves (``train.curve_points = 0``)."""
+    out: dict[str, list] = {}
+    for line in reps[0]["lines"]:
+        name = f"lambda={line['lambda']:g}, kappa={line['kappa']:g}"
+        out.setdefault(name, [next(x for x in r["lines"] if x["line"] == line["line"]).get("curve") for r in reps])
+    if all("text" in r for r in reps):
+        out["class-level text"] = [r["text"][1].get("curve") for r in reps]
+    return {} if any(not c for curves in out.values() for c in curves) else out
 
 
 # ----------------------------------------------------------------------------------------- figures
