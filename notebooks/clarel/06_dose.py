@@ -69,4 +69,4 @@ show(c)
 trends = [r for r in c.to_dict(orient="records") if r["dose"]]
 for r in trends:
     fig = plot_dose(r["dose"], effect="per-image - class-level [points]", title=f"{r['claim']}: {r['verdict']}")
-    rep.save_figure(fig, "dose_" + ("zsl" if "ZSL" in r["claim"] else "h"))
+    rep.save_figure(fig, "dose_" + ("zsl" if "ZSL top-1" in r["claim"] else "h"))  # "GZSL H" holds "ZSL" too
