@@ -55,10 +55,14 @@ def dose_replicate(cfg: Config, seed: int) -> dict[str, Any]:
 
     Returns:
         ``{"seed", "levels": [{"scale", "off_mode_share", "image": row, "class": row}, ...]}`` (rows of
-        :func:`evaluate_setting`: u, s, H, zsl, ..., curve).
+        :func:`evaluate_setting`: u, s, H, zsl, ..., curve). With real data (``cfg.data`` not "world") there is
+        no variation to scale: ``levels`` is empty and nothing is trained (the notebook's tables and claims are
+        empty).
     """
     rcfg = replicate_config(cfg, seed)
-    levels = []
+    levels: list[dict[str, Any]] = []
+    if rcfg.data != "world":
+        return {"seed": seed, "levels": levels}
     for scale in rcfg.variation_levels:
         rows = {}
         for text in ("image", "class"):
@@ -97,6 +101,8 @@ def _doses(reps: list[dict[str, Any]]) -> dict[str, Dose]:
 def dose_claims(reps: list[dict[str, Any]]) -> list[Claim]:
     """Notebook 06's claims (module docstring): the gain's trend with the variation and its equivalence to 0 at the
     lowest level, on H and ZSL top-1, every level's models gated (chance, collapse, convergence)."""
+    if not reps or not reps[0]["levels"]:
+        return []  # real data: nothing was varied (dose_replicate)
     doses = _doses(reps)
     n = len(reps[0]["levels"])
     paper = "the gain comes from per-image text stating what the class profile cannot (abstract, Section 1)"
