@@ -19,13 +19,13 @@ import time
 
 import torch
 
-from cmlib.protocol.claims import last_third_gain
+from cmlib.protocol.claims import curve_from_history, last_third_gain
 from cmlib.protocol.config import from_params, profile_params
 from cmlib.protocol.run import replicate_config
 from cmlib.protocol.seeds import seed_role
 from cmlib.studies.clarel.config import Config
 from cmlib.studies.clarel.data import build_data, make_stage
-from cmlib.studies.clarel.runs import train_model, validation_curve
+from cmlib.studies.clarel.runs import train_model
 
 
 def main() -> None:
@@ -50,7 +50,7 @@ def main() -> None:
     data = build_data(rcfg)
     stage = make_stage(data, "val", rcfg.val_seen_fraction, args.seed)
     _, result = train_model(data, stage, rcfg, args.seed, lam, kappa)
-    curve = validation_curve(result.history)
+    curve = curve_from_history(result.history)
     out = {"profile": args.profile, "seed": args.seed, "steps": args.steps, "set": args.set, "lam": lam,
            "kappa": kappa, "curve": [(int(s), round(v, 2)) for s, v in curve],
            "gain_last_third": round(last_third_gain([curve]), 2), "wall_s": round(time.perf_counter() - t0, 1)}

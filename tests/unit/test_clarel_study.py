@@ -248,7 +248,7 @@ def test_validation_models_record_a_curve_and_the_test_stage_has_none():
     val = clarel.trained_scores(cfg, data, "val", 0, 0.5, 0.5)
     assert row["curve"][-1][1] == pytest.approx(max(clarel.runs.h_curve(val, cfg.alphas)), abs=1e-6)
     test = clarel.trained_scores(cfg, data, "test", 0, 0.5, 0.5)
-    assert clarel.runs.validation_curve(test.history) == []
+    assert clarel.runs.curve_from_history(test.history) == []
     with pytest.raises(ValueError, match="not the validation stage"):
         clarel.runs.validation_h(None, data, clarel.make_stage(data, "test"), cfg)
 

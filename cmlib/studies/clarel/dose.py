@@ -92,7 +92,7 @@ def _doses(reps: list[dict[str, Any]]) -> dict[str, Dose]:
         raise ValueError("dose_claims: every replicate needs the same variation levels")
     shares = [float(np.mean([r["levels"][i]["off_mode_share"] for r in reps])) for i in range(n)]
     out = {}
-    for key, metric in (("H", "H"), ("zsl", "ZSL top-1")):
+    for key in ("H", "zsl"):
         effects = [[r["levels"][i]["image"][key] - r["levels"][i]["class"][key] for r in reps] for i in range(n)]
         out[key] = Dose(shares, effects, knob="off-mode share of (image, attribute) pairs", paper_level=OFF_MODE_CUB)
     return out

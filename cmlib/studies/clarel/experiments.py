@@ -13,10 +13,11 @@ import dataclasses
 from typing import Any
 
 from cmlib.data.worlds.clarel import make_world, text_information
+from cmlib.protocol.claims import curve_from_history
 from cmlib.protocol.run import replicate_config
 from cmlib.studies.clarel.config import Config
 from cmlib.studies.clarel.data import build_data
-from cmlib.studies.clarel.runs import evaluate_setting, sealed_test, trained_scores, validate_setting, validation_curve
+from cmlib.studies.clarel.runs import evaluate_setting, sealed_test, trained_scores, validate_setting
 
 __all__ = ["ABLATION", "ablation_replicate", "alpha_replicate", "gzsl_replicate", "sweep_replicate"]
 
@@ -41,7 +42,7 @@ def alpha_replicate(cfg: Config, seed: int) -> dict[str, Any]:
     views = [alpha_view(scored, a) for a in rcfg.alphas]
     return {"seed": seed, "alphas": list(rcfg.alphas), "H": [v.h for v in views], "u": [v.u for v in views],
             "s": [v.s for v in views], "p_seen_given_unseen": [100 * v.p_seen_given_unseen for v in views],
-            "H_chance": 100.0 / scored.distances.shape[1], "curve": validation_curve(scored.history)}
+            "H_chance": 100.0 / scored.distances.shape[1], "curve": curve_from_history(scored.history)}
 
 
 def sweep_replicate(cfg: Config, seed: int) -> dict[str, Any]:

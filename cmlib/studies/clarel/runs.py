@@ -21,6 +21,7 @@ from cmlib.losses.retrieval import clarel_loss, euclidean_distances
 from cmlib.models.clarel import ClarelModel, ClarelModelConfig
 from cmlib.protocol.cache import load as load_cached
 from cmlib.protocol.cache import save_atomic
+from cmlib.protocol.claims import curve_from_history
 from cmlib.protocol.config import to_dict
 from cmlib.protocol.engine import fit, on_cpu, seed_everything, to_model_device
 from cmlib.protocol.run import cache_key
@@ -128,13 +129,6 @@ def validation_h(model: ClarelModel, data: ClarelData, stage: Stage, cfg: Config
     n_seen = len(stage.seen)
     scored = Scored(dist, labels, list(range(n_seen)), list(range(n_seen, dist.shape[1])), [], 0.0)
     return max(h_curve(scored, cfg.alphas))
-
-
-def validation_curve(history: list[dict[str, float]]) -> list[tuple[float, float]]:
-    """``[(step, validation H)]`` of a validation-stage model's training log (empty without ``curve_points``)."""
-    from cmlib.protocol.claims import curve_from_history
-
-    return curve_from_history(history)
 
 
 def fit_main(cfg: Config, seed: int) -> dict[str, Any]:
@@ -264,7 +258,7 @@ def validate_setting(cfg: Config, data: ClarelData, seed: int, lam: float, kappa
     return {"seed": seed, "lambda": lam, "kappa": kappa, "alpha": alpha, "u0": at0["u"], "s0": at0["s"],
             "H0": at0["H"], "u": at_a["u"], "s": at_a["s"], "H": at_a["H"],
             "H_chance": chance_h(len(val.seen_cols), len(val.unseen_cols)), "top_share": _top_share(val, alpha),
-            "train_s": val.wall_s, "curve": validation_curve(val.history)}
+            "train_s": val.wall_s, "curve": curve_from_history(val.history)}
 
 
 def sealed_test(cfg: Config, data: ClarelData | Callable[[], ClarelData], seed: int, lam: float,
@@ -306,4 +300,4 @@ def evaluate_setting(cfg: Config, data: ClarelData, seed: int, lam: float, kappa
             "zsl": z, "alpha_test_best": float(cfg.alphas[int(np.argmax(test_curve))]), "H_test_best": max(test_curve),
             "H_chance": chance_h(len(test.seen_cols), len(test.unseen_cols)),
             "zsl_chance": 100.0 / len(test.unseen_cols), "top_share": _top_share(test, alpha), "train_s": test.wall_s,
-            "curve": validation_curve(val.history)}
+            "curve": curve_from_history(val.history)}

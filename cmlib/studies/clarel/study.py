@@ -9,7 +9,8 @@ the notebooks' replicate functions then only load them.
 A task is ``(stage, seed, lam, kappa, text, scale)``: stage "val" (train classes) or "test" (train+val classes),
 the replicate seed, the loss mixing, the text level "image" (per-image sentences) or "class" (notebook 04's
 class-level ablation), and the scale of the world's within-class variation (1.0: the profile's world; notebook 06's
-dose-response trains the others, :func:`cmlib.data.worlds.clarel.with_variation`). :func:`notebook_models` lists what each notebook of :data:`~.config.NOTEBOOKS` reads;
+dose-response trains the others, :func:`cmlib.data.worlds.clarel.with_variation`). :func:`notebook_models` lists
+what each notebook of :data:`~.config.NOTEBOOKS` reads;
 :func:`study_tasks` is their union over ``Config.notebooks`` and ``Config.seeds`` (used by :func:`run_study` and by
 ``benchmarks/clarel.py --budget``, so the list exists once).
 
@@ -72,8 +73,8 @@ def notebook_models(cfg: Config, notebook: str) -> list[Model]:
 
 def study_tasks(cfg: Config) -> tuple[list[Task], dict[Task, list[Task]]]:
     """Every distinct training the notebooks of ``cfg.notebooks`` read, over ``cfg.run.seeds`` (05: the first seed
-    only; 03: the first ``cfg.grid_replicates``), in the order they start, and what each requires (nothing: each task builds its own data, module
-    docstring).
+    only; 03: the first ``cfg.grid_replicates``), in the order they start, and what each requires (nothing: each task
+    builds its own data, module docstring).
 
     Order: the test-stage models first (train+val images and every image's sentences for the prototypes: the
     longest), then the validation ones, each group seed by seed; all tasks are of about one length, so the last
