@@ -114,6 +114,18 @@ ax.legend(fontsize=6)
 rep.save_figure(fig, "table1")
 
 # %% [markdown]
+# Validation curves of the compared methods (COCO mask AP on the validation split during training; the binary
+# baseline at the middle threshold of its grid, the two-stage matcher keeping every detection), which the
+# convergence gate of every claim reads:
+
+# %%
+from cmlib.execution.claim_plots import plot_curves
+
+curves = grmnet.validation_curves(rows, "method")
+if curves:
+    rep.save_figure(plot_curves(curves, metric="validation COCO AP [%]", width=2.6), "validation_curves")
+
+# %% [markdown]
 # ## Claims (COCO mask AP, paired per replicate)
 
 # %%

@@ -29,6 +29,7 @@ report_dir = None  # set by the runner: reports/grmnet/<profile>/02_ablation
 # %%
 import matplotlib.pyplot as plt
 
+from cmlib.execution.claim_plots import plot_curves
 from cmlib.execution.notebook import setup
 from cmlib.execution.reporting import claims, metrics_table, show
 from cmlib.protocol.replicates import run_replicates
@@ -54,6 +55,27 @@ ax.set_xlabel("Table 2 row")
 ax.set_ylabel("AP (%)")
 ax.legend(fontsize=7)
 rep.save_figure(fig, "table2")
+
+# %% [markdown]
+# ## Did the rows learn spatial language? COCO AP per expression type
+# Category-only expressions ("the trees") need no position; rank expressions ("the second tree on the left") are
+# settled by absolute position alone; relational ones ("the dog in front of the bench") need another instance. Row
+# #3 (with position) should beat #2 (without) on rank expressions before any GRM comparison means anything (a
+# claim below).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+kinds = [c for c in ("AP_category", "AP_rank", "AP_relational") if c in table]
+show(metrics_table(table[["row", "top_k", "use_position", "coco_AP", *kinds]], digits=2))
+
+# %% [markdown]
+# The validation curves the convergence gate reads (COCO mask AP on each replicate's validation split during
+# training; a row still gaining ≥ `CURVE_TOLERANCE` over its last third makes its claims invalid):
+
+# %%
+curves = grmnet.validation_curves(rows, "row")
+if curves:
+    rep.save_figure(plot_curves(curves, metric="validation COCO AP [%]", width=2.4), "validation_curves")
 
 # %% [markdown]
 # ## Claims (COCO mask AP)

@@ -127,3 +127,24 @@ def test_world_builds_for_every_seed_even_with_eight_of_a_kind() -> None:
     assert max(counts) >= 8, f"the crowded worlds never held 8 of one category (counts seen: {sorted(counts)})"
     study = WorldSpec(128, 5, 8, 6)
     assert len(make_world(150, study, seed=9, split="train").expressions) > 0  # crashed before the fix
+
+
+def test_reference_fraction_sets_the_share_and_never_the_scenes() -> None:
+    """Issue 33's dose knob: the share of expressions that depend on another instance follows
+    ``reference_fraction``; the scenes (and so the detector) are the same at every level; None keeps the mix."""
+    from cmlib.data.worlds.grmnet import WorldSpec, expression_kind, make_world
+
+    def share(w) -> float:
+        return float(np.mean([expression_kind(e.expression) != "category" for e in w.expressions]))
+
+    worlds = {f: make_world(40, WorldSpec(128, reference_fraction=f), seed=5) for f in (0.0, 0.5, 1.0)}
+    shares = {f: share(w) for f, w in worlds.items()}
+    assert shares[0.0] < 0.1 and shares[1.0] > 0.9, shares  # only where a scene's pool has no other kind
+    assert abs(shares[0.5] - 0.5) < 0.1, shares
+    for w in worlds.values():
+        assert all(np.array_equal(a.image, b.image) for a, b in zip(w.scenes, worlds[0.0].scenes, strict=True))
+        assert np.mean([len(e.instance_indices) > 1 for e in w.expressions]) > 0.2  # multi-instance still drawn
+    natural = make_world(40, WorldSpec(128), seed=5)
+    assert natural.expressions == make_world(40, WorldSpec(128, reference_fraction=None), seed=5).expressions
+    with pytest.raises(ValueError, match="reference_fraction must lie in"):
+        make_world(2, WorldSpec(128, reference_fraction=1.5))

@@ -259,3 +259,70 @@ def test_run_study_trains_each_model_once_then_the_replicates_only_load(tmp_path
     assert grmnet.train_task(cfg, ("row", 0, 7))["cached"] == 1.0  # a model comes from the cache
     with pytest.raises(ValueError, match="unknown task kind 'nope'"):
         grmnet.train_task(cfg, ("nope", 0))
+
+
+def test_kind_scores_by_hand():
+    """COCO AP per expression type: a perfect answer on the category-only expression (AP 100), the wrong instance
+    on the rank expression (AP 0), no relational expression (left out)."""
+    a = np.zeros((1, 8, 8), bool)
+    a[0, :4, :4] = True
+    b = np.zeros((1, 8, 8), bool)
+    b[0, 4:, 4:] = True
+    exprs = [ReferringExpression(0, "the trees", (0,)), ReferringExpression(0, "the leftmost tree", (0,))]
+    preds = [{"masks": a, "scores": np.array([0.9])}, {"masks": b, "scores": np.array([0.9])}]
+    targets = [{"masks": a}, {"masks": a}]
+    out = grmnet.kind_scores(preds, targets, exprs, prefix="AP_")
+    assert out == {"AP_category": pytest.approx(100.0), "AP_rank": pytest.approx(0.0)}
+
+
+def test_rows_are_gated_on_their_validation_curves_and_the_position_claim_by_hand():
+    """A row whose mean validation curve still gains >= CURVE_TOLERANCE over its last third makes every claim that
+    compares it invalid; the spatial-language claim reads #3 - #2 on rank expressions."""
+    def reps_with(curve_of: dict[int, list]) -> list[dict]:
+        out = []
+        for s in range(3):
+            rep = _fake_replicate(s, {1: 20 + s, 2: 10, 3: 12, 4: 25, 5: 24, 6: 23, 7: 30 + s}, blind=4.0)
+            for row in rep["table2"]:
+                row["curve"] = curve_of.get(row["row"], [[100, 5.0], [200, 5.0], [300, 5.2]])
+                row["AP_rank"] = {2: 8.0, 3: 11.0 + s}.get(row["row"], 9.0)
+            out.append(rep)
+        return out
+
+    flat = claims(grmnet.table2_claims(reps_with({}))).set_index("claim")
+    assert flat.loc["GRM with K=10 beats no GRM (K=0)", "verdict"] == "reproduced"
+    pos = flat.loc["the rows learned spatial language: position (#3) beats none (#2) on rank expressions"]
+    assert pos["mean"] == pytest.approx(4.0) and pos["margin"] == pytest.approx(grmnet.POSITION_MARGIN)
+    rising = claims(grmnet.table2_claims(reps_with({7: [[100, 5.0], [200, 6.0], [300, 8.0]]}))).set_index("claim")
+    assert rising.loc["GRM with K=10 beats no GRM (K=0)", "verdict"].startswith("invalid")
+    assert "still improving" in rising.loc["GRM with K=10 beats no GRM (K=0)", "verdict"]
+    assert rising.loc["absolute position info helps (slightly)", "verdict"] == "reproduced"  # #7 not in it
+
+
+def test_dose_claims_by_hand():
+    """Notebook 06: #7 - #3 = 10 * share + noise grows with the measured share (slope ~10 per unit, margin 2.86);
+    #7 - #1 flat fails the trend; #7 - #3 on category-only expressions 0 +- 0.1 is within +-1.46."""
+    def rep(seed: int) -> dict:
+        levels = []
+        for share in (0.3, 0.7, 1.0):
+            jitter = 0.1 * (seed - 1)
+            rows = {"7": {"coco_AP": 20 + 10 * share + jitter, "AP_category": 30.0 + jitter},
+                    "3": {"coco_AP": 20.0, "AP_category": 30.0},
+                    "1": {"coco_AP": 20 + 10 * share + jitter - 0.5, "AP_category": 30.0}}
+            for r in rows.values():
+                r.update(collapsed=False, curve=[[100, 5.0], [200, 5.0], [300, 5.0]])
+            levels.append({"level": share, "share": share, "blind": {"coco_AP": 2.0}, "rows": rows})
+        return {"seed": seed, "levels": levels}
+
+    reps = [rep(s) for s in range(3)]
+    table = claims(grmnet.dose_claims(reps)).set_index("claim")
+    vs_none = table.loc["GRM's gain over no GRM (#3) grows with the share of expressions that need references"]
+    assert vs_none["mean"] == pytest.approx(10.0) and vs_none["margin"] == pytest.approx(1.46 / 0.511, abs=1e-3)
+    assert vs_none["verdict"] == "reproduced"
+    vs_dist = table.loc["GRM's gain over distance-based references (#1) grows with the share of expressions that "
+                        "need references"]
+    assert vs_dist["mean"] == pytest.approx(0.0, abs=1e-9) and vs_dist["verdict"] == "not reproduced"
+    cat = table.loc["no GRM gain on category-only expressions (#7 - #3, all levels pooled)"]
+    assert cat["mean"] == pytest.approx(0.0, abs=1e-9) and cat["verdict"] == "reproduced"
+    rows = grmnet.dose_rows(reps)
+    assert len(rows) == 9 and rows[0]["d73"] == pytest.approx(2.9) and rows[0]["d73_category"] == pytest.approx(-0.1)
+    assert grmnet.dose_claims([{"seed": 0, "levels": []}]) == []

@@ -10,6 +10,7 @@ is for; about 45% refer to more than one instance, as in the real corpus (44%). 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,8 +24,8 @@ from cmlib.data.worlds.grmnet_strokes import (
     make_shape,
 )
 
-__all__ = ["COUNT", "ORDINAL", "PLURAL", "SINGULAR", "SketchWorld", "WorldSpec", "make_scene", "make_world",
-           "sample_expressions", "scene_expressions"]
+__all__ = ["COUNT", "ORDINAL", "PLURAL", "SINGULAR", "SketchWorld", "WorldSpec", "expression_kind", "make_scene",
+           "make_world", "sample_expressions", "scene_expressions"]
 
 SINGULAR = {"people": "person"}  # SketchyScene's category is "people"; MATCHING says "the person" / "the people"
 PLURAL = {"tree": "trees", "house": "houses", "sheep": "sheep", "car": "cars", "cloud": "clouds", "sun": "suns",
@@ -32,6 +33,18 @@ PLURAL = {"tree": "trees", "house": "houses", "sheep": "sheep", "car": "cars", "
 COUNT = {2: "two", 3: "three", 4: "four", 5: "five"}
 ORDINAL = {1: "second"}
 _SPLIT_OFFSET = {"train": 0, "val": 1_000_003, "test": 2_000_003}
+_RELATIONAL = re.compile(r" (of|behind|near) the ")  # "on the left of the house", "in front of the", "behind the"
+_RANK = re.compile(r"\b(left|right|leftmost|rightmost|first|second|third|middle|top|topmost|bottom|bottommost)\b")
+
+
+def expression_kind(text: str) -> str:
+    """What an expression's referent depends on, from its MATCHING-grammar text: ``"relational"`` (another
+    category's instance: "the dog in front of the bench"), ``"rank"`` (its place among the instances of its own
+    category: "the second tree on the left", "the topmost cloud") or ``"category"`` (its category alone: "the trees",
+    "all the three sheep", "the sun in the sky")."""
+    if _RELATIONAL.search(text):
+        return "relational"
+    return "rank" if _RANK.search(text) else "category"
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,12 @@ class WorldSpec:
         min_objects, max_objects: objects drawn per scene (before occlusion culling).
         expressions_per_scene: expressions sampled per scene.
         multi_fraction: target share of expressions that refer to more than one instance.
+        reference_fraction: the strength of the phenomenon GRM exists for (issue 33's dose knob): the target share
+            of expressions whose referent depends on another instance (rank among its category or relational,
+            :func:`expression_kind`); each expression is drawn from that pool with this probability, else from the
+            category-only pool (the other pool when one is empty). ``None``: no target, the grammar's own mix
+            (about 0.69; the real SketchyScene-MATCHING test file has 0.511). The scenes never depend on it: the
+            same seed draws the same scenes at every level, only the expressions change.
     """
 
     canvas: int = 128
@@ -50,6 +69,7 @@ class WorldSpec:
     max_objects: int = 9
     expressions_per_scene: int = 6
     multi_fraction: float = 0.45
+    reference_fraction: float | None = None
 
 
 def _place(rng: np.random.Generator, category: str, canvas: int, ground: float) -> tuple[float, float, float]:
@@ -188,17 +208,31 @@ def scene_expressions(scene: SketchScene) -> list[ReferringExpression]:
     return [ReferringExpression(scene.key, t, next(iter(m))) for t, m in meaning.items() if len(m) == 1]
 
 
+def _pick(rng: np.random.Generator, multi: list[ReferringExpression], single: list[ReferringExpression],
+          multi_fraction: float) -> ReferringExpression:
+    """Pop one expression: multi-instance with probability ``multi_fraction`` (the other list when one is empty)."""
+    src = multi if (multi and (rng.random() < multi_fraction or not single)) else single
+    return src.pop(int(rng.integers(len(src))))
+
+
 def sample_expressions(rng: np.random.Generator, scene: SketchScene, spec: WorldSpec) -> list[ReferringExpression]:
-    """Pick ``expressions_per_scene`` expressions, about ``multi_fraction`` of them multi-instance."""
+    """Pick ``expressions_per_scene`` expressions, about ``multi_fraction`` of them multi-instance (and, with
+    ``reference_fraction`` set, about that share depending on another instance)."""
     pool = scene_expressions(scene)
-    multi = [e for e in pool if len(e.instance_indices) > 1]
-    single = [e for e in pool if len(e.instance_indices) == 1]
+    n = min(spec.expressions_per_scene, len(pool))
+    if spec.reference_fraction is None:
+        multi = [e for e in pool if len(e.instance_indices) > 1]
+        single = [e for e in pool if len(e.instance_indices) == 1]
+        return [_pick(rng, multi, single, spec.multi_fraction) for _ in range(n)]
+    groups = {ref: ([e for e in pool if len(e.instance_indices) > 1 and (expression_kind(e.expression) != "category")
+                     == ref], [e for e in pool if len(e.instance_indices) == 1 and
+                               (expression_kind(e.expression) != "category") == ref]) for ref in (True, False)}
     out: list[ReferringExpression] = []
-    for _ in range(min(spec.expressions_per_scene, len(pool))):
-        src = multi if (multi and (rng.random() < spec.multi_fraction or not single)) else single
-        if not src:
-            break
-        out.append(src.pop(int(rng.integers(len(src)))))
+    for _ in range(n):
+        ref = rng.random() < spec.reference_fraction
+        if not any(groups[ref]):
+            ref = not ref
+        out.append(_pick(rng, *groups[ref], spec.multi_fraction))
     return out
 
 
@@ -219,6 +253,9 @@ def make_world(n_scenes: int, spec: WorldSpec, seed: int = 0, split: str = "trai
     """
     if split not in _SPLIT_OFFSET:
         raise ValueError(f"grmnet world: split {split!r} unknown; expected one of {tuple(_SPLIT_OFFSET)}")
+    if spec.reference_fraction is not None and not 0.0 <= spec.reference_fraction <= 1.0:
+        raise ValueError(f"grmnet world: reference_fraction must lie in [0, 1] (or be None), got "
+                         f"{spec.reference_fraction}")
     if n_scenes < 1 or spec.min_objects < 1 or spec.max_objects < spec.min_objects or spec.canvas < 64:
         raise ValueError(f"grmnet world: need n_scenes >= 1, 1 <= min_objects <= max_objects, canvas >= 64; "
                          f"got n_scenes={n_scenes}, {spec}")

@@ -76,6 +76,12 @@ class Config:
         binary_schedule: the same choice for the binary baseline (its ``baseline_steps``), made on validation apart.
         binary_thresholds: relative thresholds of the binary baseline (mask = prob >= t * max prob, never empty);
             chosen on validation likewise.
+        reference_fraction: the world's share of expressions whose referent depends on another instance
+            (:class:`cmlib.data.worlds.grmnet.WorldSpec`; None: the grammar's own mix, about 0.69); notebook 06's
+            dose knob. The scenes, and so the detector, do not depend on it.
+        reference_levels: notebook 06's levels of ``reference_fraction`` (:mod:`cmlib.studies.grmnet.dose`); the
+            study's own level among them shares notebook 01's models through the cache.
+        dose_replicates: how many of ``run.seeds`` (the first ones) notebook 06 runs; 0: all.
         kept_score: the score above which an output instance counts as *kept* in Fig. 5's wrong-instance count
             (the paper's figure shows the final outputs; 0.5 as in its panels; a definition, not a tuned setting).
         delta_scaling, self_exclusion: two forms the paper leaves open, to be chosen on the study replicates'
@@ -84,6 +90,11 @@ class Config:
             references also leave out the candidate and its near-duplicates, as the distance-based ones do
             (:func:`cmlib.models.grmnet_heads.reference_indices`).
         log_every: steps between the training history's rows (the loss terms averaged over the interval).
+        curve_points: the referring rows, the binary baseline and the two-stage matcher are scored on the
+            replicate's validation split (COCO mask AP, overall and per expression type) after every
+            ``steps // curve_points`` steps: the validation curve the convergence gate reads
+            (:func:`cmlib.protocol.claims.last_third_gain`); 0 records none. It enters the cache keys (a cached
+            model without its curve would leave the gate blind).
         run: the run section every paper shares (:class:`cmlib.protocol.run.RunConfig`: seeds, workers, cache
             directory (default ``.cache/grmnet``), threads, device, executor). One replicate per ``run.seeds``
             entry: the world (train / val / test scenes), initialisation and batch order all follow it.
@@ -97,6 +108,9 @@ class Config:
     min_objects: int = 5
     max_objects: int = 8
     expressions_per_scene: int = 4
+    reference_fraction: float | None = None
+    reference_levels: list[float] = field(default_factory=lambda: [0.3, 1.0])
+    dose_replicates: int = 0
     max_tokens: int = 15
     batch_size: int = 4
     lr: float = 1e-3
@@ -116,6 +130,7 @@ class Config:
     kept_score: float = 0.5
     model: ModelConfig = field(default_factory=ModelConfig)
     log_every: int = 10
+    curve_points: int = 2
     run: RunConfig = field(default_factory=lambda: RunConfig(cache_dir=".cache/grmnet"))
     examples_dir: str = "../shared/datasets/sketchyscene"
     data_root: Path | None = path_field(layout="<root>/{train,val,test}/{DRAWING_GT,CLASS_GT,INSTANCE_GT}/")
@@ -125,11 +140,18 @@ class Config:
 
     def __post_init__(self) -> None:
         check_range("log_every", self.log_every, lo=1)
+        check_range("curve_points", self.curve_points, lo=0)
         check_range("canvas", self.canvas, lo=64)
         check_range("n_train_scenes", self.n_train_scenes, lo=self.batch_size)
         check_range("n_val_scenes", self.n_val_scenes, lo=1)
         check_range("n_test_scenes", self.n_test_scenes, lo=1)
         check_range("val_fraction", self.val_fraction, lo=0.0, hi=0.5)
+        if self.reference_fraction is not None:
+            check_range("reference_fraction", self.reference_fraction, lo=0.0, hi=1.0)
+        if len(self.reference_levels) < 2 or any(not 0.0 <= x <= 1.0 for x in self.reference_levels) or \
+                sorted(self.reference_levels) != list(self.reference_levels):
+            raise ConfigError(f"reference_levels: >= 2 ascending shares in [0, 1], got {self.reference_levels}")
+        check_range("dose_replicates", self.dose_replicates, lo=0)
         check_range("lr", self.lr, lo=0.0)
         if self.binary_lr is not None:
             check_range("binary_lr", self.binary_lr, lo=0.0)

@@ -11,7 +11,6 @@ scene and the .mat file), not after training.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from cmlib.data.sketchyscene import (
     load_scene,
     load_vocab_words,
 )
-from cmlib.data.worlds.grmnet import WorldSpec, make_world
+from cmlib.data.worlds.grmnet import WorldSpec, expression_kind, make_world
 from cmlib.models.grmnet import GRMNetSpec
 from cmlib.protocol.engine import PerSample
 from cmlib.protocol.splits import SealedSplit
@@ -41,8 +40,6 @@ __all__ = ["StudyData", "build_data", "collate", "expression_batches", "expressi
            "model_spec", "reference_share", "referring_item", "resize_scene", "target_of", "targets_of",
            "world_summary"]
 
-_RELATIONAL = re.compile(r" (of|behind|near) the ")  # "on the left of the house", "in front of the", "behind the"
-_RANK = re.compile(r"\b(left|right|leftmost|rightmost|first|second|third|middle|top|topmost|bottom|bottommost)\b")
 
 
 @dataclass
@@ -79,7 +76,8 @@ def _sizes(data_scene: Callable[[str, int], SketchScene], exprs: list[ReferringE
 def build_data(cfg: Config, seed: int) -> StudyData:
     """Replicate ``seed``'s data: the world drawn with ``seed`` (default) or real SketchyScene-7k + MATCHING."""
     if cfg.data_root is None:
-        spec = WorldSpec(cfg.canvas, cfg.min_objects, cfg.max_objects, cfg.expressions_per_scene)
+        spec = WorldSpec(cfg.canvas, cfg.min_objects, cfg.max_objects, cfg.expressions_per_scene,
+                         reference_fraction=cfg.reference_fraction)
         sizes = {"train": cfg.n_train_scenes, "val": cfg.n_val_scenes, "test": cfg.n_test_scenes}
         worlds = {split: make_world(n, spec, seed=seed, split=split) for split, n in sizes.items()}
         vocab = Vocabulary.build([tokenize(e.expression) for e in worlds["train"].expressions])
@@ -125,16 +123,6 @@ def world_summary(data: StudyData) -> dict[str, float]:
     """Sizes of the data: scenes, expressions, multi-instance share, instances per scene, per split."""
     return {**_sizes(data.scene, data.train, "train"), **_sizes(data.scene, data.val, "val"), **data.test_sizes,
             "vocab": len(data.vocab)}
-
-
-def expression_kind(text: str) -> str:
-    """What an expression's referent depends on, from its MATCHING-grammar text: ``"relational"`` (another
-    category's instance: "the dog in front of the bench"), ``"rank"`` (its place among the instances of its own
-    category: "the second tree on the left", "the topmost cloud") or ``"category"`` (its category alone: "the trees",
-    "all the three sheep", "the sun in the sky")."""
-    if _RELATIONAL.search(text):
-        return "relational"
-    return "rank" if _RANK.search(text) else "category"
 
 
 def reference_share(exprs: list[ReferringExpression]) -> float:

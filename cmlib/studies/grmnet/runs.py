@@ -27,8 +27,9 @@ from cmlib.models.grmnet import GRMNet
 from cmlib.models.refseg_baselines import BinaryRefSeg, InstanceMatcher, binary_loss, binary_to_instances
 from cmlib.protocol.cache import keep_recent, save_atomic, source_text, stable_hash
 from cmlib.protocol.cache import load as load_cached
+from cmlib.protocol.claims import curve_from_history
 from cmlib.protocol.config import to_dict
-from cmlib.protocol.engine import epoch_batches, fit, on_cpu, seed_everything, to_model_device
+from cmlib.protocol.engine import EvalFn, epoch_batches, fit, on_cpu, seed_everything, to_model_device
 from cmlib.protocol.run import cache_key
 from cmlib.studies.grmnet.config import Config, variant_of
 from cmlib.studies.grmnet.data import (
@@ -37,14 +38,17 @@ from cmlib.studies.grmnet.data import (
     build_data,
     collate,
     expression_batches,
+    expression_kind,
     image_of,
     model_spec,
     referring_item,
     target_of,
+    targets_of,
 )
 from cmlib.text import tokenize
 
 __all__ = [
+    "KINDS",
     "binary_predictions",
     "binary_probabilities",
     "cache_path",
@@ -52,6 +56,7 @@ __all__ = [
     "collapsed",
     "detect_scene",
     "fit_main",
+    "kind_scores",
     "mask_iou",
     "predict_blind",
     "predict_grmnet",
@@ -64,6 +69,7 @@ __all__ = [
     "training_tasks",
     "two_stage_predictions",
     "two_stage_scores",
+    "validation_fn",
 ]
 
 Prediction = dict[str, np.ndarray]
@@ -72,7 +78,7 @@ _NOT_TRAINING = ("run", "log_every", "examples_dir", "two_stage_thresholds", "bi
                  "kept_score")
 # per kind, the settings it does not depend on (the detector is shared by runs of any length; only the binary
 # baseline trains at binary_lr)
-_OTHER_STEPS = {"detector": ("referring_steps", "referring_schedule", "baseline_steps", "binary_lr", "binary_schedule",
+_OTHER_STEPS = {"detector": ("reference_fraction", "curve_points", "referring_steps", "referring_schedule", "baseline_steps", "binary_lr", "binary_schedule",
                              "matcher_steps", "top_k"),
                 "grmnet": ("baseline_steps", "binary_lr", "binary_schedule", "matcher_steps"),
                 "binary": ("referring_steps", "referring_schedule", "matcher_steps"),
@@ -98,24 +104,35 @@ def cache_path(cfg: Config, kind: str, **extra: Any) -> Path:
 
 
 def _train_cached(cfg: Config, path: Path, model: nn.Module, loss_fn: Callable, dataset: torch.utils.data.Dataset,
-                  steps: int, seed: int, collate_fn: Callable, schedule: str = "constant") -> dict[str, float]:
-    """Train with :func:`cmlib.protocol.engine.fit` (or load ``path``); returns {steps, s_per_step, final_loss, cached}.
-    ``schedule``: ``"constant"`` or ``"cosine"`` (see ``Config.referring_schedule``)."""
+                  steps: int, seed: int, collate_fn: Callable, schedule: str = "constant",
+                  eval_fn: EvalFn | None = None) -> dict[str, Any]:
+    """Train with :func:`cmlib.protocol.engine.fit` (or load ``path``); returns {steps, s_per_step, final_loss,
+    cached, curve}. ``schedule``: ``"constant"`` or ``"cosine"`` (see ``Config.referring_schedule``).
+
+    ``eval_fn`` (model -> {"score": validation COCO AP %, ...}): with ``cfg.curve_points`` > 0 it is called every
+    ``steps // curve_points`` steps and ``curve`` is the validation curve ``[(step, score)]`` the convergence gate
+    reads (``curves``: every key of ``eval_fn``, e.g. the per-expression-type APs); otherwise ``curve`` is empty."""
     if path.is_file():
         payload = load_cached(path)
         model.load_state_dict(payload["model"])
-        return {**{k: float(v) for k, v in payload["info"].items()}, "cached": 1.0}
+        return {**{k: float(v) for k, v in payload["info"].items()}, "cached": 1.0,
+                "curve": payload.get("curve", []), "curves": payload.get("curves", {})}
     seed_everything(seed)
     # fused: one kernel for all parameters (the same update as the per-parameter loop; ~4 ms a step less on CPU)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
-    fcfg = cfg.run.fit_config(max_steps=steps, seed=seed, log_every=cfg.log_every)
+    every = max(1, steps // cfg.curve_points) if cfg.curve_points and eval_fn is not None else 0
+    fcfg = cfg.run.fit_config(max_steps=steps, seed=seed, log_every=cfg.log_every, eval_every=every)
     batches = epoch_batches(dataset, cfg.batch_size, seed=seed, collate_fn=collate_fn, num_workers=cfg.run.device.num_workers)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) if schedule == "cosine" else None
-    res = fit(model, opt, loss_fn, batches, fcfg, scheduler=sched)
+    res = fit(model, opt, loss_fn, batches, fcfg, scheduler=sched, eval_fn=eval_fn if every else None)
     info = {"steps": float(steps), "s_per_step": 1.0 / res.steps_per_s if res.steps_per_s else float("nan"),
-            "final_loss": float(res.history[-1]["loss"]) if res.history else float("nan")}
-    save_atomic({"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "info": info}, path)
-    return {**info, "cached": 0.0}
+            "final_loss": float(next((r["loss"] for r in reversed(res.history) if "loss" in r), float("nan")))}
+    keys = sorted({k[5:] for r in res.history for k in r if k.startswith("eval/")})
+    curves = {k: curve_from_history(res.history, f"eval/{k}") for k in keys}
+    curve = curves.get("score", [])
+    save_atomic({"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "info": info,
+                 "curve": curve, "curves": curves}, path)
+    return {**info, "cached": 0.0, "curve": curve, "curves": curves}
 
 
 def train_detector(cfg: Config, data: StudyData) -> tuple[GRMNet, dict[str, float]]:
@@ -160,9 +177,41 @@ def train_referring(cfg: Config, data: StudyData, detector: GRMNet, **variant: A
 
     ds = Items(data.train, lambda e: referring_item(data, "train", e, cfg.max_tokens))
     path = cache_path(cfg, "grmnet", seed=data.seed, variant=variant)
+    curve = validation_fn(data, lambda m, ex: predict_grmnet(m, data, ex, cfg.max_tokens, "val"))
     info = _train_cached(cfg, path, model, loss, ds, cfg.referring_steps, data.seed, collate,
-                         schedule=cfg.referring_schedule)
+                         schedule=cfg.referring_schedule, eval_fn=curve)
     return model.eval(), info
+
+
+KINDS = ("category", "rank", "relational")  # cmlib.studies.grmnet.data.expression_kind
+
+
+def kind_scores(predictions: list[Prediction], targets: list[Prediction], exprs: Sequence[ReferringExpression],
+                prefix: str = "") -> dict[str, float]:
+    """COCO mask AP (%) on the expressions of each type (:func:`~cmlib.studies.grmnet.data.expression_kind`:
+    category-only, rank among its category, relational), ``{prefix + kind: AP}``; a type absent from ``exprs`` is
+    left out. What the global reference mechanism can change lives in the rank and relational types."""
+    out = {}
+    for kind in KINDS:
+        idx = [i for i, e in enumerate(exprs) if expression_kind(e.expression) == kind]
+        if idx:
+            out[prefix + kind] = score([predictions[i] for i in idx], [targets[i] for i in idx])["coco_AP"]
+    return out
+
+
+def validation_fn(data: StudyData, predict: Callable[[nn.Module, list[ReferringExpression]], list[Prediction]]
+                  ) -> EvalFn:
+    """The validation curve's scorer: model -> {"score": COCO mask AP (%) on the replicate's validation
+    expressions, plus the same per expression type (:func:`kind_scores`)}. ``predict(model, exprs)`` gives the
+    model's instances for validation expressions (never the test split)."""
+    exprs = list(data.val)
+    targets = targets_of(data, exprs, "val")
+
+    def fn(model: nn.Module) -> dict[str, float]:
+        preds = predict(model, exprs)
+        return {"score": score(preds, targets)["coco_AP"], **kind_scores(preds, targets, exprs)}
+
+    return fn
 
 
 # ------------------------------------------------------------------------------------------- every training, parallel
@@ -285,8 +334,12 @@ def train_binary(cfg: Config, data: StudyData, detector: GRMNet) -> tuple[Binary
     ds = Items(data.train, lambda e: referring_item(data, "train", e, cfg.max_tokens))
     path = cache_path(cfg, "binary", seed=data.seed)
     train_cfg = cfg if cfg.binary_lr is None else dataclasses.replace(cfg, lr=cfg.binary_lr)
+    # its curve at the middle threshold of the grid (the one the study picks is chosen after training)
+    mid = sorted(cfg.binary_thresholds)[len(cfg.binary_thresholds) // 2]
+    curve = validation_fn(data, lambda m, ex: binary_predictions(
+        binary_probabilities(m, data, ex, cfg.max_tokens, "val"), mid))
     info = _train_cached(train_cfg, path, model, loss, ds, cfg.baseline_steps, data.seed, collate,
-                         schedule=cfg.binary_schedule)
+                         schedule=cfg.binary_schedule, eval_fn=curve)
     return model.eval(), info
 
 
@@ -379,8 +432,11 @@ def train_two_stage(cfg: Config, data: StudyData, detector: GRMNet
             return {"bce": sum(p.sum() for p in m.parameters()) * 0.0}
         return {"bce": nn.functional.binary_cross_entropy_with_logits(logits, b["y"])}
 
+    # its curve keeps every detection (threshold 0), ranked by match probability x detection score
+    curve = validation_fn(data, lambda m, ex: two_stage_predictions(
+        two_stage_scores(m, dets, data, ex, cfg.max_tokens, "val"), 0.0))
     info = _train_cached(cfg, cache_path(cfg, "matcher", seed=data.seed), matcher, loss, Items(data.train, item),
-                         cfg.matcher_steps, data.seed, coll)
+                         cfg.matcher_steps, data.seed, coll, eval_fn=curve)
     return matcher.eval(), info, dets
 
 
