@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/grmnet.py --tune [--profile study] [--seed 100] [--lrs 0.0002 0.001 0.003]
     .venv/bin/python benchmarks/grmnet.py --budget [--profile study] [--workers 2] [--eval-s 48]
     .venv/bin/python benchmarks/grmnet.py --roi
+    .venv/bin/python benchmarks/grmnet.py --modes [--profile study] [--steps 10]
 
 Step times: one row per (canvas, model): median s/step over ``steps`` steps after one warm-up step, batch 4, the
 smoke model sizes. Wall times on a shared machine are inflated by other jobs; compare rows of the same run.
@@ -21,7 +22,10 @@ task of :func:`cmlib.studies.grmnet.training_tasks`; the tasks are then schedule
 starts them for :func:`cmlib.studies.grmnet.run_study` (:func:`cmlib.studies.grmnet.study_tasks`: a free worker takes
 the first task in order whose requirements are done), each replicate's evaluation (``--eval-s``, measured from a
 cached run) once its models are trained.
-Printed against the 30-min budget.
+Printed against the 75-min budget (issue 33), notebook 06 included.
+
+``--modes``: GRM-Net #7's training step at the profile's sizes, side by side in one process: as it is, under bf16
+autocast, and with two shrinks (canvas 96; half the RoIs sampled per image); ratios to the first.
 
 ``--roi``: RoIAlign forward + backward at the study's shapes, torchvision's operator against the sparse-matrix one
 GRM-Net uses (:mod:`cmlib.models.roi_align`), with the ratio and the largest differences.
@@ -179,24 +183,83 @@ def schedule(durations: list[float], requires: list[list[int]], workers: int) ->
     return max(e for e in end if e is not None)
 
 
-def budget(profile: str, workers: int, eval_s: float, steps: int) -> None:
-    """Print the estimated study wall time on ``workers`` cores (see the module docstring)."""
-    from cmlib.protocol.config import from_params, load_yaml
+def mode_step_times(profile: str, rounds: int) -> None:
+    """GRM-Net #7 training step at the profile's sizes, side by side in one process (rounds interleaved, median):
+    the profile as it is, bf16 autocast (CPU AMX where present), and two shrinks of the world / model (canvas 96,
+    half the RoIs sampled per image). Printed as s/step and the ratio to the profile's own step."""
+    from cmlib.protocol.config import from_params, profile_params
+    from cmlib.studies.grmnet.data import collate, referring_item
 
-    cfg = from_params(grmnet.Config, load_yaml(f"params/grmnet/{profile}.yaml"))
+    base = from_params(grmnet.Config, profile_params("grmnet", profile))
+    variants = {"as is": (base, False), "bf16 autocast": (base, True),
+                "canvas 96": (dataclasses.replace(base, canvas=96), False),
+                "box_batch 32": (dataclasses.replace(base, model=dataclasses.replace(
+                    base.model, box_batch_size_per_image=base.model.box_batch_size_per_image // 2)), False)}
+    built = {}
+    for name, (cfg, _) in variants.items():
+        data = grmnet.build_data(cfg, 1000)  # a probe seed; only its training images are used
+        torch.manual_seed(0)
+        model = grmnet.GRMNet(grmnet.model_spec(cfg, data, **grmnet.variant_of(7))).train()
+        batch = collate([referring_item(data, "train", e, cfg.max_tokens) for e in data.train[:cfg.batch_size]])
+        built[name] = (model, batch, torch.optim.AdamW(model.parameters(), lr=1e-4))
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    for _ in range(rounds + 1):
+        for name, (_, bf16) in variants.items():
+            model, (images, tokens, lengths, targets), opt = built[name]
+            t = time.perf_counter()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                losses = model(images, tokens, lengths, targets)
+            opt.zero_grad()
+            sum(losses.values()).backward()
+            opt.step()
+            times[name].append(time.perf_counter() - t)
+    ref = statistics.median(times["as is"][1:])
+    for name, v in times.items():
+        med = statistics.median(v[1:])
+        print(f"{name:14s} {med:.3f} s/step  ratio {med / ref:.2f}", flush=True)
+
+
+def curve_eval_s(cfg: grmnet.Config) -> float:
+    """Seconds of one validation-curve point (:func:`cmlib.studies.grmnet.validation_fn` on replicate 0's validation
+    split, a fresh #7 model: the same forward work as a trained one's, one torch thread)."""
+    data = grmnet.build_data(cfg, cfg.run.seeds[0])
+    model = grmnet.GRMNet(grmnet.model_spec(cfg, data, **grmnet.variant_of(7)))
+    fn = grmnet.validation_fn(data, lambda m, ex: grmnet.predict_grmnet(m, data, ex, cfg.max_tokens, "val"))
+    t = time.perf_counter()
+    fn(model)
+    return time.perf_counter() - t
+
+
+def budget(profile: str, workers: int, eval_s: float, steps: int) -> None:
+    """Print the estimated study wall time on ``workers`` cores (see the module docstring): notebook 01's tasks
+    (their validation-curve points included), notebooks 02-05 (about a minute) and notebook 06 (the rows of
+    :data:`cmlib.studies.grmnet.DOSE_ROWS` at every level other than the study's, on ``dose_replicates`` replicates;
+    its detectors and the study level's rows come from notebook 01's cache)."""
+    from cmlib.protocol.config import from_params, profile_params
+
+    cfg = from_params(grmnet.Config, profile_params("grmnet", profile))
     st = concurrent_step_times(cfg, steps, workers)
     for name, s in st.items():
         print(f"{name:9s} {s:.3f} s/step ({workers} processes at once)", flush=True)
+    point = curve_eval_s(cfg)
+    print(f"one validation-curve point {point:.1f} s (x {cfg.curve_points} per row and baseline)", flush=True)
     tasks, requires = grmnet.study_tasks(cfg)
     n = {"detector": cfg.detector_steps, "binary": cfg.baseline_steps, "matcher": cfg.matcher_steps,
          "row": cfg.referring_steps}
-    durations = [eval_s if t[0] == "replicate" else n[t[0]] * st[f"row{t[2]}" if t[0] == "row" else t[0]]
+    curve = cfg.curve_points * point
+    durations = [eval_s if t[0] == "replicate" else
+                 n[t[0]] * st[f"row{t[2]}" if t[0] == "row" else t[0]] + (curve if t[0] != "detector" else 0.0)
                  for t in tasks]
     index = {t: i for i, t in enumerate(tasks)}
     wall = schedule(durations, [[index[r] for r in requires.get(t, [])] for t in tasks], workers) / 60
+    others = [lv for lv in cfg.reference_levels if cfg.reference_fraction is None or lv != cfg.reference_fraction]
+    dose_core = len(grmnet.dose_seeds(cfg)) * len(others) * sum(
+        cfg.referring_steps * st[f"row{r}"] + curve for r in grmnet.DOSE_ROWS)
+    dose_wall = dose_core / 60 / min(workers, len(grmnet.dose_seeds(cfg)))
+    total = wall + 1.0 + dose_wall
     print(f"{len(tasks)} tasks: {sum(durations) / 60:.1f} core-min, notebook 01 ~ {wall:.1f} min on {workers} "
-          f"workers, against the 30-min budget for the study (ratio {wall / 30:.2f}; notebooks 02-05 load what "
-          "notebook 01 computed, about a minute more)", flush=True)
+          f"workers; notebooks 02-05 ~ 1 min; notebook 06 {dose_core / 60:.1f} core-min ~ {dose_wall:.1f} min; total "
+          f"~ {total:.1f} min against the 75-min budget (ratio {total / 75:.2f})", flush=True)
 
 
 def main() -> None:
@@ -212,10 +275,14 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--eval-s", type=float, default=48.0, help="one replicate's evaluation from cached models")
     ap.add_argument("--roi", action="store_true", help="RoIAlign: torchvision against cmlib.models.roi_align")
+    ap.add_argument("--modes", action="store_true", help="#7's step: as is, bf16 autocast, canvas 96, half the RoIs")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.roi:
         roi_pool_times()
+        return
+    if args.modes:
+        mode_step_times(args.profile, max(args.steps, 10))
         return
     if args.budget:
         budget(args.profile, args.workers, args.eval_s, args.steps)
