@@ -90,6 +90,10 @@ def test_cache_keys():
     assert grmnet.cache_path(cfg, "binary", seed=0) != grmnet.cache_path(cos_bin, "binary", seed=0)
     for kind in ("detector", "matcher"):
         assert grmnet.cache_path(cfg, kind, seed=0) == grmnet.cache_path(cos_bin, kind, seed=0)
+    # notebook 06's levels share the replicate's detector (same scenes); its rows and the curves' count retrain
+    level = grmnet.Config(n_train_scenes=4, n_test_scenes=2, reference_fraction=0.3, curve_points=5)
+    assert grmnet.cache_path(cfg, "detector", seed=0) == grmnet.cache_path(level, "detector", seed=0)
+    assert k1 != grmnet.cache_path(level, "grmnet", seed=0, variant=grmnet.variant_of(7))
 
 
 def test_cosine_schedule_decays_the_referring_lr_to_zero(tmp_path, monkeypatch):
