@@ -251,3 +251,30 @@ def test_priors_train_under_the_configs_thread_count_whoever_calls_them(monkeypa
     assert seen == [("osnet", 2), ("restorer", 2)] and not info2["osnet"]["cached"]
     assert one.model.pretrained != two.model.pretrained
     assert deskpro.prepare(cfg)[2]["osnet"]["cached"]
+
+
+def test_premises_reach_the_propagation_and_csa_claims_by_hand():
+    """A face behind the body (-1, -2, -3 points: mean -2 < 0) voids the two propagation claims, and only them; too
+    few shared outfits (0.005 < 0.01) voids CSA's and L_att's; real-data replicates (premise None) carry none."""
+    def rep(seed: int, lead: float, share: float) -> dict:
+        premise = {"body_mAP": 20.0, "face_mAP": 20.0 + lead, "restored_face_mAP": 25.0, "chance_mAP": 1.0,
+                   "face_minus_body": lead, "shared_pattern_share": share}
+        return {**_fake_rep(seed, 3.0, 0.3, 0.29), "premise": premise}
+
+    ab = deskpro.ablation_claims([rep(s, -1.0 - s, 0.2) for s in range(3)]).set_index("claim")
+    for name in ("propagation helps (model 5 > model 4)", "propagated student nears the teacher"):
+        assert ab.loc[name, "verdict"] == ("invalid: premise absent (face-only minus body-only hand-measured mAP, "
+                                           "cloth-changing test queries (points) = -2)")
+        assert "needs >= 0" in ab.loc[name, "premise"]
+    assert ab.loc["CSA helps (model 2 > model 1)", "verdict"] == "reproduced"
+    assert "(share) 0.2 (needs >= 0.01)" in ab.loc["CSA helps (model 2 > model 1)", "premise"]
+    assert ab.loc["restored faces help (teacher 6 > student 4)", "premise"] == ""
+    ab = deskpro.ablation_claims([rep(s, 2.0, 0.005) for s in range(3)]).set_index("claim")
+    assert ab.loc["propagation helps (model 5 > model 4)", "verdict"] == "reproduced"
+    assert ab.loc["L_att helps further (model 3 > model 2)", "verdict"].startswith("invalid: premise absent (pairs")
+    mixed = [rep(0, 2.0, 0.2), {**rep(1, 2.0, 0.2), "premise": None}, rep(2, 2.0, 0.2)]
+    assert deskpro.premises(mixed) == {"propagation": None, "csa": None}
+    table = deskpro.premise_table([rep(s, float(s), 0.1 * s) for s in range(3)])
+    assert list(table["seed"]) == [0, 1, 2, "mean"]
+    assert table.iloc[3]["face_minus_body"] == pytest.approx(1.0)
+    assert table.iloc[3]["shared_pattern_share"] == pytest.approx(0.1)

@@ -34,6 +34,7 @@ import torch
 from torch.nn import functional as F
 
 from cmlib.data.reid_folders import ReIDSet
+from cmlib.protocol.config import check_range
 
 __all__ = ["CLOTH_LABELS", "PARSING_LABELS", "DeskproWorld", "WorldConfig", "make_world", "pretraining_pool"]
 
@@ -62,6 +63,15 @@ class WorldConfig:
         camera_gain: half-range of a camera's per-channel colour gain (white balance), drawn from
             U(1 - camera_gain, 1 + camera_gain) per channel.
         shot_gain: half-range of an image's overall brightness factor, U(1 - shot_gain, 1 + shot_gain).
+        body_identity: how much the body tells people apart (issue 31): every person's skin tone, hair colour,
+            shoulder width and height are drawn as before and then pulled towards the population's centre, keeping
+            ``body_identity`` of their deviation from it, so the between-person standard deviation of these traits
+            scales by ``body_identity`` (variance by its square); the share of long-haired people is
+            ``0.4 * body_identity``. 1.0 is the world of every earlier study (the same draws, the same pixels); 0.0
+            makes every body alike, leaving the face (eye spacing and its 4x4 code) as the only identity cue.
+        palette_size: outfit colours are drawn from the first ``palette_size`` of the 10 palette colours (10: every
+            earlier study); fewer colours make different people dress alike more often (clothing confusability,
+            :func:`cmlib.studies.deskpro.premise.shared_pattern_share`).
     """
 
     n_train_ids: int = 30
@@ -77,15 +87,30 @@ class WorldConfig:
     noise: float = 8.0
     camera_gain: float = 0.15
     shot_gain: float = 0.1
+    body_identity: float = 1.0
+    palette_size: int = 10
+
+    def __post_init__(self) -> None:
+        check_range("world.body_identity", self.body_identity, lo=0.0, hi=1.0)
+        check_range("world.palette_size", self.palette_size, lo=2, hi=len(_PALETTE))
 
 
-def _identity(rng: np.random.Generator) -> dict:
+#: population centres of the body traits :attr:`WorldConfig.body_identity` shrinks towards (the means of their draws)
+_SHOULDER_MID, _HEIGHT_MID, _SKIN_MID = 0.54, 0.93, 0.5
+_HAIR_MID = _HAIR.mean(0)
+
+
+def _identity(rng: np.random.Generator, body_identity: float = 1.0) -> dict:
+    """One person's traits; the body traits keep ``body_identity`` of their deviation from the population centre
+    (the same draws at every level, so 1.0 reproduces the unscaled world exactly)."""
+    b = body_identity
+    shrink = lambda x, mid: mid + b * (x - mid) if b != 1.0 else x
     return {
-        "shoulder": rng.uniform(0.42, 0.66),
-        "height": rng.uniform(0.86, 1.0),
-        "skin_t": rng.uniform(0.0, 1.0),
-        "hair": _HAIR[rng.integers(len(_HAIR))] + rng.normal(0, 12, 3),
-        "long_hair": bool(rng.random() < 0.4),
+        "shoulder": shrink(rng.uniform(0.42, 0.66), _SHOULDER_MID),
+        "height": shrink(rng.uniform(0.86, 1.0), _HEIGHT_MID),
+        "skin_t": shrink(rng.uniform(0.0, 1.0), _SKIN_MID),
+        "hair": shrink(_HAIR[rng.integers(len(_HAIR))] + rng.normal(0, 12, 3), _HAIR_MID),
+        "long_hair": bool(rng.random() < 0.4 * b),
         "face_code": rng.integers(0, 2, size=(4, 4)).astype(np.float32),
         "eye": rng.uniform(0.3, 0.7),
     }
@@ -96,14 +121,24 @@ def _skin_rgb(t: float) -> np.ndarray:
     return light * (1 - t) + dark * t
 
 
-def _outfit(rng: np.random.Generator) -> dict:
-    pick = lambda: _PALETTE[rng.integers(len(_PALETTE))]
-    return {
-        "top": pick(), "top2": pick(), "top_tex": int(rng.integers(4)),
-        "bottom": pick(), "bottom2": pick(), "bottom_tex": int(rng.integers(3)),
+def _outfit(rng: np.random.Generator, palette_size: int = len(_PALETTE)) -> dict:
+    """One outfit; ``pattern`` is (top colour, bottom colour) as palette indices, the colours of the two largest
+    garments (what :func:`cmlib.studies.deskpro.premise.shared_pattern_share` compares)."""
+    idx = {}
+
+    def pick(name: str | None = None) -> np.ndarray:
+        i = int(rng.integers(palette_size))
+        if name is not None:
+            idx[name] = i
+        return _PALETTE[i]
+
+    out = {
+        "top": pick("top"), "top2": pick(), "top_tex": int(rng.integers(4)),
+        "bottom": pick("bottom"), "bottom2": pick(), "bottom_tex": int(rng.integers(3)),
         "long_sleeve": bool(rng.random() < 0.5), "shorts": bool(rng.random() < 0.3),
         "shoes": pick() * 0.6, "bag": pick() if rng.random() < 0.35 else None,
     }
+    return out | {"pattern": (idx["top"], idx["bottom"])}
 
 
 def _texture(kind: int, c1: np.ndarray, c2: np.ndarray, yy: np.ndarray, xx: np.ndarray, period: float) -> np.ndarray:
@@ -223,7 +258,8 @@ def _camera(rng: np.random.Generator, cfg: WorldConfig) -> dict:
 @dataclass
 class DeskproWorld:
     """The rendered splits: ``train``, ``val`` (celeb_light protocol) and the test protocols (``celeb_full_gallery``:
-    the Celeb-reID gallery, the Celeb-light gallery plus one same-outfit image per identity).
+    the Celeb-reID gallery, the Celeb-light gallery plus one same-outfit image per identity); ``patterns``: each
+    clothes id's (top colour, bottom colour) palette indices (None for real data, which records no outfits).
 
     The study also fills this container from real data, where the splits of the other protocol are None.
     """
@@ -238,6 +274,7 @@ class DeskproWorld:
     prcc_cross_query: ReIDSet
     config: WorldConfig
     celeb_full_gallery: ReIDSet | None = None
+    patterns: dict[int, tuple[int, int]] | None = None
 
 
 class _Renderer:
@@ -273,8 +310,9 @@ class _Renderer:
 def _people(cfg: WorldConfig, rng: np.random.Generator, n: int, first_pid: int) -> list[tuple[int, dict, list[dict]]]:
     out = []
     for k in range(n):
-        ident = _identity(rng)
-        outfits = [_outfit(rng) for _ in range(int(rng.integers(cfg.min_outfits, cfg.max_outfits + 1)))]
+        ident = _identity(rng, cfg.body_identity)
+        n_outfits = int(rng.integers(cfg.min_outfits, cfg.max_outfits + 1))
+        outfits = [_outfit(rng, cfg.palette_size) for _ in range(n_outfits)]
         out.append((first_pid + k, ident, outfits))
     return out
 
@@ -328,7 +366,9 @@ def make_world(cfg: WorldConfig, seed: int = 0) -> DeskproWorld:
         prcc.append(r.take())
     full = ReIDSet(**{k: (None if v is None else torch.cat([v, getattr(celeb_same, k)]))
                       for k, v in vars(celeb_g).items()})
-    return DeskproWorld(train, val_q, val_g, celeb_q, celeb_g, prcc[0], prcc[1], prcc[2], cfg, full)
+    patterns = {pid * 10 + o: outfit["pattern"] for pid, _, outfits in train_p + val_p + test_p
+                for o, outfit in enumerate(outfits)}
+    return DeskproWorld(train, val_q, val_g, celeb_q, celeb_g, prcc[0], prcc[1], prcc[2], cfg, full, patterns)
 
 
 def pretraining_pool(cfg: WorldConfig, n_ids: int, seed: int = 0, images_per_id: int = 0) -> ReIDSet:
@@ -353,7 +393,7 @@ def pretraining_pool(cfg: WorldConfig, n_ids: int, seed: int = 0, images_per_id:
     if images_per_id == 0:
         return _celeb_split(cfg, r, _people(cfg, rng, n_ids, 0), query=False)
     for pid in range(n_ids):
-        ident = _identity(rng)
+        ident = _identity(rng, cfg.body_identity)
         for i in range(images_per_id):
-            r.shot(pid, ident, _outfit(rng), pid * images_per_id + i, _camera(rng, cfg), len(r.rows))
+            r.shot(pid, ident, _outfit(rng, cfg.palette_size), pid * images_per_id + i, _camera(rng, cfg), len(r.rows))
     return r.take()

@@ -68,6 +68,8 @@ from cmlib.studies.deskpro.tables import (
     efficiency_claims,
     efficiency_table,
     headline_level,
+    premise_table,
+    premises,
     stream_table,
 )
 
@@ -94,6 +96,8 @@ __all__ = [
     "headline_level",
     "load_real",
     "plot_attention_maps",
+    "premise_table",
+    "premises",
     "prepare",
     "protocols",
     "run_seed",

@@ -41,11 +41,12 @@ def build_world(cfg: Config, seed: int, restorer: FaceRestorer | None = None, da
     path = Path(cfg.run.cache_dir) / f"world-{stable_hash([CACHE_VERSION, asdict(cfg.world), seed])}.pt"
     if path.is_file():
         blob = load_cached(path)
-        world = DeskproWorld(**{k: ReIDSet(**v) for k, v in blob.items()}, config=cfg.world)
+        patterns = {int(k): (int(a), int(b)) for k, (a, b) in blob.pop("patterns").items()}
+        world = DeskproWorld(**{k: ReIDSet(**v) for k, v in blob.items()}, config=cfg.world, patterns=patterns)
     else:
         world = make_world(cfg.world, seed)
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_atomic({k: vars(getattr(world, k)) for k in _SPLITS}, path)
+        save_atomic({k: vars(getattr(world, k)) for k in _SPLITS} | {"patterns": world.patterns}, path)
     if restorer is not None:
         for k in _SPLITS:
             setattr(world, k, restore_faces(restorer, getattr(world, k)))

@@ -15,6 +15,7 @@ from cmlib.protocol.run import with_threads
 from cmlib.studies.deskpro.config import ABLATION_ROWS, STREAMS, Config
 from cmlib.studies.deskpro.data import build_world, cloth_labels, protocols
 from cmlib.studies.deskpro.evaluation import chance_level, descriptors, evaluate
+from cmlib.studies.deskpro.premise import measure_premise
 from cmlib.studies.deskpro.priors import FaceRestorer, normalise, train_restorer, with_pretrained_osnet
 from cmlib.studies.deskpro.streams import train_stream
 
@@ -60,7 +61,9 @@ def run_seed(cfg: Config, seed: int) -> dict[str, Any]:
         ``ccreid``: Tables 1-2 rows (protocol, setting, model, R1, R5, mAP, chance_R1, chance_mAP);
         ``ablation``: Table 3 rows on Celeb-reID-light (the first Celeb protocol of a real run, else PRCC
         cross-clothes); ``attention``: Fig. 3 contrasts of models 2 and 3 (None without test parsing masks);
-        ``efficiency``: :func:`inference_cost` rows.
+        ``efficiency``: :func:`inference_cost` rows; ``premise``: the synthetic world's premises
+        (:func:`cmlib.studies.deskpro.premise.measure_premise`, teacher faces restored as the teacher sees them;
+        None for real data, which records neither outfits nor the world's parsing labels).
 
     The paper picks (tau, alpha) per dataset by cross-validation ((5, 0.7) Celeb, (1, 0.8) PRCC). The world's
     protocols share one training split, so its PRCC-like rows use the same student as its Celeb-like rows (one
@@ -69,8 +72,10 @@ def run_seed(cfg: Config, seed: int) -> dict[str, Any]:
     """
     cfg, restorer, priors = prepare(cfg)
     out: dict[str, Any] = {"seed": seed, "priors": priors, "streams": [], "ccreid": [], "ablation": [],
-                           "attention": None, "efficiency": []}
+                           "attention": None, "efficiency": [], "premise": None}
     for dataset, world in sources(cfg, seed, restorer):
+        if dataset is None:
+            out["premise"] = measure_premise(world, seed)
         trained = {n: train_stream(cfg, world, n, seed, dataset=dataset) for n in STREAMS}
         if dataset == "prcc":  # real PRCC: the paper's PRCC (tau, alpha); see run_seed's docstring for the world
             trained["student+prcc"] = train_stream(cfg, world, "student+", seed, protocol="prcc", dataset=dataset)

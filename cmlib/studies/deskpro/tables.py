@@ -23,6 +23,15 @@ training), one :class:`ModelCheck` per stream (``"DeSKPro / student+"``); a stre
 gains more than the claim's margin over its last third makes the claim ``invalid: ... still improving``. Rows of a
 real run use the streams trained on the row's protocol's dataset.
 
+Premises (:class:`cmlib.protocol.claims.Premise`, measured per replicate on the world without training,
+:mod:`cmlib.studies.deskpro.premise`; absent for real data, whose outfits and parsing labels are not the world's):
+
+* the propagation claims ("propagation helps", "the propagated student nears the teacher") need a face that carries
+  identity the body lacks: hand-measured face-only mAP minus body-only mAP on the cloth-changing test queries, at
+  least 0 (:data:`FACE_LEAD_MINIMUM`: the paper's face student beats its body baseline, 20.7 vs 18.8);
+* the CSA claims ("CSA helps", "L_att helps further") need clothes that mislead: the share of pairs of test people
+  who share an outfit colour pattern, at least :data:`cmlib.studies.deskpro.premise.SHARED_PATTERN_MINIMUM`.
+
 Headline claims (listed first in the index): DeSKPro beats the global-stream baseline G in the cloth-changing
 benchmarks (Celeb-reID-light-like, Celeb-reID-like, PRCC cross-clothes). Claims that reuse one pair of trained
 models share a ``comparison``: #3 vs #2 (L_att's mAP gain and its attention contrast).
@@ -35,13 +44,14 @@ from typing import Any
 
 import pandas as pd
 
-from cmlib.protocol.claims import Claim, ModelCheck, claims
+from cmlib.protocol.claims import Claim, ModelCheck, Premise, claims
 from cmlib.studies.deskpro.config import ABLATION_ROWS
 from cmlib.studies.deskpro.experiments import CCREID_METHODS
+from cmlib.studies.deskpro.premise import SHARED_PATTERN_MINIMUM
 
 __all__ = ["ATTENTION_MARGIN", "PAPER_TABLE3", "PAPER_TABLES12", "ablation_claims", "ablation_table",
            "attention_claims", "ccreid_claims", "ccreid_table", "efficiency_claims", "efficiency_table", "flat",
-           "headline_level", "stream_table"]
+           "headline_level", "premise_table", "premises", "stream_table"]
 
 #: Margin of the Fig. 3 claims (attention contrasts in [0, 1]; the paper gives no number): 0.05, a twentieth of the
 #: sigmoid attention map's range, about one step of a heat map such as Fig. 3's: a smaller contrast would not show
@@ -50,6 +60,10 @@ ATTENTION_MARGIN = 0.05
 #: L_att's own effects share this name: its mAP gain (Table 3) and its attention contrast (Fig. 3) come from the
 #: same two trained models in each replicate, one finding.
 LATT_PAIR = "#3 vs #2"
+
+#: minimum of the propagation premise (face-only minus body-only hand-measured mAP, points): 0, the face carries at
+#: least the body's identity, the paper's order (Table 3: face student 20.7 mAP >= body baseline 18.8)
+FACE_LEAD_MINIMUM = 0.0
 
 # Table 3 (Celeb-reID-light): model -> (R-1, mAP)
 PAPER_TABLE3 = {"1 (baseline)": (32.9, 18.8), "2": (33.5, 20.1), "3": (37.2, 20.3), "4": (41.6, 20.7),
@@ -161,6 +175,28 @@ def _ablation_dataset(reps: Sequence[dict[str, Any]]) -> str | None:
     return rows[0].get("protocol") if rows else None
 
 
+def premises(reps: Sequence[dict[str, Any]]) -> dict[str, Premise | None]:
+    """``{"propagation": ..., "csa": ...}``: the premises of the propagation and CSA claims, one value per replicate
+    (None where some replicate measured none: real data, or a replicate cached before issue 31)."""
+    if not reps or any(rep.get("premise") is None for rep in reps):
+        return {"propagation": None, "csa": None}
+    vals = lambda k: [float(rep["premise"][k]) for rep in reps]
+    return {"propagation": Premise("face-only minus body-only hand-measured mAP, cloth-changing test queries (points)",
+                                   vals("face_minus_body"), FACE_LEAD_MINIMUM),
+            "csa": Premise("pairs of test people sharing an outfit colour pattern (share)",
+                           vals("shared_pattern_share"), SHARED_PATTERN_MINIMUM)}
+
+
+def premise_table(reps: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Per replicate and their mean: hand-measured body-only, face-only (student's crop, teacher's restored face) and
+    chance mAP on the cloth-changing test queries, the face's lead, and the shared-outfit share (empty: no world)."""
+    rows = [{"seed": rep["seed"], **rep["premise"]} for rep in reps if rep.get("premise") is not None]
+    if not rows:
+        return pd.DataFrame()
+    df = pd.DataFrame(rows)
+    return pd.concat([df, df.drop(columns="seed").mean().to_frame().T.assign(seed="mean")], ignore_index=True)
+
+
 def ccreid_claims(reps: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """Tables 1-2: DeSKPro beats the global-stream baseline in the cloth-changing settings (the headline claims) and
     stays within 5 mAP of it in PRCC's same-clothes setting (non-inferiority: the difference exceeds -5). mAP
@@ -207,17 +243,18 @@ def ablation_claims(reps: Sequence[dict[str, Any]]) -> pd.DataFrame:
            "two-DeSKPro": min(p["DeSKPro"] - p["3"], p["DeSKPro"] - p["5"]),
            "two-7": min(p["7"] - p["3"], p["7"] - p["4"]), "best": p["DeSKPro*"] - max(p[o] for o in others)}
     e = {k: round(v, 2) for k, v in eff.items()}
+    pre = premises(reps)
     return claims([
         Claim("CSA helps (model 2 > model 1)", d("2", "1 (baseline)"), ">", 0.0, "mAP2 - mAP1",
-              f"{e['2-1']:+.1f}", gate("2", "1 (baseline)"), paper_effect=e["2-1"]),
+              f"{e['2-1']:+.1f}", gate("2", "1 (baseline)"), paper_effect=e["2-1"], premise=pre["csa"]),
         Claim("L_att helps further (model 3 > model 2)", d("3", "2"), ">", 0.0, "mAP3 - mAP2",
-              f"{e['3-2']:+.1f}", gate("3", "2"), paper_effect=e["3-2"], comparison=LATT_PAIR),
+              f"{e['3-2']:+.1f}", gate("3", "2"), paper_effect=e["3-2"], comparison=LATT_PAIR, premise=pre["csa"]),
         Claim("restored faces help (teacher 6 > student 4)", d("6", "4"), ">", 0.0, "mAP6 - mAP4",
               f"{e['6-4']:+.1f}", gate("6", "4"), paper_effect=e["6-4"]),
         Claim("propagation helps (model 5 > model 4)", d("5", "4"), ">", 0.0, "mAP5 - mAP4",
-              f"{e['5-4']:+.1f}", gate("5", "4"), paper_effect=e["5-4"]),
+              f"{e['5-4']:+.1f}", gate("5", "4"), paper_effect=e["5-4"], premise=pre["propagation"]),
         Claim("propagated student nears the teacher", near, ">", 0.0, "(mAP5 - mAP4) - (mAP6 - mAP4) / 2",
-              f"{e['near']:+.2f}", gate("4", "5", "6"), paper_effect=e["near"]),
+              f"{e['near']:+.2f}", gate("4", "5", "6"), paper_effect=e["near"], premise=pre["propagation"]),
         Claim("two streams beat either alone (DeSKPro)", two("DeSKPro", "3", "5"), ">", 0.0,
               "min(mAP_DeSKPro - mAP3, mAP_DeSKPro - mAP5)", f"{e['two-DeSKPro']:+.1f}",
               gate("DeSKPro", "3", "5"), paper_effect=e["two-DeSKPro"]),
