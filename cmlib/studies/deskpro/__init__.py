@@ -2,7 +2,7 @@
 selection, evaluation, replicates and explorer; what the notebooks in ``notebooks/deskpro/`` call.
 
 Paper: Wu et al., "Identity-Sensitive Knowledge Propagation for Cloth-Changing Person Re-identification",
-ICASSP 2023 (Tables 1-3, Fig. 3). Notebooks: ``notebooks/deskpro/{01_ccreid,02_ablation,03_attention_maps,04_explore}``.
+ICASSP 2023 (Tables 1-3, Fig. 3). Notebooks: ``notebooks/deskpro/{01_ccreid,02_ablation,03_attention_maps,04_explore,05_dose}``.
 
 Streams (each trained once per seed and cached under ``cache_dir`` keyed by the hash of everything it depends on):
 
@@ -49,6 +49,7 @@ from cmlib.studies.deskpro.config import (
     RestoreConfig,
 )
 from cmlib.studies.deskpro.data import build_world, load_real, protocols
+from cmlib.studies.deskpro.dose import dose_claims, dose_replicate, dose_rows, dose_table
 from cmlib.studies.deskpro.evaluation import chance_level, distances, evaluate
 from cmlib.studies.deskpro.experiments import (
     attention_maps,
@@ -89,6 +90,10 @@ __all__ = [
     "ccreid_table",
     "chance_level",
     "distances",
+    "dose_claims",
+    "dose_replicate",
+    "dose_rows",
+    "dose_table",
     "efficiency_claims",
     "efficiency_table",
     "evaluate",

@@ -85,6 +85,8 @@ class Config:
             :mod:`cmlib.data.reid_folders` (empty: the embedded synthetic world gives every protocol).
         on_corrupt: real data: ``fail`` on an unreadable body image / mask / face crop (naming it) or ``skip`` that
             record with a warning naming the files.
+        body_identity_levels: notebook 05's levels of ``world.body_identity`` (the face streams trained at each).
+        palette_levels: notebook 05's levels of ``world.palette_size`` (G and G+CSA trained at each).
         run: the run section every paper shares (:class:`cmlib.protocol.run.RunConfig`: seeds, workers, cache
             directory (default ``.cache/deskpro``), threads, device, executor). One replicate per ``run.seeds``
             entry: the world, split, initialisation and batch order all follow it. A thread count other than 1
@@ -117,6 +119,8 @@ class Config:
     face_steps: int = 10
     eval_every: int = 5
     timing_images: int = 32
+    body_identity_levels: list[float] = field(default_factory=lambda: [0.5, 1.0])
+    palette_levels: list[int] = field(default_factory=lambda: [5, 10])
     run: RunConfig = field(default_factory=lambda: RunConfig(cache_dir=".cache/deskpro"))
 
     MOVED_KEYS: ClassVar[dict[str, str]] = MOVED
@@ -143,6 +147,12 @@ class Config:
         check_range("face_steps", self.face_steps, lo=1)
         check_range("eval_every", self.eval_every, lo=1)
         check_range("timing_images", self.timing_images, lo=1)
+        for key, levels, lo, hi in (("body_identity_levels", self.body_identity_levels, 0.0, 1.0),
+                                    ("palette_levels", self.palette_levels, 2, 10)):
+            if len(set(levels)) < 2:
+                raise ConfigError(f"{key}: a trend needs at least 2 distinct levels, got {levels}")
+            for level in levels:
+                check_range(key, level, lo=lo, hi=hi)
         for name, root in self.data.items():
             if name not in DATASETS:
                 raise ConfigError(f"data: unknown dataset {name!r}; expected some of {list(DATASETS)}")
