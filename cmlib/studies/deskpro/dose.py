@@ -19,8 +19,8 @@ Margins (fixed before any run, as CLAREL's notebook 06 fixes its own): the mecha
 paper's Table 3 difference: propagation 4.9 / 4, CSA 1.3 / 4 mAP) spread over the knob's span at the study world, so
 that a slope whose whole effect across that span stays below the mechanism's margin is of no interest: propagation
 over the full ``body_identity`` range [0, 1] (1.225 points per unit); CSA over the study world's shared-outfit
-share (:data:`STUDY_SHARE` 0.09, measured on seed 0's 150 test people at palette 10 before any training:
-0.325 / 0.09 = 3.6 points per unit of share).
+share (:data:`STUDY_SHARE` 0.083, measured on probe seeds 1000 and 1001, 150 test people at palette 10, before
+any training: 0.325 / 0.083 = 3.9 points per unit of share).
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ __all__ = ["MARGIN_CSA", "MARGIN_PROPAGATION", "STUDY_SHARE", "dose_claims", "do
 #: the mechanisms' own margins: a quarter of the paper's Table 3 differences (mAP points)
 MARGIN_PROPAGATION = (PAPER_TABLE3["5"][1] - PAPER_TABLE3["4"][1]) / 4
 MARGIN_CSA = (PAPER_TABLE3["2"][1] - PAPER_TABLE3["1 (baseline)"][1]) / 4
-#: shared-outfit share of the world at palette 10 (seed 0, 150 test people; measured before any training)
-STUDY_SHARE = 0.09
+#: shared-outfit share of the world at palette 10 (probe seeds 1000 and 1001: 0.083 each, 150 test people; measured
+#: before any training; params/deskpro/tuning.yaml)
+STUDY_SHARE = 0.083
 _FACE, _BODY = ("teacher", "student-", "student+"), ("G", "G+CSA")
 
 
