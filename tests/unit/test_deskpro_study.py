@@ -114,6 +114,9 @@ def test_one_replicate_gives_every_table_with_chance_and_costs(tmp_path):
     assert all(r["ms_per_image"] > 0 for r in rep["efficiency"])
     assert len(list(Path(cfg.run.cache_dir).glob("teacher-*.pt"))) == 1
     assert {s["key"] for s in rep["streams"]} == set(deskpro.STREAMS)  # the world shares one student across protocols
+    assert set(rep["premise"]) == {"body_mAP", "face_mAP", "restored_face_mAP", "chance_mAP", "face_minus_body",
+                                   "shared_pattern_share"}
+    assert rep["premise"]["chance_mAP"] == pytest.approx(rep["ablation"][0]["chance_mAP"])  # the same queries
     table = deskpro.ablation_claims([rep])
     assert set(table["verdict"]) <= {"inconclusive (n < 3)"} | {v for v in table["verdict"] if v.startswith("invalid")}
 
@@ -211,6 +214,8 @@ def test_real_celeb_light_folders_run_through_the_same_replicate(tmp_path):
     assert [r["queries_without_face"] for r in rep["ccreid"]] == [0, 1]
     assert rep["priors"]["restorer"] == {}  # real folders bring their own restored faces
     assert {s["dataset"] for s in rep["streams"]} == {"celeb-light"}
+    assert rep["premise"] is None  # real data records no outfits: its claims carry no premise
+    assert deskpro.premises([rep]) == {"propagation": None, "csa": None}
 
 
 def test_face_lr_reaches_the_face_streams_only(tmp_path):
