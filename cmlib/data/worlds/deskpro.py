@@ -53,9 +53,10 @@ class WorldConfig:
 
     Attributes:
         n_train_ids, n_val_ids, n_test_ids: identities per split (disjoint).
-        height, width: body image size (study: 64x32, params/deskpro/study.yaml; issue 31 asks for at least
-            128x64, a 16x8 CSA grid).
-        face_size: side of the face inputs (low-res crop upsampled, and the high-res render).
+        height, width: body image size (study: 128x64 since issue 31, a 16x8 CSA grid; 64x32 before, an 8x4 grid;
+            params/deskpro/study.yaml).
+        face_size: side of the face inputs (low-res crop upsampled, and the high-res render; study 48 since issue 31,
+            a 3x3 map at OSNet's last stage, stride 16).
         min_outfits, max_outfits: outfits per identity.
         images_per_outfit: images of each outfit in training / celeb_light splits.
         no_face_prob: probability that an image shows no face (back view).
