@@ -185,7 +185,7 @@ def _load_source(cfg: Config) -> tuple[np.ndarray, np.ndarray, list[str], list[l
     records = [records[i] for i in used]
     labels = np.stack([r.labels for r in records])
     if cfg.data == "mirflickr_tags":
-        images = world_lib.render_images(labels, w.image_size, w.seed, w.n_clutter)
+        images = world_lib.render_images(labels, w.image_size, w.seed, w.n_clutter, w.n_distractors)
         stats["corrupt_images_skipped"] = 0
     else:
         images, kept, bad = mirflickr.load_images(cfg.data_root, records, w.image_size, cfg.on_corrupt)
