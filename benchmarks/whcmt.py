@@ -145,12 +145,13 @@ def crossmodal(steps: int, seeds: list[int]) -> None:
     out = ROOT / BENCH_DIR / "crossmodal.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=1))
-    print(f"\n{'variant':30s} val MAP@K  with own tags  final loss  (means over seeds {seeds})")
+    print(f"\n{'variant':30s} val MAP@K  with own tags  final loss (l1 / l2 / l3)  (means over seeds {seeds})")
     for name in CROSSMODAL_VARIANTS:
         sel = [r for r in rows if r["variant"] == name]
         mean = {k: sum(r[k] for r in sel) / len(sel) for k in ("val_map", "val_map_with_own_tags", "final_loss")}
+        terms = [sum(r["final_terms"][k] for r in sel) / len(sel) for k in ("l1_pairwise", "l2_hinge", "l3_quant")]
         print(f"{name:30s} {mean['val_map']:.3f}      {mean['val_map_with_own_tags']:.3f}          "
-              f"{mean['final_loss']:.3f}")
+              f"{mean['final_loss']:.3f} ({' / '.join(f'{t:.3f}' for t in terms)})")
 
 
 def main() -> int:

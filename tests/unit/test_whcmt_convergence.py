@@ -37,6 +37,9 @@ def test_run_records_its_validation_curve_on_the_validation_split(tiny, one_thre
                                      convention="wsdhq").map
     assert row["curve"][-1][1] == pytest.approx(by_hand) == whcmt.validation_map(model, data, cfg, 8)
     assert row["curve"][-1][1] != pytest.approx(row["map"])  # the test split scores the row's map
+    # the weighted terms of eqs. (2)-(4) at the end sum to the final loss
+    assert set(row["final_terms"]) == {"l1_pairwise", "l2_hinge", "l3_quant"}
+    assert sum(row["final_terms"].values()) == pytest.approx(row["final_loss"], rel=1e-5)
 
 
 def test_no_curve_without_validation_split_or_points(tiny, one_thread):
@@ -81,7 +84,11 @@ def test_crossmodal_diagnostic_by_hand():
     rows = (_rows("WHCMT-notags", [0.38, 0.41, 0.40], None, map_with_own_tags=0.39)
             + _rows("WHCMT", [0.40, 0.42, 0.44], None, map_with_own_tags=0.5)
             + _rows("WDHT-CrossViT", [0.35, 0.35, 0.35], None))
+    terms = {"l1_pairwise": 0.1, "l2_hinge": 0.5, "l3_quant": -0.2}
+    for r in rows:
+        r["final_terms"] = {k: v * (1 + r["seed"]) for k, v in terms.items()}
     table = {r["method"]: r for r in whcmt.crossmodal_diagnostic(rows)}
+    assert table["WHCMT"]["final_l2_hinge"] == pytest.approx(0.5 * 2)  # mean of 0.5, 1.0, 1.5
     assert list(table) == ["WDHT-CrossViT", "WHCMT", "WHCMT-notags"]
     assert table["WHCMT"]["minus_notags"] == pytest.approx(0.07 / 3)
     assert table["WHCMT"]["ci_low"] < 0.07 / 3 < table["WHCMT"]["ci_high"]

@@ -261,8 +261,9 @@ def _fit_and_eval(model: WeakHashModel, method: str, bits: int, lambdas: tuple, 
     eval_fn = (lambda net: {"score": validation_map(model, data, cfg, bits)}) if every else None
     res = fit(model, opt, loss_fn, batches, fit_cfg, eval_fn=eval_fn)
     metrics = evaluate_map(model, data, cfg, bits)
+    last = next(h for h in reversed(res.history) if "loss" in h)
     return {"method": method, "bits": bits, "seed": seed, "lambdas": list(lambdas), **metrics,
-            "final_loss": next(h["loss"] for h in reversed(res.history) if "loss" in h),
+            "final_loss": last["loss"], "final_terms": {k: float(v) for k, v in last.items() if k not in ("step", "loss")},
             "train_s": round(res.wall_time_s, 2), "s_per_step": round(res.wall_time_s / max(1, res.final_step), 4),
             "curve": curve_from_history(res.history) if every else []}
 

@@ -305,7 +305,8 @@ CROSSMODAL_ROWS = ("WDHT-CrossViT", "WHCMT", "WHCMT-paper", "WHCMT-meanvec", "WH
 def crossmodal_diagnostic(rows: list[dict], bits: int = 8) -> list[dict]:
     """Does the cross-modal branch shape the image codes (issue 30 item 3)? Per model at ``bits``, means over
     replicates of: ``map`` (image-only codes, the retrieval protocol), ``map_with_own_tags`` (codes computed with each
-    image's own tags; NaN for WDHT), ``final_loss`` (the training loss at the end, eqs. 2-4), and the paired
+    image's own tags; NaN for WDHT), ``final_loss`` (the training loss at the end, eqs. 2-4) and its weighted terms
+    (``final_l1_pairwise``, ``final_l2_hinge``, ``final_l3_quant``, when the rows have them), and the paired
     difference of ``map`` against ``WHCMT-notags`` (the same network whose cross-modal branch saw no tag in
     training: tag input = the all-ones token), ``minus_notags`` with its 95% t-interval. A branch that matters moves
     ``minus_notags`` away from 0; a branch that only carries the loss lowers ``final_loss`` without moving it.
@@ -325,7 +326,10 @@ def crossmodal_diagnostic(rows: list[dict], bits: int = 8) -> list[dict]:
         mean, lo, hi = t_interval(diff)
         out.append({"method": method, "n": len(mine), "map": float(np.mean([r["map"] for r in mine])),
                     "map_with_own_tags": float(np.mean([r.get("map_with_own_tags", np.nan) for r in mine])),
-                    "final_loss": float(np.mean([r["final_loss"] for r in mine])), "minus_notags": mean,
+                    "final_loss": float(np.mean([r["final_loss"] for r in mine])),
+                    **{f"final_{k}": float(np.mean([r["final_terms"][k] for r in mine]))
+                       for k in (mine[0].get("final_terms") or {}) if all(k in r.get("final_terms", {}) for r in mine)},
+                    "minus_notags": mean,
                     "ci_low": lo, "ci_high": hi})
     return out
 

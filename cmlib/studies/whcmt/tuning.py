@@ -108,7 +108,8 @@ def crossmodal_probe(cfg: Config, variants: dict[str, dict], seeds: list[int], *
     training loss with its terms.
 
     Returns:
-        rows with variant, seed, val_map, val_map_with_own_tags, final_loss, saturation, bit_balance, curve.
+        rows with variant, seed, val_map, val_map_with_own_tags, final_loss, final_terms (the weighted loss terms
+        of eqs. 2-4 at the end), saturation, bit_balance, curve.
     """
     rows = []
     for seed in seeds:
@@ -124,7 +125,8 @@ def crossmodal_probe(cfg: Config, variants: dict[str, dict], seeds: list[int], *
             row = _fit_and_eval(model, method, bits, tuple(run_cfg.lambdas), seed, data, run_cfg)
             rows.append({"variant": name, "seed": seed, "val_map": row["map"],
                          "val_map_with_own_tags": row.get("map_with_own_tags", float("nan")),
-                         "final_loss": row["final_loss"], "saturation": row["saturation"],
+                         "final_loss": row["final_loss"], "final_terms": row["final_terms"],
+                         "saturation": row["saturation"],
                          "bit_balance": row["bit_balance"], "curve": row["curve"]})
             print(f"{name:28s} seed {seed}: val MAP@K {row['map']:.3f}, with own tags "
                   f"{rows[-1]['val_map_with_own_tags']:.3f}, final loss {row['final_loss']:.3f}", flush=True)
