@@ -5,6 +5,8 @@
     .venv/bin/python benchmarks/whcmt.py --tune --no-smoke   # the validation grid behind params/whcmt/study.yaml
     .venv/bin/python benchmarks/whcmt.py --study --reuse-cache   # study runs reused from .cache/whcmt/study
     .venv/bin/python benchmarks/whcmt.py --only 03 --strict
+    .venv/bin/python benchmarks/whcmt.py --premise --no-smoke        # world tag AUC vs p_concept_tag (issue 30)
+    .venv/bin/python benchmarks/whcmt.py --crossmodal 100 --no-smoke # why the tag branch carries the loss (issue 30)
 
 Runs the notebooks exactly as ``cmlib.runner`` does (papermill, the profile's params) but writes their reports under
 ``build/bench/whcmt/<profile>/``, so ``reports/`` and its index are left alone. The study profile runs on a fresh,
@@ -101,6 +103,57 @@ def tune() -> None:
     print(f"validation grid written to {out}; choice: {choose(rows)}")
 
 
+def premise() -> None:
+    """Issue 30 item 1: the world's tag premise at several levels of world.p_concept_tag on probe seeds 1000-1004, at
+    the study profile's sizes (world generation and word2vec only; the choice is recorded in params/whcmt/tuning.yaml)."""
+    sys.path.insert(0, str(ROOT))
+    from cmlib.protocol.config import from_params, load_yaml
+    from cmlib.studies import whcmt
+    from cmlib.studies.whcmt.tuning import premise_probe
+
+    cfg = from_params(whcmt.Config, load_yaml(ROOT / "params/whcmt/study.yaml"))
+    rows = premise_probe(cfg, "p_concept_tag", [0.4, 0.5, 0.55, 0.6], list(range(1000, 1005)))
+    for level in dict.fromkeys(r["level"] for r in rows):
+        vals = [r["tag_auc"] for r in rows if r["level"] == level]
+        print(f"p_concept_tag {level:.2f}: " + " ".join(f"{v:.3f}" for v in vals) + f" = {sum(vals) / len(vals):.3f}"
+              f" (real {whcmt.REAL_TAG_AUC})")
+
+
+#: Issue 30 item 3: WHCMT training variants of the cross-modal probe (``--crossmodal``).
+CROSSMODAL_VARIANTS = {
+    "paper (tags in, stop-grad)": {"method": "WHCMT", "tag_dropout": 0.0},
+    "tag dropout 0.5": {"method": "WHCMT", "tag_dropout": 0.5},
+    "no tags in (notags)": {"method": "WHCMT-notags"},
+    "tags in, grad into t_cls": {"method": "WHCMT", "tag_dropout": 0.0, "tag_target_grad": True},
+    "dropout 0.5, grad into t_cls": {"method": "WHCMT", "tag_dropout": 0.5, "tag_target_grad": True},
+    "meanvec target, dropout 0.5": {"method": "WHCMT-meanvec", "tag_dropout": 0.5},
+    "WDHT-CrossViT": {"method": "WDHT-CrossViT"},
+}
+
+
+def crossmodal(steps: int, seeds: list[int]) -> None:
+    """Issue 30 item 3 on a small setting: the smoke world (32 px) with a validation split, its pretraining, ``steps``
+    steps; every variant of :data:`CROSSMODAL_VARIANTS` on the validation view of probe replicates (test sealed)."""
+    sys.path.insert(0, str(ROOT))
+    from cmlib.protocol.config import from_params
+    from cmlib.studies import whcmt
+    from cmlib.studies.whcmt.tuning import crossmodal_probe
+
+    cfg = from_params(whcmt.Config, {"world": {"n_val_query": 100, "n_val_database": 400}, "steps": steps,
+                                     "curve_points": 4, "pretrain_dir": str(ROOT / BENCH_DIR / "pretrain")})
+    rows = crossmodal_probe(cfg, CROSSMODAL_VARIANTS, seeds)
+    out = ROOT / BENCH_DIR / "crossmodal.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rows, indent=1))
+    print(f"\n{'variant':30s} val MAP@K  with own tags  final loss (l1 / l2 / l3)  (means over seeds {seeds})")
+    for name in CROSSMODAL_VARIANTS:
+        sel = [r for r in rows if r["variant"] == name]
+        mean = {k: sum(r[k] for r in sel) / len(sel) for k in ("val_map", "val_map_with_own_tags", "final_loss")}
+        terms = [sum(r["final_terms"][k] for r in sel) / len(sel) for k in ("l1_pairwise", "l2_hinge", "l3_quant")]
+        print(f"{name:30s} {mean['val_map']:.3f}      {mean['val_map_with_own_tags']:.3f}          "
+              f"{mean['final_loss']:.3f} ({' / '.join(f'{t:.3f}' for t in terms)})")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--study", action="store_true", help="also run the study profile (~30 min)")
@@ -109,7 +162,15 @@ def main() -> int:
     ap.add_argument("--only", default="", help="comma-separated parts of notebook names (e.g. 01,03)")
     ap.add_argument("--strict", action="store_true", help="exit 2 when a budget is missed")
     ap.add_argument("--tune", action="store_true", help="run the validation grid of the study profile first")
+    ap.add_argument("--premise", action="store_true", help="the world's tag premise vs p_concept_tag (probe seeds)")
+    ap.add_argument("--crossmodal", type=int, default=0, metavar="STEPS",
+                    help="the cross-modal probe of issue 30 item 3 at STEPS steps (smoke world, probe seeds)")
+    ap.add_argument("--probe-seeds", default="1000,1001", help="probe seeds of --crossmodal")
     args = ap.parse_args()
+    if args.premise:
+        premise()
+    if args.crossmodal:
+        crossmodal(args.crossmodal, [int(s) for s in args.probe_seeds.split(",")])
     if args.tune:
         tune()
     profiles = ([] if args.no_smoke else ["smoke"]) + (["study"] if args.study else [])

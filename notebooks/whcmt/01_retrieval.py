@@ -17,9 +17,9 @@
 #
 # Yang, Chu & Dubey, *Weakly-supervised deep image hashing based on cross-modal transformer*. Images are hashed by a
 # network trained only with their noisy tags (eqs. 2-4); labels serve evaluation only. We compare unsupervised
-# hashing (LSH, ITQ, SH on pooled pixels: no pretrained CNN can be loaded here; ``unsup_features: backbone`` uses a
-# local timm checkpoint instead), WDHT (an AlexNet-shaped CNN + the same tag losses) and WHCMT (CrossViT + tag
-# transformer + cross-modal transformer).
+# hashing (LSH, ITQ, SH; `unsup_features`: in the study the fc7 features of the pretrained CNN that WDHT starts from,
+# as the paper's protocol hashes AlexNet fc7 features for its shallow baselines; in the smoke profile pooled pixels),
+# WDHT (an AlexNet-shaped CNN + the same tag losses) and WHCMT (CrossViT + tag transformer + cross-modal transformer).
 #
 # Protocol (WSDHQ): Hamming ranking of the database for each query, relevant = sharing at least one label, MAP over
 # the top K. On MIRFLICKR-25K K = 5000 of a 22,581-image database; in the embedded world K is 5000 scaled by the
@@ -39,6 +39,7 @@ report_dir = None  # set by the runner: reports/whcmt/<profile>/01_retrieval
 # %%
 import matplotlib.pyplot as plt
 
+from cmlib.execution.claim_plots import plot_curves
 from cmlib.execution.notebook import setup
 from cmlib.execution.reporting import claims, metrics_table, show
 from cmlib.protocol.replicates import run_replicates
@@ -116,6 +117,20 @@ rep.save_level(**whcmt.headline_level(deep))  # WHCMT's MAP@K beside the paper's
 fig = whcmt.plot_map_vs_bits(unsup + deep)
 rep.save_figure(fig, "map_vs_bits")
 plt.show()
+
+# %% [markdown]
+# ## Validation curves (the convergence gate's input)
+#
+# Validation MAP@K of the image-only codes during training, every `steps / curve_points` steps (mean over replicates,
+# min-max band, the last third shaded). A claim is *invalid: still improving* when a compared model's mean curve
+# gains more than the claim's margin over the last third (`curve_gain` in the headroom table). Profiles without a
+# validation split (smoke) record no curve.
+
+# %%
+curves = whcmt.model_curves(deep)
+if curves:
+    rep.save_figure(plot_curves(curves, metric="validation MAP@K", width=2.2), "validation_curves")
+    plt.show()
 
 # %% [markdown]
 # ## Precision within Hamming radius 2 and precision-recall curves (Table 2's deep methods)

@@ -136,3 +136,27 @@ def test_table3_and_attention_claims_show_the_paper(tiny):
                                                                    strict=True)]
     c = claims(whcmt.attention_claims(reps))
     assert c["verdict"][0] == "reproduced" and c["rule"][0] == "> 1"
+
+
+def test_unsupervised_baselines_hash_the_pretrained_cnn_features(tiny, one_thread):
+    """Issue 30 item 2: ``unsup_features: pretrained`` = the WDHT CNN's fc7 output with the pretraining stage's weights
+    (what WDHT-CNN starts from), standardised on the database; without a weights file it fails naming the keys."""
+    from cmlib.models.hashing_baselines import SmallAlexNet
+    from cmlib.protocol.config import ConfigError
+
+    cfg, data = tiny
+    pcfg, _ = whcmt.with_pretrained(dataclasses.replace(cfg, unsup_features="pretrained"), ["WDHT-CNN"])
+    net = SmallAlexNet(cfg.world.image_size)
+    net.load_state_dict(torch.load(pcfg.cnn_weights, weights_only=True))
+    with torch.no_grad():
+        raw = net.eval()(whcmt.to_input(torch.from_numpy(data.images))).numpy()
+    mu, sd = raw[data.database].mean(0), raw[data.database].std(0) + 1e-6
+    feats = whcmt.unsupervised_features(data, pcfg)
+    assert feats.shape == (len(data.images), net.out_dim) and np.allclose(feats, (raw - mu) / sd, atol=1e-4)
+    assert whcmt.unsupervised_features(data, cfg).shape[1] == 3 * cfg.unsup_pool ** 2  # pixels, the smoke default
+    rows = whcmt.unsupervised_rows(data, pcfg)
+    assert len(rows) == 1 and 0 < rows[0]["map"] <= 1
+    with pytest.raises(ValueError, match="cnn_weights is unset"):
+        whcmt.unsupervised_features(data, dataclasses.replace(cfg, unsup_features="pretrained"))
+    with pytest.raises(ConfigError, match="unsup_features: 'pretrained'"):
+        from_params(whcmt.Config, {"unsup_features": "pretrained", "pretrain_images": 0})

@@ -80,6 +80,24 @@ def test_render_draws_colour_where_concepts_are():
         render_images(np.zeros((2, 5)), 32, seed=0)
 
 
+def test_distractors_are_untagged_unlabelled_objects_and_zero_changes_nothing() -> None:
+    """Issue 30 item 5's image knob: n_distractors = 0 renders exactly the images of before; > 0 adds yellow rings /
+    diamonds (no concept is yellow) from their own stream, leaving labels, tags and the rest of the draw alone."""
+    from cmlib.data.worlds.whcmt import WorldConfig, make_world
+
+    labels, _ = sample_labels(40, 3)
+    plain = render_images(labels, 32, seed=3, n_clutter=0)
+    assert np.array_equal(plain, render_images(labels, 32, seed=3, n_clutter=0, n_distractors=0))
+    busy = render_images(labels, 32, seed=3, n_clutter=0, n_distractors=3)
+    yellow = lambda im: ((im[:, 0] > 180) & (im[:, 1] > 170) & (im[:, 2] < 110)).sum(axis=(1, 2))
+    assert (yellow(plain) == 0).all() and (yellow(busy) > 20).mean() > 0.5  # 0..3 per image: 3/4 have one or more
+    changed = np.any(busy != plain, axis=(1, 2, 3))
+    assert np.array_equal(changed, yellow(busy) > 0)  # the images without a distractor are untouched
+    a, b = make_world(WorldConfig(n_query=10, n_database=30, n_train=20)), make_world(
+        WorldConfig(n_query=10, n_database=30, n_train=20, n_distractors=2))
+    assert a.tags == b.tags and np.array_equal(a.labels, b.labels) and not np.array_equal(a.images, b.images)
+
+
 def test_world_builds_for_200_seeds_at_the_study_settings() -> None:
     """Issue 33 item 8 ("every seed works"): world seeds 0-199 (a replicate's world seed is ``world.seed`` + its seed;
     params/whcmt/study.yaml has ``world.seed: 0``), with the study profile's noise settings.

@@ -29,6 +29,8 @@ import numpy as np
 
 __all__ = [
     "COLOURS",
+    "DISTRACTOR_RGB",
+    "DISTRACTOR_SHAPES",
     "N_CONCEPTS",
     "PRETRAIN_CLASSES",
     "SHAPES",
@@ -79,6 +81,11 @@ class WorldConfig:
         n_noise_words: Size of the noise-tag vocabulary.
         zipf_s: Zipf exponent of the noise-tag frequencies.
         n_clutter: Maximum number of clutter blobs per image.
+        n_distractors: Tag-informativeness knob of the images (issue 30 item 5): each image holds 0..n_distractors
+            distractor objects (uniform count) of shapes and a colour that no concept and no tag names (rings and
+            diamonds, yellow), drawn under the labelled objects from their own random stream; 0 (default) = none,
+            and every image is exactly what it was without the knob. With ``mean_noise_tags`` (noise tags per
+            image) it sets how much of an image and of its tags says nothing about its labels.
         n_val_query: Validation queries (0 = no validation split).
         n_val_database: Validation database images (searched by the validation queries only).
         seed: World seed (concept layout, images, tags, split).
@@ -95,6 +102,7 @@ class WorldConfig:
     n_noise_words: int = 200
     zipf_s: float = 1.1
     n_clutter: int = 3
+    n_distractors: int = 0
     n_val_query: int = 0
     n_val_database: int = 0
     seed: int = 0
@@ -181,14 +189,46 @@ def _shape_mask(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndar
     return ((np.abs(dx) < r / 3) & (np.abs(dy) < r)) | ((np.abs(dy) < r / 3) & (np.abs(dx) < r))
 
 
-def render_image(labels_row: np.ndarray, size: int, rng: np.random.Generator, n_clutter: int = 3) -> np.ndarray:
-    """Render one image holding the concepts of ``labels_row`` (24,), returns uint8 (3, size, size)."""
+#: Distractor objects (``WorldConfig.n_distractors``): shapes outside ``SHAPES`` in a colour outside ``COLOURS``.
+DISTRACTOR_SHAPES: tuple[str, ...] = ("ring", "diamond")
+DISTRACTOR_RGB = (0.9, 0.85, 0.2)
+
+
+def _draw_distractors(img: np.ndarray, xx: np.ndarray, yy: np.ndarray, rng: np.random.Generator, n_max: int) -> None:
+    """Paint 0..``n_max`` (uniform) distractor objects (ring or diamond, yellow, radius 0.12-0.2) into ``img``
+    (3, H, W) in place; ``xx`` / ``yy`` (H, W) the pixel coordinates in [0, 1)."""
+    for _ in range(rng.integers(0, n_max + 1)):
+        r = rng.uniform(0.12, 0.2)
+        cx, cy = rng.uniform(r, 1 - r), rng.uniform(r, 1 - r)
+        dx, dy = xx - cx, yy - cy
+        if DISTRACTOR_SHAPES[rng.integers(len(DISTRACTOR_SHAPES))] == "ring":
+            mask = (dx**2 + dy**2 < r**2) & (dx**2 + dy**2 > (0.55 * r) ** 2)
+        else:
+            mask = np.abs(dx) + np.abs(dy) < r
+        rgb = np.clip(np.asarray(DISTRACTOR_RGB) + rng.normal(0, 0.05, 3), 0, 1).astype(np.float32)
+        img[:, mask] = rgb[:, None]
+
+
+def render_image(labels_row: np.ndarray, size: int, rng: np.random.Generator, n_clutter: int = 3,
+                 n_distractors: int = 0, distractor_rng: np.random.Generator | None = None) -> np.ndarray:
+    """Render one image holding the concepts of ``labels_row`` (24,), returns uint8 (3, size, size).
+
+    With ``n_distractors`` > 0, 0..n_distractors distractor objects (:data:`DISTRACTOR_SHAPES`, no concept and no
+    tag names them) are drawn from ``distractor_rng`` under the concepts; ``rng``'s draws are the same either way.
+
+    Raises:
+        ValueError: ``n_distractors`` > 0 without a ``distractor_rng``.
+    """
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
     img = np.full((3, size, size), rng.uniform(0.3, 0.7), dtype=np.float32)
     img += rng.normal(0, 0.06, size=img.shape).astype(np.float32)
     for _ in range(rng.integers(0, n_clutter + 1)):
         cx, cy, r = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.03, 0.07)
         img[:, (xx - cx) ** 2 + (yy - cy) ** 2 < r**2] = rng.uniform(0, 1, size=(3, 1))
+    if n_distractors > 0:
+        if distractor_rng is None:
+            raise ValueError("render_image: n_distractors > 0 needs a distractor_rng")
+        _draw_distractors(img, xx, yy, distractor_rng, n_distractors)
     freq = size / 6.0
     for c in rng.permutation(np.flatnonzero(labels_row)):
         s, rest = divmod(int(c), len(COLOURS) * len(TEXTURES))
@@ -206,16 +246,18 @@ def render_image(labels_row: np.ndarray, size: int, rng: np.random.Generator, n_
     return (np.clip(img, 0, 1) * 255).astype(np.uint8)
 
 
-def render_images(labels: np.ndarray, size: int, seed: int, n_clutter: int = 3) -> np.ndarray:
+def render_images(labels: np.ndarray, size: int, seed: int, n_clutter: int = 3, n_distractors: int = 0) -> np.ndarray:
     """Render every row of ``labels`` (N, 24) into uint8 images (N, 3, size, size), deterministic in ``seed``.
 
-    Only the first 24 label columns are drawn (MIRFLICKR-25K has exactly 24 labels, mapped one to one).
+    Only the first 24 label columns are drawn (MIRFLICKR-25K has exactly 24 labels, mapped one to one). Distractors
+    (``n_distractors``, :func:`render_image`) come from the stream ``[seed, 8, i]``, so 0 leaves every image as it was.
     """
     if labels.ndim != 2 or labels.shape[1] != N_CONCEPTS:
         raise ValueError(f"render_images: labels must have shape (N, {N_CONCEPTS}), got {labels.shape}")
     out = np.empty((len(labels), 3, size, size), dtype=np.uint8)
     for i, row in enumerate(labels):
-        out[i] = render_image(row, size, np.random.default_rng([seed, 2, i]), n_clutter)
+        out[i] = render_image(row, size, np.random.default_rng([seed, 2, i]), n_clutter, n_distractors,
+                              np.random.default_rng([seed, 8, i]) if n_distractors else None)
     return out
 
 
@@ -288,7 +330,7 @@ def make_world(cfg: WorldConfig) -> HashingData:
     n = cfg.n_query + cfg.n_database
     n_all = n + cfg.n_val_query + cfg.n_val_database
     labels, _ = sample_labels(n_all, cfg.seed)
-    images = render_images(labels, cfg.image_size, cfg.seed, cfg.n_clutter)
+    images = render_images(labels, cfg.image_size, cfg.seed, cfg.n_clutter, cfg.n_distractors)
     tags = sample_tags(labels, cfg)
     query, database, train = protocol_split(n, cfg.n_query, cfg.n_train, cfg.seed)
     val_query = np.arange(n, n + cfg.n_val_query, dtype=np.int64)

@@ -30,7 +30,13 @@ Diagnostic variant (``"WHCMT-meanvec"``, notebook 03): WHCMT whose eqs. (2)-(3) 
 instead of the tag transformer's t_cls (see ``cmlib.models.whcmt``): it separates what the cross-modal attention adds
 from what the from-scratch tag-transformer target costs. ``"WHCMT-paper"``: WHCMT trained as the paper states, every
 image with its own tags (``tag_dropout`` 0 whatever the config says), so our training choice and the paper's are
-measured side by side (Table 4 and its cross-modal claim, notebook 03).
+measured side by side (Table 4 and its cross-modal claim, notebook 03). ``"WHCMT-notags"``: WHCMT whose cross-modal
+branch never sees a tag in training (tag input = the all-ones retrieval token, tags still the target): notebook 03's
+cross-modal diagnostic (``crossmodal_diagnostic``) pairs every model's image-only MAP@K with it, per replicate.
+
+Convergence and saturation (issue 30 item 4): every trained run records validation MAP@K every ``steps /
+curve_points`` steps (``validation_map``; needs a validation split), which the convergence gate of its claims reads;
+the headroom table logs bit balance, saturation (mean |h - 0.5|) and the curve's last-third gain per model.
 
 Pretraining, replicates and tuning: every backbone is first pretrained on the world's ImageNet stand-in (``pretraining``, with
 the generic ``cmlib.protocol.pretrain``) and loaded through its weights key; each notebook runs >= 5 replicates
@@ -53,10 +59,12 @@ from cmlib.studies.whcmt.data import (
     encode_tags,
     load_backbone,
     prepare_data,
+    pretrained_cnn_features,
     tag_auc,
     to_input,
     unsupervised_features,
     validation_view,
+    world_tag_auc,
 )
 from cmlib.studies.whcmt.experiments import (
     attention_replicate,
@@ -78,14 +86,17 @@ from cmlib.studies.whcmt.runs import (
     saturation,
     train_run,
     unsupervised_rows,
+    validation_map,
 )
 from cmlib.studies.whcmt.tables import (
     REAL_TAG_AUC,
     TAG_AUC_MINIMUM,
     attention_claims,
+    crossmodal_diagnostic,
     flat_map,
     headline_level,
     headroom,
+    model_curves,
     pivot_map,
     plot_map_vs_bits,
     plot_precision_recall,
@@ -113,6 +124,7 @@ __all__ = [
     "build_model",
     "chance_map",
     "code_stats",
+    "crossmodal_diagnostic",
     "data_summary",
     "encode",
     "encode_tags",
@@ -123,12 +135,14 @@ __all__ = [
     "headroom",
     "literal_sum_row",
     "load_backbone",
+    "model_curves",
     "pivot_map",
     "plot_attention",
     "plot_map_vs_bits",
     "plot_precision_recall",
     "prepare_data",
     "pretrain_summary",
+    "pretrained_cnn_features",
     "replicate_model",
     "saturation",
     "table2_claims",
@@ -146,6 +160,8 @@ __all__ = [
     "tune_on_validation",
     "unsupervised_features",
     "unsupervised_rows",
+    "validation_map",
     "validation_view",
     "with_pretrained",
+    "world_tag_auc",
 ]

@@ -17,8 +17,10 @@ from cmlib.protocol.run import MOVED, RunConfig
 METHODS = ("WDHT-CNN", "WDHT-ViT", "WDHT-CrossViT", "WHCMT")
 # Rows outside the paper's Table 4: WHCMT-meanvec = WHCMT with WDHT's mean tag vector as the eqs. (2)-(3) target;
 # WHCMT-paper = WHCMT trained as the paper states (every image with its own tags, tag_dropout 0), beside our default
-# WHCMT, whose tag_dropout (config) is our addition against the train/retrieval tag mismatch.
-DIAGNOSTIC_METHODS = ("WHCMT-meanvec", "WHCMT-paper")
+# WHCMT, whose tag_dropout (config) is our addition against the train/retrieval tag mismatch; WHCMT-notags = WHCMT
+# whose cross-modal branch never sees a tag in training (tag_dropout 1: the all-ones retrieval token is its only tag
+# input, the tags stay the eqs. (2)-(3) target), the "without the cross-modal branch" side of issue 30's diagnostic.
+DIAGNOSTIC_METHODS = ("WHCMT-meanvec", "WHCMT-paper", "WHCMT-notags")
 
 
 MIRFLICKR_DB = 22581
@@ -92,6 +94,12 @@ class Config:
             formulas read literally); see ``cmlib.losses.hashing``.
         lr: SGD learning rate. momentum: SGD momentum. batch_size: Mini-batch size B.
         steps: Optimizer steps per run.
+        curve_points: Every trained run measures validation MAP@K (image-only codes, validation queries against the
+            validation database, :func:`cmlib.studies.whcmt.runs.validation_map`) every ``max(1, steps //
+            curve_points)`` steps and at the end: the ``curve`` of its row, which the convergence gate of its
+            ``ModelCheck`` reads (issue 30 item 4). 0, or no validation split (``world.n_val_query`` /
+            ``n_val_database`` 0, as in the smoke profile and the paper profile): no curve, and the claims table
+            says convergence was not measured.
         grad_clip: Max global gradient norm of the main runs (None = off, the paper; from random init a clip at 10
             kept the transformer backbones at chance, with pretrained backbones it is the validated choice of the
             study profile; see the package docstring).
@@ -108,10 +116,12 @@ class Config:
             codes of all images start equal and eq. (2)'s gradient vanishes.
         unsupervised: Unsupervised baselines of Table 2 (LSH, ITQ, SH).
         unsup_pool: Images are average-pooled to this side before flattening into unsupervised features.
-        unsup_features: Features of the unsupervised baselines: ``pixels`` (average-pooled raw pixels, the default:
-            no pretrained weights exist here, and features of a randomly initialised network are no meaningful
-            baseline) or ``backbone`` (pooled features of the timm model ``unsup_backbone`` loaded from
-            ``unsup_backbone_weights``, as the issue's "backbone features"; never downloaded).
+        unsup_features: Features of the unsupervised baselines (``cmlib.studies.whcmt.data.unsupervised_features``):
+            ``pretrained`` (the study, real-tag and paper profiles: fc7 of the WDHT CNN loaded from ``cnn_weights``,
+            the pretraining stage's file, so the baselines hash the pretrained features a deep method starts from,
+            as in the paper's protocol (WSDHQ: AlexNet fc7 for the shallow methods); issue 30 item 2), ``pixels``
+            (average-pooled raw pixels, the smoke default: no pretraining needed) or ``backbone`` (pooled features
+            of the timm model ``unsup_backbone`` loaded from ``unsup_backbone_weights``; never downloaded).
         unsup_backbone: timm model name for ``unsup_features: backbone`` (e.g. ``resnet50``).
         unsup_backbone_weights: Local state_dict of ``unsup_backbone`` (.pth/.pt, ``torch.save``; a classifier head
             in it is ignored); required by ``unsup_features: backbone``.
@@ -162,6 +172,7 @@ class Config:
     momentum: float = 0.9
     batch_size: int = 50
     steps: int = 20
+    curve_points: int = 5
     grad_clip: float | None = None
     sum_grad_clip: float = 10.0
     tag_target_grad: bool = False
@@ -169,7 +180,7 @@ class Config:
     unit_variance_init: bool = True
     unsupervised: list[str] = field(default_factory=lambda: ["LSH", "ITQ", "SH"])
     unsup_pool: int = 8
-    unsup_features: Literal["pixels", "backbone"] = "pixels"
+    unsup_features: Literal["pixels", "pretrained", "backbone"] = "pixels"
     unsup_backbone: str = "resnet50"
     unsup_backbone_weights: Path | None = path_field(layout="a local state_dict (.pth) of the timm unsup_backbone")
     topk: int | None = None
@@ -183,6 +194,7 @@ class Config:
 
     def __post_init__(self) -> None:
         check_range("steps", self.steps, lo=1)
+        check_range("curve_points", self.curve_points, lo=0)
         check_range("batch_size", self.batch_size, lo=2)
         check_range("lr", self.lr, lo=0.0)
         check_range("margin", self.margin, lo=0.0)
@@ -202,6 +214,9 @@ class Config:
             raise ConfigError(f"data_root: data={self.data!r} needs data_root ({what})")
         if len(self.nuswide_split) != 2 or min(self.nuswide_split) < 1:
             raise ConfigError(f"nuswide_split: expected [n_query, n_train], both >= 1, got {self.nuswide_split}")
+        if self.unsup_features == "pretrained" and self.cnn_weights is None and self.pretrain_images == 0:
+            raise ConfigError("unsup_features: 'pretrained' hashes the pretrained CNN's features; set cnn_weights or "
+                              "pretrain_images > 0 (the pretraining stage), or unsup_features: pixels")
         if self.unsup_features == "backbone" and self.unsup_backbone_weights is None:
             raise ConfigError(f"unsup_backbone_weights: unsup_features='backbone' needs a local state_dict of "
                               f"{self.unsup_backbone!r} (nothing is downloaded)")

@@ -185,7 +185,7 @@ def _load_source(cfg: Config) -> tuple[np.ndarray, np.ndarray, list[str], list[l
     records = [records[i] for i in used]
     labels = np.stack([r.labels for r in records])
     if cfg.data == "mirflickr_tags":
-        images = world_lib.render_images(labels, w.image_size, w.seed, w.n_clutter)
+        images = world_lib.render_images(labels, w.image_size, w.seed, w.n_clutter, w.n_distractors)
         stats["corrupt_images_skipped"] = 0
     else:
         images, kept, bad = mirflickr.load_images(cfg.data_root, records, w.image_size, cfg.on_corrupt)
@@ -257,19 +257,11 @@ def oov_counts(tags: list[list[str]], vocab: Vocabulary, splits: dict[str, np.nd
     return out
 
 
-@with_threads
-def prepare_data(cfg: Config) -> WhcmtData:
-    """Build the data once per notebook: images, split, word vectors, vocabulary, tag ids and the tag table."""
-    t0 = time.perf_counter()
-    images, labels, names, tags, (query, database, train, val_query, val_database), stats = _load_source(cfg)
-    train_tags = [tags[i] for i in train]
+def _tag_table(cfg: Config, train_tags: list[list[str]]) -> tuple[Vocabulary, Tensor, list[str]]:
+    """(vocabulary, frozen tag table (V, d): row ``PAD_ID`` zeros, row ``ONES_ID`` ones, centred when
+    ``cfg.center_word_vectors``, training tags without a vector) from the word vectors of :func:`word_vectors`."""
     vectors = word_vectors(cfg, train_tags)
     vocab, no_vector = build_vocabulary(train_tags, vectors, cfg.tag_min_count)
-    if no_vector:
-        stats["tags_without_vector_examples"] = name_some(no_vector)
-        if cfg.word_vectors is not None:
-            warnings.warn(f"word_vectors {cfg.word_vectors}: no vector for {len(no_vector)} training tag(s), dropped "
-                          f"from the vocabulary: {name_some(no_vector)}", stacklevel=2)
     dim = len(next(iter(vectors.values())))
     table = torch.zeros(len(vocab), dim)
     table[ONES_ID] = 1.0
@@ -277,6 +269,21 @@ def prepare_data(cfg: Config) -> WhcmtData:
         table[i] = torch.from_numpy(np.asarray(vectors[tok], dtype=np.float32))
     if cfg.center_word_vectors and len(vocab) > 2:
         table[2:] -= table[2:].mean(dim=0)
+    return vocab, table, no_vector
+
+
+@with_threads
+def prepare_data(cfg: Config) -> WhcmtData:
+    """Build the data once per notebook: images, split, word vectors, vocabulary, tag ids and the tag table."""
+    t0 = time.perf_counter()
+    images, labels, names, tags, (query, database, train, val_query, val_database), stats = _load_source(cfg)
+    train_tags = [tags[i] for i in train]
+    vocab, table, no_vector = _tag_table(cfg, train_tags)
+    if no_vector:
+        stats["tags_without_vector_examples"] = name_some(no_vector)
+        if cfg.word_vectors is not None:
+            warnings.warn(f"word_vectors {cfg.word_vectors}: no vector for {len(no_vector)} training tag(s), dropped "
+                          f"from the vocabulary: {name_some(no_vector)}", stacklevel=2)
     tag_ids, _, _ = encode_tags(tags, vocab, cfg.max_tags)
     stats.update({"n_images": len(images), "n_query": len(query), "n_database": len(database),
                   "n_train": len(train), "n_val_query": len(val_query), "n_val_database": len(val_database),
@@ -313,6 +320,29 @@ def tag_auc(data: WhcmtData, sample: int = TAG_AUC_SAMPLE, seed: int = 0) -> flo
     return tag_label_auc(vectors, data.labels[data.train][known], sample=sample, seed=seed)
 
 
+@with_threads
+def world_tag_auc(cfg: Config, sample: int = TAG_AUC_SAMPLE) -> float:
+    """:func:`tag_auc` of the world ``cfg`` describes, without rendering a pixel: the world's labels, tags and split
+    (:mod:`cmlib.data.worlds.whcmt`, the streams ``make_world`` draws them from), its word2vec, tag table and tag ids,
+    as :func:`prepare_data` builds them. Seconds at the study sizes, for choosing the world's tag knobs (issue 30:
+    ``world.p_concept_tag`` against the real MIRFLICKR-25K level) on probe seeds.
+
+    Raises:
+        ValueError: ``cfg.data`` is not ``world`` (real tags: use :func:`tag_auc` of :func:`prepare_data`).
+    """
+    if cfg.data != "world":
+        raise ValueError(f"world_tag_auc: data={cfg.data!r}; only the synthetic world is drawn without images")
+    w = cfg.world
+    n = w.n_query + w.n_database
+    labels, _ = world_lib.sample_labels(n + w.n_val_query + w.n_val_database, w.seed)
+    tags = world_lib.sample_tags(labels, w)
+    _, _, train = world_lib.protocol_split(n, w.n_query, w.n_train, w.seed)
+    vocab, table, _ = _tag_table(cfg, [tags[i] for i in train])
+    ids = encode_tags([tags[i] for i in train], vocab, cfg.max_tags)[0]
+    known = (ids > ONES_ID).any(dim=1)
+    return tag_label_auc(mean_tag_vector(table, ids[known]), labels[train][known.numpy()], sample=sample)
+
+
 _MEAN = torch.tensor(IMAGENET_DEFAULT_MEAN).view(1, 3, 1, 1)
 
 
@@ -335,18 +365,54 @@ def data_summary(data: WhcmtData) -> dict:
 def unsupervised_features(data: WhcmtData, cfg: Config) -> np.ndarray:
     """Features of the unsupervised baselines (N, D), standardised on the database.
 
-    ``cfg.unsup_features``: ``pixels`` (default) = average-pooled raw pixels (N, 3 * pool^2). It is the default because
-    no pretrained weights exist on this machine, and features of a randomly initialised network are no meaningful
-    "backbone features" baseline. ``backbone`` = pooled features of the timm model ``cfg.unsup_backbone`` loaded from
-    the local ``cfg.unsup_backbone_weights`` (:func:`backbone_features`; never downloaded).
+    ``cfg.unsup_features``:
+
+    * ``pretrained`` (study and real-tag profiles): :func:`pretrained_cnn_features`, the fc7-like output of the WDHT
+      CNN loaded from ``cfg.cnn_weights`` (the pretraining stage's file, or the paper profile's AlexNet), i.e. the
+      pretrained features the deep methods start from. The paper follows WSDHQ's protocol (Section 3.1), where the
+      shallow baselines (LSH, SH, SpH, ITQ, AQ) hash 4,096-d AlexNet fc7 features of an ImageNet-pretrained network.
+    * ``pixels`` (default, smoke): average-pooled raw pixels (N, 3 * pool^2), needing no pretrained network.
+    * ``backbone``: pooled features of the timm model ``cfg.unsup_backbone`` loaded from the local
+      ``cfg.unsup_backbone_weights`` (:func:`backbone_features`; never downloaded).
+
+    Raises:
+        ValueError: ``pretrained`` without ``cnn_weights`` (naming the keys).
     """
     if cfg.unsup_features == "backbone":  # Config has checked that unsup_backbone_weights is set
         feats = backbone_features(data.images, cfg.unsup_backbone, Path(cfg.unsup_backbone_weights))
+    elif cfg.unsup_features == "pretrained":
+        feats = pretrained_cnn_features(data.images, cfg)
     else:
         x = torch.nn.functional.adaptive_avg_pool2d(torch.from_numpy(data.images).float() / 255.0, cfg.unsup_pool)
         feats = x.flatten(1).numpy()
     db = feats[data.database]
     return (feats - db.mean(0)) / (db.std(0) + 1e-6)
+
+
+@torch.no_grad()
+def pretrained_cnn_features(images: np.ndarray, cfg: Config, batch: int = 250) -> np.ndarray:
+    """fc7 features (N, D) of uint8 images (N, 3, H, W) from the WDHT CNN (``cfg.cnn``: the small AlexNet-shaped CNN,
+    D = 256, or torchvision AlexNet, D = 4,096) loaded from ``cfg.cnn_weights``, before any hashing training: the
+    layer WDHT's hash head reads (:class:`cmlib.models.hashing_baselines.WDHT`).
+
+    Raises:
+        ValueError: ``cfg.cnn_weights`` is unset (the pretraining stage sets it when ``pretrain_images`` > 0).
+    """
+    from cmlib.models.hashing_baselines import AlexNetFc7, SmallAlexNet
+    from cmlib.models.whcmt import load_state_file
+
+    if cfg.cnn_weights is None:
+        raise ValueError("unsup_features='pretrained': cnn_weights is unset; the pretraining stage sets it when "
+                         "pretrain_images > 0 (cmlib.studies.whcmt.with_pretrained), or give a file, or set "
+                         "unsup_features: pixels")
+    if cfg.cnn == "alexnet":
+        net: torch.nn.Module = AlexNetFc7(str(cfg.cnn_weights))
+    else:
+        net = SmallAlexNet(cfg.world.image_size)
+        load_state_file(net, "cnn_weights", Path(cfg.cnn_weights))
+    net.eval()
+    out = [net(to_input(torch.from_numpy(images[i:i + batch]))) for i in range(0, len(images), batch)]
+    return torch.cat(out).numpy()
 
 
 def load_backbone(name: str, weights_file: Path) -> torch.nn.Module:

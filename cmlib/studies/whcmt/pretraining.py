@@ -25,7 +25,8 @@ from cmlib.studies.whcmt.data import to_input
 __all__ = ["BACKBONE_OF", "pretrain_summary", "with_pretrained"]
 
 BACKBONE_OF = {"WDHT-CNN": "cnn", "WDHT-ViT": "vit", "WDHT-CrossViT": "crossvit", "WHCMT": "crossvit",
-               "WHCMT-meanvec": "crossvit", "WHCMT-paper": "crossvit"}
+               "WHCMT-meanvec": "crossvit", "WHCMT-paper": "crossvit",
+               "WHCMT-notags": "crossvit"}
 
 
 def _pretrain_one(kind: str, cfg: Config, data) -> PretrainResult:

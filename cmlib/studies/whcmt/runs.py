@@ -30,6 +30,7 @@ from cmlib.models.whcmt import (
 )
 from cmlib.protocol.cache import load as load_cached
 from cmlib.protocol.cache import save_atomic, source_text
+from cmlib.protocol.claims import curve_from_history
 from cmlib.protocol.config import to_dict
 from cmlib.protocol.engine import epoch_batches, fit, on_cpu, seed_everything, to_model_device
 from cmlib.protocol.run import cache_key
@@ -39,7 +40,7 @@ from cmlib.studies.whcmt.data import WhcmtData, map_topk, to_input, unsupervised
 
 def build_model(method: str, bits: int, data: WhcmtData, cfg: Config) -> WeakHashModel:
     """One of ``METHODS`` for ``bits``-bit codes over ``data``'s tag table."""
-    if method in ("WHCMT", "WHCMT-meanvec", "WHCMT-paper"):
+    if method in ("WHCMT", "WHCMT-meanvec", "WHCMT-paper", "WHCMT-notags"):
         return WHCMT(cfg.visual, data.tag_table, bits, cfg.hidden, cfg.tag_depth, cfg.tag_heads, cfg.cm_heads,
                      tag_target="mean" if method == "WHCMT-meanvec" else "cls")
     if method == "WDHT-CrossViT":
@@ -124,6 +125,30 @@ def saturation(h: np.ndarray) -> float:
     return float(np.abs(np.asarray(h, dtype=np.float64) - 0.5).mean())
 
 
+def validation_map(model: WeakHashModel, data: WhcmtData, cfg: Config, bits: int) -> float:
+    """MAP@K of the image-only ``bits``-bit codes of the validation queries against the validation database
+    (``data.val_query`` / ``data.val_database``, disjoint from the test split; K scaled to the validation database):
+    one point of a run's validation curve, the convergence gate's input (issue 30 item 4).
+
+    Raises:
+        ValueError: the data has no validation split, or the model was built for another code length.
+    """
+    if len(data.val_query) == 0 or len(data.val_database) == 0:
+        raise ValueError("validation_map: no validation split; set world.n_val_query and world.n_val_database")
+    q = encode(model, data.images, data.val_query, bits)
+    d = encode(model, data.images, data.val_database, bits)
+    return mean_average_precision(q, d, data.labels[data.val_query], data.labels[data.val_database],
+                                  topk=map_topk(cfg, len(data.val_database)), convention="wsdhq").map
+
+
+def curve_every(cfg: Config, data: WhcmtData) -> int:
+    """Steps between two points of a run's validation curve: ``max(1, steps // curve_points)``, 0 (no curve) when
+    ``cfg.curve_points`` is 0 or ``data`` has no validation split."""
+    if not cfg.curve_points or len(data.val_query) == 0 or len(data.val_database) == 0:
+        return 0
+    return max(1, cfg.steps // cfg.curve_points)
+
+
 def evaluate_map(model: WeakHashModel, data: WhcmtData, cfg: Config, bits: int) -> dict[str, float]:
     """MAP@K of the model's ``bits``-bit codes: query vs database, relevance = shared label (WSDHQ convention), with
     the gate's numbers (chance MAP@K, :func:`code_stats`), the database codes' :func:`saturation`, precision / recall within Hamming radius 2 and the
@@ -202,15 +227,17 @@ def train_run(method: str, bits: int, data: WhcmtData, cfg: Config, *, seed: int
 
 
 def _fit_and_eval(model: WeakHashModel, method: str, bits: int, lambdas: tuple, seed: int, data: WhcmtData,
-                  cfg: Config, eval_every: int = 0) -> dict:
-    """Train with eqs. (2)-(4) and evaluate; with ``eval_every`` the row also holds ``curve`` = [(step, MAP@K)]
-    measured on ``data``'s query/database every ``eval_every`` steps (tuning passes a validation view)."""
+                  cfg: Config, eval_every: int | None = None) -> dict:
+    """Train with eqs. (2)-(4) and evaluate on ``data``'s query / database. The row's ``curve`` = [(step, validation
+    MAP@K)] (:func:`validation_map`) every ``eval_every`` steps (None: :func:`curve_every`; tuning passes its own
+    grid step and a validation view, whose query / database are the validation split too); empty without one."""
     criterion = WeakTagHashLoss(lambdas, cfg.margin, cfg.loss_reduction, detach_targets=not cfg.tag_target_grad)
     train = torch.utils.data.TensorDataset(torch.from_numpy(data.images[data.train]), data.tag_ids[data.train])
     batches = epoch_batches(train, min(cfg.batch_size, len(train)), seed=seed, num_workers=cfg.run.device.num_workers)
 
     drop_gen = torch.Generator().manual_seed(int(seed))
-    tag_dropout = 0.0 if method == "WHCMT-paper" else cfg.tag_dropout  # the paper trains every image with its tags
+    # the paper trains every image with its tags; WHCMT-notags none (its cross-modal branch sees only the ones token)
+    tag_dropout = {"WHCMT-paper": 0.0, "WHCMT-notags": 1.0}.get(method, cfg.tag_dropout)
 
     def loss_fn(net: torch.nn.Module, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
         tags = batch[1]
@@ -228,16 +255,17 @@ def _fit_and_eval(model: WeakHashModel, method: str, bits: int, lambdas: tuple, 
         first = next(iter(batches(0)))
         unit_variance_init(model, init_layers(model, include_cnn=cfg.cnn_weights is None), to_input(first[0]), first[1])
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
+    every = curve_every(cfg, data) if eval_every is None else eval_every
     fit_cfg = cfg.run.fit_config(max_steps=cfg.steps, seed=seed, log_every=max(1, cfg.steps // 10),
-                                 grad_clip=cfg.grad_clip, eval_every=eval_every)
-    eval_fn = (lambda net: {"score": evaluate_map(model, data, cfg, bits)["map"]}) if eval_every else None
+                                 grad_clip=cfg.grad_clip, eval_every=every)
+    eval_fn = (lambda net: {"score": validation_map(model, data, cfg, bits)}) if every else None
     res = fit(model, opt, loss_fn, batches, fit_cfg, eval_fn=eval_fn)
     metrics = evaluate_map(model, data, cfg, bits)
-    curve = [(int(h["step"]), float(h["eval/score"])) for h in res.history if "eval/score" in h]
+    last = next(h for h in reversed(res.history) if "loss" in h)
     return {"method": method, "bits": bits, "seed": seed, "lambdas": list(lambdas), **metrics,
-            "final_loss": next(h["loss"] for h in reversed(res.history) if "loss" in h),
+            "final_loss": last["loss"], "final_terms": {k: float(v) for k, v in last.items() if k not in ("step", "loss")},
             "train_s": round(res.wall_time_s, 2), "s_per_step": round(res.wall_time_s / max(1, res.final_step), 4),
-            **({"curve": curve} if eval_every else {})}
+            "curve": curve_from_history(res.history) if every else []}
 
 
 def unsupervised_rows(data: WhcmtData, cfg: Config) -> list[dict]:

@@ -20,6 +20,11 @@ report takes a quarter of the paper's smallest effect of that comparison over it
 * attention prioritises informative tags (Section 2.4, qualitative): a ratio against 1, margin 0.05 on the ratio
   scale (a 5% preference per tag; our choice, the paper gives no number).
 
+Convergence (issue 30 item 4): every trained model's row carries its validation curve (``curve``: validation MAP@K
+of the image-only codes every ``steps / curve_points`` steps, :func:`cmlib.studies.whcmt.runs.validation_map`), and
+its gate (:func:`_gate`) reads it with the claim's margin as tolerance: a model whose mean curve still gains more
+than the margin over the last third of training makes the claim ``invalid: still improving``.
+
 Premise (issue 30): the claims that rest on tag supervision or on the cross-modal attention over tags (Table 2's
 deep-vs-unsupervised and WHCMT-vs-WDHT claims, Table 4's cross-modal claims, the attention claim) carry
 :func:`tag_premise`: the per-replicate pair AUC of the training images' mean tag vectors against shared labels
@@ -33,7 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cmlib.protocol.claims import Claim, ModelCheck, Premise, paired, t_interval
+from cmlib.protocol.claims import Claim, ModelCheck, Premise, last_third_gain, paired, t_interval
 from cmlib.studies.whcmt.config import Config
 
 # The paper's MIRFLICKR-25K numbers (MAP@5000): Table 2 (8/16/24/32 bits), Table 3 (8 bits), Table 4 (8 bits).
@@ -57,8 +62,8 @@ REAL_TAG_AUC_SOURCE = ("MIRFLICKR-25K vtmuch tags, GloVe-300 (nus-wide/biam, 86%
 #: grmnet's REFERENCE_SHARE_MINIMUM). Fixed from the real files, not from the world's numbers.
 TAG_AUC_MINIMUM = 0.5 + (REAL_TAG_AUC - 0.5) / 4
 
-__all__ = ["PAPER_TABLE2", "PAPER_TABLE3", "PAPER_TABLE4", "REAL_TAG_AUC", "TAG_AUC_MINIMUM", "attention_claims", "flat_map", "headline_level",
-           "headroom", "pivot_map", "plot_map_vs_bits", "plot_precision_recall", "table2_claims", "table3_claims",
+__all__ = ["PAPER_TABLE2", "PAPER_TABLE3", "PAPER_TABLE4", "REAL_TAG_AUC", "TAG_AUC_MINIMUM", "attention_claims", "crossmodal_diagnostic", "flat_map", "headline_level",
+           "headroom", "model_curves", "pivot_map", "plot_map_vs_bits", "plot_precision_recall", "table2_claims", "table3_claims",
            "table3_summary", "table4_claims", "table4_summary", "tag_premise"]
 
 
@@ -101,7 +106,18 @@ def tag_premise(rows: list[dict]) -> Premise:
 
 
 def _gate(name: str, rows: list[dict]) -> ModelCheck:
-    return ModelCheck(name, [r["map"] for r in rows], [r["chance"] for r in rows], [r["collapsed"] for r in rows])
+    """The model's gate: MAP@K against chance, collapse, and its validation curves (:func:`_curves`), whose gain over
+    the last third of training must stay below the claim's margin (the convergence gate, issue 30 item 4)."""
+    return ModelCheck(name, [r["map"] for r in rows], [r["chance"] for r in rows], [r["collapsed"] for r in rows],
+                      curves=_curves(rows))
+
+
+def _curves(rows: list[dict]) -> list:
+    """The rows' validation curves (``curve``: [(step, validation MAP@K)]) when every row has one of >= 2 points
+    (one before and one in the last third); else none, and the claim says convergence was not measured (the smoke
+    and paper profiles have no validation split; the unsupervised baselines train no curve)."""
+    curves = [r.get("curve") or [] for r in rows]
+    return curves if all(len(c) >= 2 for c in curves) else []
 
 
 def _seeds(rows: list[dict]) -> list[int]:
@@ -150,7 +166,9 @@ def headroom(rows: list[dict]) -> list[dict]:
     This is the "are the models learning at all" table every verdict depends on. ``bit_balance`` (mean over bits of
     |P(bit = 1) - 0.5|, 0 = balanced) and ``saturation`` (mean |h - 0.5| of the sigmoid activations, 0.5 = saturated;
     NaN for the unsupervised methods, whose codes come from no sigmoid) are means over replicates of the database
-    codes' numbers (``cmlib.studies.whcmt.runs.code_stats`` / ``saturation``)."""
+    codes' numbers (``cmlib.studies.whcmt.runs.code_stats`` / ``saturation``). ``curve_gain``: the mean validation
+    curve's gain over the last third of training, the number the convergence gate compares with a claim's margin
+    (NaN without curves)."""
     out = []
     for key in dict.fromkeys((r["method"], r["bits"]) for r in rows):
         sel = [r for r in rows if (r["method"], r["bits"]) == key]
@@ -164,7 +182,29 @@ def headroom(rows: list[dict]) -> list[dict]:
                     # (CONTRACT: no trained integer in a NBVAL_CHECK_OUTPUT cell; 15 vs 26 codes under jitter 7)
                     "min_distinct_codes": float(min(r["n_distinct_codes"] for r in sel)),
                     "max_top_code_share": float(max(r["top_code_share"] for r in sel)),
-                    "collapsed_replicates": float(sum(bool(r["collapsed"]) for r in sel))})
+                    "collapsed_replicates": float(sum(bool(r["collapsed"]) for r in sel)),
+                    "curve_gain": _curve_gain(sel)})
+    return out
+
+
+def _curve_gain(rows: list[dict]) -> float:
+    """The convergence gate's number for these replicates: the mean validation curve's gain over the last third of
+    training (:func:`cmlib.protocol.claims.last_third_gain`); NaN without curves (:func:`_curves`)."""
+    curves = _curves(rows)
+    return float(last_third_gain(curves)) if curves else float("nan")
+
+
+def model_curves(rows: list[dict], bits: int | None = None) -> dict[str, list]:
+    """``{"<method> <bits>b": [validation curve per replicate]}`` of the trained rows (at ``bits`` only, when given)
+    whose every replicate has a curve (:func:`_curves`), for :func:`cmlib.execution.claim_plots.plot_curves`; {}
+    when no model has one (no validation split)."""
+    out = {}
+    for method, b in dict.fromkeys((r["method"], r["bits"]) for r in rows):
+        if bits is not None and b != bits:
+            continue
+        curves = _curves([r for r in rows if (r["method"], r["bits"]) == (method, b)])
+        if curves:
+            out[f"{method} {b}b"] = curves
     return out
 
 
@@ -255,6 +295,42 @@ def table4_claims(rows: list[dict]) -> list[Claim]:
     if "WHCMT-paper" in m:
         out.append(claim("cross-modal attention adds over the CrossViT backbone alone (paper training, no tag "
                          "dropout)", "WHCMT-paper", "WDHT-CrossViT", "WHCMT", tag_premise(m["WHCMT-paper"])))
+    return out
+
+
+#: The rows of :func:`crossmodal_diagnostic`, in this order, when present.
+CROSSMODAL_ROWS = ("WDHT-CrossViT", "WHCMT", "WHCMT-paper", "WHCMT-meanvec", "WHCMT-notags")
+
+
+def crossmodal_diagnostic(rows: list[dict], bits: int = 8) -> list[dict]:
+    """Does the cross-modal branch shape the image codes (issue 30 item 3)? Per model at ``bits``, means over
+    replicates of: ``map`` (image-only codes, the retrieval protocol), ``map_with_own_tags`` (codes computed with each
+    image's own tags; NaN for WDHT), ``final_loss`` (the training loss at the end, eqs. 2-4) and its weighted terms
+    (``final_l1_pairwise``, ``final_l2_hinge``, ``final_l3_quant``, when the rows have them), and the paired
+    difference of ``map`` against ``WHCMT-notags`` (the same network whose cross-modal branch saw no tag in
+    training: tag input = the all-ones token), ``minus_notags`` with its 95% t-interval. A branch that matters moves
+    ``minus_notags`` away from 0; a branch that only carries the loss lowers ``final_loss`` without moving it.
+
+    Raises:
+        KeyError: no ``WHCMT-notags`` rows at ``bits`` (a replicate of a config without that diagnostic).
+    """
+    sel = [r for r in rows if r["bits"] == bits]
+    seeds = _seeds(sel)
+    if not any(r["method"] == "WHCMT-notags" for r in sel):
+        raise KeyError(f"no WHCMT-notags rows at {bits} bits: add it to the config's diagnostics")
+    base = np.asarray([r["map"] for r in _pick(sel, seeds, method="WHCMT-notags")])
+    out = []
+    for method in (m for m in CROSSMODAL_ROWS if any(r["method"] == m for r in sel)):
+        mine = _pick(sel, seeds, method=method)
+        diff = np.asarray([r["map"] for r in mine]) - base
+        mean, lo, hi = t_interval(diff)
+        out.append({"method": method, "n": len(mine), "map": float(np.mean([r["map"] for r in mine])),
+                    "map_with_own_tags": float(np.mean([r.get("map_with_own_tags", np.nan) for r in mine])),
+                    "final_loss": float(np.mean([r["final_loss"] for r in mine])),
+                    **{f"final_{k}": float(np.mean([r["final_terms"][k] for r in mine]))
+                       for k in (mine[0].get("final_terms") or {}) if all(k in r.get("final_terms", {}) for r in mine)},
+                    "minus_notags": mean,
+                    "ci_low": lo, "ci_high": hi})
     return out
 
 

@@ -16,11 +16,11 @@ import itertools
 from cmlib.protocol.engine import seed_everything
 from cmlib.protocol.run import replicate_config
 from cmlib.studies.whcmt.config import Config
-from cmlib.studies.whcmt.data import prepare_data, validation_view
+from cmlib.studies.whcmt.data import prepare_data, validation_view, world_tag_auc
 from cmlib.studies.whcmt.pretraining import with_pretrained
 from cmlib.studies.whcmt.runs import _fit_and_eval, build_model  # the training path of every study run
 
-__all__ = ["choose", "tune_on_validation"]
+__all__ = ["choose", "crossmodal_probe", "premise_probe", "tune_on_validation"]
 
 
 def tune_on_validation(cfg: Config, methods: list[str], lrs: list[float], grad_clips: list[float | None],
@@ -75,3 +75,59 @@ def choose(rows: list[dict]) -> dict:
     drop = float(w.loc[w.val_map.idxmax(), "tag_dropout"]) if len(w) else None
     return {"lr": float(lr), "grad_clip": None if clip == -1.0 else float(clip), "steps": int(step),
             "tag_dropout": drop, "mean_val_map": float(mean.max())}
+
+
+def premise_probe(cfg: Config, knob: str, levels: list[float], seeds: list[int]) -> list[dict]:
+    """The world's tag premise (:func:`cmlib.studies.whcmt.data.world_tag_auc`) at each level of the world knob
+    ``knob`` (a ``WorldConfig`` field, e.g. ``p_concept_tag``), one replicate per seed (``replicate_config``:
+    ``world.seed`` + seed), at ``cfg``'s sizes. No training: world generation and word2vec only.
+
+    Returns:
+        rows with knob, level, seed, tag_auc.
+
+    Raises:
+        ValueError: ``knob`` is not a field of the world config.
+    """
+    fields = {f.name for f in dataclasses.fields(cfg.world)}
+    if knob not in fields:
+        raise ValueError(f"knob: {knob!r} is not a world setting; expected one of {sorted(fields)}")
+    rows = []
+    for level in levels:
+        for seed in seeds:
+            rcfg = replicate_config(cfg, seed)
+            rcfg = dataclasses.replace(rcfg, world=dataclasses.replace(rcfg.world, **{knob: level}))
+            rows.append({"knob": knob, "level": level, "seed": seed, "tag_auc": world_tag_auc(rcfg)})
+    return rows
+
+
+def crossmodal_probe(cfg: Config, variants: dict[str, dict], seeds: list[int], *, bits: int = 8) -> list[dict]:
+    """Why does the tag branch carry the loss without shaping the image codes (issue 30 item 3)? Trains each variant
+    (``{name: {"method": ..., Config field: value}}``, e.g. ``{"method": "WHCMT", "tag_target_grad": True}``) on
+    the validation view of each probe replicate (test split sealed) and measures what the cross-modal diagnostic
+    does: validation MAP@K of the image-only codes, of the codes computed with each image's own tags, and the final
+    training loss with its terms.
+
+    Returns:
+        rows with variant, seed, val_map, val_map_with_own_tags, final_loss, final_terms (the weighted loss terms
+        of eqs. 2-4 at the end), saturation, bit_balance, curve.
+    """
+    rows = []
+    for seed in seeds:
+        rcfg = replicate_config(cfg, seed)
+        data = validation_view(prepare_data(rcfg))
+        rcfg, _ = with_pretrained(rcfg, ["WHCMT"])
+        for name, spec in variants.items():
+            spec = dict(spec)
+            method = spec.pop("method", "WHCMT")
+            run_cfg = dataclasses.replace(rcfg, **spec)
+            seed_everything(seed)
+            model = build_model(method, bits, data, run_cfg)
+            row = _fit_and_eval(model, method, bits, tuple(run_cfg.lambdas), seed, data, run_cfg)
+            rows.append({"variant": name, "seed": seed, "val_map": row["map"],
+                         "val_map_with_own_tags": row.get("map_with_own_tags", float("nan")),
+                         "final_loss": row["final_loss"], "final_terms": row["final_terms"],
+                         "saturation": row["saturation"],
+                         "bit_balance": row["bit_balance"], "curve": row["curve"]})
+            print(f"{name:28s} seed {seed}: val MAP@K {row['map']:.3f}, with own tags "
+                  f"{rows[-1]['val_map_with_own_tags']:.3f}, final loss {row['final_loss']:.3f}", flush=True)
+    return rows
