@@ -60,8 +60,10 @@ class GRMNetSpec:
         top_k, manner, delta_dim, use_position: the GRM variant (Table 2); top_k=0 disables references.
         delta_scaling: how eq. (1)'s vectors enter the network (``"none"``: as written, today's form; ``"log1p"``:
             sign * log1p; :func:`cmlib.models.grmnet_heads.scale_offsets`).
-        self_exclusion: which reference manners leave out the candidate and its near-duplicates (``"distance"``,
-            today's form, or ``"both"``; :func:`cmlib.models.grmnet_heads.reference_indices`).
+        self_exclusion: which reference manners leave out the candidate and its near-duplicates (``"both"``, the
+            default: one rule for both manners, MAttNet's, chosen on validation in issue 33 (params/grmnet/
+            tuning.yaml), a deviation the paper does not make explicit; ``"distance"``: the earlier form, where a
+            consistency-based candidate could reference itself; :func:`cmlib.models.grmnet_heads.reference_indices`).
         use_language: False builds the plain instance detector.
     """
 
@@ -90,7 +92,7 @@ class GRMNetSpec:
     use_position: bool = True
     use_language: bool = True
     delta_scaling: Literal["none", "log1p"] = "none"
-    self_exclusion: Literal["distance", "both"] = "distance"
+    self_exclusion: Literal["distance", "both"] = "both"
 
     @property
     def grm_dim(self) -> int:

@@ -81,10 +81,10 @@ def reference_indices(cand: Tensor, props: Tensor, scores: Tensor, k: int,
     candidate). distance: the K proposals whose centres are nearest to the candidate's centre, skipping proposals
     with IoU >= 0.5 with it (MAttNet's surrounding objects are other objects than the candidate; our reading).
 
-    ``self_exclusion`` (issue 33, to be decided on validation): ``"distance"`` (today's form) excludes the candidate
-    and its near-duplicates (IoU >= 0.5) from the distance-based references only, so a consistency-based candidate
-    can reference itself; ``"both"`` applies the same exclusion to the consistency-based references (the top-K by
-    objectness among the proposals with IoU < 0.5 to the candidate, then per candidate).
+    ``self_exclusion`` (issue 33, decided on validation: the study uses ``"both"``): ``"distance"`` (the earlier
+    form) excludes the candidate and its near-duplicates (IoU >= 0.5) from the distance-based references only, so a
+    consistency-based candidate can reference itself; ``"both"`` applies the same exclusion to the consistency-based
+    references (the top-K by objectness among the proposals with IoU < 0.5 to the candidate, then per candidate).
 
     Args:
         cand: (N, 4) candidate boxes (x0, y0, x1, y1).
