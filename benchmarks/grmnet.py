@@ -107,8 +107,9 @@ def kind_step_times(cfg: grmnet.Config, steps: int) -> dict[str, float]:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        short = dataclasses.replace(cfg, cache_dir=tmp, detector_steps=steps, referring_steps=steps,
-                                    baseline_steps=steps, matcher_steps=steps)
+        short = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, cache_dir=tmp), detector_steps=steps,
+                                    referring_steps=steps, baseline_steps=steps, matcher_steps=steps,
+                                    curve_points=0)  # step time only: the curve points are counted apart
         data = grmnet.build_data(short, short.run.seeds[0])
         det, info = grmnet.train_detector(short, data)
         out = {"detector": info["s_per_step"]}
