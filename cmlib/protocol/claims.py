@@ -66,6 +66,7 @@ __all__ = [
     "curve_from_history",
     "last_third_gain",
     "paired",
+    "replicate_curves",
     "t_interval",
     "trend",
     "verdict_kind",
@@ -287,6 +288,15 @@ def trend(name: str, dose: Dose, *, margin: float, statistic: str = "", paper: s
 def curve_from_history(history: Sequence[Mapping[str, float]], key: str = "eval/score") -> list[tuple[float, float]]:
     """The validation curve ``[(step, score)]`` in a :class:`cmlib.protocol.engine.FitResult` history (rows with ``key``)."""
     return [(float(row["step"]), float(row[key])) for row in history if key in row]
+
+
+def replicate_curves(rows: Sequence[Mapping[str, Any]], key: str = "curve") -> list:
+    """The validation curves of one model's replicate rows (``row[key]``: ``[(step, score), ...]``) for
+    :attr:`ModelCheck.curves`, when every row has one of >= 2 points (a point before and one in the last third of
+    training); otherwise none, and the claim row says convergence was not measured (a profile without a validation
+    split or curve points, a 1-step run)."""
+    curves = [r.get(key) or [] for r in rows]
+    return curves if all(len(c) >= 2 for c in curves) else []
 
 
 def last_third_gain(curves: Sequence[Curve]) -> float:

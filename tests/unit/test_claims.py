@@ -242,3 +242,12 @@ def test_a_sanity_check_applies_no_convergence_gate_without_a_tolerance() -> Non
     own = claims([Claim("slower with an extra net", spread(1.0, 0.1), sanity=True,
                         models=[ModelCheck("a", a, 0.1, curves=rising, tolerance=0.1)])]).iloc[0]
     assert own["verdict"] == "invalid: a still improving (+0.2 over the last third)"
+
+
+def test_replicate_curves_only_when_every_replicate_has_two_points():
+    from cmlib.protocol.claims import replicate_curves
+
+    rows = [{"curve": [[1, 0.1], [2, 0.2]]}, {"curve": [(1, 0.3), (2, 0.3)]}]
+    assert replicate_curves(rows) == [[[1, 0.1], [2, 0.2]], [(1, 0.3), (2, 0.3)]]
+    assert replicate_curves(rows + [{"curve": [[2, 0.5]]}]) == []  # one replicate with a single point
+    assert replicate_curves(rows + [{}]) == [] and replicate_curves([{"c": [[1, 0], [2, 0]]}], key="c") != []

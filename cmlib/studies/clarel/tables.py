@@ -73,6 +73,7 @@ from cmlib.protocol.claims import (
     ModelCheck,
     Premise,
     claims,
+    replicate_curves,
     verdict_kind,
 )
 
@@ -113,14 +114,7 @@ def model_gate(name: str, rows: list[dict[str, Any]], key: str = "H", chance: st
     every row has one, the validation curve (``curve``, :data:`CURVE_TOLERANCE`)."""
     return ModelCheck(name, [r[key] for r in rows], [r[chance] for r in rows],
                       [r.get("top_share", 0.0) > COLLAPSE_SHARE for r in rows],
-                      curves=_curves(rows), tolerance=CURVE_TOLERANCE)
-
-
-def _curves(rows: list[dict[str, Any]]) -> list:
-    """The rows' validation curves when every row has one of >= 2 points (a point before and one in the last third);
-    else none: convergence not measured, which the claim row shows as an empty ``converged`` (e.g. a 1-step run)."""
-    curves = [r.get("curve") or [] for r in rows]
-    return curves if all(len(c) >= 2 for c in curves) else []
+                      curves=replicate_curves(rows), tolerance=CURVE_TOLERANCE)
 
 
 # ------------------------------------------------------------------------------------------------ 01
@@ -176,7 +170,7 @@ def alpha_claims(reps: list[dict[str, Any]]) -> list[Claim]:
         raise ValueError(f"an inverted U needs at least 3 alphas, got {alphas}")
     inner = h[:, 1:-1].max(axis=1)
     gate = [ModelCheck("best validation H", list(h.max(axis=1)), [r["H_chance"] for r in reps],
-                       curves=_curves(reps), tolerance=CURVE_TOLERANCE)]
+                       curves=replicate_curves(reps), tolerance=CURVE_TOLERANCE)]
     # Fig. 2 gives no number; the alpha = 0 side of the U is the rescaling gain the paper measures on the test split
     # (Table 3 lines 6 vs 1: +7.5 H): margin a quarter of it, 1.875 points of H.
     # The P claims hold by construction (module docstring): sanity checks of the decision rule, no margin.

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from cmlib.protocol.claims import Claim, Dose, ModelCheck, trend
+from cmlib.protocol.claims import Claim, Dose, ModelCheck, replicate_curves, trend
 from cmlib.protocol.run import replicate_config
 from cmlib.studies.grmnet.config import Config, variant_of
 from cmlib.studies.grmnet.data import build_data, reference_share, targets_of
@@ -47,7 +47,7 @@ from cmlib.studies.grmnet.runs import (
     train_detector,
     train_referring,
 )
-from cmlib.studies.grmnet.tables import CURVE_TOLERANCE, REAL_REFERENCE_SHARE, row_curves
+from cmlib.studies.grmnet.tables import CURVE_TOLERANCE, REAL_REFERENCE_SHARE
 
 __all__ = ["DOSE_ROWS", "SLOPE_MARGIN", "dose_claims", "dose_replicate", "dose_rows", "dose_seeds"]
 
@@ -123,7 +123,7 @@ def _gate(reps: list[dict[str, Any]], i: int, row: int) -> ModelCheck:
     sel = [r["levels"][i]["rows"][str(row)] for r in reps]
     return ModelCheck(f"#{row}, share target {reps[0]['levels'][i]['level']:g}", [s["coco_AP"] for s in sel],
                       [r["levels"][i]["blind"]["coco_AP"] for r in reps], [s["collapsed"] for s in sel],
-                      curves=row_curves(sel), tolerance=CURVE_TOLERANCE)
+                      curves=replicate_curves(sel), tolerance=CURVE_TOLERANCE)
 
 
 def dose_claims(reps: list[dict[str, Any]]) -> list[Claim]:

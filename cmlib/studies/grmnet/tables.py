@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from cmlib.protocol.claims import Claim, ModelCheck, Premise, claims, paired
+from cmlib.protocol.claims import Claim, ModelCheck, Premise, claims, paired, replicate_curves
 from cmlib.protocol.replicates import replicate_path, run_replicates, run_tasks
 from cmlib.studies.grmnet.config import PAPER_TABLE1, PAPER_TABLE2, Config, variant_of
 from cmlib.studies.grmnet.data import build_data, is_single, targets_of
@@ -78,7 +78,6 @@ __all__ = [
     "per_seed",
     "reference_premise",
     "reference_shares",
-    "row_curves",
     "run_replicate",
     "run_study",
     "study_task",
@@ -288,7 +287,7 @@ def _check(name: str, rows: list[dict[str, Any]], key: str, value: Any, blind: d
     curves, when every replicate has one, gain less than :data:`CURVE_TOLERANCE` over the last third)."""
     sel = [r for r in rows if r[key] == value]
     return ModelCheck(name, [float(r[metric]) for r in sel], [blind[r["seed"]] for r in sel],
-                      [bool(r["collapsed"]) for r in sel], curves=row_curves(sel), tolerance=CURVE_TOLERANCE)
+                      [bool(r["collapsed"]) for r in sel], curves=replicate_curves(sel), tolerance=CURVE_TOLERANCE)
 
 
 def validation_curves(rows: list[dict[str, Any]], key: str) -> dict[str, list]:
@@ -297,17 +296,10 @@ def validation_curves(rows: list[dict[str, Any]], key: str) -> dict[str, list]:
     profile with ``curve_points = 0``) are left out."""
     out: dict[str, list] = {}
     for name in dict.fromkeys(r[key] for r in rows):
-        curves = row_curves([r for r in rows if r[key] == name])
+        curves = replicate_curves([r for r in rows if r[key] == name])
         if curves:
             out[f"#{name}" if key == "row" else str(name)] = curves
     return out
-
-
-def row_curves(rows: list[dict[str, Any]]) -> list:
-    """The rows' validation curves when every row has one of >= 2 points (a point before and one in the last third
-    of training); otherwise none (a profile without curves, ``curve_points = 0``, is not gated on convergence)."""
-    curves = [[tuple(p) for p in r.get("curve") or []] for r in rows]
-    return curves if all(len(c) >= 2 for c in curves) else []
 
 
 def _blind(reps: list[dict[str, Any]], metric: str, single: bool = False) -> dict[int, float]:

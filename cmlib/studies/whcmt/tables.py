@@ -38,7 +38,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from cmlib.protocol.claims import Claim, ModelCheck, Premise, last_third_gain, paired, t_interval
+from cmlib.protocol.claims import (
+    Claim,
+    ModelCheck,
+    Premise,
+    last_third_gain,
+    paired,
+    replicate_curves,
+    t_interval,
+)
 from cmlib.studies.whcmt.config import Config
 
 # The paper's MIRFLICKR-25K numbers (MAP@5000): Table 2 (8/16/24/32 bits), Table 3 (8 bits), Table 4 (8 bits).
@@ -109,15 +117,7 @@ def _gate(name: str, rows: list[dict]) -> ModelCheck:
     """The model's gate: MAP@K against chance, collapse, and its validation curves (:func:`_curves`), whose gain over
     the last third of training must stay below the claim's margin (the convergence gate, issue 30 item 4)."""
     return ModelCheck(name, [r["map"] for r in rows], [r["chance"] for r in rows], [r["collapsed"] for r in rows],
-                      curves=_curves(rows))
-
-
-def _curves(rows: list[dict]) -> list:
-    """The rows' validation curves (``curve``: [(step, validation MAP@K)]) when every row has one of >= 2 points
-    (one before and one in the last third); else none, and the claim says convergence was not measured (the smoke
-    and paper profiles have no validation split; the unsupervised baselines train no curve)."""
-    curves = [r.get("curve") or [] for r in rows]
-    return curves if all(len(c) >= 2 for c in curves) else []
+                      curves=replicate_curves(rows))
 
 
 def _seeds(rows: list[dict]) -> list[int]:
@@ -190,7 +190,7 @@ def headroom(rows: list[dict]) -> list[dict]:
 def _curve_gain(rows: list[dict]) -> float:
     """The convergence gate's number for these replicates: the mean validation curve's gain over the last third of
     training (:func:`cmlib.protocol.claims.last_third_gain`); NaN without curves (:func:`_curves`)."""
-    curves = _curves(rows)
+    curves = replicate_curves(rows)
     return float(last_third_gain(curves)) if curves else float("nan")
 
 
@@ -202,7 +202,7 @@ def model_curves(rows: list[dict], bits: int | None = None) -> dict[str, list]:
     for method, b in dict.fromkeys((r["method"], r["bits"]) for r in rows):
         if bits is not None and b != bits:
             continue
-        curves = _curves([r for r in rows if (r["method"], r["bits"]) == (method, b)])
+        curves = replicate_curves([r for r in rows if (r["method"], r["bits"]) == (method, b)])
         if curves:
             out[f"{method} {b}b"] = curves
     return out
