@@ -37,17 +37,8 @@ from cmlib.protocol.claims import Claim, Dose, ModelCheck, replicate_curves, tre
 from cmlib.protocol.run import replicate_config
 from cmlib.studies.grmnet.config import Config, variant_of
 from cmlib.studies.grmnet.data import build_data, reference_share, targets_of
-from cmlib.studies.grmnet.runs import (
-    collapsed,
-    detect_scene,
-    kind_scores,
-    predict_blind,
-    predict_grmnet,
-    score,
-    train_detector,
-    train_referring,
-)
-from cmlib.studies.grmnet.tables import CURVE_TOLERANCE, REAL_REFERENCE_SHARE
+from cmlib.studies.grmnet.runs import predict_blind, predict_grmnet, scene_detections, train_detector, train_referring
+from cmlib.studies.grmnet.tables import BLIND, CURVE_TOLERANCE, REAL_REFERENCE_SHARE, scored_row
 
 __all__ = ["DOSE_ROWS", "SLOPE_MARGIN", "dose_claims", "dose_replicate", "dose_rows", "dose_seeds"]
 
@@ -68,8 +59,8 @@ def dose_replicate(cfg: Config, seed: int) -> dict[str, Any]:
     :data:`DOSE_ROWS` scored on that level's test split.
 
     Returns:
-        ``{"seed", "levels": [{"level", "share", "blind": {...}, "rows": {row: {coco_AP, AP_<type>, collapsed,
-        curve}}}, ...]}``. With real data (``data_root`` set) there is no knob to turn: ``levels`` is empty.
+        ``{"seed", "levels": [{"level", "share", "blind": row, "rows": {row number: row}}, ...]}``, each row as
+        :func:`cmlib.studies.grmnet.tables.scored_row` makes it (both AP flavours, ``AP_<type>``, collapsed, curve). With real data (``data_root`` set) there is no knob to turn: ``levels`` is empty.
     """
     rcfg = replicate_config(cfg, seed)
     levels: list[dict[str, Any]] = []
@@ -82,22 +73,11 @@ def dose_replicate(cfg: Config, seed: int) -> dict[str, Any]:
         models = {row: train_referring(lcfg, data, detector, **variant_of(row)) for row in DOSE_ROWS}
         test = data.test.open(f"notebook 06, level {level:g}, replicate {seed}")
         tg = targets_of(data, test, "test")
-        blind = _blind(detector, data, test)
-        rows = {}
-        for row, (model, info) in models.items():
-            preds = predict_grmnet(model, data, test, lcfg.max_tokens, "test")
-            rows[str(row)] = {"coco_AP": score(preds, tg)["coco_AP"], **kind_scores(preds, tg, test, prefix="AP_"),
-                              "collapsed": collapsed(preds, test), "curve": [list(p) for p in info["curve"]]}
-        levels.append({"level": float(level), "share": reference_share(test),
-                       "blind": {"coco_AP": score(blind, tg)["coco_AP"], **kind_scores(blind, tg, test, "AP_")},
-                       "rows": rows})
+        rows = {str(row): scored_row(f"#{row}", predict_grmnet(model, data, test, lcfg.max_tokens, "test"), tg, test,
+                                     [], info["curve"]) for row, (model, info) in models.items()}
+        blind = scored_row(BLIND, predict_blind(scene_detections(detector, data), test, "test"), tg, test, [])
+        levels.append({"level": float(level), "share": reference_share(test), "blind": blind, "rows": rows})
     return {"seed": seed, "levels": levels}
-
-
-def _blind(detector: Any, data: Any, test: list) -> list[dict[str, np.ndarray]]:
-    """The language-blind level on ``test``: every instance the detector finds, whatever the expression."""
-    found = {key: detect_scene(detector, data.scene("test", key)) for key in sorted({e.scene_key for e in test})}
-    return predict_blind(lambda split, key: found[key], test, "test")
 
 
 def dose_rows(reps: list[dict[str, Any]]) -> list[dict[str, Any]]:

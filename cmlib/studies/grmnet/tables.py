@@ -80,6 +80,7 @@ __all__ = [
     "reference_shares",
     "run_replicate",
     "run_study",
+    "scored_row",
     "study_task",
     "study_tasks",
     "table1_claims",
@@ -141,8 +142,8 @@ def wrong_count(preds: list[dict[str, np.ndarray]], targets: list[dict[str, np.n
     return n / max(1, len(preds))
 
 
-def _scored(name: str, preds: list, tg: list, exprs: list, single: list[int],
-            curve: list | None = None) -> dict[str, Any]:
+def scored_row(name: str, preds: list, tg: list, exprs: list, single: list[int],
+               curve: list | None = None) -> dict[str, Any]:
     """One test row: both AP flavours, COCO AP per expression type (``AP_<type>``), the collapse flag, the
     single-instance COCO AP and the model's validation curve (``curve``, [] for the language-blind level)."""
     row = {"method": name, **score(preds, tg), **kind_scores(preds, tg, exprs, prefix="AP_"),
@@ -181,15 +182,15 @@ def run_replicate(cfg: Config, seed: int) -> dict[str, Any]:
     tg = targets_of(data, test, "test")
     single = [i for i, e in enumerate(test) if is_single(e)]
     preds = {row: predict_grmnet(m, data, test, cfg.max_tokens, "test") for row, (m, _) in models.items()}
-    table2 = [{"row": row, **variant_of(row), **_scored(f"#{row}", preds[row], tg, test, single,
+    table2 = [{"row": row, **variant_of(row), **scored_row(f"#{row}", preds[row], tg, test, single,
                                                          models[row][1]["curve"])} for row in preds]
     table1 = [
-        _scored(BINARY, binary_predictions(binary_probabilities(binary, data, test, cfg.max_tokens, "test"), b_thr),
+        scored_row(BINARY, binary_predictions(binary_probabilities(binary, data, test, cfg.max_tokens, "test"), b_thr),
                 tg, test, single, b_info["curve"]),
-        _scored(TWO_STAGE, two_stage_predictions(two_stage_scores(matcher, dets, data, test, cfg.max_tokens, "test"),
+        scored_row(TWO_STAGE, two_stage_predictions(two_stage_scores(matcher, dets, data, test, cfg.max_tokens, "test"),
                                                  s_thr), tg, test, single, m_info["curve"]),
         {**table2[6], "method": GRM},
-        _scored(BLIND, predict_blind(dets, test, "test"), tg, test, single),
+        scored_row(BLIND, predict_blind(dets, test, "test"), tg, test, single),
     ]
     for r in table2:
         r.pop("method")
