@@ -196,7 +196,7 @@ def kind_scores(predictions: list[Prediction], targets: list[Prediction], exprs:
     for kind in KINDS:
         idx = [i for i, e in enumerate(exprs) if expression_kind(e.expression) == kind]
         if idx:
-            out[prefix + kind] = score([predictions[i] for i in idx], [targets[i] for i in idx])["coco_AP"]
+            out[prefix + kind] = 100 * coco_mask_ap([predictions[i] for i in idx], [targets[i] for i in idx])["AP"]
     return out
 
 
@@ -210,7 +210,7 @@ def validation_fn(data: StudyData, predict: Callable[[nn.Module, list[ReferringE
 
     def fn(model: nn.Module) -> dict[str, float]:
         preds = predict(model, exprs)
-        return {"score": score(preds, targets)["coco_AP"], **kind_scores(preds, targets, exprs)}
+        return {"score": 100 * coco_mask_ap(preds, targets)["AP"], **kind_scores(preds, targets, exprs)}
 
     return fn
 
