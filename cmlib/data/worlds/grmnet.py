@@ -224,9 +224,10 @@ def sample_expressions(rng: np.random.Generator, scene: SketchScene, spec: World
         multi = [e for e in pool if len(e.instance_indices) > 1]
         single = [e for e in pool if len(e.instance_indices) == 1]
         return [_pick(rng, multi, single, spec.multi_fraction) for _ in range(n)]
-    groups = {ref: ([e for e in pool if len(e.instance_indices) > 1 and (expression_kind(e.expression) != "category")
-                     == ref], [e for e in pool if len(e.instance_indices) == 1 and
-                               (expression_kind(e.expression) != "category") == ref]) for ref in (True, False)}
+    # {depends on another instance: (multi-instance, single-instance)}, each in the pool's order
+    groups: dict[bool, tuple[list[ReferringExpression], list[ReferringExpression]]] = {True: ([], []), False: ([], [])}
+    for e in pool:
+        groups[expression_kind(e.expression) != "category"][len(e.instance_indices) == 1].append(e)
     out: list[ReferringExpression] = []
     for _ in range(n):
         ref = rng.random() < spec.reference_fraction
