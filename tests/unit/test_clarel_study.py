@@ -284,10 +284,14 @@ def test_dose_claims_on_hand_made_replicates():
     reps = [{"seed": s, "levels": [
         {"scale": sc, "off_mode_share": share,
          "image": _row(s, H=40.0 + gain + noise[s], zsl=50.0 + 2 * gain, zsl_chance=2.0, curve=flat),
-         "class": _row(s, H=40.0, zsl=50.0, zsl_chance=2.0, curve=flat)}
+         "class": _row(s, H=40.0, zsl=50.0, zsl_chance=2.0, curve=flat),
+         "profile": _row(s, H=40.0 + gain / 2, zsl=50.0 + gain, zsl_chance=2.0, curve=flat)}
         for sc, share, gain in ((0.0, 0.0, 0.0), (1.0, 0.2, 2.0), (2.0, 0.4, 4.0))]} for s in range(3)]
     t = claims(clarel.dose_claims(reps))
-    assert list(t["claim"].str.contains("grows")) == [True, False, True, False]
+    assert list(t["claim"].str.contains("grows")) == [True, False, True, False] * 2
+    assert list(t["claim"].str.contains("over profile")) == [False] * 4 + [True] * 4
+    # content (per-image - profile) = gain / 2 + noise in H: slope 5; in ZSL 2 gain - gain = gain: slope 10
+    assert t["mean"].iloc[4] == pytest.approx(5.0, abs=1e-6) and t["mean"].iloc[6] == pytest.approx(10.0, abs=1e-6)
     assert t["mean"].iloc[0] == pytest.approx(10.0, abs=1e-6) and t["mean"].iloc[2] == pytest.approx(20.0, abs=1e-6)
     assert t["margin"].iloc[0] == pytest.approx(0.45 / 0.17, abs=1e-3)
     assert t["verdict"].iloc[0].startswith("reproduced")  # the same slope with tiny noise in every replicate
@@ -300,6 +304,16 @@ def test_dose_claims_on_hand_made_replicates():
     assert claims(clarel.dose_claims(reps))["verdict"].iloc[1] == "inconclusive"
     rows = clarel.dose_rows(reps)
     assert len(rows) == 9 and rows[1]["dH"] == pytest.approx(2.0 + 0.1)  # seed 0, share 0.2: gain 2 + its noise
+    assert rows[1]["dH content"] == pytest.approx(1.0 + 0.1) and rows[1]["dH diversity"] == pytest.approx(1.0)
+    assert rows[1]["dZSL diversity"] == pytest.approx(2.0) and rows[1]["ZSL profile"] == pytest.approx(52.0)
+
+
+def test_dose_config_cuts_the_seeds_and_run_study_lists_06_on_them_only():
+    cfg = from_params(clarel.Config, {**TINY, "run": {"seeds": [0, 1, 2, 3]}, "dose_replicates": 2,
+                                      "notebooks": ["06_dose"]})
+    assert clarel.dose_config(cfg).run.seeds == [0, 1]
+    tasks = clarel.study_tasks(cfg)[0]
+    assert {t[1] for t in tasks} == {0, 1} and {t[4] for t in tasks} == {"image", "class", "profile"}
 
 
 def test_ablation_curves_one_panel_per_setting_and_none_without_curves():

@@ -74,6 +74,25 @@ def test_class_level_text_is_shared_within_a_class_and_leaves_images_alone():
     assert len({tuple(per_image.sentences[i]) for i in first}) > 1
 
 
+def test_profile_text_is_per_image_sentences_of_the_class_mode():
+    cfg = WorldConfig(n_classes=20, n_unseen=5, n_val_classes=5, n_genera=5, images_per_class=6, feature_dim=16)
+    per_image = make_world(cfg)
+    profile = make_world(WorldConfig(**{**cfg.__dict__, "text_level": "profile"}))
+    assert torch.equal(per_image.inputs, profile.inputs) and (per_image.attributes == profile.attributes).all()
+    modes = class_modes(profile)
+    stated = profile.mentions >= 0  # (N, S, G): a stated value is the class's mode (or a wrong value, 5%)
+    agree = (profile.mentions == modes[profile.labels][:, None, :])[stated].mean()
+    assert 0.9 < agree < 1.0
+    # its own sentences per image (not shared within a class, unlike "class")
+    first = np.flatnonzero(profile.labels == 0)
+    assert len({tuple(profile.sentences[i]) for i in first}) == len(first)
+    # with no within-class variation, per-image and profile text state the same values at the same rates
+    flat = dataclasses.replace(cfg, variation=0.0, images_per_class=40)
+    a, b = make_world(flat), make_world(dataclasses.replace(flat, text_level="profile"))
+    assert (a.attributes == class_modes(a)[a.labels]).all()
+    assert abs((a.mentions >= 0).mean() - (b.mentions >= 0).mean()) < 0.01
+
+
 def test_text_information_on_a_hand_made_world():
     w = make_world(WorldConfig(n_classes=20, n_unseen=5, n_val_classes=5, n_genera=5, images_per_class=6,
                                feature_dim=16))
@@ -139,8 +158,8 @@ def _check_study_world(w, seed: int) -> None:
 
 def test_world_builds_for_200_seeds_at_the_study_sizes() -> None:
     """Issue 33 item 8 ("every seed works"): world seeds 0-199 (a replicate's world seed is ``world.seed`` + its seed;
-    params/clarel/study.yaml has the default ``world.seed`` 0) at the study profile's world: 100 classes in 20 genera,
-    25 unseen, 25 validation, 20 images each, its purities.
+    params/clarel/study.yaml has the default ``world.seed`` 0) at the study profile's world: 60 classes in 20 genera,
+    15 unseen, 15 validation, 20 images each, its purities.
 
     The classes, their attribute distributions, the class split, every image's attributes and visibility and the
     image splits are the study world's exactly: make_world draws them from streams (SeedSequence children 0, 1, 2 and

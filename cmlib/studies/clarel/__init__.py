@@ -40,7 +40,7 @@ lambda {0, .1, .2, .35, .5, .65, .8, .9, 1} and kappa {0, .1, .2, .4, .5, .6, .8
 
 from __future__ import annotations
 
-from cmlib.studies.clarel.config import Config, TrainConfig, grid_config
+from cmlib.studies.clarel.config import Config, TrainConfig, dose_config, grid_config
 from cmlib.studies.clarel.data import build_data, make_stage
 from cmlib.studies.clarel.dose import dose_claims, dose_replicate, dose_rows
 from cmlib.studies.clarel.experiments import (
@@ -102,6 +102,7 @@ __all__ = [
     "alpha_transfer",
     "build_data",
     "dose_claims",
+    "dose_config",
     "dose_replicate",
     "dose_rows",
     "evaluate_setting",

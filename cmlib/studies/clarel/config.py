@@ -113,8 +113,11 @@ class Config:
             (0: all of them). Its 12 validation-only models per replicate feed only the stability figures and claims,
             so the study trains them on fewer replicates to pay for converged models (issue 32, item 1; >= 3, the
             least for a definite verdict).
+        dose_replicates: notebook 06 (the dose-response) runs on the first ``dose_replicates`` of ``run.seeds``
+            (0: all of them); its 14 models per replicate serve only its trend claims (issue 32, item 6: the
+            budget; >= 3).
         variation_levels: notebook 06 (world data only): the scales of the world's within-class attribute variation
-            at which the key novelty (per-image against class-level text, main setting) is measured again
+            at which the key novelty (per-image against class-level and profile text, main setting) is measured again
             (values of ``world.variation``, :func:`cmlib.data.worlds.clarel.with_variation`: 0 = every image shows
             its class's mode, 1 = the purity range as given, the profile's world, whose models notebook 04 already
             trained). Ascending, >= 2 levels.
@@ -144,6 +147,7 @@ class Config:
     val_seen_fraction: float = 0.2
     class_text: bool = True
     grid_replicates: int = 0
+    dose_replicates: int = 0
     variation_levels: list[float] = field(default_factory=lambda: [0.0, 1.0])
     notebooks: list[str] = field(default_factory=lambda: list(NOTEBOOKS))
     run: RunConfig = field(default_factory=RunConfig)
@@ -161,6 +165,7 @@ class Config:
             check_range(f"kappas[{i}]", v, lo=0.0, hi=1.0)
         check_range("val_seen_fraction", self.val_seen_fraction, lo=0.01, hi=0.9)
         check_range("grid_replicates", self.grid_replicates, lo=0)
+        check_range("dose_replicates", self.dose_replicates, lo=0)
         for i, v in enumerate(self.variation_levels):  # each level must make a valid world (purities > 0)
             try:
                 with_variation(self.world, v)
@@ -188,6 +193,15 @@ class Config:
 
 def grid_config(cfg: Config) -> Config:
     """``cfg`` with ``run.seeds`` cut to the first ``cfg.grid_replicates`` (notebook 03's replicates; 0: all)."""
-    if not cfg.grid_replicates or cfg.grid_replicates >= len(cfg.run.seeds):
+    return _first_seeds(cfg, cfg.grid_replicates)
+
+
+def dose_config(cfg: Config) -> Config:
+    """``cfg`` with ``run.seeds`` cut to the first ``cfg.dose_replicates`` (notebook 06's replicates; 0: all)."""
+    return _first_seeds(cfg, cfg.dose_replicates)
+
+
+def _first_seeds(cfg: Config, n: int) -> Config:
+    if not n or n >= len(cfg.run.seeds):
         return cfg
-    return dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, seeds=list(cfg.run.seeds[:cfg.grid_replicates])))
+    return dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, seeds=list(cfg.run.seeds[:n])))

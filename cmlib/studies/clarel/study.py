@@ -7,8 +7,8 @@ trainings as tasks keep both cores busy to the end. :func:`run_study` (notebook 
 the notebooks' replicate functions then only load them.
 
 A task is ``(stage, seed, lam, kappa, text, scale)``: stage "val" (train classes) or "test" (train+val classes),
-the replicate seed, the loss mixing, the text level "image" (per-image sentences) or "class" (notebook 04's
-class-level ablation), and the scale of the world's within-class variation (1.0: the profile's world; notebook 06's
+the replicate seed, the loss mixing, the text level "image" (per-image sentences), "class" (notebook 04's
+class-level ablation) or "profile" (notebook 06's control: per-image sentences stating the class profile), and the scale of the world's within-class variation (1.0: the profile's world; notebook 06's
 dose-response trains the others, :func:`cmlib.data.worlds.clarel.with_variation`). :func:`notebook_models` lists
 what each notebook of :data:`~.config.NOTEBOOKS` reads;
 :func:`study_tasks` is their union over ``Config.notebooks`` and ``Config.seeds`` (used by :func:`run_study` and by
@@ -32,16 +32,19 @@ from cmlib.data.worlds.clarel import with_variation
 from cmlib.protocol.cache import keep_recent, stable_hash
 from cmlib.protocol.config import to_dict
 from cmlib.protocol.run import replicate_config
-from cmlib.studies.clarel.config import NOTEBOOKS, Config, grid_config
+from cmlib.studies.clarel.config import NOTEBOOKS, Config, dose_config, grid_config
 from cmlib.studies.clarel.data import ClarelData, build_data
 from cmlib.studies.clarel.experiments import ABLATION
 from cmlib.studies.clarel.runs import _MEMORY, _key, cache_file, trained_scores
 
-__all__ = ["Task", "notebook_models", "run_study", "study_task", "study_tasks", "task_config", "variation_config"]
+__all__ = ["DOSE_TEXTS", "Task", "notebook_models", "run_study", "study_task", "study_tasks", "task_config", "variation_config"]
 
 #: (stage, seed, lam, kappa, text level, variation scale)
-Task = tuple[Literal["val", "test"], int, float, float, Literal["image", "class"], float]
-Model = tuple[Literal["val", "test"], float, float, Literal["image", "class"], float]
+Text = Literal["image", "class", "profile"]
+Task = tuple[Literal["val", "test"], int, float, float, Text, float]
+Model = tuple[Literal["val", "test"], float, float, Text, float]
+#: notebook 06's text levels at every variation scale: per-image, class-level and the profile control
+DOSE_TEXTS: tuple[Text, ...] = ("image", "class", "profile")
 
 
 def notebook_models(cfg: Config, notebook: str) -> list[Model]:
@@ -65,22 +68,22 @@ def notebook_models(cfg: Config, notebook: str) -> list[Model]:
         if cfg.class_text and cfg.data == "world":
             out += [("val", *main, "class", 1.0), ("test", *main, "class", 1.0)]
         return out
-    if notebook == "06_dose":  # at scale 1.0 these are 04's class-text models (the study dedups them)
-        return [(stage, *main, text, float(v)) for v in cfg.variation_levels for text in ("image", "class")
+    if notebook == "06_dose":  # at scale 1.0 the image and class models are 04's (the study dedups them)
+        return [(stage, *main, text, float(v)) for v in cfg.variation_levels for text in DOSE_TEXTS
                 for stage in ("val", "test")] if cfg.data == "world" else []
     raise ValueError(f"notebook_models: unknown notebook {notebook!r}; expected one of {list(NOTEBOOKS)}")
 
 
 def study_tasks(cfg: Config) -> tuple[list[Task], dict[Task, list[Task]]]:
     """Every distinct training the notebooks of ``cfg.notebooks`` read, over ``cfg.run.seeds`` (05: the first seed
-    only; 03: the first ``cfg.grid_replicates``), in the order they start, and what each requires (nothing: each task
+    only; 03: the first ``cfg.grid_replicates``; 06: the first ``cfg.dose_replicates``), in the order they start, and what each requires (nothing: each task
     builds its own data, module docstring).
 
     Order: the test-stage models first (train+val images and every image's sentences for the prototypes: the
     longest), then the validation ones, each group seed by seed; all tasks are of about one length, so the last
     round leaves a core idle for at most one training."""
-    grid = set(grid_config(cfg).run.seeds)
-    wanted = {"05_explore": {cfg.run.seeds[0]}, "03_lambda_kappa": grid}
+    wanted = {"05_explore": {cfg.run.seeds[0]}, "03_lambda_kappa": set(grid_config(cfg).run.seeds),
+              "06_dose": set(dose_config(cfg).run.seeds)}
     per_seed = {seed: dict.fromkeys(m for nb in cfg.notebooks if seed in wanted.get(nb, {seed})
                                     for m in notebook_models(cfg, nb)) for seed in cfg.run.seeds}
     tasks = [(stage, seed, lam, kappa, text, scale) for want in ("test", "val") for seed in cfg.run.seeds
@@ -89,12 +92,12 @@ def study_tasks(cfg: Config) -> tuple[list[Task], dict[Task, list[Task]]]:
 
 
 def task_config(cfg: Config, task: Task) -> Config:
-    """The config a task trains under: its replicate's (:func:`replicate_config`), class-level text for "class",
+    """The config a task trains under: its replicate's (:func:`replicate_config`), its text level,
     the world's within-class variation scaled by the task's scale (:func:`variation_config`)."""
     return variation_config(replicate_config(cfg, task[1]), task[5], task[4])
 
 
-def variation_config(rcfg: Config, scale: float, text: Literal["image", "class"] = "image") -> Config:
+def variation_config(rcfg: Config, scale: float, text: Text = "image") -> Config:
     """A replicate's config with its world at within-class variation ``scale`` (``with_variation``; the profile's
     own, 1.0 in every profile, leaves it unchanged) and the text level set."""
     world = with_variation(rcfg.world, scale)
