@@ -66,6 +66,7 @@ from cmlib.studies.whcmt.data import (
     validation_view,
     world_tag_auc,
 )
+from cmlib.studies.whcmt.dose import dose_claims, dose_config, dose_replicate, dose_rows, dose_table
 from cmlib.studies.whcmt.experiments import (
     attention_replicate,
     fit_main,
@@ -110,10 +111,10 @@ from cmlib.studies.whcmt.tables import (
 from cmlib.studies.whcmt.tuning import tune_on_validation
 
 __all__ = [
+    "Config",
     "METHODS",
     "REAL_TAG_AUC",
     "TAG_AUC_MINIMUM",
-    "Config",
     "activations",
     "attention_claims",
     "attention_examples",
@@ -126,6 +127,11 @@ __all__ = [
     "code_stats",
     "crossmodal_diagnostic",
     "data_summary",
+    "dose_claims",
+    "dose_config",
+    "dose_replicate",
+    "dose_rows",
+    "dose_table",
     "encode",
     "encode_tags",
     "evaluate_map",

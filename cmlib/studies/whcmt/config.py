@@ -131,6 +131,10 @@ class Config:
         little_threshold: Table 3: the equivalence margin (MAP) of the "changes little" claims: a change counts as
             little when its 95% interval lies within +- this. 0.02: just under the smallest gain the paper calls
             significant (Table 4: cross-modal attention, 0.755 vs 0.733 = +0.022). Fixed before the run.
+        dose_noise_tags / dose_distractors: notebook 06's levels of tag informativeness (world data only): at level
+            i the world's ``mean_noise_tags`` = ``dose_noise_tags[i]`` and ``n_distractors`` =
+            ``dose_distractors[i]`` (:mod:`cmlib.studies.whcmt.dose`); the same length, >= 2 levels.
+        dose_replicates: notebook 06 runs on the first ``dose_replicates`` of ``run.seeds`` (0: all of them).
         run: the run section every paper shares (:class:`cmlib.protocol.run.RunConfig`: seeds, workers, cache
             directory, threads, device, executor). One replicate per ``run.seeds`` entry: the world (``world.seed``
             + seed: images, tags, split, word2vec), the initialisation and the batch order all change with it;
@@ -187,6 +191,9 @@ class Config:
     n_attention_images: int = 3
     drop_threshold: float = 0.05
     little_threshold: float = 0.02
+    dose_noise_tags: list[float] = field(default_factory=lambda: [0.0, 2.0])
+    dose_distractors: list[int] = field(default_factory=lambda: [0, 0])
+    dose_replicates: int = 0
 
     run: RunConfig = field(default_factory=RunConfig)
 
@@ -201,6 +208,13 @@ class Config:
         check_range("tag_dropout", self.tag_dropout, lo=0.0, hi=1.0)
         check_range("pretrain_images", self.pretrain_images, lo=0)
         check_range("collapse_share", self.collapse_share, lo=0.0, hi=1.0)
+        check_range("dose_replicates", self.dose_replicates, lo=0)
+        if len(self.dose_noise_tags) < 2 or len(self.dose_noise_tags) != len(self.dose_distractors):
+            raise ConfigError(f"dose_noise_tags / dose_distractors: need >= 2 levels and the same length, got "
+                              f"{self.dose_noise_tags} and {self.dose_distractors}")
+        for key, values in (("dose_noise_tags", self.dose_noise_tags), ("dose_distractors", self.dose_distractors)):
+            for i, v in enumerate(values):
+                check_range(f"{key}[{i}]", v, lo=0)
         for b in self.bits:
             check_range("bits", b, lo=1, hi=64)
         for name in self.diagnostics:
