@@ -33,7 +33,7 @@ from cmlib.protocol.config import ConfigError, check_range
 from cmlib.protocol.engine import DeviceConfig, FitConfig, torch_threads
 from cmlib.protocol.executors import ExecutorConfig
 
-__all__ = ["MOVED", "RunConfig", "cache_key", "replicate_config", "run_of", "run_threads", "with_threads"]
+__all__ = ["MOVED", "RunConfig", "cache_key", "first_seeds", "replicate_config", "run_of", "run_threads", "with_threads"]
 
 T = TypeVar("T")
 
@@ -98,6 +98,15 @@ def replicate_config(cfg: T, seed: int) -> T:
     if world is not None and dataclasses.is_dataclass(world) and hasattr(world, "seed"):
         return dataclasses.replace(cfg, run=run, world=dataclasses.replace(world, seed=int(world.seed) + int(seed)))
     return dataclasses.replace(cfg, run=run)
+
+
+def first_seeds(cfg: T, n: int) -> T:
+    """``cfg`` with ``run.seeds`` cut to its first ``n`` (0, or ``n`` >= their number: ``cfg`` itself): the
+    replicates of a notebook whose models only some claims read (CLAREL's grid and dose-response, WHCMT's and
+    GRM-Net's dose-response: ``grid_replicates`` / ``dose_replicates``)."""
+    if not n or n >= len(cfg.run.seeds):
+        return cfg
+    return dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, seeds=list(cfg.run.seeds[:n])))
 
 
 def cache_key(cfg: Any, *parts: Any, length: int = 16) -> str:

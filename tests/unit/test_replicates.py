@@ -245,3 +245,18 @@ def test_a_free_worker_takes_the_first_ready_task_in_the_given_order(tmp_path: P
     t = {k[0]: v for k, v in out.items()}
     assert t["L"]["start"] >= t["d1"]["end"]
     assert t["L"]["start"] < t["s3"]["start"] and t["L"]["start"] < t["s4"]["start"]
+
+
+def test_first_seeds_cuts_the_run_section_and_keeps_everything_else():
+    import dataclasses
+
+    from cmlib.protocol.run import RunConfig, first_seeds
+
+    @dataclasses.dataclass(frozen=True)
+    class Cfg:
+        lr: float = 0.1
+        run: RunConfig = dataclasses.field(default_factory=lambda: RunConfig(seeds=[3, 4, 5, 6]))
+
+    cfg = Cfg()
+    assert first_seeds(cfg, 2) == Cfg(run=RunConfig(seeds=[3, 4]))
+    assert first_seeds(cfg, 0) is cfg and first_seeds(cfg, 4) is cfg and first_seeds(cfg, 9) is cfg

@@ -329,17 +329,16 @@ def _describe(attributes: np.ndarray, labels: np.ndarray, probs: list[list[np.nd
     per class from the class's attribute mode, shared by all of the class's images (``"class"``, its own stream), or
     per image from its class's attribute mode (``"profile"``, its own stream)."""
     s = cfg.sentences_per_image
+    modes = [[int(np.argmax(p)) for p in groups] for groups in probs]  # each class's profile ("class", "profile")
     if cfg.text_level == "image":
         rng = random.Random(int(rngs[4].integers(2**63)))
         drawn = [[_sentence(a, cfg, rng) for _ in range(s)] for a in attributes.tolist()]
     elif cfg.text_level == "class":
         rng = random.Random(int(rngs[6].integers(2**63)))
-        modes = [[int(np.argmax(p)) for p in groups] for groups in probs]
         per_class = [[_sentence(m, cfg, rng) for _ in range(s)] for m in modes]
         drawn = [per_class[int(c)] for c in labels]
     elif cfg.text_level == "profile":
         rng = random.Random(int(rngs[7].integers(2**63)))
-        modes = [[int(np.argmax(p)) for p in groups] for groups in probs]
         drawn = [[_sentence(modes[int(c)], cfg, rng) for _ in range(s)] for c in labels]
     else:
         raise ValueError(f"WorldConfig.text_level={cfg.text_level!r}: expected 'image', 'class' or 'profile'")

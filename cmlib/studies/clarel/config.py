@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -10,7 +9,7 @@ from typing import ClassVar, Literal
 from cmlib.data.worlds.clarel import WorldConfig, with_variation
 from cmlib.models.clarel import ClarelModelConfig
 from cmlib.protocol.config import ConfigError, check_range, path_field
-from cmlib.protocol.run import MOVED, RunConfig
+from cmlib.protocol.run import MOVED, RunConfig, first_seeds
 
 
 @dataclass
@@ -193,15 +192,9 @@ class Config:
 
 def grid_config(cfg: Config) -> Config:
     """``cfg`` with ``run.seeds`` cut to the first ``cfg.grid_replicates`` (notebook 03's replicates; 0: all)."""
-    return _first_seeds(cfg, cfg.grid_replicates)
+    return first_seeds(cfg, cfg.grid_replicates)
 
 
 def dose_config(cfg: Config) -> Config:
     """``cfg`` with ``run.seeds`` cut to the first ``cfg.dose_replicates`` (notebook 06's replicates; 0: all)."""
-    return _first_seeds(cfg, cfg.dose_replicates)
-
-
-def _first_seeds(cfg: Config, n: int) -> Config:
-    if not n or n >= len(cfg.run.seeds):
-        return cfg
-    return dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, seeds=list(cfg.run.seeds[:n])))
+    return first_seeds(cfg, cfg.dose_replicates)

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from cmlib.protocol.claims import Claim, Dose, ModelCheck, replicate_curves, trend
-from cmlib.protocol.run import replicate_config
+from cmlib.protocol.run import first_seeds, replicate_config
 from cmlib.studies.grmnet.config import Config, variant_of
 from cmlib.studies.grmnet.data import build_data, reference_share, targets_of
 from cmlib.studies.grmnet.runs import predict_blind, predict_grmnet, scene_detections, train_detector, train_referring
@@ -50,8 +50,7 @@ SLOPE_MARGIN = CURVE_TOLERANCE / REAL_REFERENCE_SHARE
 
 def dose_seeds(cfg: Config) -> list[int]:
     """The replicates notebook 06 runs: the first ``cfg.dose_replicates`` of ``run.seeds`` (0: all of them)."""
-    seeds = list(cfg.run.seeds)
-    return seeds[: cfg.dose_replicates] if cfg.dose_replicates else seeds
+    return list(first_seeds(cfg, cfg.dose_replicates).run.seeds)
 
 
 def dose_replicate(cfg: Config, seed: int) -> dict[str, Any]:

@@ -111,10 +111,10 @@ from cmlib.studies.whcmt.tables import (
 from cmlib.studies.whcmt.tuning import tune_on_validation
 
 __all__ = [
-    "Config",
     "METHODS",
     "REAL_TAG_AUC",
     "TAG_AUC_MINIMUM",
+    "Config",
     "activations",
     "attention_claims",
     "attention_examples",

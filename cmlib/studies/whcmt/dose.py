@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from cmlib.protocol.claims import Claim, Dose, trend
+from cmlib.protocol.run import first_seeds
 from cmlib.studies.whcmt.config import Config
 from cmlib.studies.whcmt.data import tag_auc
 from cmlib.studies.whcmt.experiments import _setup
@@ -58,10 +59,7 @@ SLOPE_MARGIN = MARGIN / (REAL_TAG_AUC - 0.5)
 
 def dose_config(cfg: Config) -> Config:
     """``cfg`` with ``run.seeds`` cut to the first ``cfg.dose_replicates`` (notebook 06's replicates; 0: all)."""
-    n = cfg.dose_replicates
-    if not n or n >= len(cfg.run.seeds):
-        return cfg
-    return dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, seeds=list(cfg.run.seeds[:n])))
+    return first_seeds(cfg, cfg.dose_replicates)
 
 
 def level_config(cfg: Config, noise_tags: float, distractors: int) -> Config:
