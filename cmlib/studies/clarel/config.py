@@ -22,9 +22,11 @@ class TrainConfig:
             steps SGD at lr 0.1 left J_TR at log B and the text classifier at chance, while Adam lr 1e-3 started
             aligning the towers after ~150 steps (measured on the smoke world); a deviation the report states).
         lr, momentum, weight_decay: learning rate, SGD momentum, weight decay.
-        lr_drops: fractions of ``steps`` where the learning rate is divided by 10 (official: [1/3, 2/3]; the study
-            profile uses that shape at 1600 steps, chosen on validation curves, params/clarel/tuning.yaml; smoke
-            and cub100 drop once at 3/4, since their short runs are still aligning the towers at 1/3).
+        lr_drops: fractions of ``steps`` where the learning rate is divided by 10 (official: [1/3, 2/3], which
+            cub100 uses at 2400 steps; the study profile drops at [1/3, 1/2] of 1600 steps so the convergence
+            gate's last third reads the final lr phase, not the last drop's jump; both chosen on validation
+            curves of probe seeds, params/clarel/tuning.yaml; smoke drops once at 3/4, since its short run is
+            still aligning the towers at 1/3).
         grad_clip: global gradient-norm clip (official: 1.0).
         batch_size: image/text pairs per batch (official: 32).
         sentences_per_image: sentences sampled per image per step, their embeddings averaged.
