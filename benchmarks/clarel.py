@@ -3,6 +3,13 @@
     .venv/bin/python benchmarks/clarel.py [--steps 20] [--threads 1] [--batch 32] [--k 3] [--models-per-replicate 22]
     .venv/bin/python benchmarks/clarel.py --budget [--profile study] [--workers 2] [--steps 20] [--contention 1.2]
     .venv/bin/python benchmarks/clarel.py --lstm [--steps 60] [--batch 64] [--k 1]
+    .venv/bin/python benchmarks/clarel.py --modes [--profile cub100] [--steps 40]
+
+``--modes``: the profile's own training step (replicate 0's validation stage, through
+:func:`cmlib.studies.clarel.train_model`) in fp32 (``run.device.precision: 32-true``) and under bf16 autocast
+(``bf16-mixed``, through Lightning Fabric: CPU AMX where present), alternated twice in one process, best of two;
+prints both s/step and their ratio. A mode is adopted only on this measurement, and enters the cache keys through
+``run.device`` (issue 32, item 1: faster execution modes measured side by side).
 
 ``--lstm``: the text tower's two BiLSTM modes side by side (``ClarelModelConfig.lstm_mode``: "packed" sequences
 against "masked" padded ones, the same function), CPU widths, alternated twice in one process: s/step, s per 1,000
@@ -90,6 +97,31 @@ def lstm_modes(steps: int, k: int, batch: int) -> None:
           f"embedding x{best['packed'][1] / best['masked'][1]:.2f}")
 
 
+def precision_modes(profile: str, steps: int) -> None:
+    """Print the profile's training step in fp32 and under bf16 autocast, alternated twice (module docstring)."""
+    from cmlib.protocol.config import from_params, load_yaml
+    from cmlib.studies import clarel
+
+    torch.set_num_threads(1)
+    cfg = from_params(clarel.Config, load_yaml(f"params/clarel/{profile}.yaml"))
+    rcfg = replicate_config(cfg, cfg.run.seeds[0])
+    data = clarel.build_data(rcfg)
+    stage = clarel.make_stage(data, "val", rcfg.val_seen_fraction, rcfg.run.seeds[0])
+    times: dict[str, list[float]] = {"32-true": [], "bf16-mixed": []}
+    for _ in range(2):
+        for precision, runs in times.items():
+            run = dataclasses.replace(rcfg.run, cache_dir=None,
+                                      device=dataclasses.replace(rcfg.run.device, precision=precision))
+            short = dataclasses.replace(rcfg, run=run,
+                                        train=dataclasses.replace(rcfg.train, steps=steps, curve_points=0))
+            _, result = clarel.train_model(data, stage, short, rcfg.run.seeds[0], rcfg.lam, rcfg.kappa)
+            runs.append(result.wall_time_s / max(1, result.final_step))
+    best = {k: min(v) for k, v in times.items()}
+    for precision, s in best.items():
+        print(f"{profile} {precision:10s}: {s:.4f} s/step over {steps} steps (best of 2, one thread)")
+    print(f"bf16-mixed / 32-true: x{best['bf16-mixed'] / best['32-true']:.2f} of the step time")
+
+
 def stage_costs(cfg, steps: int) -> dict[str, float]:
     """Seconds of the parts of one task on replicate 0 of ``cfg`` (one torch thread): ``data`` (build_data, the
     second call: a pool worker imports its libraries once), and per
@@ -155,6 +187,7 @@ def main() -> None:
     ap.add_argument("--models-per-replicate", type=int, default=22)
     ap.add_argument("--budget", action="store_true")
     ap.add_argument("--lstm", action="store_true", help="packed against masked BiLSTM, side by side")
+    ap.add_argument("--modes", action="store_true", help="fp32 against bf16 autocast, the profile's own step")
     ap.add_argument("--profile", default="study")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--contention", type=float, default=1.2,
@@ -162,6 +195,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.budget:
         budget(args.profile, args.workers, args.steps, args.contention)
+        return
+    if args.modes:
+        precision_modes(args.profile, args.steps)
         return
     torch.set_num_threads(args.threads)
     if args.lstm:
