@@ -97,6 +97,14 @@ def lstm_modes(steps: int, k: int, batch: int) -> None:
           f"embedding x{best['packed'][1] / best['masked'][1]:.2f}")
 
 
+def short_config(rcfg, steps: int, precision: str | None = None):
+    """A replicate's config cut to ``steps`` training steps, no validation curve and no model cache (a timing run),
+    optionally with another ``run.device.precision``."""
+    device = rcfg.run.device if precision is None else dataclasses.replace(rcfg.run.device, precision=precision)
+    return dataclasses.replace(rcfg, train=dataclasses.replace(rcfg.train, steps=steps, curve_points=0),
+                               run=dataclasses.replace(rcfg.run, cache_dir=None, device=device))
+
+
 def precision_modes(profile: str, steps: int) -> None:
     """Print the profile's training step in fp32 and under bf16 autocast, alternated twice (module docstring)."""
     from cmlib.protocol.config import from_params, load_yaml
@@ -110,10 +118,7 @@ def precision_modes(profile: str, steps: int) -> None:
     times: dict[str, list[float]] = {"32-true": [], "bf16-mixed": []}
     for _ in range(2):
         for precision, runs in times.items():
-            run = dataclasses.replace(rcfg.run, cache_dir=None,
-                                      device=dataclasses.replace(rcfg.run.device, precision=precision))
-            short = dataclasses.replace(rcfg, run=run,
-                                        train=dataclasses.replace(rcfg.train, steps=steps, curve_points=0))
+            short = short_config(rcfg, steps, precision)
             _, result = clarel.train_model(data, stage, short, rcfg.run.seeds[0], rcfg.lam, rcfg.kappa)
             runs.append(result.wall_time_s / max(1, result.final_step))
     best = {k: min(v) for k, v in times.items()}
@@ -134,8 +139,7 @@ def stage_costs(cfg, steps: int) -> dict[str, float]:
     t = time.perf_counter()
     data = clarel.build_data(rcfg)
     out = {"data": time.perf_counter() - t}
-    short = dataclasses.replace(rcfg, train=dataclasses.replace(rcfg.train, steps=steps, curve_points=0),
-                                run=dataclasses.replace(rcfg.run, cache_dir=None))
+    short = short_config(rcfg, steps)
     for name in ("val", "test"):
         stage = clarel.make_stage(data, name, rcfg.val_seen_fraction, rcfg.run.seeds[0])
         model, result = clarel.train_model(data, stage, short, rcfg.run.seeds[0], rcfg.lam, rcfg.kappa)
