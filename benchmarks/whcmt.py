@@ -1,12 +1,14 @@
 """WHCMT timings (not a test): each notebook's wall time and each training run's s/step against the issue's budgets.
 
     .venv/bin/python benchmarks/whcmt.py                 # the four smoke notebooks (budget 60 s each)
-    .venv/bin/python benchmarks/whcmt.py --study         # + the four study notebooks (budget 30 min together)
+    .venv/bin/python benchmarks/whcmt.py --study         # + every study notebook (budget 60 min together, issue 30)
     .venv/bin/python benchmarks/whcmt.py --tune --no-smoke   # the validation grid behind params/whcmt/study.yaml
     .venv/bin/python benchmarks/whcmt.py --study --reuse-cache   # study runs reused from .cache/whcmt/study
     .venv/bin/python benchmarks/whcmt.py --only 03 --strict
     .venv/bin/python benchmarks/whcmt.py --premise --no-smoke        # world tag AUC vs p_concept_tag (issue 30)
     .venv/bin/python benchmarks/whcmt.py --crossmodal 100 --no-smoke # why the tag branch carries the loss (issue 30)
+    .venv/bin/python benchmarks/whcmt.py --crossmodal 0 --crossmodal-profile study --probe-seeds 1000,1001 --no-smoke
+    .venv/bin/python benchmarks/whcmt.py --pretrain-probe cnn --no-smoke  # a stand-in's held-out accuracy curve
 
 Runs the notebooks exactly as ``cmlib.runner`` does (papermill, the profile's params) but writes their reports under
 ``build/bench/whcmt/<profile>/``, so ``reports/`` and its index are left alone. The study profile runs on a fresh,
@@ -30,7 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE_BUDGET_S = 60.0  # per notebook (issue 5)
-STUDY_BUDGET_S = 30 * 60.0  # all four notebooks together, 5 replicates, pretraining included (issue 15)
+STUDY_BUDGET_S = 60 * 60.0  # every study notebook together (01-06), 5 replicates, pretraining included (issue 30 item 7)
 BENCH_DIR = Path("build/bench/whcmt")
 
 
@@ -119,6 +121,29 @@ def premise() -> None:
               f" (real {whcmt.REAL_TAG_AUC})")
 
 
+#: the method whose backbone each ``--pretrain-probe`` kind pretrains
+PROBE_METHOD = {"cnn": "WDHT-CNN", "vit": "WDHT-ViT", "crossvit": "WDHT-CrossViT"}
+
+
+def pretrain_probe(kind: str, seed: int, steps: int, every: int) -> None:
+    """Issue 30 item 2: one stand-in pretrained at the study's sizes on pretrain seed ``seed`` (its own images,
+    held-out split, init and batch order) for ``steps`` steps, the selection half's held-out accuracy every ``every``
+    steps (target 1.0: never stops early). One backbone per call, so the three run as parallel processes."""
+    sys.path.insert(0, str(ROOT))
+    from cmlib.protocol.config import from_params, load_yaml
+    from cmlib.studies import whcmt
+
+    params = load_yaml(ROOT / "params/whcmt/study.yaml")
+    params["pretrain"] = {**params.get("pretrain", {}), "seed": seed, "steps": steps, "target_accuracy": 1.0,
+                          "check_every": every}
+    params["pretrain_dir"] = str(ROOT / BENCH_DIR / "pretrain-probe")
+    cfg = from_params(whcmt.Config, params)
+    _, info = whcmt.with_pretrained(cfg, [PROBE_METHOD[kind]])
+    row = info[kind]
+    print(json.dumps({"kind": kind, "seed": seed, "best": max(a for _, a in row["curve"]), "curve": row["curve"],
+                      "report_half": row["accuracy"], "chance": row["chance"], "train_s": row["train_s"]}))
+
+
 #: Issue 30 item 3: WHCMT training variants of the cross-modal probe (``--crossmodal``).
 CROSSMODAL_VARIANTS = {
     "paper (tags in, stop-grad)": {"method": "WHCMT", "tag_dropout": 0.0},
@@ -131,22 +156,30 @@ CROSSMODAL_VARIANTS = {
 }
 
 
-def crossmodal(steps: int, seeds: list[int]) -> None:
-    """Issue 30 item 3 on a small setting: the smoke world (32 px) with a validation split, its pretraining, ``steps``
-    steps; every variant of :data:`CROSSMODAL_VARIANTS` on the validation view of probe replicates (test sealed)."""
+def crossmodal(steps: int, seeds: list[int], profile: str = "smoke", variants: list[str] | None = None) -> None:
+    """Issue 30 item 3: every variant of :data:`CROSSMODAL_VARIANTS` (or the named ones) on the validation view of
+    probe replicates (test sealed). ``smoke``: the smoke world (32 px) with a 100 / 400 validation split, its
+    pretraining, ``steps`` steps; ``study``: the study profile as its params file stands (its world, validation
+    split, pretrained stand-ins and, with ``steps`` 0, its steps)."""
     sys.path.insert(0, str(ROOT))
-    from cmlib.protocol.config import from_params
+    from cmlib.protocol.config import from_params, load_yaml
     from cmlib.studies import whcmt
     from cmlib.studies.whcmt.tuning import crossmodal_probe
 
-    cfg = from_params(whcmt.Config, {"world": {"n_val_query": 100, "n_val_database": 400}, "steps": steps,
-                                     "curve_points": 4, "pretrain_dir": str(ROOT / BENCH_DIR / "pretrain")})
-    rows = crossmodal_probe(cfg, CROSSMODAL_VARIANTS, seeds)
-    out = ROOT / BENCH_DIR / "crossmodal.json"
+    if profile == "study":
+        params = load_yaml(ROOT / "params/whcmt/study.yaml")
+        params["steps"] = steps or params["steps"]
+    else:
+        params = {"world": {"n_val_query": 100, "n_val_database": 400}, "steps": steps, "curve_points": 4,
+                  "pretrain_dir": str(ROOT / BENCH_DIR / "pretrain")}
+    cfg = from_params(whcmt.Config, params)
+    chosen = {k: v for k, v in CROSSMODAL_VARIANTS.items() if not variants or k in variants}
+    rows = crossmodal_probe(cfg, chosen, seeds)
+    out = ROOT / BENCH_DIR / f"crossmodal-{profile}-{'-'.join(map(str, seeds))}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=1))
     print(f"\n{'variant':30s} val MAP@K  with own tags  final loss (l1 / l2 / l3)  (means over seeds {seeds})")
-    for name in CROSSMODAL_VARIANTS:
+    for name in chosen:
         sel = [r for r in rows if r["variant"] == name]
         mean = {k: sum(r[k] for r in sel) / len(sel) for k in ("val_map", "val_map_with_own_tags", "final_loss")}
         terms = [sum(r["final_terms"][k] for r in sel) / len(sel) for k in ("l1_pairwise", "l2_hinge", "l3_quant")]
@@ -156,7 +189,7 @@ def crossmodal(steps: int, seeds: list[int]) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--study", action="store_true", help="also run the study profile (~30 min)")
+    ap.add_argument("--study", action="store_true", help="also run the study profile (budget 60 min)")
     ap.add_argument("--no-smoke", action="store_true", help="skip the smoke profile")
     ap.add_argument("--reuse-cache", action="store_true", help="study: keep the profile's cache_dir (warm runs)")
     ap.add_argument("--only", default="", help="comma-separated parts of notebook names (e.g. 01,03)")
@@ -166,11 +199,20 @@ def main() -> int:
     ap.add_argument("--crossmodal", type=int, default=0, metavar="STEPS",
                     help="the cross-modal probe of issue 30 item 3 at STEPS steps (smoke world, probe seeds)")
     ap.add_argument("--probe-seeds", default="1000,1001", help="probe seeds of --crossmodal")
+    ap.add_argument("--crossmodal-profile", choices=["smoke", "study"], default="smoke",
+                    help="--crossmodal: the smoke world or the study profile (STEPS 0: the study's steps)")
+    ap.add_argument("--variants", default="", help="--crossmodal: variant names separated by | (default all)")
+    ap.add_argument("--pretrain-probe", choices=sorted(PROBE_METHOD), help="one stand-in's pretraining curve")
+    ap.add_argument("--probe-steps", default="3000,250", help="--pretrain-probe: steps,check_every")
     args = ap.parse_args()
+    if args.pretrain_probe:
+        steps, every = (int(v) for v in args.probe_steps.split(","))
+        pretrain_probe(args.pretrain_probe, int(args.probe_seeds.split(",")[0]), steps, every)
     if args.premise:
         premise()
-    if args.crossmodal:
-        crossmodal(args.crossmodal, [int(s) for s in args.probe_seeds.split(",")])
+    if args.crossmodal or args.crossmodal_profile == "study":
+        crossmodal(args.crossmodal, [int(s) for s in args.probe_seeds.split(",")], args.crossmodal_profile,
+                   [v for v in args.variants.split("|") if v])
     if args.tune:
         tune()
     profiles = ([] if args.no_smoke else ["smoke"]) + (["study"] if args.study else [])

@@ -122,6 +122,8 @@ class FitConfig(DeviceConfig):
         resume: continue from ``checkpoint_dir/last.pt`` when it exists.
         eval_every: steps between ``eval_fn`` calls (0 = only at the end).
         select_best: restore the weights with the best ``eval_fn(...)["score"]`` at the end.
+        stop_score: stop at the first evaluation whose ``score`` is >= this, keeping that step's weights (Lightning's
+            ``EarlyStopping(stopping_threshold=...)``); None = train ``max_steps``.
         progress: show a tqdm bar (also subject to :func:`set_progress`).
         threads: torch intra-op threads the run trains under (0: leave torch's setting; :func:`torch_threads`);
             a paper's run section passes its own (``cmlib.protocol.run.RunConfig.fit_config``).
@@ -136,6 +138,7 @@ class FitConfig(DeviceConfig):
     resume: bool = False
     eval_every: int = 0
     select_best: bool = False
+    stop_score: float | None = None
     progress: bool = False
     threads: int = 0
 
@@ -308,6 +311,7 @@ class _State:
     best_step: int | None = None
     best_score: float | None = None
     best_weights: dict[str, torch.Tensor] | None = None
+    stopped: bool = False  # ``stop_score`` reached
 
 
 def fit(
@@ -361,7 +365,7 @@ def _fit(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, ba
     sums: dict[str, float] = {}
     counted = 0
     resumed_rng = _pop_resume_rng(state)
-    while state.step < cfg.max_steps:
+    while state.step < cfg.max_steps and not state.stopped:
         for i, batch in enumerate(batches(state.epoch)):
             if i < state.batch_in_epoch:
                 continue  # already consumed before the interruption
@@ -385,9 +389,11 @@ def _fit(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, ba
                 sums, counted = {}, 0
             if eval_fn is not None and cfg.eval_every and state.step % cfg.eval_every == 0:
                 _evaluate(wrapped, module, eval_fn, state)
+                if cfg.stop_score is not None and state.history[-1].get("eval/score", -math.inf) >= cfg.stop_score:
+                    state.stopped = True
             if ckpt is not None and cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0:
                 _save_checkpoint(ckpt, wrapped, optimizer, scheduler, state, fabric)
-            if state.step >= cfg.max_steps:
+            if state.step >= cfg.max_steps or state.stopped:
                 break
         else:
             if state.batch_in_epoch == 0:
@@ -538,6 +544,7 @@ def _save_checkpoint(path: Path, module: nn.Module, optimizer: Any, scheduler: A
         "best_step": state.best_step,
         "best_score": state.best_score,
         "best_weights": state.best_weights,
+        "stopped": state.stopped,
         "rng": _rng_state(),
     })
 
@@ -558,6 +565,7 @@ def _load_checkpoint(path: Path, module: nn.Module, optimizer: Any, scheduler: A
         best_step=payload["best_step"],
         best_score=payload["best_score"],
         best_weights=payload["best_weights"],
+        stopped=bool(payload.get("stopped", False)),
     )
     state._resume_rng = payload["rng"]  # type: ignore[attr-defined]
     _set_rng_state(payload["rng"])

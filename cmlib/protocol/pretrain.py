@@ -19,12 +19,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from filelock import FileLock, Timeout
 from torch import Tensor, nn
 
 from cmlib.protocol.cache import save_atomic, stable_hash
@@ -47,6 +48,14 @@ class PretrainConfig:
         batch_size: mini-batch size.
         held_out: fraction of the pretraining set kept out of training to measure the pretraining accuracy.
         seed: initialisation, split and batch order.
+        target_accuracy: pretrain to a *matched* accuracy instead of a matched budget (None: train ``steps`` and keep
+            the end). The held-out part is split in two halves: every ``check_every`` steps the *selection* half's
+            accuracy is measured, and training stops at the first check that reaches ``target_accuracy`` (those
+            weights are kept; ``steps`` is the cap, whose end weights are kept when the target is never reached).
+            The accuracy reported is the *other* half's, so the number that says "matched" is not the one the stop
+            was decided on. A target of 1.0 trains to the cap and records the curve (a probe of how far a backbone
+            gets).
+        check_every: steps between those checks (used only with ``target_accuracy``).
     """
 
     steps: int = 300
@@ -55,9 +64,17 @@ class PretrainConfig:
     batch_size: int = 64
     held_out: float = 0.2
     seed: int = 0
+    target_accuracy: float | None = None
+    check_every: int = 50
 
     def __post_init__(self) -> None:
         check_range("pretrain.steps", self.steps, lo=1)
+        check_range("pretrain.check_every", self.check_every, lo=1)
+        if self.target_accuracy is not None:
+            check_range("pretrain.target_accuracy", self.target_accuracy, lo=0.0, hi=1.0)
+            if self.held_out <= 0:
+                raise ValueError("pretrain.target_accuracy needs a held-out part to select on: set pretrain.held_out "
+                                 "> 0")
         check_range("pretrain.lr", self.lr, lo=0.0)
         check_range("pretrain.batch_size", self.batch_size, lo=2)
         check_range("pretrain.held_out", self.held_out, lo=0.0, hi=0.9)
@@ -74,6 +91,8 @@ class PretrainResult:
         n_classes: classes of the pretraining task.
         train_s: wall time of the pretraining (of the run that made the file, when loaded from the cache).
         cached: True when the file was already there.
+        steps: the step whose weights were kept (``cfg.steps`` without a target accuracy).
+        curve: ``((step, selection-half accuracy), ...)`` of the checks (empty without a target accuracy).
     """
 
     path: Path
@@ -82,6 +101,8 @@ class PretrainResult:
     n_classes: int
     train_s: float
     cached: bool
+    steps: int = 0
+    curve: tuple[tuple[int, float], ...] = ()
 
 
 class _Classifier(nn.Module):
@@ -100,8 +121,11 @@ def pretrain_backbone(name: str, make_backbone: Callable[[], nn.Module],
                       key: Any, to_input: Callable[[Tensor], Tensor] = lambda x: x.float(),
                       saved: Callable[[nn.Module], nn.Module] = lambda b: b,
                       log: Callable[[str], None] | None = print,
-                      run: RunConfig | None = None) -> PretrainResult:
+                      run: RunConfig | None = None, wait: bool = True) -> PretrainResult | None:
     """Train ``make_backbone()`` + a linear classifier on (images, labels), save the backbone weights; cached.
+
+    Parallel replicate processes that need the same file share one pretraining: the first takes a lock
+    (``<file>.lock``, :mod:`filelock`) and trains, the others wait for it and load the file.
 
     Args:
         name: file name stem (``"crossvit"``); the file is ``<cache_dir>/<name>-<hash>.pth``.
@@ -118,20 +142,45 @@ def pretrain_backbone(name: str, make_backbone: Callable[[], nn.Module],
         log: where one line per pretraining goes (None: silent).
         run: the paper's run section (:class:`cmlib.protocol.run.RunConfig`): where and under how many threads it
             trains (default one CPU process, one thread); what changes numbers enters the key (``key_part``).
+        wait: False: when another process holds the file's lock (it is training it now), return None at once
+            instead of waiting, so the caller can pretrain another backbone meanwhile.
 
     Returns:
-        A :class:`PretrainResult`.
+        A :class:`PretrainResult` (None only with ``wait=False`` while another process trains the file).
 
     Raises:
         ValueError: images and labels disagree in length, labels are not (N,) ids, or fewer than two classes.
     """
     run = run or RunConfig()
-    digest = stable_hash({"name": name, "key": key, "cfg": asdict(cfg), **run.key_part()})
+    digest = stable_hash({"name": name, "key": key, "cfg": _key_cfg(cfg), **run.key_part()})
     path = Path(cache_dir) / f"{name}-{digest}.pth"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path) + ".lock")
+    try:
+        lock.acquire(timeout=-1 if wait else 0)
+    except Timeout:
+        return None
+    try:
+        result = _cached_or_trained(name, make_backbone, data, cfg, path, to_input, saved, run, key)
+    finally:
+        lock.release()
+    if log is not None:
+        how = "loaded" if result.cached else f"trained in {result.train_s:.0f} s"
+        log(f"pretrained {name}: held-out accuracy {result.accuracy:.3f} over {result.n_classes} classes (chance "
+            f"{result.chance:.3f}) after {result.steps} steps, {how}: {path}")
+    return result
+
+
+def _cached_or_trained(name: str, make_backbone: Callable[[], nn.Module],
+                       data: Callable[[], tuple[np.ndarray | Tensor, np.ndarray | Tensor]], cfg: PretrainConfig,
+                       path: Path, to_input: Callable[[Tensor], Tensor], saved: Callable[[nn.Module], nn.Module],
+                       run: RunConfig, key: Any) -> PretrainResult:
+    """The file's :class:`PretrainResult`: loaded when cached, else trained and written (under the caller's lock)."""
     meta_path = path.with_name(path.name + ".json")
     if path.is_file() and meta_path.is_file():
         meta = json.loads(meta_path.read_text())
-        result = PretrainResult(path, meta["accuracy"], meta["chance"], meta["n_classes"], meta["train_s"], True)
+        result = PretrainResult(path, meta["accuracy"], meta["chance"], meta["n_classes"], meta["train_s"], True,
+                                meta.get("steps", cfg.steps), tuple(tuple(c) for c in meta.get("curve", ())))
     else:
         images, labels = data()
         images_t, labels_t = torch.as_tensor(images), torch.as_tensor(labels).long()
@@ -145,12 +194,19 @@ def pretrain_backbone(name: str, make_backbone: Callable[[], nn.Module],
         result = _train(name, make_backbone, images_t, labels_t, n_classes, cfg, path, to_input, saved, run)
         write_text_atomic(meta_path, json.dumps({"accuracy": result.accuracy, "chance": result.chance,
                                                  "n_classes": n_classes, "train_s": result.train_s, "key": key,
-                                                 "cfg": asdict(cfg)}, default=str, indent=1))
-    if log is not None:
-        how = "loaded" if result.cached else f"trained in {result.train_s:.0f} s"
-        log(f"pretrained {name}: held-out accuracy {result.accuracy:.3f} over {result.n_classes} classes (chance "
-            f"{result.chance:.3f}), {how}: {path}")
+                                                 "cfg": asdict(cfg), "steps": result.steps,
+                                                 "curve": result.curve}, default=str, indent=1))
     return result
+
+
+def _key_cfg(cfg: PretrainConfig) -> dict:
+    """The config's part of the cache key: the matched-accuracy fields only when set, so files pretrained before
+    they existed keep their keys."""
+    d = asdict(cfg)
+    if cfg.target_accuracy is None:
+        d.pop("target_accuracy")
+        d.pop("check_every")
+    return d
 
 
 def _train(name: str, make_backbone: Callable[[], nn.Module], images: Tensor, labels: Tensor, n_classes: int,
@@ -168,13 +224,25 @@ def _train(name: str, make_backbone: Callable[[], nn.Module], images: Tensor, la
         return {"ce": nn.functional.cross_entropy(net(to_input(batch[0])), batch[1])}
 
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    loop = run.fit_config(max_steps=cfg.steps, seed=cfg.seed, log_every=max(1, cfg.steps // 5))
+    eval_fn, report_idx = None, test_idx
+    if cfg.target_accuracy is not None:  # select on one half of the held-out part, report on the other
+        select_idx, report_idx = test_idx[: n_out // 2], test_idx[n_out // 2:]
+
+        def eval_fn(net: nn.Module) -> dict[str, float]:
+            acc = _accuracy(net, images[select_idx], labels[select_idx], to_input)[0]
+            return {"score": acc, "accuracy": acc}
+
+        loop = replace(loop, eval_every=cfg.check_every, stop_score=cfg.target_accuracy)
     t0 = time.perf_counter()
-    fit(model, opt, loss_fn, batches, run.fit_config(max_steps=cfg.steps, seed=cfg.seed, log_every=max(1, cfg.steps // 5)))
+    res = fit(model, opt, loss_fn, batches, loop, eval_fn=eval_fn)
     train_s = time.perf_counter() - t0
-    acc, chance = _accuracy(model, images[test_idx], labels[test_idx], to_input) if n_out else (float("nan"),) * 2
+    acc, chance = _accuracy(model, images[report_idx], labels[report_idx], to_input) if n_out else (float("nan"),) * 2
     save_atomic(saved(model.backbone).state_dict(), path)  # the weights before the metadata: a file without its
     # .json is retrained, never loaded half-described
-    return PretrainResult(path, acc, chance, n_classes, round(train_s, 1), False)
+    curve = tuple((int(h["step"]), round(h["eval/accuracy"], 4)) for h in res.history if "eval/accuracy" in h)
+    return PretrainResult(path, acc, chance, n_classes, round(train_s, 1), False,
+                          res.final_step, curve)
 
 
 @torch.no_grad()

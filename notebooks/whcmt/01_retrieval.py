@@ -27,7 +27,10 @@
 #
 # Every backbone starts where the paper's does, pretrained: once per config on the world's ImageNet stand-in (single-
 # object images from a stream no retrieval image uses, 12 shape x colour classes), then loaded through its weights key
-# (`visual.weights_file`, `vit.weights_file`, `cnn_weights`). Each replicate (one seed) draws its own world, split,
+# (`visual.weights_file`, `vit.weights_file`, `cnn_weights`). With `pretrain.target_accuracy` set (study and real-tag
+# profiles) each stand-in pretrains until its held-out accuracy reaches that target, so the backbones start from
+# matched points (the table's `steps` says when each stopped; its accuracy is measured on images the stop never saw).
+# Each replicate (one seed) draws its own world, split,
 # word2vec, initialisation and batch order. Steps, learning rate, clipping and tag dropout were chosen on a validation
 # split (params/whcmt/study.yaml). Every compared model is gated: its MAP@K against the MAP@K of a random ranking
 # (chance) and its code statistics; a collapsed or at-chance model makes a claim *invalid*.

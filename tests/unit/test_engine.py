@@ -101,6 +101,26 @@ def test_select_best_restores_the_best_validation_weights() -> None:
     assert [r["eval/score"] for r in res.history if "eval/score" in r] == [0.1, 0.9, 0.3, 0.2]
 
 
+def test_stop_score_stops_at_the_first_evaluation_that_reaches_it_and_keeps_those_weights() -> None:
+    model, opt, _ = _setup()
+    scores = iter([0.1, 0.5, 0.7, 0.9])  # the third check (step 12) is the first >= 0.6
+    snapshots = []
+
+    def eval_fn(m: nn.Module) -> dict[str, float]:
+        snapshots.append({k: v.clone() for k, v in m.state_dict().items()})
+        return {"score": next(scores)}
+
+    res = fit(model, opt, _loss(), epoch_batches(_data(), 8), FitConfig(max_steps=40, eval_every=4, stop_score=0.6),
+              eval_fn=eval_fn)
+    assert res.final_step == 12 and len(snapshots) == 3  # no fourth check, no final one
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in snapshots[2].items())
+    never = iter([0.1] * 10)
+    model, opt, _ = _setup()
+    res = fit(model, opt, _loss(), epoch_batches(_data(), 8), FitConfig(max_steps=16, eval_every=4, stop_score=0.6),
+              eval_fn=lambda m: {"score": next(never)})
+    assert res.final_step == 16  # never reached: the cap
+
+
 def test_same_seed_same_numbers() -> None:
     a_model, a_opt, _ = _setup()
     a = fit(a_model, a_opt, _loss(), epoch_batches(_data(), 8, seed=2), FitConfig(max_steps=10, seed=2))

@@ -67,3 +67,45 @@ def test_saved_part_and_bad_labels(tmp_path):
     with pytest.raises(ValueError, match="C >= 2"):
         pretrain_backbone("one", TinyBackbone, lambda: (x, np.zeros(len(x), dtype=int)), cfg, tmp_path, key=0,
                           log=None)
+
+
+def test_matched_accuracy_stops_at_the_target_and_reports_the_other_half(tmp_path):
+    cfg = PretrainConfig(steps=300, lr=0.01, batch_size=32, held_out=0.5, target_accuracy=0.6, check_every=10)
+    res = pretrain_backbone("tiny", TinyBackbone, _data, cfg, tmp_path, key={"v": 1}, log=None)
+    steps = [s for s, _ in res.curve]
+    assert steps == list(range(10, res.steps + 1, 10)) and res.steps < 300  # separable: reached long before the cap
+    assert res.curve[-1][1] >= 0.6 and all(a < 0.6 for _, a in res.curve[:-1])  # the first check at the target
+    assert res.accuracy > res.chance + 0.2  # measured on the report half, the images the stop never saw
+    again = pretrain_backbone("tiny", TinyBackbone, _data, cfg, tmp_path, key={"v": 1}, log=None)
+    assert again.cached and again.steps == res.steps and again.curve == res.curve
+    unreachable = pretrain_backbone("tiny", TinyBackbone, _data, PretrainConfig(
+        steps=30, lr=0.01, batch_size=32, held_out=0.5, target_accuracy=1.0, check_every=10), tmp_path, key={"v": 1},
+        log=None)
+    assert unreachable.steps == 30 and [s for s, _ in unreachable.curve] == [10, 20, 30]
+    with pytest.raises(ValueError, match="held-out"):
+        PretrainConfig(held_out=0.0, target_accuracy=0.5)
+
+
+def test_files_pretrained_before_matched_accuracy_keep_their_keys(tmp_path):
+    """The default config's key has no target fields, so caches made before they existed stay valid."""
+    from dataclasses import asdict
+
+    from cmlib.protocol.cache import stable_hash
+    from cmlib.protocol.run import RunConfig
+
+    cfg = PretrainConfig(steps=2, batch_size=16)
+    old = {k: v for k, v in asdict(cfg).items() if k not in ("target_accuracy", "check_every")}
+    digest = stable_hash({"name": "tiny", "key": {"v": 1}, "cfg": old, **RunConfig().key_part()})
+    res = pretrain_backbone("tiny", TinyBackbone, _data, cfg, tmp_path, key={"v": 1}, log=None)
+    assert res.path.name == f"tiny-{digest}.pth" and res.steps == 2 and res.curve == ()
+
+
+def test_a_file_another_process_is_training_is_skipped_without_waiting(tmp_path):
+    from filelock import FileLock
+
+    cfg = PretrainConfig(steps=2, batch_size=16)
+    first = pretrain_backbone("tiny", TinyBackbone, _data, cfg, tmp_path, key={"v": 1}, log=None)
+    with FileLock(str(first.path) + ".lock"):  # as if a parallel replicate were training it now
+        assert pretrain_backbone("tiny", TinyBackbone, _data, cfg, tmp_path, key={"v": 1}, log=None,
+                                 wait=False) is None
+    assert pretrain_backbone("tiny", TinyBackbone, _data, cfg, tmp_path, key={"v": 1}, log=None, wait=False).cached

@@ -238,3 +238,22 @@ def test_whcmt_paper_row_trains_without_tag_dropout_and_gets_its_own_claim(tiny)
     assert claims[-1].values == pytest.approx([-0.03]) and claims[-2].values == pytest.approx([0.03])
     assert claims[-2].paper == "+0.022 (0.755 vs 0.733, Table 4)"
     assert len(whcmt.table4_claims(rows[:-1])) == 3
+
+
+def test_backbone_claims_need_matched_pretraining():
+    """Issue 30 item 2: a backbone gain from stand-ins pretrained to unequal accuracy is invalid (premise absent)."""
+    from cmlib.protocol.claims import claims
+
+    rows = [{"method": m, "seed": s, "map": v + 0.01 * s, "chance": 0.18, "collapsed": False, "tag_auc": 0.56}
+            for s in range(3) for m, v in (("WDHT-CNN", 0.20), ("WDHT-ViT", 0.25), ("WDHT-CrossViT", 0.26),
+                                           ("WHCMT", 0.27))]
+    unequal = {"cnn": {"accuracy": 0.712}, "vit": {"accuracy": 0.536}, "crossvit": {"accuracy": 0.700}}
+    vit, crossvit, cross = whcmt.table4_claims(rows, unequal)
+    # hand: 0.03 - |0.536 - 0.712| = -0.146 (absent); 0.03 - |0.700 - 0.712| = 0.018 (present)
+    assert vit.premise.values == pytest.approx([-0.146] * 3) and vit.premise.absent()
+    assert claims([vit]).iloc[0]["verdict"].startswith("invalid: premise absent (matched pretraining")
+    assert crossvit.premise.values == pytest.approx([0.018] * 3) and not crossvit.premise.absent()
+    assert "tag supervision" in cross.premise.name  # the cross-modal claim keeps its tag premise
+    assert whcmt.table4_claims(rows)[0].premise is None  # no records (a user's own checkpoints): no premise
+    with pytest.raises(KeyError, match="vit"):
+        whcmt.matched_pretraining({"cnn": {"accuracy": 0.7}}, "vit", "cnn", 3)

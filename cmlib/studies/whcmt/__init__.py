@@ -90,6 +90,7 @@ from cmlib.studies.whcmt.runs import (
     validation_map,
 )
 from cmlib.studies.whcmt.tables import (
+    PRETRAIN_MATCH,
     REAL_TAG_AUC,
     TAG_AUC_MINIMUM,
     attention_claims,
@@ -97,6 +98,7 @@ from cmlib.studies.whcmt.tables import (
     flat_map,
     headline_level,
     headroom,
+    matched_pretraining,
     model_curves,
     pivot_map,
     plot_map_vs_bits,
@@ -112,6 +114,7 @@ from cmlib.studies.whcmt.tuning import tune_on_validation
 
 __all__ = [
     "METHODS",
+    "PRETRAIN_MATCH",
     "REAL_TAG_AUC",
     "TAG_AUC_MINIMUM",
     "Config",
@@ -141,6 +144,7 @@ __all__ = [
     "headroom",
     "literal_sum_row",
     "load_backbone",
+    "matched_pretraining",
     "model_curves",
     "pivot_map",
     "plot_attention",

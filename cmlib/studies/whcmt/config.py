@@ -77,9 +77,11 @@ class Config:
         pretrain_images: Size of the ImageNet stand-in (``cmlib.data.worlds.whcmt.pretraining_set``, single-object
             world images from a stream no retrieval image uses, 12 shape x colour classes); every backbone of the
             study whose weights file is unset is first trained on it as a classifier (``cmlib.protocol.pretrain``, the same
-            ``pretrain`` budget for each) and then loaded through its weights key (``visual.weights_file``,
+            ``pretrain`` settings for each: a matched budget, or with ``pretrain.target_accuracy`` a matched held-out
+            accuracy, issue 30 item 2) and then loaded through its weights key (``visual.weights_file``,
             ``vit.weights_file``, ``cnn_weights``), the path real ImageNet weights take. 0 = no pretraining.
-        pretrain: Steps, optimiser and held-out fraction of that pretraining.
+        pretrain: Steps (the cap under a target accuracy), optimiser, held-out fraction and target accuracy of that
+            pretraining.
         pretrain_dir: Where the pretrained weights files are cached (once per config, shared by every replicate).
         diagnostics: Diagnostic rows of notebook 03 (some of ``DIAGNOSTIC_METHODS``) trained beside Table 4's four.
         collapse_share: A model counts as collapsed when one code holds at least this share of the database.
