@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/whcmt.py                 # the four smoke notebooks (budget 60 s each)
     .venv/bin/python benchmarks/whcmt.py --study         # + every study notebook (budget 60 min together, issue 30)
     .venv/bin/python benchmarks/whcmt.py --tune --no-smoke   # the validation grid behind params/whcmt/study.yaml
+    .venv/bin/python benchmarks/whcmt.py --tune --tune-seed 1000 --tune-lrs 0.0001,0.0003,0.001 --tune-clips 10 \
+        --tune-dropouts 0.5 --tune-steps 300 --no-smoke          # a re-tuning on a probe seed
     .venv/bin/python benchmarks/whcmt.py --study --reuse-cache   # study runs reused from .cache/whcmt/study
     .venv/bin/python benchmarks/whcmt.py --only 03 --strict
     .venv/bin/python benchmarks/whcmt.py --premise --no-smoke        # world tag AUC vs p_concept_tag (issue 30)
@@ -88,18 +90,20 @@ def report(profile: str, results: list[tuple[str, bool, float, list[dict], str]]
     return met
 
 
-def tune() -> None:
+def tune(seed: int = 0, lrs: tuple[float, ...] = (0.001, 0.003), clips: tuple[float | None, ...] = (None, 10.0),
+         drops: tuple[float, ...] = (0.5, 0.0), max_steps: int = 250) -> None:
     """The validation grid of params/whcmt/study.yaml: lr x grad_clip (x tag_dropout for WHCMT), MAP@K every 50 steps
-    on the validation split of replicate 0 (test split sealed), and the setting with the best mean over methods."""
+    on the validation split of replicate ``seed`` (test split sealed; a probe seed >= 1000 for a new tuning), and the
+    setting with the best mean over methods. Rows go to ``tune-<seed>.json``."""
     sys.path.insert(0, str(ROOT))
     from cmlib.protocol.config import from_params, load_yaml
     from cmlib.studies import whcmt
     from cmlib.studies.whcmt.tuning import choose
 
     cfg = from_params(whcmt.Config, load_yaml(ROOT / "params/whcmt/study.yaml"))
-    rows = whcmt.tune_on_validation(cfg, list(whcmt.METHODS), [0.001, 0.003], [None, 10.0], [0.5, 0.0],
-                                    max_steps=250, eval_every=50)
-    out = ROOT / BENCH_DIR / "tune.json"
+    rows = whcmt.tune_on_validation(cfg, list(whcmt.METHODS), list(lrs), list(clips), list(drops),
+                                    seed=seed, max_steps=max_steps, eval_every=50)
+    out = ROOT / BENCH_DIR / f"tune-{seed}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=1))
     print(f"validation grid written to {out}; choice: {choose(rows)}")
@@ -195,6 +199,11 @@ def main() -> int:
     ap.add_argument("--only", default="", help="comma-separated parts of notebook names (e.g. 01,03)")
     ap.add_argument("--strict", action="store_true", help="exit 2 when a budget is missed")
     ap.add_argument("--tune", action="store_true", help="run the validation grid of the study profile first")
+    ap.add_argument("--tune-seed", type=int, default=0, help="--tune: the replicate (probe seeds >= 1000)")
+    ap.add_argument("--tune-lrs", default="0.001,0.003", help="--tune: learning rates")
+    ap.add_argument("--tune-clips", default="none,10", help="--tune: grad_clip values (none = no clipping)")
+    ap.add_argument("--tune-dropouts", default="0.5,0", help="--tune: WHCMT tag_dropout values")
+    ap.add_argument("--tune-steps", type=int, default=250, help="--tune: the longest run (MAP every 50 steps)")
     ap.add_argument("--premise", action="store_true", help="the world's tag premise vs p_concept_tag (probe seeds)")
     ap.add_argument("--crossmodal", type=int, default=0, metavar="STEPS",
                     help="the cross-modal probe of issue 30 item 3 at STEPS steps (smoke world, probe seeds)")
@@ -214,7 +223,9 @@ def main() -> int:
         crossmodal(args.crossmodal, [int(s) for s in args.probe_seeds.split(",")], args.crossmodal_profile,
                    [v for v in args.variants.split("|") if v])
     if args.tune:
-        tune()
+        tune(args.tune_seed, tuple(float(v) for v in args.tune_lrs.split(",")),
+             tuple(None if v == "none" else float(v) for v in args.tune_clips.split(",")),
+             tuple(float(v) for v in args.tune_dropouts.split(",")), args.tune_steps)
     profiles = ([] if args.no_smoke else ["smoke"]) + (["study"] if args.study else [])
     failed, all_met = False, True
     for profile in profiles:
