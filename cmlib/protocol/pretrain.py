@@ -17,6 +17,7 @@ images and class ids (called only when the file is not cached yet).
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -155,6 +156,8 @@ def pretrain_backbone(name: str, make_backbone: Callable[[], nn.Module],
     digest = stable_hash({"name": name, "key": key, "cfg": _key_cfg(cfg), **run.key_part()})
     path = Path(cache_dir) / f"{name}-{digest}.pth"
     path.parent.mkdir(parents=True, exist_ok=True)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun every rank must train the same file together
+        return _log(_cached_or_trained(name, make_backbone, data, cfg, path, to_input, saved, run, key), name, path, log)
     lock = FileLock(str(path) + ".lock")
     try:
         lock.acquire(timeout=-1 if wait else 0)
@@ -164,6 +167,10 @@ def pretrain_backbone(name: str, make_backbone: Callable[[], nn.Module],
         result = _cached_or_trained(name, make_backbone, data, cfg, path, to_input, saved, run, key)
     finally:
         lock.release()
+    return _log(result, name, path, log)
+
+
+def _log(result: PretrainResult, name: str, path: Path, log: Callable[[str], None] | None) -> PretrainResult:
     if log is not None:
         how = "loaded" if result.cached else f"trained in {result.train_s:.0f} s"
         log(f"pretrained {name}: held-out accuracy {result.accuracy:.3f} over {result.n_classes} classes (chance "
