@@ -126,7 +126,8 @@ def pretrain_backbone(name: str, make_backbone: Callable[[], nn.Module],
     """Train ``make_backbone()`` + a linear classifier on (images, labels), save the backbone weights; cached.
 
     Parallel replicate processes that need the same file share one pretraining: the first takes a lock
-    (``<file>.lock``, :mod:`filelock`) and trains, the others wait for it and load the file.
+    (``<file>.lock``, :mod:`filelock`) and trains, the others wait for it and load the file. Under torchrun
+    (``WORLD_SIZE`` > 1) there is no lock: the ranks are one training and must pretrain the file together.
 
     Args:
         name: file name stem (``"crossvit"``); the file is ``<cache_dir>/<name>-<hash>.pth``.
