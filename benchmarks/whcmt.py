@@ -11,6 +11,9 @@
     .venv/bin/python benchmarks/whcmt.py --crossmodal 100 --no-smoke # why the tag branch carries the loss (issue 30)
     .venv/bin/python benchmarks/whcmt.py --crossmodal 0 --crossmodal-profile study --probe-seeds 1000,1001 --no-smoke
     .venv/bin/python benchmarks/whcmt.py --pretrain-probe cnn --no-smoke  # a stand-in's held-out accuracy curve
+    .venv/bin/python benchmarks/whcmt.py --length-probe WDHT-CrossViT:8,WHCMT-meanvec:8 --probe-seeds 1000,1001 \
+        --length-world world.mean_noise_tags=4 --no-smoke     # validation curves to 300 steps (issue 30 item 4)
+    .venv/bin/python benchmarks/whcmt.py --length-choose 100,200,300 --no-smoke  # the gate's reading of them
 
 Runs the notebooks exactly as ``cmlib.runner`` does (papermill, the profile's params) but writes their reports under
 ``build/bench/whcmt/<profile>/``, so ``reports/`` and its index are left alone. The study profile runs on a fresh,
@@ -27,6 +30,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -191,6 +195,63 @@ def crossmodal(steps: int, seeds: list[int], profile: str = "smoke", variants: l
               f"{mean['final_loss']:.3f} ({' / '.join(f'{t:.3f}' for t in terms)})")
 
 
+def length_probe(specs: list[str], seeds: list[int], profile: str, max_steps: int, every: int,
+                 overrides: list[str]) -> None:
+    """Issue 30 item 4: validation curves (every ``every`` steps up to ``max_steps``) of ``METHOD:BITS`` runs on
+    probe replicates of ``profile`` with dotted ``overrides`` (e.g. a dose level's ``world.mean_noise_tags=4``), at
+    the profile's lr, clip and tag dropout; validation view, test sealed. Rows go to ``length-*.json`` for
+    ``--length-choose``."""
+    sys.path.insert(0, str(ROOT))
+    from cmlib.protocol.config import from_params, profile_params
+    from cmlib.studies import whcmt
+
+    cfg = from_params(whcmt.Config, profile_params("whcmt", profile, overrides))
+    by_bits: dict[int, list[str]] = {}
+    for spec in specs:
+        method, bits = spec.split(":")
+        by_bits.setdefault(int(bits), []).append(method)
+    world = ",".join(overrides) or "as profiled"
+    rows = []
+    for seed in seeds:
+        for bits, methods in by_bits.items():
+            grid = whcmt.tune_on_validation(cfg, methods, [cfg.lr], [cfg.grad_clip], [cfg.tag_dropout], bits=bits,
+                                            seed=seed, max_steps=max_steps, eval_every=every)
+            for method in methods:
+                curve = [(r["step"], r["val_map"]) for r in grid if r["method"] == method]
+                rows.append({"profile": profile, "world": world, "method": method, "bits": bits, "seed": seed,
+                             "curve_points": cfg.curve_points, "curve": curve})
+    tag = re.sub(r"[^\w.=-]+", "_", "-".join(overrides) or "base")
+    out = ROOT / BENCH_DIR / f"length-{profile}-{tag}-{'-'.join(map(str, seeds))}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rows, indent=1))
+    print(f"curves written to {out}")
+
+
+def length_choose(candidates: list[int], tolerance: float) -> None:
+    """Reads every ``length-*.json`` of ``--length-probe`` and prints, per profile, world, method and bits, the mean
+    curve and the gate's gain at each candidate length (:func:`cmlib.studies.whcmt.tuning.choose_length`), then per
+    method the smallest length that passes in every world (None: none does)."""
+    sys.path.insert(0, str(ROOT))
+    from cmlib.studies.whcmt.tuning import choose_length
+
+    rows = [r for f in sorted((ROOT / BENCH_DIR).glob("length-*.json")) for r in json.loads(f.read_text())]
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["profile"], r["method"], r["bits"], r["world"]), []).append(r)
+    chosen: dict[tuple, list] = {}
+    for (profile, method, bits, world), sel in sorted(groups.items()):
+        length, gains = choose_length([r["curve"] for r in sel], candidates, sel[0]["curve_points"], tolerance)
+        steps = [s for s, _ in sel[0]["curve"]]
+        mean = [sum(r["curve"][i][1] for r in sel) / len(sel) for i in range(len(steps))]
+        print(f"{profile} {method} {bits}b [{world}] seeds {sorted(r['seed'] for r in sel)}: mean curve "
+              + " ".join(f"{v:.3f}" for v in mean) + f" at {steps[0]:g}..{steps[-1]:g}; gain over the last third "
+              + ", ".join(f"L={k}: {g:+.4f}" for k, g in gains.items()) + f" -> {length}")
+        chosen.setdefault((profile, method), []).append(length)
+    for (profile, method), lengths in chosen.items():
+        pick = None if None in lengths else max(lengths)
+        print(f"{profile} {method}: {pick} steps (tolerance {tolerance})")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--study", action="store_true", help="also run the study profile (budget 60 min)")
@@ -213,7 +274,19 @@ def main() -> int:
     ap.add_argument("--variants", default="", help="--crossmodal: variant names separated by | (default all)")
     ap.add_argument("--pretrain-probe", choices=sorted(PROBE_METHOD), help="one stand-in's pretraining curve")
     ap.add_argument("--probe-steps", default="3000,250", help="--pretrain-probe: steps,check_every")
+    ap.add_argument("--length-probe", default="", help="METHOD:BITS,...: validation curves for a length (item 4)")
+    ap.add_argument("--length-profile", default="study", help="--length-probe: the params profile")
+    ap.add_argument("--length-world", default="", help="--length-probe: dotted overrides, comma-separated")
+    ap.add_argument("--length-steps", default="300,20", help="--length-probe: max_steps,every")
+    ap.add_argument("--length-choose", default="", help="candidate lengths: read the length-*.json files")
+    ap.add_argument("--length-tolerance", type=float, default=0.0055, help="--length-choose: the gate's tolerance")
     args = ap.parse_args()
+    if args.length_probe:
+        steps, every = (int(v) for v in args.length_steps.split(","))
+        length_probe(args.length_probe.split(","), [int(s) for s in args.probe_seeds.split(",")],
+                     args.length_profile, steps, every, [o for o in args.length_world.split(",") if o])
+    if args.length_choose:
+        length_choose([int(v) for v in args.length_choose.split(",")], args.length_tolerance)
     if args.pretrain_probe:
         steps, every = (int(v) for v in args.probe_steps.split(","))
         pretrain_probe(args.pretrain_probe, int(args.probe_seeds.split(",")[0]), steps, every)

@@ -9,7 +9,7 @@ import pytest
 
 from cmlib.metrics.hashing import mean_average_precision
 from cmlib.protocol.claims import claims
-from cmlib.protocol.config import from_params, profile_params
+from cmlib.protocol.config import ConfigError, from_params, profile_params
 from cmlib.studies import whcmt
 from cmlib.studies.whcmt.tuning import premise_probe
 
@@ -124,3 +124,44 @@ def test_study_world_premise_matches_the_real_level():
     assert cfg.world.p_concept_tag == 0.5
     rows = premise_probe(cfg, "p_concept_tag", [cfg.world.p_concept_tag], [1000, 1001, 1002])
     assert abs(np.mean([r["tag_auc"] for r in rows]) - whcmt.REAL_TAG_AUC) < 0.02
+
+
+def test_method_steps_lengthen_one_method_and_keep_the_others_keys(tiny, one_thread, tmp_path):
+    """``method_steps`` (issue 30 item 4): the named method trains its own length (its curve reaches it), another
+    method keeps the exact run key it had without the override, and a bad name or length is one clear error."""
+    cfg, data = tiny
+    cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, cache_dir=tmp_path))
+    longer = dataclasses.replace(cfg, method_steps={"WDHT-CrossViT": 8})
+    assert whcmt.runs.method_config(longer, "WDHT-CrossViT").steps == 8
+    assert whcmt.runs.method_config(longer, "WDHT-CNN").steps == 4
+    key = whcmt.runs._run_key
+    plain = key("WDHT-CNN", 8, (1.0, 10.0, 1.0), 0, cfg)
+    assert key("WDHT-CNN", 8, (1.0, 10.0, 1.0), 0, whcmt.runs.method_config(longer, "WDHT-CNN")) == plain
+    assert key("WDHT-CrossViT", 8, (1.0, 10.0, 1.0), 0, whcmt.runs.method_config(longer, "WDHT-CrossViT")) != \
+        key("WDHT-CrossViT", 8, (1.0, 10.0, 1.0), 0, cfg)
+    row, _ = whcmt.train_run("WDHT-CrossViT", 8, data, longer, verbose=False)
+    assert [s for s, _ in row["curve"]] == [4.0, 8.0]  # every 8 // curve_points steps, up to its own 8
+    row, _ = whcmt.train_run("WDHT-CNN", 8, data, longer, verbose=False)
+    assert [s for s, _ in row["curve"]] == [2.0, 4.0]
+    with pytest.raises(ConfigError, match="method_steps: unknown method 'WDHT-AlexNet'"):
+        from_params(whcmt.Config, {**TINY, "method_steps": {"WDHT-AlexNet": 8}})
+    with pytest.raises(ConfigError, match=r"method_steps\.WHCMT"):
+        from_params(whcmt.Config, {**TINY, "method_steps": {"WHCMT": 0}})
+
+
+def test_choose_length_reads_the_gate_at_each_candidate_length():
+    """Hand-made curves every 20 steps up to 300 (curve_points 5). Mean curve: rises by 0.01 per 20 steps up to 180,
+    flat after. L=100 (points 20..100, late = above 66.7): {80, 100} -> 0.05 - 0.03 = +0.02; L=200 (40..200): late
+    {160, 200} -> 0.09 - 0.06 = +0.03; L=300 (60..300): late {240, 300} -> 0.09 - 0.09 (at 180) = 0: the first to
+    pass 0.0055."""
+    from cmlib.studies.whcmt.tuning import choose_length
+
+    steps = range(20, 301, 20)
+    base = [0.01 * min(s, 180) / 20 for s in steps]
+    curves = [[(float(s), v + d) for s, v in zip(steps, base)] for d in (-0.001, 0.001)]
+    length, gains = choose_length(curves, [300, 100, 200], curve_points=5, tolerance=0.0055)
+    assert length == 300
+    assert gains == pytest.approx({100: 0.02, 200: 0.03, 300: 0.0})
+    assert choose_length(curves, [100, 200], 5, 0.0055)[0] is None
+    with pytest.raises(ValueError, match="length 150"):
+        choose_length(curves, [150], 5, 0.0055)  # needs steps 30, 60, ...: not in the curves

@@ -96,6 +96,11 @@ class Config:
             formulas read literally); see ``cmlib.losses.hashing``.
         lr: SGD learning rate. momentum: SGD momentum. batch_size: Mini-batch size B.
         steps: Optimizer steps per run.
+        method_steps: Per-method training length overriding ``steps`` (``{method: steps}``, methods of ``METHODS`` /
+            ``DIAGNOSTIC_METHODS``): the study's rule "converge first" for a model whose validation curve still rises
+            at ``steps`` while the others have stopped (issue 30 item 4). Each length is chosen on probe seeds by the
+            rule in params/whcmt/tuning.yaml; it applies to every run of that method (every bit length, notebook and dose
+            level) and enters the method's cache key as its ``steps`` (:func:`cmlib.studies.whcmt.runs.method_config`).
         curve_points: Every trained run measures validation MAP@K (image-only codes, validation queries against the
             validation database, :func:`cmlib.studies.whcmt.runs.validation_map`) every ``max(1, steps //
             curve_points)`` steps and at the end: the ``curve`` of its row, which the convergence gate of its
@@ -178,6 +183,7 @@ class Config:
     momentum: float = 0.9
     batch_size: int = 50
     steps: int = 20
+    method_steps: dict[str, int] = field(default_factory=dict)
     curve_points: int = 5
     grad_clip: float | None = None
     sum_grad_clip: float = 10.0
@@ -219,6 +225,11 @@ class Config:
                 check_range(f"{key}[{i}]", v, lo=0)
         for b in self.bits:
             check_range("bits", b, lo=1, hi=64)
+        for name, n in self.method_steps.items():
+            if name not in METHODS + DIAGNOSTIC_METHODS:
+                raise ConfigError(f"method_steps: unknown method {name!r}; expected some of "
+                                  f"{list(METHODS + DIAGNOSTIC_METHODS)}")
+            check_range(f"method_steps.{name}", n, lo=1)
         for name in self.diagnostics:
             if name not in DIAGNOSTIC_METHODS:
                 raise ConfigError(f"diagnostics: unknown row {name!r}; expected some of {list(DIAGNOSTIC_METHODS)}")

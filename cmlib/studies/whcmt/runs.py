@@ -185,8 +185,17 @@ def _codes_with_tags(model: WHCMT, data: WhcmtData, idx: np.ndarray, batch: int 
     return torch.cat(out).numpy()  # code length already checked by encode() in evaluate_map
 
 
+def method_config(cfg: Config, method: str) -> Config:
+    """``cfg`` as ``method`` trains under it: its ``steps`` from ``cfg.method_steps`` when set there (issue 30 item 4:
+    a model still improving at the common length trains longer), and no ``method_steps`` left, so a method without
+    an override keeps the cache key it had before any override existed."""
+    if not cfg.method_steps:
+        return cfg
+    return dataclasses.replace(cfg, steps=cfg.method_steps.get(method, cfg.steps), method_steps={})
+
+
 def _run_key(method: str, bits: int, lambdas: tuple, seed: int, cfg: Config) -> str:
-    skip = {"bits", "run", "collapse_share", "diagnostics", "unsupervised", "n_attention_images", "drop_threshold",
+    skip = {"method_steps", "bits", "run", "collapse_share", "diagnostics", "unsupervised", "n_attention_images", "drop_threshold",
             "little_threshold", "lambdas", "unsup_pool", "unsup_features", "unsup_backbone", "unsup_backbone_weights"}
     conf = {k: v for k, v in to_dict(cfg).items() if k not in skip}
     src = source_text(world_lib, mirflickr, nuswide, *(importlib.import_module(m) for m in (
@@ -205,6 +214,7 @@ def train_run(method: str, bits: int, data: WhcmtData, cfg: Config, *, seed: int
         the trained model).
     """
     lambdas = tuple(cfg.lambdas if lambdas is None else lambdas)
+    cfg = method_config(cfg, method)
     seed_everything(seed)
     model = build_model(method, bits, data, cfg)
     key = _run_key(method, bits, lambdas, seed, cfg)

@@ -18,9 +18,9 @@ from cmlib.protocol.run import replicate_config
 from cmlib.studies.whcmt.config import Config
 from cmlib.studies.whcmt.data import prepare_data, validation_view, world_tag_auc
 from cmlib.studies.whcmt.pretraining import with_pretrained
-from cmlib.studies.whcmt.runs import _fit_and_eval, build_model  # the training path of every study run
+from cmlib.studies.whcmt.runs import _fit_and_eval, build_model, method_config  # the training path of every study run
 
-__all__ = ["choose", "crossmodal_probe", "premise_probe", "tune_on_validation"]
+__all__ = ["choose", "choose_length", "crossmodal_probe", "premise_probe", "tune_on_validation"]
 
 
 def tune_on_validation(cfg: Config, methods: list[str], lrs: list[float], grad_clips: list[float | None],
@@ -77,6 +77,44 @@ def choose(rows: list[dict]) -> dict:
             "tag_dropout": drop, "mean_val_map": float(mean.max())}
 
 
+def choose_length(curves: list[list[tuple[float, float]]], candidates: list[int], curve_points: int,
+                  tolerance: float) -> tuple[int | None, dict[int, float]]:
+    """The training length a still-improving model needs (issue 30 item 4): the smallest candidate ``L`` at which the
+    convergence gate (:func:`cmlib.protocol.claims.last_third_gain`, the study's rule) would pass a run of ``L`` steps.
+
+    Args:
+        curves: one probe run's validation curve [(step, MAP)] per probe seed, measured densely enough that every
+            ``L * k / curve_points`` (k = 1..curve_points) of every candidate is a point (a run of ``L`` steps under
+            the study's ``curve_points`` is validated exactly there: :func:`cmlib.studies.whcmt.runs.curve_every`;
+            a longer run's first ``L`` steps are the shorter run: constant lr, same seed and batch order).
+        candidates: lengths to try, any order.
+        curve_points: the profile's ``curve_points``.
+        tolerance: the gate's tolerance (the smallest margin among the claims the model enters).
+
+    Returns:
+        (the smallest passing candidate or None, {candidate: gain over the last third of the mean curve}).
+
+    Raises:
+        ValueError: a candidate's validation steps are missing from a curve.
+    """
+    from cmlib.protocol.claims import last_third_gain
+
+    gains: dict[int, float] = {}
+    for length in sorted(candidates):
+        at = [length * k / curve_points for k in range(1, curve_points + 1)]
+        sub = []
+        for curve in curves:
+            points = {float(s): float(v) for s, v in curve}
+            missing = [a for a in at if a not in points]
+            if missing:
+                raise ValueError(f"choose_length: length {length} needs validation at steps {at}; the curve lacks "
+                                 f"{missing}")
+            sub.append([(a, points[a]) for a in at])
+        gains[length] = last_third_gain(sub)
+    passing = [length for length, gain in gains.items() if gain <= tolerance]
+    return (min(passing) if passing else None), gains
+
+
 def premise_probe(cfg: Config, knob: str, levels: list[float], seeds: list[int]) -> list[dict]:
     """The world's tag premise (:func:`cmlib.studies.whcmt.data.world_tag_auc`) at each level of the world knob
     ``knob`` (a ``WorldConfig`` field, e.g. ``p_concept_tag``), one replicate per seed (``replicate_config``:
@@ -119,7 +157,7 @@ def crossmodal_probe(cfg: Config, variants: dict[str, dict], seeds: list[int], *
         for name, spec in variants.items():
             spec = dict(spec)
             method = spec.pop("method", "WHCMT")
-            run_cfg = dataclasses.replace(rcfg, **spec)
+            run_cfg = method_config(dataclasses.replace(rcfg, **spec), method)
             seed_everything(seed)
             model = build_model(method, bits, data, run_cfg)
             row = _fit_and_eval(model, method, bits, tuple(run_cfg.lambdas), seed, data, run_cfg)
