@@ -227,20 +227,22 @@ def length_probe(specs: list[str], seeds: list[int], profile: str, max_steps: in
     print(f"curves written to {out}")
 
 
-def length_choose(candidates: list[int], tolerance: float) -> None:
+def length_choose(candidates: list[int], tolerance: float, pattern: str = "length-*.json", for_good: bool = False
+                  ) -> None:
     """Reads every ``length-*.json`` of ``--length-probe`` and prints, per profile, world, method and bits, the mean
     curve and the gate's gain at each candidate length (:func:`cmlib.studies.whcmt.tuning.choose_length`), then per
     method the smallest length that passes in every world (None: none does)."""
     sys.path.insert(0, str(ROOT))
     from cmlib.studies.whcmt.tuning import choose_length
 
-    rows = [r for f in sorted((ROOT / BENCH_DIR).glob("length-*.json")) for r in json.loads(f.read_text())]
+    rows = [r for f in sorted((ROOT / BENCH_DIR).glob(pattern)) for r in json.loads(f.read_text())]
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["profile"], r["method"], r["bits"], r["world"]), []).append(r)
     chosen: dict[tuple, list] = {}
     for (profile, method, bits, world), sel in sorted(groups.items()):
-        length, gains = choose_length([r["curve"] for r in sel], candidates, sel[0]["curve_points"], tolerance)
+        length, gains = choose_length([r["curve"] for r in sel], candidates, sel[0]["curve_points"], tolerance,
+                                      for_good=for_good)
         steps = [s for s, _ in sel[0]["curve"]]
         mean = [sum(r["curve"][i][1] for r in sel) / len(sel) for i in range(len(steps))]
         print(f"{profile} {method} {bits}b [{world}] seeds {sorted(r['seed'] for r in sel)}: mean curve "
@@ -280,13 +282,17 @@ def main() -> int:
     ap.add_argument("--length-steps", default="300,20", help="--length-probe: max_steps,every")
     ap.add_argument("--length-choose", default="", help="candidate lengths: read the length-*.json files")
     ap.add_argument("--length-tolerance", type=float, default=0.0055, help="--length-choose: the gate's tolerance")
+    ap.add_argument("--length-glob", default="length-*.json", help="--length-choose: which probe files to read")
+    ap.add_argument("--length-for-good", action="store_true",
+                    help="--length-choose: the length must pass at every longer candidate too")
     args = ap.parse_args()
     if args.length_probe:
         steps, every = (int(v) for v in args.length_steps.split(","))
         length_probe(args.length_probe.split(","), [int(s) for s in args.probe_seeds.split(",")],
                      args.length_profile, steps, every, [o for o in args.length_world.split(",") if o])
     if args.length_choose:
-        length_choose([int(v) for v in args.length_choose.split(",")], args.length_tolerance)
+        length_choose([int(v) for v in args.length_choose.split(",")], args.length_tolerance, args.length_glob,
+                      args.length_for_good)
     if args.pretrain_probe:
         steps, every = (int(v) for v in args.probe_steps.split(","))
         pretrain_probe(args.pretrain_probe, int(args.probe_seeds.split(",")[0]), steps, every)

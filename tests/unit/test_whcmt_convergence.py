@@ -163,5 +163,11 @@ def test_choose_length_reads_the_gate_at_each_candidate_length():
     assert length == 300
     assert gains == pytest.approx({100: 0.02, 200: 0.03, 300: 0.0})
     assert choose_length(curves, [100, 200], 5, 0.0055)[0] is None
+    # a dip that lets L=100 pass once (gain -0.01), then rising again to 200: the smallest-passing rule takes 100,
+    # for_good needs every longer candidate to pass as well and takes 300
+    dip = [(float(s), v + (0.03 if s <= 60 else 0.0)) for s, v in zip(steps, base)]
+    assert choose_length([dip], [100, 200, 300], 5, 0.0055) == (100, pytest.approx({100: -0.01, 200: 0.03, 300: 0.0}))
+    assert choose_length([dip], [100, 200, 300], 5, 0.0055, for_good=True)[0] == 300
+    assert choose_length([dip], [100, 200], 5, 0.0055, for_good=True)[0] is None
     with pytest.raises(ValueError, match="length 150"):
         choose_length(curves, [150], 5, 0.0055)  # needs steps 30, 60, ...: not in the curves

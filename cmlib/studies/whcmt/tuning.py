@@ -78,7 +78,7 @@ def choose(rows: list[dict]) -> dict:
 
 
 def choose_length(curves: list[list[tuple[float, float]]], candidates: list[int], curve_points: int,
-                  tolerance: float) -> tuple[int | None, dict[int, float]]:
+                  tolerance: float, *, for_good: bool = False) -> tuple[int | None, dict[int, float]]:
     """The training length a still-improving model needs (issue 30 item 4): the smallest candidate ``L`` at which the
     convergence gate (:func:`cmlib.protocol.claims.last_third_gain`, the study's rule) would pass a run of ``L`` steps.
 
@@ -90,6 +90,8 @@ def choose_length(curves: list[list[tuple[float, float]]], candidates: list[int]
         candidates: lengths to try, any order.
         curve_points: the profile's ``curve_points``.
         tolerance: the gate's tolerance (the smallest margin among the claims the model enters).
+        for_good: the smallest candidate that passes *and every longer candidate passes too* (the curve has
+            flattened, not crossed the tolerance once by noise: the second pass's rule in params/whcmt/tuning.yaml).
 
     Returns:
         (the smallest passing candidate or None, {candidate: gain over the last third of the mean curve}).
@@ -111,7 +113,9 @@ def choose_length(curves: list[list[tuple[float, float]]], candidates: list[int]
                                  f"{missing}")
             sub.append([(a, points[a]) for a in at])
         gains[length] = last_third_gain(sub)
-    passing = [length for length, gain in gains.items() if gain <= tolerance]
+    order = sorted(gains)
+    passing = [length for i, length in enumerate(order)
+               if all(gains[k] <= tolerance for k in (order[i:] if for_good else [length]))]
     return (min(passing) if passing else None), gains
 
 
