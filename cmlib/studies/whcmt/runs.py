@@ -187,11 +187,11 @@ def _codes_with_tags(model: WHCMT, data: WhcmtData, idx: np.ndarray, batch: int 
 
 def method_config(cfg: Config, method: str) -> Config:
     """``cfg`` as ``method`` trains under it: its ``steps`` from ``cfg.method_steps`` when set there (issue 30 item 4:
-    a model still improving at the common length trains longer), and no ``method_steps`` left, so a method without
-    an override keeps the cache key it had before any override existed."""
-    if not cfg.method_steps:
+    a model still improving at the common length trains longer). ``method_steps`` itself is left out of the run key
+    (:func:`_run_key`), so a method without an override keeps the key it had before any override existed."""
+    if method not in cfg.method_steps:
         return cfg
-    return dataclasses.replace(cfg, steps=cfg.method_steps.get(method, cfg.steps), method_steps={})
+    return dataclasses.replace(cfg, steps=cfg.method_steps[method])
 
 
 def _run_key(method: str, bits: int, lambdas: tuple, seed: int, cfg: Config) -> str:

@@ -101,12 +101,12 @@ def choose_length(curves: list[list[tuple[float, float]]], candidates: list[int]
     """
     from cmlib.protocol.claims import last_third_gain
 
+    by_step = [{float(s): float(v) for s, v in curve} for curve in curves]
     gains: dict[int, float] = {}
     for length in sorted(candidates):
         at = [length * k / curve_points for k in range(1, curve_points + 1)]
         sub = []
-        for curve in curves:
-            points = {float(s): float(v) for s, v in curve}
+        for points in by_step:
             missing = [a for a in at if a not in points]
             if missing:
                 raise ValueError(f"choose_length: length {length} needs validation at steps {at}; the curve lacks "
