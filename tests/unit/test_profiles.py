@@ -120,3 +120,20 @@ def test_profile_params_works_from_any_folder_of_the_project(monkeypatch: pytest
     got = profile_params("demo", "study", ["steps=5"])
     assert got == validate_params(ROOT, "demo", "study", overrides=["steps=5"])
     assert profile_params("demo") == load_yaml(ROOT / "params" / "demo" / "study.yaml")
+
+
+CPU_PROFILES = [("clarel", "study"), ("clarel", "cub100"), ("deskpro", "study"), ("grmnet", "study"),
+                ("whcmt", "study"), ("whcmt", "mirflickr_tags"), ("demo", "study")]
+
+
+@pytest.mark.parametrize("paper,profile", CPU_PROFILES)
+def test_every_cpu_study_profile_runs_its_replicates_on_every_core(paper: str, profile: str) -> None:
+    """A profile of several replicates that ``make study`` runs on the 2-core machine must not leave a core idle:
+    ``run.workers`` 1 (RunConfig's default) runs them one after another in the notebook's process. WHCMT's profiles
+    did so until 2026-12-07 (its mirflickr_tags notebook 01: 1208 s on one process at 100% CPU)."""
+    import importlib
+
+    study = importlib.import_module(f"cmlib.studies.{paper}")
+    cfg = from_params(study.Config, load_profile(ROOT / "params" / paper, profile))
+    assert len(cfg.run.seeds) >= 2
+    assert cfg.run.workers != 1, f"params/{paper}/{profile}.yaml: run.workers is 1, expected 0 (one per core) or >= 2"
