@@ -221,7 +221,8 @@ def length_probe(specs: list[str], seeds: list[int], profile: str, max_steps: in
                 rows.append({"profile": profile, "world": world, "method": method, "bits": bits, "seed": seed,
                              "curve_points": cfg.curve_points, "curve": curve})
     tag = re.sub(r"[^\w.=-]+", "_", "-".join(overrides) or "base")
-    out = ROOT / BENCH_DIR / f"length-{profile}-{tag}-{'-'.join(map(str, seeds))}.json"
+    probed = re.sub(r"[^\w.=-]+", "_", "+".join(specs))  # the methods too: probes of other methods on the same seeds
+    out = ROOT / BENCH_DIR / f"length-{profile}-{tag}-{probed}-{'-'.join(map(str, seeds))}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=1))
     print(f"curves written to {out}")
