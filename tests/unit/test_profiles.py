@@ -122,15 +122,16 @@ def test_profile_params_works_from_any_folder_of_the_project(monkeypatch: pytest
     assert profile_params("demo") == load_yaml(ROOT / "params" / "demo" / "study.yaml")
 
 
-#: every profile ``make study`` runs on CPU: all but the smoke and GPU-size paper profiles and the tuning records, so a
-#: profile added later is checked too
+#: every CPU profile the runner scores (``make study``'s study profiles and the real-data ones such as cub100 and
+#: mirflickr_tags): all but the smoke and GPU-size paper profiles and the tuning records, so a profile added later is
+#: checked too
 CPU_PROFILES = sorted((p.parent.name, p.stem) for p in (ROOT / "params").glob("*/*.yaml")
                       if p.stem not in ("smoke", "paper", "tuning"))
 
 
 @pytest.mark.parametrize("paper,profile", CPU_PROFILES)
 def test_every_cpu_study_profile_runs_its_replicates_on_every_core(paper: str, profile: str) -> None:
-    """A profile of several replicates that ``make study`` runs on the 2-core machine must not leave a core idle:
+    """A CPU profile of several replicates (:data:`CPU_PROFILES`) must not leave a core of the 2-core machine idle:
     ``run.workers`` 1 (RunConfig's default) runs them one after another in the notebook's process. WHCMT's profiles
     did so until 2026-12-07 (its mirflickr_tags notebook 01: 1208 s on one process at 100% CPU)."""
     import importlib
