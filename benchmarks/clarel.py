@@ -6,10 +6,11 @@
     .venv/bin/python benchmarks/clarel.py --modes [--profile cub100] [--steps 40]
 
 ``--modes``: the profile's own training step (replicate 0's validation stage, through
-:func:`cmlib.studies.clarel.train_model`) in fp32 (``run.device.precision: 32-true``) and under bf16 autocast
-(``bf16-mixed``, through Lightning Fabric: CPU AMX where present), alternated twice in one process, best of two;
-prints both s/step and their ratio. A mode is adopted only on this measurement, and enters the cache keys through
-``run.device`` (issue 32, item 1: faster execution modes measured side by side).
+:func:`cmlib.studies.clarel.train_model`) in fp32 (``run.device.precision: 32-true``) with torch's default Adam, under
+bf16 autocast (``bf16-mixed``, through Lightning Fabric: CPU AMX where present), and in fp32 with the fused Adam kernel
+(``train.optimizer: adam-fused``), alternated twice in one process, best of two; prints each s/step and its ratio to
+the first. A mode is adopted only on this measurement, and enters the cache keys (through ``run.device`` or
+``train``; issue 32, item 1: faster execution modes measured side by side).
 
 ``--lstm``: the text tower's two BiLSTM modes side by side (``ClarelModelConfig.lstm_mode``: "packed" sequences
 against "masked" padded ones, the same function), CPU widths, alternated twice in one process: s/step, s per 1,000
@@ -97,34 +98,41 @@ def lstm_modes(steps: int, k: int, batch: int) -> None:
           f"embedding x{best['packed'][1] / best['masked'][1]:.2f}")
 
 
-def short_config(rcfg, steps: int, precision: str | None = None):
+def short_config(rcfg, steps: int, precision: str | None = None, optimizer: str | None = None):
     """A replicate's config cut to ``steps`` training steps, no validation curve and no model cache (a timing run),
-    optionally with another ``run.device.precision``."""
+    optionally with another ``run.device.precision`` and ``train.optimizer``."""
     device = rcfg.run.device if precision is None else dataclasses.replace(rcfg.run.device, precision=precision)
-    return dataclasses.replace(rcfg, train=dataclasses.replace(rcfg.train, steps=steps, curve_points=0),
-                               run=dataclasses.replace(rcfg.run, cache_dir=None, device=device))
+    train = dataclasses.replace(rcfg.train, steps=steps, curve_points=0,
+                                optimizer=optimizer or rcfg.train.optimizer)
+    return dataclasses.replace(rcfg, train=train, run=dataclasses.replace(rcfg.run, cache_dir=None, device=device))
 
 
-def precision_modes(profile: str, steps: int) -> None:
-    """Print the profile's training step in fp32 and under bf16 autocast, alternated twice (module docstring)."""
+def execution_modes(profile: str, steps: int) -> None:
+    """Print the profile's training step in fp32 with torch's default Adam, under bf16 autocast, and with the fused
+    Adam kernel (``train.optimizer: adam-fused``), alternated twice, best of two (module docstring)."""
     from cmlib.protocol.config import from_params, load_yaml
     from cmlib.studies import clarel
 
     torch.set_num_threads(1)
     cfg = from_params(clarel.Config, load_yaml(f"params/clarel/{profile}.yaml"))
     rcfg = replicate_config(cfg, cfg.run.seeds[0])
+    if rcfg.train.optimizer == "sgd":
+        raise SystemExit(f"params/clarel/{profile}.yaml trains with SGD: --modes compares Adam variants")
     data = clarel.build_data(rcfg)
     stage = clarel.make_stage(data, "val", rcfg.val_seen_fraction, rcfg.run.seeds[0])
-    times: dict[str, list[float]] = {"32-true": [], "bf16-mixed": []}
+    modes = {"fp32 adam": ("32-true", "adam"), "bf16 adam": ("bf16-mixed", "adam"),
+             "fp32 adam-fused": ("32-true", "adam-fused")}
+    times: dict[str, list[float]] = {name: [] for name in modes}
     for _ in range(2):
-        for precision, runs in times.items():
-            short = short_config(rcfg, steps, precision)
+        for name, (precision, optimizer) in modes.items():
+            short = short_config(rcfg, steps, precision, optimizer)
             _, result = clarel.train_model(data, stage, short, rcfg.run.seeds[0], rcfg.lam, rcfg.kappa)
-            runs.append(result.wall_time_s / max(1, result.final_step))
+            times[name].append(result.wall_time_s / max(1, result.final_step))
     best = {k: min(v) for k, v in times.items()}
-    for precision, s in best.items():
-        print(f"{profile} {precision:10s}: {s:.4f} s/step over {steps} steps (best of 2, one thread)")
-    print(f"bf16-mixed / 32-true: x{best['bf16-mixed'] / best['32-true']:.2f} of the step time")
+    for name, s in best.items():
+        print(f"{profile} {name:16s}: {s:.4f} s/step over {steps} steps (best of 2, one thread)")
+    for name in list(modes)[1:]:
+        print(f"{name} / fp32 adam: x{best[name] / best['fp32 adam']:.2f} of the step time")
 
 
 def stage_costs(cfg, steps: int) -> dict[str, float]:
@@ -191,7 +199,7 @@ def main() -> None:
     ap.add_argument("--models-per-replicate", type=int, default=22)
     ap.add_argument("--budget", action="store_true")
     ap.add_argument("--lstm", action="store_true", help="packed against masked BiLSTM, side by side")
-    ap.add_argument("--modes", action="store_true", help="fp32 against bf16 autocast, the profile's own step")
+    ap.add_argument("--modes", action="store_true", help="fp32 against bf16 autocast and fused Adam, the profile's own step")
     ap.add_argument("--profile", default="study")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--contention", type=float, default=1.2,
@@ -201,7 +209,7 @@ def main() -> None:
         budget(args.profile, args.workers, args.steps, args.contention)
         return
     if args.modes:
-        precision_modes(args.profile, args.steps)
+        execution_modes(args.profile, args.steps)
         return
     torch.set_num_threads(args.threads)
     if args.lstm:

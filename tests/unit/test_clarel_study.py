@@ -89,6 +89,27 @@ def test_cache_dir_reuses_the_trained_model(tmp_path):
     assert len(list(tmp_path.glob("*.pt"))) == 1 and (first.distances == again.distances).all()
 
 
+def test_fused_adam_is_the_same_update_in_its_own_cache_key(monkeypatch):
+    """train.optimizer "adam-fused" builds torch's fused Adam (plain "adam" keeps torch's default, so the study's keys
+    do not move), gets a cache key of its own, and trains to the same weights up to float rounding."""
+    import torch
+
+    built = []
+    real_adam = torch.optim.Adam
+    monkeypatch.setattr(torch.optim, "Adam", lambda *a, **k: built.append(k.get("fused")) or real_adam(*a, **k))
+    base = from_params(clarel.Config, TINY)
+    fused = from_params(clarel.Config, {**TINY, "train": {**TINY["train"], "optimizer": "adam-fused"}})
+    data = clarel.build_data(base)
+    stage = clarel.make_stage(data, "val", base.val_seen_fraction, 0)
+    plain_model, _ = clarel.train_model(data, stage, base, 0, 0.5, 0.5)
+    fused_model, _ = clarel.train_model(data, stage, fused, 0, 0.5, 0.5)
+    assert built == [None, True]
+    assert clarel.runs._key(base, "val", 0, 0.5, 0.5) != clarel.runs._key(fused, "val", 0, 0.5, 0.5)
+    for (name, p), q in zip(plain_model.state_dict().items(), fused_model.state_dict().values(), strict=True):
+        if p.is_floating_point():
+            torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5, msg=name)
+
+
 def test_replicates_draw_their_own_world():
     cfg = from_params(clarel.Config, TINY)
     a, b = replicate_config(cfg, 0), replicate_config(cfg, 3)

@@ -103,7 +103,8 @@ def train_model(data: ClarelData, stage: Stage, cfg: Config, seed: int, lam: flo
     if tcfg.optimizer == "sgd":
         opt = torch.optim.SGD(params, lr=tcfg.lr, momentum=tcfg.momentum, weight_decay=tcfg.weight_decay)
     else:
-        opt = torch.optim.Adam(params, lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+        fused = True if tcfg.optimizer == "adam-fused" else None  # None: torch's default update (plain "adam")
+        opt = torch.optim.Adam(params, lr=tcfg.lr, weight_decay=tcfg.weight_decay, fused=fused)
     milestones = sorted({max(1, round(f * tcfg.steps)) for f in tcfg.lr_drops})
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.1)
 
