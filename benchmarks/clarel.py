@@ -7,9 +7,9 @@
 
 ``--modes``: the profile's own training step (replicate 0's validation stage, through
 :func:`cmlib.studies.clarel.train_model`) in fp32 (``run.device.precision: 32-true``) with torch's default Adam, under
-bf16 autocast (``bf16-mixed``, through Lightning Fabric: CPU AMX where present), and in fp32 with the fused Adam kernel
-(``train.optimizer: adam-fused``), alternated twice in one process, best of two; prints each s/step and its ratio to
-the first. A mode is adopted only on this measurement, and enters the cache keys (through ``run.device`` or
+bf16 autocast (``bf16-mixed``, through Lightning Fabric: CPU AMX where present), in fp32 with the fused Adam kernel
+(``train.optimizer: adam-fused``) and with both, alternated twice in one process, best of two; prints each s/step
+and its ratio to the first. A mode is adopted only on this measurement, and enters the cache keys (through ``run.device`` or
 ``train``; issue 32, item 1: faster execution modes measured side by side).
 
 ``--lstm``: the text tower's two BiLSTM modes side by side (``ClarelModelConfig.lstm_mode``: "packed" sequences
@@ -108,8 +108,8 @@ def short_config(rcfg, steps: int, precision: str | None = None, optimizer: str 
 
 
 def execution_modes(profile: str, steps: int) -> None:
-    """Print the profile's training step in fp32 with torch's default Adam, under bf16 autocast, and with the fused
-    Adam kernel (``train.optimizer: adam-fused``), alternated twice, best of two (module docstring)."""
+    """Print the profile's training step in fp32 with torch's default Adam, under bf16 autocast, with the fused Adam
+    kernel (``train.optimizer: adam-fused``) and with both, alternated twice, best of two (module docstring)."""
     from cmlib.protocol.config import from_params, load_yaml
     from cmlib.studies import clarel
 
@@ -121,7 +121,7 @@ def execution_modes(profile: str, steps: int) -> None:
     data = clarel.build_data(rcfg)
     stage = clarel.make_stage(data, "val", rcfg.val_seen_fraction, rcfg.run.seeds[0])
     modes = {"fp32 adam": ("32-true", "adam"), "bf16 adam": ("bf16-mixed", "adam"),
-             "fp32 adam-fused": ("32-true", "adam-fused")}
+             "fp32 adam-fused": ("32-true", "adam-fused"), "bf16 adam-fused": ("bf16-mixed", "adam-fused")}
     times: dict[str, list[float]] = {name: [] for name in modes}
     for _ in range(2):
         for name, (precision, optimizer) in modes.items():
