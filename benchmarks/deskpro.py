@@ -119,7 +119,7 @@ def replicate_overheads(cfg) -> dict[str, float]:
     torch.set_num_threads(1)
     restorer = FaceRestorer(cfg.restore.channels).eval()
     with tempfile.TemporaryDirectory(prefix="deskpro-bench-") as tmp:
-        cfg = dataclasses.replace(cfg, cache_dir=tmp)
+        cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, cache_dir=tmp))
         t0 = time.perf_counter()
         world = deskpro.build_world(cfg, 0, restorer)
         world_s = time.perf_counter() - t0
