@@ -24,8 +24,9 @@ class TrainConfig:
             "adam-fused": the same Adam update in one fused kernel over all parameters (``torch.optim.Adam(...,
             fused=True)``, as GRM-Net's AdamW); floating-point rounding differs, the maths does not. cub100 runs it:
             x0.82 of the resnet18 step, where the per-parameter update was a quarter of the step (``benchmarks/
-            clarel.py --modes``, side by side; the study's step x0.90); a profile that sets it gets its own cache
-            keys (the name is in ``train``).
+            clarel.py --modes``, side by side; x0.78 with nothing else running); the study's small step gains
+            nothing (x0.90 beside another run, x1.08 alone), so it keeps "adam". A profile that sets it gets its own
+            cache keys (the name is in ``train``).
         lr, momentum, weight_decay: learning rate, SGD momentum, weight decay.
         lr_drops: fractions of ``steps`` where the learning rate is divided by 10 (official: [1/3, 2/3], which
             cub100 uses at 2400 steps; the study profile drops at [1/3, 1/2] of 1600 steps so the convergence
