@@ -9,8 +9,8 @@
 :func:`cmlib.studies.clarel.train_model`) in fp32 (``run.device.precision: 32-true``) with torch's default Adam, under
 bf16 autocast (``bf16-mixed``, through Lightning Fabric: CPU AMX where present), in fp32 with the fused Adam kernel
 (``train.optimizer: adam-fused``) and with both, alternated twice in one process, best of two; prints each s/step
-and its ratio to the first. A mode is adopted only on this measurement, and enters the cache keys (through ``run.device`` or
-``train``; issue 32, item 1: faster execution modes measured side by side).
+and its ratio to the first. A mode is adopted only on this measurement, and enters the cache keys (through
+``run.device`` or ``train``; issue 32, item 1: faster execution modes measured side by side).
 
 ``--lstm``: the text tower's two BiLSTM modes side by side (``ClarelModelConfig.lstm_mode``: "packed" sequences
 against "masked" padded ones, the same function), CPU widths, alternated twice in one process: s/step, s per 1,000
@@ -199,7 +199,8 @@ def main() -> None:
     ap.add_argument("--models-per-replicate", type=int, default=22)
     ap.add_argument("--budget", action="store_true")
     ap.add_argument("--lstm", action="store_true", help="packed against masked BiLSTM, side by side")
-    ap.add_argument("--modes", action="store_true", help="fp32 against bf16 autocast and fused Adam, the profile's own step")
+    ap.add_argument("--modes", action="store_true",
+                    help="fp32 against bf16 autocast and fused Adam, the profile's own step")
     ap.add_argument("--profile", default="study")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--contention", type=float, default=1.2,
