@@ -22,6 +22,7 @@ import math
 import os
 import random
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,8 +253,17 @@ def epoch_batches(
 
 
 def make_fabric(cfg: FitConfig) -> Any:
-    """Build and launch a ``lightning.fabric.Fabric`` from ``cfg`` (skipping ``launch`` under ``fabric run``)."""
+    """Build and launch a ``lightning.fabric.Fabric`` from ``cfg`` (skipping ``launch`` under ``fabric run``).
+
+    bf16 precision on a CPU without native bf16 kernels (no AVX512-BF16 / AMX: oneDNN then emulates them) warns once:
+    the run is correct but slower than fp32 there, so a profile that chose bf16 for speed should be run with
+    ``run.device.precision=32-true`` on such a machine (its models then get their own cache keys)."""
     from lightning.fabric import Fabric
+
+    if cfg.accelerator == "cpu" and str(cfg.precision).startswith("bf16") and not cpu_has_native_bf16():
+        warnings.warn(f"run.device.precision {cfg.precision!r}: this CPU has no native bf16 (AVX512-BF16 / AMX), so "
+                      "bf16 is emulated and slower than fp32 here; override with run.device.precision=32-true",
+                      RuntimeWarning, stacklevel=2)
 
     fabric = Fabric(
         accelerator=cfg.accelerator,
@@ -270,6 +280,14 @@ def make_fabric(cfg: FitConfig) -> Any:
     if not had_group and dist.is_available() and dist.is_initialized():
         _own_process_group()
     return fabric
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU (AVX512-BF16 or AMX), as torch reports it."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch build without oneDNN
+        return False
 
 
 _GROUP_OWNED = False

@@ -46,6 +46,23 @@ def test_device_settings_reach_the_fit_config_and_keys() -> None:
     assert DeviceConfig(devices=2).key_part() == {"fit": DeviceConfig(devices=2).numerics()}
 
 
+def test_bf16_on_a_cpu_without_native_bf16_warns_once_and_fp32_does_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    import warnings
+
+    from cmlib.protocol import engine
+
+    monkeypatch.setattr(engine, "cpu_has_native_bf16", lambda: False)
+    with pytest.warns(RuntimeWarning, match="run.device.precision 'bf16-mixed'.*32-true"):
+        engine.make_fabric(DeviceConfig(precision="bf16-mixed").fit_config())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        engine.make_fabric(DeviceConfig().fit_config())  # fp32 on the same CPU: silent
+    monkeypatch.setattr(engine, "cpu_has_native_bf16", lambda: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        engine.make_fabric(DeviceConfig(precision="bf16-mixed").fit_config())  # native bf16: silent
+
+
 def test_per_sample_lists_split_by_entry_and_structures_by_tensor() -> None:
     from cmlib.protocol.engine import PerSample, _shard
 
