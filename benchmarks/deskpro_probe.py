@@ -10,6 +10,7 @@ The numbers they printed on 2026-12-01 are in params/deskpro/study.yaml (the lr 
     .venv/bin/python benchmarks/deskpro_probe.py pool "{images_per_id: 12, steps: 300, lr: 0.002}"  # stand-in CE
     .venv/bin/python benchmarks/deskpro_probe.py stream "{model: {pretrained: standin}, pretrain_images_per_id: 12}"
     .venv/bin/python benchmarks/deskpro_probe.py schedule "{seeds: [0, 2, 4], body_steps: [160, 240]}"  # per core
+    .venv/bin/python benchmarks/deskpro_probe.py schedule-read a.log b.log   # the rule of tuning.yaml on its lines
 
 ``stream`` trains one stream of cmlib.studies.deskpro.STREAMS with the study params plus YAML overrides (nested
 dicts merge) and prints its validation curve; it caches under build/probe/cache (the key does not include ``grey``,
@@ -22,6 +23,7 @@ kept in the study's pretrain_dir). Run with one thread (``taskset -c N``).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -140,6 +142,64 @@ def schedule(overrides: dict) -> None:
                                   "train_s": info["wall_time_s"]}), flush=True)
 
 
+def schedule_tolerances() -> dict[str, float]:
+    """The convergence gate's tolerance per stream kind, as the study's claims set it (a quarter of the paper's
+    Table 3 difference, :mod:`cmlib.studies.deskpro.tables`): body streams the L_att claim's (the smallest that gates
+    a body stream), face streams the "nears the teacher" claim's."""
+    from cmlib.studies.deskpro.tables import PAPER_TABLE3
+
+    p = {k: v[1] for k, v in PAPER_TABLE3.items()}
+    return {"body": (p["3"] - p["2"]) / 4, "face": ((p["5"] - p["4"]) - 0.5 * (p["6"] - p["4"])) / 4}
+
+
+def schedule_read(paths: list[str]) -> None:
+    """Apply the 128x64 schedule rule (params/deskpro/tuning.yaml) to the JSON lines ``schedule`` printed into the
+    log files ``paths``: per stream and length, the seeds' mean validation curve's last-third gain against the gate's
+    tolerance and the mean best validation mAP; per kind, the paired (by seed) gain of the longer candidate over the
+    shorter against one standard error of it; then the rule's choice."""
+    import json
+
+    import numpy as np
+
+    from cmlib.protocol.claims import last_third_gain
+
+    runs: dict[tuple[str, int], dict[int, dict]] = {}
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith("{") and '"stream"' in line:
+                r = json.loads(line)
+                runs.setdefault((r["stream"], r["steps"]), {})[r["seed"]] = r
+    tol = schedule_tolerances()
+    for kind in ("body", "face"):
+        names = [n for n, spec in deskpro.STREAMS.items() if (spec.kind == "body") == (kind == "body")]
+        lengths = sorted({steps for (n, steps) in runs if n in names})
+        passes = {}
+        for steps in lengths:
+            ok = True
+            for n in names:
+                by_seed = runs.get((n, steps), {})
+                gain = last_third_gain([by_seed[s]["curve"] for s in sorted(by_seed)]) if by_seed else float("nan")
+                best = np.mean([r["val_mAP"] for r in by_seed.values()]) if by_seed else float("nan")
+                ok &= bool(gain < tol[kind])
+                print(f"{kind} {steps:4d} {n:11s} seeds {sorted(by_seed)} gain {gain:+.2f} (tolerance {tol[kind]:.2f})"
+                      f" mean best val mAP {best:.2f}")
+            passes[steps] = ok
+        choice = lengths[-1] if lengths else None
+        for short, long in itertools.pairwise(lengths):
+            plateau = True
+            for n in names:
+                a, b = runs.get((n, short), {}), runs.get((n, long), {})
+                seeds = sorted(set(a) & set(b))
+                d = np.asarray([b[s]["val_mAP"] - a[s]["val_mAP"] for s in seeds])
+                se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("inf")
+                plateau &= bool(d.mean() <= se)
+                print(f"{kind} {n:11s} {long} - {short}: {d.mean():+.2f} (SE {se:.2f}, seeds {seeds})")
+            if passes[short] and plateau:
+                choice = short
+                break
+        print(f"{kind}: the rule takes {choice} steps (gate passed at each length: {passes})", flush=True)
+
+
 def classifier(steps: int = 150, bs: int = 32) -> None:
     """Mean training CE per 25 steps of OSNetFeatures + Linear on the 100 training identities, three optimisers."""
     world = build_world(study_config({}), 0)
@@ -244,6 +304,8 @@ if __name__ == "__main__":
         stream(yaml.safe_load(sys.argv[2]) if len(sys.argv) > 2 else {})
     elif cmd == "schedule":
         schedule(yaml.safe_load(sys.argv[2]) if len(sys.argv) > 2 else {})
+    elif cmd == "schedule-read":
+        schedule_read(sys.argv[2:])
     elif cmd == "classifier":
         classifier()
     elif cmd == "attr":
@@ -251,4 +313,5 @@ if __name__ == "__main__":
     elif cmd == "pool":
         pool_classifier(yaml.safe_load(sys.argv[2]) if len(sys.argv) > 2 else {})
     else:
-        raise SystemExit(f"unknown probe {cmd!r}; expected ceiling | stream | schedule | classifier | attr | pool")
+        raise SystemExit(f"unknown probe {cmd!r}; expected ceiling | stream | schedule | schedule-read | classifier | attr | "
+                         "pool")
