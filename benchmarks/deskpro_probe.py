@@ -313,5 +313,5 @@ if __name__ == "__main__":
     elif cmd == "pool":
         pool_classifier(yaml.safe_load(sys.argv[2]) if len(sys.argv) > 2 else {})
     else:
-        raise SystemExit(f"unknown probe {cmd!r}; expected ceiling | stream | schedule | schedule-read | classifier | attr | "
-                         "pool")
+        raise SystemExit(f"unknown probe {cmd!r}; expected ceiling | stream | schedule | schedule-read | classifier | "
+                         "attr | pool")
