@@ -143,13 +143,15 @@ def schedule(overrides: dict) -> None:
 
 
 def schedule_tolerances() -> dict[str, float]:
-    """The convergence gate's tolerance per stream kind, as the study's claims set it (a quarter of the paper's
-    Table 3 difference, :mod:`cmlib.studies.deskpro.tables`): body streams the L_att claim's (the smallest that gates
-    a body stream), face streams the "nears the teacher" claim's."""
-    from cmlib.studies.deskpro.tables import PAPER_TABLE3
+    """The convergence gate's tolerance per stream kind, as the study's claims set it (the default margin of
+    :meth:`cmlib.protocol.claims.Claim.effective_margin` on the claim's ``paper_effect``): body streams the L_att
+    claim's (the smallest that gates a body stream), face streams the "nears the teacher" claim's."""
+    from cmlib.protocol.claims import Claim
+    from cmlib.studies.deskpro.tables import paper_ablation_effects
 
-    p = {k: v[1] for k, v in PAPER_TABLE3.items()}
-    return {"body": (p["3"] - p["2"]) / 4, "face": ((p["5"] - p["4"]) - 0.5 * (p["6"] - p["4"])) / 4}
+    e = paper_ablation_effects()
+    margin = lambda key: Claim(key, [0.0], ">", 0.0, paper_effect=e[key]).effective_margin()
+    return {"body": margin("3-2"), "face": margin("near")}
 
 
 def schedule_read(paths: list[str]) -> None:
