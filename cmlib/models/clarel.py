@@ -147,6 +147,8 @@ class TextTower(nn.Module):
             (N, embed_dim) sentence embeddings.
         """
         lengths = lengths.clamp(min=1, max=ids.shape[1])
+        if not self.training:  # trailing all-padding columns change nothing in eval (batch norm reads running
+            ids = ids[:, : int(lengths.max())]  # statistics): trimmed, exact; in training they enter the BN batch stats
         mask = (torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths[:, None]).float()  # (N, L)
         x = self.inp(self.words(ids).transpose(1, 2)) * mask[:, None, :]
         for block in self.blocks:

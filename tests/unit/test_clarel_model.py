@@ -79,3 +79,37 @@ def test_lstm_modes_embed_alike_and_a_wrong_lstm_is_refused():
     assert torch.allclose(masked, packed, atol=1e-5)
     with pytest.raises(ValueError, match="bidirectional"):
         bilstm_masked(nn.LSTM(4, 3, batch_first=True), torch.randn(2, 3, 4), torch.tensor([3, 2]))
+
+
+def _with_moved_batch_norm(m):
+    """Non-trivial running statistics and affine terms: at their defaults bn(0) = 0 and padding would be invisible."""
+    g = torch.Generator().manual_seed(1)
+    for bn in (b for b in m.modules() if isinstance(b, nn.BatchNorm1d)):
+        for t in (bn.running_mean, bn.bias):
+            t.copy_(torch.randn(t.shape, generator=g))
+        bn.running_var.copy_(torch.rand(bn.running_var.shape, generator=g) + 0.5)
+    return m
+
+
+@torch.no_grad()
+def test_eval_trims_trailing_padding_without_changing_any_sentence():
+    m = _with_moved_batch_norm(_model())
+    ids = torch.randint(2, 12, (2, 9))
+    alone = m.encode_text(ids[:1], torch.tensor([4]))  # trimmed to 4 columns
+    beside_a_full_one = m.encode_text(ids, torch.tensor([4, 9]))[:1]  # nothing trimmed
+    assert torch.allclose(alone, beside_a_full_one, atol=1e-6)
+    m.train()  # in training the padding columns enter the batch statistics, so nothing is trimmed
+    assert m.encode_text(ids[:1].repeat(2, 1), torch.tensor([4, 4])).shape == (2, 16)
+
+
+@torch.no_grad()
+def test_encode_by_length_equals_encode_text_in_the_images_order():
+    from cmlib.studies.clarel.runs import encode_by_length
+
+    m = _with_moved_batch_norm(_model())
+    ids, lengths = torch.randint(1, 12, (7, 3, 10)), torch.randint(0, 11, (7, 3))
+    ids[torch.arange(10)[None, None, :].expand(7, 3, 10) >= lengths[..., None]] = 0
+    for chunk in (1, 2, 7):
+        assert torch.allclose(encode_by_length(m, ids, lengths, chunk), m.encode_text(ids, lengths), atol=1e-6)
+    assert torch.allclose(encode_by_length(m, ids[:, 0], lengths[:, 0], 3), m.encode_text(ids[:, 0], lengths[:, 0]),
+                          atol=1e-6)
