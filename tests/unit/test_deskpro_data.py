@@ -83,6 +83,21 @@ def test_pretraining_pool_is_other_people(world):
         pretraining_pool(world.config, 1)
 
 
+def test_the_premise_knob_does_not_reach_the_stand_ins_pools(world):
+    """The pools stand for ImageNet / GPEN's data: drawn at body_identity 1.0 whatever the study world's knob."""
+    import dataclasses
+
+    from cmlib.data.worlds.deskpro import stand_in_world
+
+    low = dataclasses.replace(world.config, body_identity=0.4)
+    assert stand_in_world(low).body_identity == 1.0 and stand_in_world(world.config) is world.config
+    for images_per_id in (0, 2):
+        a = pretraining_pool(low, 4, seed=0, images_per_id=images_per_id)
+        b = pretraining_pool(world.config, 4, seed=0, images_per_id=images_per_id)
+        assert torch.equal(a.images, b.images)
+    assert not torch.equal(make_world(low, seed=3).train.images, world.train.images)  # the study world does move
+
+
 def test_world_parsing_faces_and_clothing(world):
     t = world.train
     assert t.images.dtype == torch.uint8 and t.images.shape[1:] == (3, 64, 32)

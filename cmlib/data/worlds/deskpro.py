@@ -27,6 +27,7 @@ Protocols (test identities are disjoint from training and validation identities)
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +37,8 @@ from torch.nn import functional as F
 from cmlib.data.reid_folders import ReIDSet
 from cmlib.protocol.config import check_range
 
-__all__ = ["CLOTH_LABELS", "PARSING_LABELS", "DeskproWorld", "WorldConfig", "make_world", "pretraining_pool"]
+__all__ = ["CLOTH_LABELS", "PARSING_LABELS", "DeskproWorld", "WorldConfig", "make_world", "pretraining_pool",
+           "stand_in_world"]
 
 PARSING_LABELS = ("background", "hair", "face", "skin", "top", "bottom", "shoes", "accessory")
 CLOTH_LABELS = (4, 5, 6, 7)  # the set C of eq. (3) in this world: top, bottom, shoes, accessory
@@ -372,6 +374,17 @@ def make_world(cfg: WorldConfig, seed: int = 0) -> DeskproWorld:
     return DeskproWorld(train, val_q, val_g, celeb_q, celeb_g, prcc[0], prcc[1], prcc[2], cfg, full, patterns)
 
 
+def stand_in_world(cfg: WorldConfig) -> WorldConfig:
+    """The world the stand-ins' pools (:func:`pretraining_pool`) are drawn in: ``cfg`` at ``body_identity`` 1.0.
+
+    The pools stand for ImageNet and GPEN's face data, which know nothing of the study's population, so the premise
+    knob (:attr:`WorldConfig.body_identity`) does not reach them (issue 31, params/deskpro/tuning.yaml 2026-12-07):
+    drawn at the study's 0.4, the OSNet stand-in learned nothing at 128x64 (held-out identity accuracy 0.42%
+    against a chance of 1.46%), since 0.4 shrinks the very traits an own-outfit pool leaves to learn from.
+    """
+    return cfg if cfg.body_identity == 1.0 else dataclasses.replace(cfg, body_identity=1.0)
+
+
 def pretraining_pool(cfg: WorldConfig, n_ids: int, seed: int = 0, images_per_id: int = 0) -> ReIDSet:
     """Images of ``n_ids`` people no study world contains, for the ImageNet / GPEN stand-ins (labels 0..n_ids-1).
 
@@ -384,11 +397,14 @@ def pretraining_pool(cfg: WorldConfig, n_ids: int, seed: int = 0, images_per_id:
     a camera of its own, so the identity of an image is carried only by what the person is (hair, face, skin,
     build), never by what they wear: an identity classifier on this pool can only learn cloth-irrelevant features,
     as ImageNet features are tied to no person's outfit (the OSNet stand-in's recipe, issue 16).
+
+    The people are drawn in :func:`stand_in_world` ``(cfg)``: at ``body_identity`` 1.0 whatever ``cfg`` says.
     """
     if n_ids < 2:
         raise ValueError(f"pretraining_pool: need n_ids >= 2, got {n_ids}")
     if images_per_id < 0:
         raise ValueError(f"pretraining_pool: images_per_id must be >= 0, got {images_per_id}")
+    cfg = stand_in_world(cfg)  # drawn at body_identity 1.0 whatever the study's knob
     rng = np.random.default_rng(1_000_000 + seed)
     r = _Renderer(cfg, rng)
     if images_per_id == 0:

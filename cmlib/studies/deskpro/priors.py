@@ -39,7 +39,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from cmlib.data.reid_folders import ReIDSet
-from cmlib.data.worlds.deskpro import pretraining_pool
+from cmlib.data.worlds.deskpro import pretraining_pool, stand_in_world
 from cmlib.models.osnet import osnet
 from cmlib.protocol.cache import load as load_cached
 from cmlib.protocol.cache import save_atomic
@@ -80,7 +80,8 @@ def with_pretrained_osnet(cfg: Config) -> tuple[Config, dict]:
     if cfg.model.pretrained is not None or cfg.pretrain_ids == 0:
         return cfg, {}
     world = cfg.world
-    pool_key = {"set": "deskpro.pretraining_pool v1", "ids": cfg.pretrain_ids, "world": dataclasses.asdict(world)}
+    pool_key = {"set": "deskpro.pretraining_pool v1", "ids": cfg.pretrain_ids,
+                "world": dataclasses.asdict(stand_in_world(world))}  # the world the pool is drawn in
     if cfg.pretrain_images_per_id:  # absent from the key when 0, so the outfit-keeping pool's files stay valid
         pool_key["images_per_id"] = cfg.pretrain_images_per_id
     key = {"width": cfg.model.width, "pool": pool_key}
@@ -124,7 +125,8 @@ def train_restorer(cfg: Config) -> tuple[FaceRestorer | None, dict]:
     rc = cfg.restore
     if rc.ids == 0:
         return None, {}
-    path = Path(cfg.pretrain_dir) / f"restorer-{cache_key(cfg, 'deskpro-restorer-v1', dataclasses.asdict(rc), dataclasses.asdict(cfg.world))}.pt"
+    key = cache_key(cfg, "deskpro-restorer-v1", dataclasses.asdict(rc), dataclasses.asdict(stand_in_world(cfg.world)))
+    path = Path(cfg.pretrain_dir) / f"restorer-{key}.pt"
     if path.is_file():
         model = FaceRestorer(rc.channels)
         blob = load_cached(path)
