@@ -258,6 +258,18 @@ def test_priors_train_under_the_configs_thread_count_whoever_calls_them(monkeypa
     assert deskpro.prepare(cfg)[2]["osnet"]["cached"]
 
 
+def test_the_restorer_trained_beside_the_stand_in_is_the_one_trained_alone(tmp_path):
+    side = _tiny(tmp_path / "side", run={"workers": 0}, restore={"ids": 4, "steps": 6})
+    _, restorer, info = deskpro.prepare(side)  # both priors missing, more than one worker: a child process
+    assert info["restorer"]["trained"].startswith("in a child process") and not info["osnet"]["cached"]
+    alone = _tiny(tmp_path / "alone", restore={"ids": 4, "steps": 6})  # workers 1: everything in this process
+    _, again, info2 = deskpro.prepare(alone)
+    assert "trained" not in info2["restorer"] and not info2["restorer"]["cached"]
+    for name, t in restorer.state_dict().items():
+        assert torch.equal(t, again.state_dict()[name]), name
+    assert deskpro.prepare(side)[2]["restorer"]["cached"]  # both files exist now: no child
+
+
 def test_premises_reach_the_propagation_and_csa_claims_by_hand():
     """A face behind the body (-1, -2, -3 points: mean -2 < 0) voids the two propagation claims, and only them; too
     few shared outfits (0.005 < 0.01) voids CSA's and L_att's; real-data replicates (premise None) carry none."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
+import warnings
 from typing import Any
 
 import torch
@@ -16,7 +19,7 @@ from cmlib.studies.deskpro.config import ABLATION_ROWS, STREAMS, Config
 from cmlib.studies.deskpro.data import build_world, cloth_labels, protocols
 from cmlib.studies.deskpro.evaluation import chance_level, descriptors, evaluate
 from cmlib.studies.deskpro.premise import measure_premise
-from cmlib.studies.deskpro.priors import FaceRestorer, normalise, train_restorer, with_pretrained_osnet
+from cmlib.studies.deskpro.priors import FaceRestorer, normalise, restorer_file, train_restorer, with_pretrained_osnet
 from cmlib.studies.deskpro.streams import train_stream
 
 __all__ = ["attention_maps", "inference_cost", "plot_attention_maps", "prepare", "run_seed", "sources"]
@@ -27,11 +30,35 @@ CCREID_METHODS = [("LightMBN-like (G)", ["G"]), ("DeSKPro", ["G+CSA+Latt", "stud
 def prepare(cfg: Config) -> tuple[Config, FaceRestorer | None, dict]:
     """The pretrained OSNet stand-in and the restorer (each trained once, then read from ``pretrain_dir``).
 
+    When both are to be trained and the run may use more than one core (``run.workers`` other than 1), the restorer
+    trains in a child process beside the stand-in: each at the run's threads, as alone, so the weights are the
+    same (tests/unit/test_deskpro_study.py), and the study's wall time loses the restorer's ~4 min at 128x64.
+
     Returns (config with ``model.pretrained`` set, restorer or None, info of both).
     """
+    child = _restorer_beside(cfg)
     cfg, osnet_info = with_pretrained_osnet(cfg)
+    if child is not None:
+        child.join()
+        if child.exitcode != 0:
+            warnings.warn(f"the restorer's child process exited with {child.exitcode}; training it here instead",
+                          stacklevel=2)
     restorer, restore_info = train_restorer(cfg) if not cfg.data else (None, {})
+    if child is not None and child.exitcode == 0:
+        restore_info = {**restore_info, "cached": False, "trained": "in a child process beside the stand-in"}
     return cfg, restorer, {"osnet": osnet_info, "restorer": restore_info}
+
+
+def _restorer_beside(cfg: Config) -> multiprocessing.process.BaseProcess | None:
+    """A started child process training the restorer, when :func:`prepare` has both priors to train on more than
+    one core; else None."""
+    trains_osnet = cfg.model.pretrained is None and cfg.pretrain_ids > 0
+    if (cfg.data or cfg.restore.ids == 0 or not trains_osnet or cfg.run.workers == 1 or (os.cpu_count() or 1) < 2
+            or restorer_file(cfg).is_file()):
+        return None
+    child = multiprocessing.get_context("spawn").Process(target=train_restorer, args=(cfg,), daemon=True)
+    child.start()
+    return child
 
 
 def sources(cfg: Config, seed: int, restorer: FaceRestorer | None) -> list[tuple[str | None, DeskproWorld]]:

@@ -119,14 +119,20 @@ class FaceRestorer(nn.Module):
         return ((z + self.body(z)).clamp(-1.0, 1.0) + 1.0) * 127.5
 
 
+def restorer_file(cfg: Config) -> Path:
+    """Where :func:`train_restorer` keeps the restorer of ``cfg`` (``<pretrain_dir>/restorer-<key>.pt``)."""
+    key = cache_key(cfg, "deskpro-restorer-v1", dataclasses.asdict(cfg.restore),
+                    dataclasses.asdict(stand_in_world(cfg.world)))
+    return Path(cfg.pretrain_dir) / f"restorer-{key}.pt"
+
+
 def train_restorer(cfg: Config) -> tuple[FaceRestorer | None, dict]:
     """Train (or load) the restoration model on the pool's (lr_face -> clean hr_face) pairs; None when ``restore.ids``
     is 0. Returns (model in eval mode, info: pairs, steps, train_s, L1 before/after on a held-out fifth, cached)."""
     rc = cfg.restore
     if rc.ids == 0:
         return None, {}
-    key = cache_key(cfg, "deskpro-restorer-v1", dataclasses.asdict(rc), dataclasses.asdict(stand_in_world(cfg.world)))
-    path = Path(cfg.pretrain_dir) / f"restorer-{key}.pt"
+    path = restorer_file(cfg)
     if path.is_file():
         model = FaceRestorer(rc.channels)
         blob = load_cached(path)
