@@ -6,6 +6,7 @@ issue 31; it was 35 min without notebook 05 at 64x32, issue 16).
     .venv/bin/python benchmarks/deskpro.py --smoke            # + the four smoke notebooks (budget 90 s each)
     .venv/bin/python benchmarks/deskpro.py --study            # + the study notebooks on a fresh run cache
     .venv/bin/python benchmarks/deskpro.py --from-reports     # the estimate checked against reports/deskpro/study
+    .venv/bin/python benchmarks/deskpro.py --modes            # only fp32 against bf16 autocast, side by side
 
 Step times are measured on this process's CPU with one torch thread (the replicates' setting): a few optimiser steps
 of a fresh MultiBranchNet at the profile's sizes and P x K batch, for a body stream (with CSA), a face stream and the
@@ -46,9 +47,12 @@ def dose_streams(cfg) -> dict[str, int]:
     return {"body": body, "face": face, "worlds": body // 2 + face // 3}
 
 
-def step_seconds(cfg, kind: str, n: int = 12, warmup: int = 3) -> float:
+def step_seconds(cfg, kind: str, n: int = 12, warmup: int = 3, bf16: bool = False) -> float:
     """Median seconds of one optimiser step (forward, loss, backward, Adam) of a fresh stream, after ``warmup`` steps
-    (a fresh process's first steps are up to 2x slower)."""
+    (a fresh process's first steps are up to 2x slower); ``bf16``: the forward and loss under CPU bf16 autocast, what
+    ``run.device: {precision: bf16-mixed}`` makes Lightning Fabric do."""
+    import contextlib
+
     import torch
 
     from cmlib.models.deskpro import MultiBranchNet
@@ -65,9 +69,11 @@ def step_seconds(cfg, kind: str, n: int = 12, warmup: int = 3) -> float:
         loss_of = lambda: sum(l.logsumexp(1).mean() for l in net(x).logits)
     opt = torch.optim.Adam(net.parameters())
     times = []
+    cast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
     for i in range(n + warmup):
         t0 = time.perf_counter()
-        loss = loss_of()
+        with cast():
+            loss = loss_of()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -90,18 +96,36 @@ def _load(profile: str):
     return from_params(deskpro.Config, load_yaml(ROOT / f"params/deskpro/{profile}.yaml"))
 
 
-def _steps_pair(args: tuple[str, str]) -> float:
-    """Worker of the two-process measurement: s/step of ``kind`` for ``profile``."""
-    profile, kind = args
-    return step_seconds(_load(profile), kind)
+def _steps_pair(args: tuple[str, str, bool]) -> float:
+    """Worker of the two-process measurement: s/step of ``kind`` for ``profile`` (``bf16``: under autocast)."""
+    profile, kind, bf16 = args
+    return step_seconds(_load(profile), kind, bf16=bf16)
 
 
-def concurrent_steps(profile: str, kind: str) -> float:
+def concurrent_steps(profile: str, kind: str, bf16: bool = False) -> float:
     """s/step of ``kind`` while two processes step at once (how ``jobs: 0`` runs replicates on 2 cores)."""
     import multiprocessing as mp
 
     with mp.get_context("spawn").Pool(2) as pool:
-        return max(pool.map(_steps_pair, [(profile, kind)] * 2))
+        return max(pool.map(_steps_pair, [(profile, kind, bf16)] * 2))
+
+
+def modes(profile: str, repeats: int = 2) -> None:
+    """fp32 against bf16 autocast, side by side in this run: s/step of a body and a face stream, one process and two
+    at once, best of ``repeats`` each, alternating the modes so that a drift of the machine hits both."""
+    from cmlib.protocol.engine import cpu_has_native_bf16
+
+    cfg = _load(profile)
+    print(f"== deskpro {profile}: fp32 vs bf16 autocast (native bf16 on this CPU: {cpu_has_native_bf16()})")
+    for kind in ("body", "face"):
+        best = {False: [float("inf")] * 2, True: [float("inf")] * 2}
+        for _ in range(repeats):
+            for bf16 in (False, True):
+                best[bf16][0] = min(best[bf16][0], step_seconds(cfg, kind, bf16=bf16))
+                best[bf16][1] = min(best[bf16][1], concurrent_steps(profile, kind, bf16))
+        print(f"  {kind}: one process fp32 {best[False][0]:.3f} s/step, bf16 {best[True][0]:.3f} "
+              f"(x{best[True][0] / best[False][0]:.2f}); two at once fp32 {best[False][1]:.3f}, bf16 "
+              f"{best[True][1]:.3f} (x{best[True][1] / best[False][1]:.2f})", flush=True)
 
 
 def replicate_overheads(cfg) -> dict[str, float]:
@@ -218,7 +242,11 @@ def main() -> int:
     ap.add_argument("--smoke", action="store_true", help="run the smoke notebooks")
     ap.add_argument("--study", action="store_true", help="run the study notebooks on a fresh cache (~40 min)")
     ap.add_argument("--from-reports", action="store_true", help="read the wall times of reports/deskpro/study")
+    ap.add_argument("--modes", action="store_true", help="only fp32 against bf16 autocast, side by side")
     args = ap.parse_args()
+    if args.modes:
+        modes("study")
+        return 0
     figures = estimate("study")
     (ROOT / BENCH_DIR).mkdir(parents=True, exist_ok=True)
     (ROOT / BENCH_DIR / "estimate.json").write_text(json.dumps(figures, indent=1))
