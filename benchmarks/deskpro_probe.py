@@ -11,6 +11,7 @@ The numbers they printed on 2026-12-01 are in params/deskpro/study.yaml (the lr 
     .venv/bin/python benchmarks/deskpro_probe.py stream "{model: {pretrained: standin}, pretrain_images_per_id: 12}"
     .venv/bin/python benchmarks/deskpro_probe.py schedule "{seeds: [0, 2, 4], body_steps: [160, 240]}"  # per core
     .venv/bin/python benchmarks/deskpro_probe.py schedule-read a.log b.log   # the rule of tuning.yaml on its lines
+    .venv/bin/python benchmarks/deskpro_probe.py batch-read base*.log -- cand*.log   # the batch rule (tuning.yaml)
 
 ``stream`` trains one stream of cmlib.studies.deskpro.STREAMS with the study params plus YAML overrides (nested
 dicts merge) and prints its validation curve; it caches under build/probe/cache (the key does not include ``grey``,
@@ -159,18 +160,11 @@ def schedule_read(paths: list[str]) -> None:
     log files ``paths``: per stream and length, the seeds' mean validation curve's last-third gain against the gate's
     tolerance and the mean best validation mAP; per kind, the paired (by seed) gain of the longer candidate over the
     shorter against one standard error of it; then the rule's choice."""
-    import json
-
     import numpy as np
 
     from cmlib.protocol.claims import last_third_gain
 
-    runs: dict[tuple[str, int], dict[int, dict]] = {}
-    for path in paths:
-        for line in Path(path).read_text().splitlines():
-            if line.startswith("{") and '"stream"' in line:
-                r = json.loads(line)
-                runs.setdefault((r["stream"], r["steps"]), {})[r["seed"]] = r
+    runs = _load_runs(paths)
     tol = schedule_tolerances()
     for kind in ("body", "face"):
         names = [n for n, spec in deskpro.STREAMS.items() if (spec.kind == "body") == (kind == "body")]
@@ -200,6 +194,44 @@ def schedule_read(paths: list[str]) -> None:
                 choice = short
                 break
         print(f"{kind}: the rule takes {choice} steps (gate passed at each length: {passes})", flush=True)
+
+
+def _load_runs(paths: list[str]) -> dict[tuple[str, int], dict[int, dict]]:
+    """The JSON lines ``schedule`` printed into the log files ``paths``: {(stream, steps): {seed: line}}."""
+    import json
+
+    runs: dict[tuple[str, int], dict[int, dict]] = {}
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith("{") and '"stream"' in line:
+                r = json.loads(line)
+                runs.setdefault((r["stream"], r["steps"]), {})[r["seed"]] = r
+    return runs
+
+
+def batch_read(base: list[str], cand: list[str], max_extra_gain: float = 0.5) -> None:
+    """Apply the batch-shrink rule (params/deskpro/tuning.yaml, 22:29) to two sets of ``schedule`` logs: ``base``
+    (the 5 x 6 batch) and ``cand`` (the smaller one), at each (stream, length) both ran on the same seeds: the paired
+    cand - base best validation mAP against minus one standard error of it (a), and the mean curves' last-third gains,
+    the candidate's at most ``max_extra_gain`` above the base's (b); then whether the rule takes the candidate."""
+    import numpy as np
+
+    from cmlib.protocol.claims import last_third_gain
+
+    a, b = _load_runs(base), _load_runs(cand)
+    common = sorted(set(a) & set(b))
+    take = bool(common)  # nothing in common decides nothing
+    for key in common:
+        seeds = sorted(set(a[key]) & set(b[key]))
+        d = np.asarray([b[key][s]["val_mAP"] - a[key][s]["val_mAP"] for s in seeds])
+        se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("inf")
+        ga, gb = (last_third_gain([runs[key][s]["curve"] for s in seeds]) for runs in (a, b))
+        ok = bool(d.mean() >= -se) and bool(gb - ga <= max_extra_gain)
+        take &= ok
+        sa, sb = (np.mean([runs[key][s]["train_s"] for s in seeds]) for runs in (a, b))
+        print(f"{key[0]:11s} {key[1]:4d} steps, seeds {seeds}: cand - base best val mAP {d.mean():+.2f} (SE {se:.2f}); "
+              f"last-third gain base {ga:+.2f}, cand {gb:+.2f}; train_s {sa:.0f} -> {sb:.0f}: {'ok' if ok else 'FAILS'}")
+    print(f"the rule {'takes the candidate batch' if take else 'keeps the base batch'}", flush=True)
 
 
 def classifier(steps: int = 150, bs: int = 32) -> None:
@@ -308,6 +340,9 @@ if __name__ == "__main__":
         schedule(yaml.safe_load(sys.argv[2]) if len(sys.argv) > 2 else {})
     elif cmd == "schedule-read":
         schedule_read(sys.argv[2:])
+    elif cmd == "batch-read":
+        split = sys.argv.index("--")
+        batch_read(sys.argv[2:split], sys.argv[split + 1:])
     elif cmd == "classifier":
         classifier()
     elif cmd == "attr":
