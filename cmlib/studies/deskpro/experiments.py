@@ -19,7 +19,14 @@ from cmlib.studies.deskpro.config import ABLATION_ROWS, STREAMS, Config
 from cmlib.studies.deskpro.data import build_world, cloth_labels, protocols
 from cmlib.studies.deskpro.evaluation import chance_level, descriptors, evaluate
 from cmlib.studies.deskpro.premise import measure_premise
-from cmlib.studies.deskpro.priors import FaceRestorer, normalise, restorer_file, train_restorer, with_pretrained_osnet
+from cmlib.studies.deskpro.priors import (
+    FaceRestorer,
+    normalise,
+    pretrains_osnet,
+    restorer_file,
+    train_restorer,
+    with_pretrained_osnet,
+)
 from cmlib.studies.deskpro.streams import train_stream
 
 __all__ = ["attention_maps", "inference_cost", "plot_attention_maps", "prepare", "run_seed", "sources"]
@@ -52,9 +59,8 @@ def prepare(cfg: Config) -> tuple[Config, FaceRestorer | None, dict]:
 def _restorer_beside(cfg: Config) -> multiprocessing.process.BaseProcess | None:
     """A started child process training the restorer, when :func:`prepare` has both priors to train on more than
     one core; else None."""
-    trains_osnet = cfg.model.pretrained is None and cfg.pretrain_ids > 0
-    if (cfg.data or cfg.restore.ids == 0 or not trains_osnet or cfg.run.workers == 1 or (os.cpu_count() or 1) < 2
-            or restorer_file(cfg).is_file()):
+    if (cfg.data or cfg.restore.ids == 0 or not pretrains_osnet(cfg) or cfg.run.workers == 1
+            or (os.cpu_count() or 1) < 2 or restorer_file(cfg).is_file()):
         return None
     child = multiprocessing.get_context("spawn").Process(target=train_restorer, args=(cfg,), daemon=True)
     child.start()

@@ -71,13 +71,19 @@ class OSNetFeatures(nn.Module):
         return F.adaptive_avg_pool2d(self.net(x), 1).flatten(1)
 
 
+def pretrains_osnet(cfg: Config) -> bool:
+    """Whether :func:`with_pretrained_osnet` pretrains the stand-in for ``cfg`` (or reads it from the cache): no
+    weights file is named and the pool is not empty."""
+    return cfg.model.pretrained is None and cfg.pretrain_ids > 0
+
+
 def with_pretrained_osnet(cfg: Config) -> tuple[Config, dict]:
     """``cfg`` with ``model.pretrained`` pointing at the pretrained stand-in (trained now or read from the cache).
 
     A config that already names a weights file (a user's ImageNet OSNet) or has ``pretrain_ids == 0`` is returned
     unchanged. Returns (config, info: accuracy, chance, n_classes, train_s, cached, file).
     """
-    if cfg.model.pretrained is not None or cfg.pretrain_ids == 0:
+    if not pretrains_osnet(cfg):
         return cfg, {}
     world = cfg.world
     pool_key = {"set": "deskpro.pretraining_pool v1", "ids": cfg.pretrain_ids,
